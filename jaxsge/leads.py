@@ -1,0 +1,210 @@
+"""Lead self-energies and channels.
+
+The side leads (L, R, F, B: strips of width W continuing the 2DEG) and the magnetic lead M
+(semi-infinite along +z, cross-section Lx x Ly) are uniform with hard walls: their transverse
+modes are sine modes (``model.sine_modes``), each mode a one-dimensional chain whose surface
+Green's function is known in closed form (:func:`chain_self_energy`). M has spin quantised
+along n, so its modes are labelled (mx, my, s).
+
+The clean, laterally uniform barrier and transition layers between the 2DEG and M are
+diagonal in the same (mx, my, s) basis: :func:`fold_clean_layers` folds them into M's
+self-energy mode by mode (a scalar continued fraction per mode).
+
+:func:`decimation_self_energy` is the general numerical self-energy of any lead unit cell,
+used to cross-check the closed forms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .model import PAULI, JunctionParams, exchange_profile, layer_onsite, sine_modes
+
+SIDE_LEADS = ("L", "R", "F", "B")
+LEADS = SIDE_LEADS + ("M",)
+# Distance in units of 2t from a band edge below which an energy counts as a channel opening.
+BAND_EDGE_TOLERANCE = 1e-9
+
+
+def chain_self_energy(energy, onsite, t):
+    """Retarded self-energy t^2 g_s of a semi-infinite chain (onsite ``onsite``, hopping -t).
+
+    With z = (E - onsite)/(2t) the surface Green's function obeys t g = 1/(2z - t g), so
+    Sigma = t lambda with lambda = z - sqrt(z - 1) sqrt(z + 1) (principal square roots): this
+    single expression is the decaying root |lambda| < 1 outside the band and the retarded
+    root lambda = exp(-i k) (Im Sigma = -t sin k < 0) inside it.
+    """
+    z = (energy - onsite) / (2 * t) + 0j
+    return t * (z - jnp.sqrt(z - 1) * jnp.sqrt(z + 1))
+
+
+def chain_broadening(energy, onsite, t):
+    """Gamma = -2 Im Sigma = 2 t sin k (the channel velocity), zero for evanescent modes."""
+    return -2.0 * jnp.imag(chain_self_energy(energy, onsite, t))
+
+
+def side_lead_sites(Lx: int, Ly: int, W: int) -> dict:
+    """Layer-0 site indices (x * Ly + y) of each side lead's interface, in transverse order.
+
+    L (-x) and R (+x) cover y in [(Ly-W)//2, (Ly-W)//2 + W); F (-y) and B (+y) cover x in
+    [(Lx-W)//2, (Lx-W)//2 + W) (``shared/model.md``).
+    """
+    j = np.arange(W)
+    y0, x0 = (Ly - W) // 2, (Lx - W) // 2
+    return {"L": 0 * Ly + y0 + j, "R": (Lx - 1) * Ly + y0 + j, "F": (x0 + j) * Ly + 0, "B": (x0 + j) * Ly + Ly - 1}
+
+
+def side_mode_onsite(t, W: int):
+    """Onsite energy of each transverse mode chain of a side strip: 4t + eps_m."""
+    return t * (4.0 + sine_modes(W)[1])
+
+
+def top_mode_onsite(p: JunctionParams, layer_onsite_value, layer_dxc):
+    """Mode-chain onsite energies of a laterally uniform layer, shape (Lx, Ly, 2) for s = +, -.
+
+    e(mx, my, s) = onsite + t (eps_mx + eps_my) - s Dxc / 2, the layer Hamiltonian in the basis
+    of sine modes times spinors along n (spin s means n.sigma = s).
+    """
+    ex, ey = sine_modes(p.Lx)[1], sine_modes(p.Ly)[1]
+    perp = p.t * (ex[:, None] + ey[None, :])
+    s = np.array([1.0, -1.0])
+    return (layer_onsite_value + perp)[:, :, None] - s[None, None, :] * layer_dxc / 2
+
+
+def magnetic_lead_onsite(p: JunctionParams):
+    """Mode-chain onsite energies of lead M (onsite 6t, exchange dxc, no U0), shape (Lx, Ly, 2)."""
+    return top_mode_onsite(p, 6.0 * p.t, p.dxc)
+
+
+@dataclasses.dataclass(frozen=True)
+class Channels:
+    """Static description of the open channels at the energy mu (hashable: a jit static argument).
+
+    ``side_modes``: open transverse modes m of the side strips (the same for all four leads);
+    ``top_modes``: open modes (mx, my, s) of lead M, s = 0 for + and 1 for -.
+    """
+
+    side_modes: Tuple[int, ...]
+    top_modes: Tuple[Tuple[int, int, int], ...]
+
+    @property
+    def n_side(self) -> int:
+        return 2 * len(self.side_modes)
+
+    def lead_and_spin(self) -> Tuple[np.ndarray, np.ndarray]:
+        """Lead index (order of LEADS) and spin index of every channel, in S-matrix order.
+
+        Side-lead channels: for each lead, each open mode, spin up then down (sigma_z).
+        M channels: one per open (mx, my, s), spin index s (0: parallel to n, 1: antiparallel).
+        """
+        m = len(self.side_modes)
+        lead = np.concatenate([np.repeat(np.arange(4), 2 * m), np.full(len(self.top_modes), 4)]).astype(int)
+        spin = np.concatenate([np.tile([0, 1], 4 * m), np.array([s for _, _, s in self.top_modes], dtype=int)])
+        return lead, spin
+
+
+def _open_mask(energy: float, onsite: np.ndarray, t: float, what: str) -> np.ndarray:
+    z = (energy - onsite) / (2 * t)
+    edge = np.abs(np.abs(z) - 1.0) < BAND_EDGE_TOLERANCE
+    if np.any(edge):
+        raise ValueError(
+            f"mu = {energy!r} lies at a channel opening of {what} (within {BAND_EDGE_TOLERANCE:g} x 2t of a "
+            f"subband edge), where transmissions are singular; shift mu slightly")
+    return np.abs(z) < 1.0
+
+
+def open_channels(p: JunctionParams, energy=None, allow_closed: bool = False) -> Channels:
+    """Open channels of the side leads and of M at ``energy`` (default mu), in plain Python.
+
+    Raises ValueError if the energy sits on a subband edge, or if a lead has no open channel
+    (unless ``allow_closed``: its transmissions are then zero).
+    """
+    energy = float(np.asarray(p.mu if energy is None else energy))
+    t = float(np.asarray(p.t))
+    side = np.flatnonzero(_open_mask(energy, np.asarray(side_mode_onsite(t, p.W)), t, "the side leads"))
+    top_onsite = np.asarray(top_mode_onsite(p.replace(t=t), 6.0 * t, float(np.asarray(p.dxc))))
+    top = np.argwhere(_open_mask(energy, top_onsite, t, "the magnetic lead M"))
+    if not allow_closed:
+        if side.size == 0:
+            raise ValueError(f"no open channel in the side leads at mu = {energy} (their band is "
+                             f"[{float(side_mode_onsite(t, p.W).min()) - 2 * t:.4f}, "
+                             f"{float(side_mode_onsite(t, p.W).max()) + 2 * t:.4f}]); "
+                             "pass allow_closed=True to get zero transmissions")
+        if top.size == 0:
+            raise ValueError(f"no open channel in the magnetic lead M at mu = {energy}; "
+                             "pass allow_closed=True to get zero transmissions")
+    return Channels(tuple(int(m) for m in side), tuple((int(a), int(b), int(c)) for a, b, c in top))
+
+
+def fold_clean_layers(p: JunctionParams, energy, layers):
+    """Fold lead M and the clean uniform layers ``layers`` (top to bottom) mode by mode.
+
+    Block elimination of a chain along z, one scalar chain per mode q = (mx, my, s). Starting
+    from M's surface self-energy, each layer z gives g_z = 1/(E - e_z(q) - sigma), then
+    sigma <- t^2 g_z. Alongside it carries, for a unit source in M's mode q, the amplitude p
+    that reaches the layer below (p <- t g_z p) and the direct term c += p g_z p (the part of
+    M's reflection that never reaches the layers below; see ``solve``).
+
+    Returns (sigma, p, c), each of shape (Lx, Ly, 2): sigma is the self-energy on the layer just
+    below the folded ones.
+    """
+    onsite, dxc_z = layer_onsite(p), exchange_profile(p)
+    sigma = chain_self_energy(energy, magnetic_lead_onsite(p), p.t)
+    amp = jnp.ones_like(sigma)
+    direct = jnp.zeros_like(sigma)
+    for z in layers:
+        g = 1.0 / (energy - top_mode_onsite(p, onsite[z], dxc_z[z]) - sigma)
+        direct = direct + amp * g * amp
+        amp = p.t * g * amp
+        sigma = p.t ** 2 * g
+    return sigma, amp, direct
+
+
+def mode_to_real_space(phix, phiy, values, nvec):
+    """Layer operator sum_q values(q) |q><q| in real space, q = (mx, my, s) with s along n.
+
+    ``values`` has shape (Lx, Ly, 2) (s = +, -). With chi_s the spinors along n,
+    sum_s v_s chi_s chi_s^dagger = (v+ + v-)/2 + (v+ - v-)/2 n.sigma, so only two real-space
+    orbital matrices are needed, and the angle enters through the final 2x2 factor.
+    Returns shape (2 Lx Ly, 2 Lx Ly).
+    """
+    Lx, Ly = phix.shape[0], phiy.shape[0]
+    avg = (values[..., 0] + values[..., 1]) / 2
+    diff = (values[..., 0] - values[..., 1]) / 2
+    both = jnp.stack([avg, diff])
+    real = jnp.einsum("am,bn,kmn,cm,dn->kabcd", phix, phiy, both, phix, phiy, optimize=True)
+    real = real.reshape(2, Lx * Ly, Lx * Ly)
+    spin = jnp.stack([jnp.eye(2) + 0j, jnp.einsum("i,ijk->jk", nvec, PAULI)])
+    return jnp.einsum("kij,kab->iajb", real, spin).reshape(2 * Lx * Ly, 2 * Lx * Ly)
+
+
+def decimation_self_energy(h0, v, energy, eta=1e-13, tol=1e-14, max_iter=200):
+    """Self-energy v g_s v^dagger of a semi-infinite lead by Lopez Sancho-Rubio decimation.
+
+    Any unit cell: ``h0`` is the cell Hamiltonian and ``v`` = H[n, n+1] the hopping from a cell
+    to the next one away from the scattering region, which is also the coupling of the first
+    cell to the region. Iterative decimation [M. P. Lopez Sancho, J. M. Lopez Sancho,
+    J. Rubio, J. Phys. F 15, 851 (1985)] at the energy E + i eta, doubling the decimated
+    length at each step until the renormalised hopping is below ``tol``.
+    """
+    h0, v = jnp.asarray(h0, dtype=complex), jnp.asarray(v, dtype=complex)
+    n = h0.shape[0]
+    e = (energy + 1j * eta) * jnp.eye(n)
+
+    def body(state):
+        eps_s, eps, alpha, beta, i = state
+        g = jnp.linalg.inv(e - eps)
+        agb, bga = alpha @ g @ beta, beta @ g @ alpha
+        return eps_s + agb, eps + agb + bga, alpha @ g @ alpha, beta @ g @ beta, i + 1
+
+    def cond(state):
+        _, _, alpha, beta, i = state
+        return (jnp.maximum(jnp.abs(alpha).max(), jnp.abs(beta).max()) > tol) & (i < max_iter)
+
+    eps_s, *_ = jax.lax.while_loop(cond, body, (h0, h0, v, v.conj().T, 0))
+    return v @ jnp.linalg.inv(e - eps_s) @ v.conj().T

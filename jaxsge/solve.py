@@ -1,0 +1,251 @@
+"""Scattering matrix and spin-resolved transmissions of the layered junction.
+
+The scattering region is a stack of layers (each 2 Lx Ly orbitals) coupled by -t along z, with
+the side leads on layer 0 and lead M on top. The solver is a block elimination along z from
+the top (block Gauss / Thomas algorithm) that carries the source vectors of M's channels
+along, so that only one dense linear system, on layer 0, is left:
+
+* M and every clean, laterally uniform layer above the highest disordered one are folded
+  mode by mode (``leads.fold_clean_layers``): no dense algebra at all;
+* the remaining upper layers (disordered ones) are eliminated by the block recursive Green's
+  function g_z = (E - H_z - t^2 g_{z+1})^-1, one dense inversion per layer;
+* layer 0 is solved once, by one LU, for all incoming channels at once.
+
+With the elimination written as x_z = g_z (b_z + t x_{z-1}) for a source b in M, the top-layer
+amplitude needed for the S-matrix is U^dagger x_top = c + P x_0, with P and c accumulated on
+the way down (see :func:`_eliminate_dense_layer`). The S-matrix follows from the Fisher-Lee
+relation S = -1 + i Gamma^1/2 G Gamma^1/2 in the basis of open channels (all leads are
+uniform, so their Gamma is diagonal in their transverse-mode basis), and the transmission
+probabilities are |S|^2 summed over the channels of each lead and spin.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .leads import (LEADS, Channels, chain_broadening, chain_self_energy, fold_clean_layers, magnetic_lead_onsite,
+                    mode_to_real_space, open_channels, side_lead_sites, side_mode_onsite)
+from .model import (JunctionParams, _concrete, cubic_rashba_hoppings, disorder_potential, exchange_profile,
+                    layer_hamiltonian, layer_onsite, magnetization, nearest_neighbour_hoppings, sine_modes,
+                    spin_along, validate)
+from .precision import x64
+
+PATHS = ("auto", "folded", "recursive")
+
+
+@dataclasses.dataclass(frozen=True)
+class Transmissions:
+    """Spin-resolved transmission probabilities between the five leads L, R, F, B, M.
+
+    ``T[..., a, sa, b, sb]`` is the probability summed over channels from lead b with spin sb
+    into lead a with spin sa (a = b: reflection). Spin index 0/1 is +/- along n for lead M and
+    up/down along z for the normal leads. ``n_open[a, s]`` counts open channels, ``S`` is the
+    scattering matrix over open channels (order: ``Channels.lead_and_spin``). Leading axes,
+    if any, are batch axes (angles).
+    """
+
+    T: jnp.ndarray
+    S: jnp.ndarray
+    n_open: np.ndarray
+    path: str = "folded"
+
+    @x64
+    def from_M(self) -> jnp.ndarray:
+        """T(alpha, s <- M), shape (..., 4, 2): side lead alpha (L, R, F, B), M spin s (+, -)."""
+        return self.T[..., :4, :, 4, :].sum(axis=-2)
+
+    @x64
+    def to_M(self) -> jnp.ndarray:
+        """T(M, s <- alpha), shape (..., 4, 2): side lead alpha (L, R, F, B), M spin s (+, -)."""
+        return self.T[..., 4, :, :4, :].sum(axis=-1).swapaxes(-1, -2)
+
+    @x64
+    def conservation_residual(self) -> jnp.ndarray:
+        """max over incoming (lead, spin) of |sum of outgoing probabilities - open channels|."""
+        total = self.T.sum(axis=(-4, -3))
+        return jnp.abs(total - self.n_open).max(axis=(-2, -1))
+
+
+jax.tree_util.register_dataclass(Transmissions, data_fields=["T", "S", "n_open"], meta_fields=["path"])
+
+
+def dense_layers(p: JunctionParams, path: str = "auto") -> int:
+    """Number k of upper layers (1..k) to eliminate densely; the layers above k are folded.
+
+    "auto" picks the smallest exact choice: k is the highest disordered layer (0 when the
+    layers above the 2DEG are clean). "folded" requires clean upper layers; "recursive" treats
+    every upper layer densely (k = Lz - 1), which must give the same numbers.
+    """
+    if path not in PATHS:
+        raise ValueError(f"path = {path!r} must be one of {PATHS}")
+    top = p.Lz - 1
+    if p.disorder is not None:
+        dis = _concrete(p.disorder)
+        if dis is None:
+            auto = top
+        else:
+            layers = np.flatnonzero(np.any(dis != 0, axis=(-2, -1)).reshape(-1, p.Lz).any(axis=0))
+            auto = int(layers.max()) if layers.size else 0
+    else:
+        k0 = _concrete(p.K0)
+        clean = k0 is not None and not np.any(k0)
+        auto = 0 if (clean or p.disorder_layers == "2deg") else top
+    if path == "folded":
+        if auto > 0:
+            raise ValueError(f"path='folded' needs clean layers above the 2DEG, but layer {auto} is disordered; "
+                             "use path='auto' or 'recursive'")
+        return 0
+    if path == "recursive":
+        return top
+    return auto
+
+
+def path_name(Lz: int, k: int) -> str:
+    if k == 0:
+        return "folded"
+    if k == Lz - 1:
+        return "recursive"
+    return f"hybrid: layers 1..{k} recursive, {k + 1}..{Lz - 1} folded"
+
+
+def _side_channel_vectors(p: JunctionParams, channels: Channels) -> np.ndarray:
+    """Unit source vectors on layer 0 of the open side-lead channels, shape (N, n_side)."""
+    phi_w = sine_modes(p.W)[0]
+    sites = side_lead_sites(p.Lx, p.Ly, p.W)
+    modes = np.asarray(channels.side_modes, dtype=int)
+    vec = np.zeros((p.N, 4 * 2 * modes.size))
+    col = 0
+    for lead in LEADS[:4]:
+        for m in modes:
+            for spin in (0, 1):
+                vec[2 * sites[lead] + spin, col] = phi_w[:, m]
+                col += 1
+    return vec
+
+
+def _top_channel_vectors(p: JunctionParams, channels: Channels, chi) -> jnp.ndarray:
+    """Unit vectors phi_mx(x) phi_my(y) chi_s of M's open channels, shape (N, n_top)."""
+    phix, phiy = sine_modes(p.Lx)[0], sine_modes(p.Ly)[0]
+    idx = np.asarray(channels.top_modes, dtype=int).reshape(-1, 3)
+    orbital = phix[:, idx[:, 0]][:, None, :] * phiy[:, idx[:, 1]][None, :, :]
+    return (orbital[:, :, None, :] * chi[:, idx[:, 2]][None, None, :, :]).reshape(p.N, idx.shape[0])
+
+
+def _add_side_self_energies(a0, p: JunctionParams, energy):
+    """a0 - Sigma_L - Sigma_R - Sigma_F - Sigma_B (all transverse modes, open and evanescent)."""
+    phi_w = sine_modes(p.W)[0]
+    sigma_w = (phi_w * chain_self_energy(energy, side_mode_onsite(p.t, p.W), p.t)) @ phi_w.T
+    block = jnp.kron(sigma_w, jnp.eye(2))
+    for sites in side_lead_sites(p.Lx, p.Ly, p.W).values():
+        orb = (2 * sites[:, None] + np.arange(2)).reshape(-1)
+        a0 = a0.at[orb[:, None], orb[None, :]].add(-block)
+    return a0
+
+
+def _eliminate_dense_layer(state, h_z, energy, t):
+    """One block-elimination step along z through a dense layer with Hamiltonian ``h_z``.
+
+    state = (sigma, b, P, c): self-energy on this layer from above, the sources of M's channels
+    moved down to this layer, the projector giving M's channel amplitudes from this layer's
+    solution, and the direct term. g = (E - H_z - sigma)^-1 is the recursive Green's function.
+    """
+    sigma, b, proj, direct = state
+    g = jnp.linalg.inv(energy * jnp.eye(h_z.shape[0]) - h_z - sigma)
+    return t ** 2 * g, t * (g @ b), t * (proj @ g), direct + proj @ (g @ b)
+
+
+def _scattering_matrix(p: JunctionParams, energy, channels: Channels, n_dense: int) -> jnp.ndarray:
+    """S-matrix over the open channels at ``energy`` (traceable; geometry and channels static)."""
+    Lx, Ly, Lz, N = p.Lx, p.Ly, p.Lz, p.N
+    onsite, dxc_z = layer_onsite(p), exchange_profile(p)
+    potential = disorder_potential(p)
+    nvec, chi = magnetization(p.theta, p.phi), spin_along(p.theta, p.phi)
+    phix, phiy = sine_modes(Lx)[0], sine_modes(Ly)[0]
+
+    # Fold M and the clean layers above the dense ones, mode by mode.
+    sigma_q, amp_q, direct_q = fold_clean_layers(p, energy, range(Lz - 1, n_dense, -1))
+    top = np.asarray(channels.top_modes, dtype=int).reshape(-1, 3)
+    sel = (top[:, 0], top[:, 1], top[:, 2])
+    u_top = _top_channel_vectors(p, channels, chi)
+    state = (mode_to_real_space(phix, phiy, sigma_q, nvec), u_top * amp_q[sel], amp_q[sel][:, None] * u_top.conj().T,
+             jnp.diag(direct_q[sel]))
+
+    # Dense block-recursive elimination through the disordered upper layers.
+    nn = nearest_neighbour_hoppings(p.t)
+    for z in range(n_dense, 0, -1):
+        h_z = layer_hamiltonian(Lx, Ly, onsite[z], -dxc_z[z] / 2 * nvec, potential[z], nn)
+        state = _eliminate_dense_layer(state, h_z, energy, p.t)
+    sigma_above, b_top, proj_top, direct = state
+
+    # Layer 0: one LU for every incoming channel.
+    hop0 = {**nn}
+    for d, block in cubic_rashba_hoppings(p.alpha3).items():
+        hop0[d] = hop0.get(d, 0) + block
+    h0 = layer_hamiltonian(Lx, Ly, onsite[0], -dxc_z[0] / 2 * nvec, potential[0], hop0)
+    a0 = _add_side_self_energies(energy * jnp.eye(N) - h0 - sigma_above, p, energy)
+    u_side = _side_channel_vectors(p, channels)
+    x0 = jnp.linalg.solve(a0, jnp.concatenate([u_side + 0j, b_top], axis=1))
+
+    n_side = u_side.shape[1]
+    out_side = u_side.T @ x0
+    out_top = proj_top @ x0 + jnp.concatenate([jnp.zeros((top.shape[0], n_side)), direct], axis=1)
+    amplitudes = jnp.concatenate([out_side, out_top], axis=0)
+
+    gamma_side = jnp.tile(jnp.repeat(chain_broadening(energy, side_mode_onsite(p.t, p.W)[np.asarray(channels.side_modes, dtype=int)],
+                                                      p.t), 2), 4)
+    gamma_top = chain_broadening(energy, magnetic_lead_onsite(p)[sel], p.t)
+    root = jnp.sqrt(jnp.concatenate([gamma_side, gamma_top]))
+    return -jnp.eye(root.shape[0]) + 1j * root[:, None] * amplitudes * root[None, :]
+
+
+def _transmission_tensor(s_matrix, channels: Channels):
+    """Sum |S|^2 over the channels of each (lead, spin): shape (..., 5, 2, 5, 2)."""
+    lead, spin = channels.lead_and_spin()
+    onehot = np.zeros((lead.size, 10))
+    onehot[np.arange(lead.size), 2 * lead + spin] = 1.0
+    prob = jnp.abs(s_matrix) ** 2
+    t = jnp.einsum("ia,...ij,jb->...ab", onehot, prob, onehot)
+    return t.reshape(t.shape[:-2] + (5, 2, 5, 2))
+
+
+@functools.partial(jax.jit, static_argnames=("channels", "n_dense"))
+def _transmissions_batched(p: JunctionParams, theta, phi, channels: Channels, n_dense: int):
+    def one(th, ph):
+        s = _scattering_matrix(p.replace(theta=th, phi=ph), p.mu, channels, n_dense)
+        return _transmission_tensor(s, channels), s
+
+    return jax.vmap(one)(theta, phi)
+
+
+def channel_counts(channels: Channels) -> np.ndarray:
+    lead, spin = channels.lead_and_spin()
+    counts = np.zeros((5, 2))
+    np.add.at(counts, (lead, spin), 1.0)
+    return counts
+
+
+@x64
+def transmissions(p: JunctionParams, *, path: str = "auto", allow_closed: bool = False) -> Transmissions:
+    """All spin-resolved transmissions of the junction at the Fermi energy ``p.mu``.
+
+    ``p.theta`` and ``p.phi`` may be arrays (broadcast together): the evaluation is then
+    vmapped over the angles and the result has their shape as leading axes; everything that
+    does not depend on the angles is computed once. ``path`` chooses the treatment of the
+    upper layers ("auto", "folded", "recursive"; see :func:`dense_layers`). A lead without an
+    open channel is an error unless ``allow_closed`` (its transmissions are then zero).
+    """
+    validate(p)
+    channels = open_channels(p, allow_closed=allow_closed)
+    n_dense = dense_layers(p, path)
+    theta, phi = np.broadcast_arrays(np.asarray(p.theta, dtype=float), np.asarray(p.phi, dtype=float))
+    shape = theta.shape
+    t, s = _transmissions_batched(p.replace(theta=0.0, phi=0.0), jnp.asarray(theta.reshape(-1)),
+                                  jnp.asarray(phi.reshape(-1)), channels, n_dense)
+    t, s = t.reshape(shape + t.shape[1:]), s.reshape(shape + s.shape[1:])
+    return Transmissions(T=t, S=s, n_open=channel_counts(channels), path=path_name(p.Lz, n_dense))
