@@ -183,18 +183,23 @@ def mode_to_real_space(phix, phiy, values, nvec):
     return jnp.einsum("kij,kab->iajb", real, spin).reshape(2 * Lx * Ly, 2 * Lx * Ly)
 
 
-def decimation_self_energy(h0, v, energy, eta=1e-13, tol=1e-14, max_iter=200):
-    """Self-energy v g_s v^dagger of a semi-infinite lead by Lopez Sancho-Rubio decimation.
+def decimation_self_energy(h0, v, energy, eta=1e-8, tol=1e-15, max_iter=200, newton_steps=3):
+    """Self-energy v g_s v^dagger of a semi-infinite lead, for any unit cell, numerically.
 
-    Any unit cell: ``h0`` is the cell Hamiltonian and ``v`` = H[n, n+1] the hopping from a cell
-    to the next one away from the scattering region, which is also the coupling of the first
-    cell to the region. Iterative decimation [M. P. Lopez Sancho, J. M. Lopez Sancho,
-    J. Rubio, J. Phys. F 15, 851 (1985)] at the energy E + i eta, doubling the decimated
-    length at each step until the renormalised hopping is below ``tol``.
+    ``h0`` is the cell Hamiltonian and ``v`` = H[n, n+1] the hopping from a cell to the next
+    one away from the scattering region (also the coupling of the first cell to the region).
+    The surface Green's function g_s solves g (E - h0 - v g v^dagger) = 1. Iterative
+    decimation [M. P. Lopez Sancho, J. M. Lopez Sancho, J. Rubio, J. Phys. F 15, 851 (1985)]
+    at E + i eta selects the retarded root; Newton steps on the equation at eta = 0 then remove
+    the O(eta) bias and the roundoff accumulated by the decimation (quadratic convergence).
+    The Newton Jacobian is dense of order n^2 for an n-orbital cell: this is the reference for
+    small cells (tests, cross-checks); production leads use the closed forms above.
     """
     h0, v = jnp.asarray(h0, dtype=complex), jnp.asarray(v, dtype=complex)
     n = h0.shape[0]
-    e = (energy + 1j * eta) * jnp.eye(n)
+    eye = jnp.eye(n)
+    vh = v.conj().T
+    e = (energy + 1j * eta) * eye
 
     def body(state):
         eps_s, eps, alpha, beta, i = state
@@ -206,5 +211,12 @@ def decimation_self_energy(h0, v, energy, eta=1e-13, tol=1e-14, max_iter=200):
         _, _, alpha, beta, i = state
         return (jnp.maximum(jnp.abs(alpha).max(), jnp.abs(beta).max()) > tol) & (i < max_iter)
 
-    eps_s, *_ = jax.lax.while_loop(cond, body, (h0, h0, v, v.conj().T, 0))
-    return v @ jnp.linalg.inv(e - eps_s) @ v.conj().T
+    eps_s, *_ = jax.lax.while_loop(cond, body, (h0, h0, v, vh, 0))
+    g = jnp.linalg.inv(e - eps_s)
+    for _ in range(newton_steps):
+        # F(g) = g A(g) - 1 with A = E - h0 - v g v^dagger; dF = dg A - g v dg v^dagger.
+        a = energy * eye - h0 - v @ g @ vh
+        jac = jnp.kron(eye, a.T) - jnp.kron(g @ v, vh.T)  # row-major vec: vec(X B) = (1 x B^T) vec X
+        step = jnp.linalg.solve(jac, (g @ a - eye).reshape(-1)).reshape(n, n)
+        g = g - step
+    return v @ g @ vh
