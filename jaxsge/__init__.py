@@ -5,7 +5,7 @@ C. Gorini, Phys. Rev. B 108, L081402 (2023).
 """
 
 from .config import load_params
-from .leads import LEADS, SIDE_LEADS
+from .model import LEADS, SIDE_LEADS
 from .model import JunctionParams
 from .solve import Transmissions, transmissions
 

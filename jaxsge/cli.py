@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 from .config import load_params, params_dict
-from .leads import LEADS, SIDE_LEADS
+from .model import LEADS, SIDE_LEADS
 from .solve import PATHS, transmissions
 
 SPIN_LABELS = {"M": ("+", "-")}

@@ -23,10 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .model import PAULI, JunctionParams, exchange_profile, layer_onsite, sine_modes
-
-SIDE_LEADS = ("L", "R", "F", "B")
-LEADS = SIDE_LEADS + ("M",)
+from .model import LEADS, PAULI, SIDE_LEADS, JunctionParams, exchange_profile, layer_onsite, sine_modes
 # Distance in units of 2t from a band edge below which an energy counts as a channel opening.
 BAND_EDGE_TOLERANCE = 1e-9
 
@@ -83,28 +80,29 @@ def magnetic_lead_onsite(p: JunctionParams):
 
 @dataclasses.dataclass(frozen=True)
 class Channels:
-    """Static description of the open channels at the energy mu (hashable: a jit static argument).
+    """Static description of the candidate channels (hashable: a jit static argument).
 
-    ``side_modes``: open transverse modes m of the side strips (the same for all four leads);
-    ``top_modes``: open modes (mx, my, s) of lead M, s = 0 for + and 1 for -.
+    ``side_leads``: indices (in LEADS) of the side leads present; ``side_modes``: transverse
+    modes m of the side strips open at one of the energies considered (the same for every side
+    lead); ``top_modes``: modes (mx, my, s) of lead M open at one of them, s = 0 for + and 1
+    for -. A candidate closed at a given energy is masked out there (see ``solve``).
     """
 
+    side_leads: Tuple[int, ...]
     side_modes: Tuple[int, ...]
     top_modes: Tuple[Tuple[int, int, int], ...]
-
-    @property
-    def n_side(self) -> int:
-        return 2 * len(self.side_modes)
 
     def lead_and_spin(self) -> Tuple[np.ndarray, np.ndarray]:
         """Lead index (order of LEADS) and spin index of every channel, in S-matrix order.
 
-        Side-lead channels: for each lead, each open mode, spin up then down (sigma_z).
-        M channels: one per open (mx, my, s), spin index s (0: parallel to n, 1: antiparallel).
+        Side-lead channels: for each lead present, each mode, spin up then down (sigma_z).
+        M channels: one per (mx, my, s), spin index s (0: parallel to n, 1: antiparallel).
         """
         m = len(self.side_modes)
-        lead = np.concatenate([np.repeat(np.arange(4), 2 * m), np.full(len(self.top_modes), 4)]).astype(int)
-        spin = np.concatenate([np.tile([0, 1], 4 * m), np.array([s for _, _, s in self.top_modes], dtype=int)])
+        lead = np.concatenate([np.repeat(np.asarray(self.side_leads, dtype=int), 2 * m),
+                               np.full(len(self.top_modes), 4)]).astype(int)
+        spin = np.concatenate([np.tile([0, 1], len(self.side_leads) * m),
+                               np.array([s for _, _, s in self.top_modes], dtype=int)])
         return lead, spin
 
 
@@ -113,32 +111,39 @@ def _open_mask(energy: float, onsite: np.ndarray, t: float, what: str) -> np.nda
     edge = np.abs(np.abs(z) - 1.0) < BAND_EDGE_TOLERANCE
     if np.any(edge):
         raise ValueError(
-            f"mu = {energy!r} lies at a channel opening of {what} (within {BAND_EDGE_TOLERANCE:g} x 2t of a "
+            f"energy {energy!r} lies at a channel opening of {what} (within {BAND_EDGE_TOLERANCE:g} x 2t of a "
             f"subband edge), where transmissions are singular; shift mu slightly")
     return np.abs(z) < 1.0
 
 
-def open_channels(p: JunctionParams, energy=None, allow_closed: bool = False) -> Channels:
-    """Open channels of the side leads and of M at ``energy`` (default mu), in plain Python.
+def open_channels(p: JunctionParams, energies=None, allow_closed: bool = False) -> Channels:
+    """Channels of the side leads and of M open at any of ``energies`` (default mu), in plain Python.
 
-    Raises ValueError if the energy sits on a subband edge, or if a lead has no open channel
-    (unless ``allow_closed``: its transmissions are then zero).
+    Raises ValueError if an energy sits on a subband edge, or if a lead has no open channel at
+    one of the energies (unless ``allow_closed``: its transmissions there are then zero).
     """
-    energy = float(np.asarray(p.mu if energy is None else energy))
-    t = float(np.asarray(p.t))
-    side = np.flatnonzero(_open_mask(energy, np.asarray(side_mode_onsite(t, p.W)), t, "the side leads"))
-    top_onsite = np.asarray(top_mode_onsite(p.replace(t=t), 6.0 * t, float(np.asarray(p.dxc))))
-    top = np.argwhere(_open_mask(energy, top_onsite, t, "the magnetic lead M"))
-    if not allow_closed:
-        if side.size == 0:
-            raise ValueError(f"no open channel in the side leads at mu = {energy} (their band is "
-                             f"[{float(side_mode_onsite(t, p.W).min()) - 2 * t:.4f}, "
-                             f"{float(side_mode_onsite(t, p.W).max()) + 2 * t:.4f}]); "
-                             "pass allow_closed=True to get zero transmissions")
-        if top.size == 0:
-            raise ValueError(f"no open channel in the magnetic lead M at mu = {energy}; "
-                             "pass allow_closed=True to get zero transmissions")
-    return Channels(tuple(int(m) for m in side), tuple((int(a), int(b), int(c)) for a, b, c in top))
+    energies = np.atleast_1d(np.asarray(p.mu if energies is None else energies, dtype=float)).reshape(-1)
+    t, dxc = float(np.asarray(p.t)), float(np.asarray(p.dxc))
+    side_onsite = np.asarray(side_mode_onsite(t, p.W))
+    top_onsite = np.asarray(top_mode_onsite(p.replace(t=t), 6.0 * t, dxc))
+    side, top = np.zeros(side_onsite.shape, bool), np.zeros(top_onsite.shape, bool)
+    for energy in energies:
+        side_e = _open_mask(energy, side_onsite, t, "the side leads")
+        top_e = _open_mask(energy, top_onsite, t, "the magnetic lead M")
+        if not allow_closed:
+            if not side_e.any():
+                raise ValueError(f"no open channel in the side leads at energy {energy} (their band is "
+                                 f"[{side_onsite.min() - 2 * t:.4f}, {side_onsite.max() + 2 * t:.4f}]); "
+                                 "pass allow_closed=True to get zero transmissions")
+            if not top_e.any():
+                raise ValueError(f"no open channel in the magnetic lead M at energy {energy} (its band is "
+                                 f"[{top_onsite.min() - 2 * t:.4f}, {top_onsite.max() + 2 * t:.4f}]); "
+                                 "pass allow_closed=True to get zero transmissions")
+        side |= side_e
+        top |= top_e
+    present = tuple(SIDE_LEADS.index(name) for name in SIDE_LEADS if name in p.side_leads)
+    return Channels(present, tuple(int(m) for m in np.flatnonzero(side)),
+                    tuple((int(a), int(b), int(c)) for a, b, c in np.argwhere(top)))
 
 
 def fold_clean_layers(p: JunctionParams, energy, layers):

@@ -28,6 +28,8 @@ SIGMA_Z = np.array([[1, 0], [0, -1]], dtype=complex)
 PAULI = np.stack([SIGMA_X, SIGMA_Y, SIGMA_Z])
 
 DISORDER_LAYERS = ("all", "2deg")
+SIDE_LEADS = ("L", "R", "F", "B")
+LEADS = SIDE_LEADS + ("M",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +41,8 @@ class JunctionParams:
     Geometry (static: changing it recompiles): ``Lx, Ly, Lz`` sites, side-lead width ``W``,
     ``n_barrier`` barrier layers at the top of the stack, ``seed`` of the disorder draw and
     ``disorder_layers`` ("all": every layer of the scattering region, as in the paper;
-    "2deg": the z = 0 layer only).
+    "2deg": the z = 0 layer only) and ``side_leads``, the side leads present (default all four
+    of L, R, F, B; ("L", "R") is the three-terminal set-up of the paper's Fig. 1).
 
     Physical parameters (array leaves: can be traced, batched with vmap, differentiated):
     ``t, mu, alpha3, dxc, U0, xi, theta, phi, K0``; ``dxc_profile`` (optional, shape (Lz,))
@@ -64,6 +67,7 @@ class JunctionParams:
     K0: Any = 0.0
     seed: int = 0
     disorder_layers: str = "all"
+    side_leads: tuple = SIDE_LEADS
     dxc_profile: Optional[Any] = None
     disorder: Optional[Any] = None
 
@@ -76,7 +80,7 @@ class JunctionParams:
         return 2 * self.Lx * self.Ly
 
 
-GEOMETRY_FIELDS = ("Lx", "Ly", "Lz", "W", "n_barrier", "seed", "disorder_layers")
+GEOMETRY_FIELDS = ("Lx", "Ly", "Lz", "W", "n_barrier", "seed", "disorder_layers", "side_leads")
 PHYSICAL_FIELDS = ("t", "mu", "alpha3", "dxc", "U0", "xi", "theta", "phi", "K0", "dxc_profile", "disorder")
 
 jax.tree_util.register_dataclass(JunctionParams, data_fields=list(PHYSICAL_FIELDS), meta_fields=list(GEOMETRY_FIELDS))
@@ -109,6 +113,9 @@ def validate(p: JunctionParams) -> None:
         raise ValueError(f"seed = {p.seed} must be a non-negative integer")
     if p.disorder_layers not in DISORDER_LAYERS:
         raise ValueError(f"disorder_layers = {p.disorder_layers!r} must be one of {DISORDER_LAYERS}")
+    leads = tuple(p.side_leads) if isinstance(p.side_leads, (tuple, list)) else None
+    if not leads or len(set(leads)) != len(leads) or not set(leads) <= set(SIDE_LEADS):
+        raise ValueError(f"side_leads = {p.side_leads!r} must be a non-empty selection, without repeats, of {SIDE_LEADS}")
     for name in ("t", "mu", "alpha3", "dxc", "U0", "xi", "theta", "phi", "K0"):
         value = _concrete(getattr(p, name))
         if value is None:

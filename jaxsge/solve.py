@@ -23,20 +23,24 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Optional, Tuple
+import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .leads import (LEADS, Channels, chain_broadening, chain_self_energy, fold_clean_layers, magnetic_lead_onsite,
+from .leads import (Channels, chain_broadening, chain_self_energy, fold_clean_layers, magnetic_lead_onsite,
                     mode_to_real_space, open_channels, side_lead_sites, side_mode_onsite)
-from .model import (JunctionParams, _concrete, cubic_rashba_hoppings, disorder_potential, exchange_profile,
+from .model import (SIDE_LEADS, JunctionParams, _concrete, cubic_rashba_hoppings, disorder_potential, exchange_profile,
                     layer_hamiltonian, layer_onsite, magnetization, nearest_neighbour_hoppings, sine_modes,
                     spin_along, validate)
 from .precision import x64
 
 PATHS = ("auto", "folded", "recursive")
+# Peak memory of one evaluation in units of one dense layer matrix (16 (2 Lx Ly)^2 bytes),
+# measured at the paper size (docs/performance.md), with a margin.
+LAYER_MATRICES_PER_EVALUATION = {"folded": 8, "recursive": 10}
+DEFAULT_MEMORY_BUDGET_GIB = 4.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,14 +49,15 @@ class Transmissions:
 
     ``T[..., a, sa, b, sb]`` is the probability summed over channels from lead b with spin sb
     into lead a with spin sa (a = b: reflection). Spin index 0/1 is +/- along n for lead M and
-    up/down along z for the normal leads. ``n_open[a, s]`` counts open channels, ``S`` is the
-    scattering matrix over open channels (order: ``Channels.lead_and_spin``). Leading axes,
-    if any, are batch axes (angles).
+    up/down along z for the normal leads. ``n_open[..., a, s]`` counts open channels (zero for
+    an absent side lead); ``S`` is the scattering matrix over the candidate channels (order:
+    ``Channels.lead_and_spin``, rows and columns of channels closed at that energy are zero),
+    or None when not asked for. Leading axes, if any, are batch axes.
     """
 
     T: jnp.ndarray
-    S: jnp.ndarray
-    n_open: np.ndarray
+    S: object
+    n_open: jnp.ndarray
     path: str = "folded"
 
     @x64
@@ -70,6 +75,10 @@ class Transmissions:
         """max over incoming (lead, spin) of |sum of outgoing probabilities - open channels|."""
         total = self.T.sum(axis=(-4, -3))
         return jnp.abs(total - self.n_open).max(axis=(-2, -1))
+
+    def __getitem__(self, index) -> "Transmissions":
+        """Select along the batch axes."""
+        return Transmissions(self.T[index], None if self.S is None else self.S[index], self.n_open[index], self.path)
 
 
 jax.tree_util.register_dataclass(Transmissions, data_fields=["T", "S", "n_open"], meta_fields=["path"])
@@ -119,9 +128,9 @@ def _side_channel_vectors(p: JunctionParams, channels: Channels) -> np.ndarray:
     phi_w = sine_modes(p.W)[0]
     sites = side_lead_sites(p.Lx, p.Ly, p.W)
     modes = np.asarray(channels.side_modes, dtype=int)
-    vec = np.zeros((p.N, 4 * 2 * modes.size))
+    vec = np.zeros((p.N, len(channels.side_leads) * 2 * modes.size))
     col = 0
-    for lead in LEADS[:4]:
+    for lead in (SIDE_LEADS[i] for i in channels.side_leads):
         for m in modes:
             for spin in (0, 1):
                 vec[2 * sites[lead] + spin, col] = phi_w[:, m]
@@ -142,7 +151,9 @@ def _add_side_self_energies(a0, p: JunctionParams, energy):
     phi_w = sine_modes(p.W)[0]
     sigma_w = (phi_w * chain_self_energy(energy, side_mode_onsite(p.t, p.W), p.t)) @ phi_w.T
     block = jnp.kron(sigma_w, jnp.eye(2))
-    for sites in side_lead_sites(p.Lx, p.Ly, p.W).values():
+    for name, sites in side_lead_sites(p.Lx, p.Ly, p.W).items():
+        if name not in p.side_leads:
+            continue
         orb = (2 * sites[:, None] + np.arange(2)).reshape(-1)
         a0 = a0.at[orb[:, None], orb[None, :]].add(-block)
     return a0
@@ -160,8 +171,11 @@ def _eliminate_dense_layer(state, h_z, energy, t):
     return t ** 2 * g, t * (g @ b), t * (proj @ g), direct + proj @ (g @ b)
 
 
-def _scattering_matrix(p: JunctionParams, energy, channels: Channels, n_dense: int) -> jnp.ndarray:
-    """S-matrix over the open channels at ``energy`` (traceable; geometry and channels static)."""
+def _scattering_matrix(p: JunctionParams, energy, channels: Channels, n_dense: int):
+    """S-matrix over the candidate channels at ``energy``, and their open mask (traceable).
+
+    Rows and columns of candidates closed at this energy (Gamma = 0) are zeroed.
+    """
     Lx, Ly, Lz, N = p.Lx, p.Ly, p.Lz, p.N
     onsite, dxc_z = layer_onsite(p), exchange_profile(p)
     potential = disorder_potential(p)
@@ -197,55 +211,84 @@ def _scattering_matrix(p: JunctionParams, energy, channels: Channels, n_dense: i
     out_top = proj_top @ x0 + jnp.concatenate([jnp.zeros((top.shape[0], n_side)), direct], axis=1)
     amplitudes = jnp.concatenate([out_side, out_top], axis=0)
 
-    gamma_side = jnp.tile(jnp.repeat(chain_broadening(energy, side_mode_onsite(p.t, p.W)[np.asarray(channels.side_modes, dtype=int)],
-                                                      p.t), 2), 4)
-    gamma_top = chain_broadening(energy, magnetic_lead_onsite(p)[sel], p.t)
-    root = jnp.sqrt(jnp.concatenate([gamma_side, gamma_top]))
-    return -jnp.eye(root.shape[0]) + 1j * root[:, None] * amplitudes * root[None, :]
+    side_onsite = side_mode_onsite(p.t, p.W)[np.asarray(channels.side_modes, dtype=int)]
+    gamma_side = jnp.tile(jnp.repeat(chain_broadening(energy, side_onsite, p.t), 2), len(channels.side_leads))
+    gamma = jnp.concatenate([gamma_side, chain_broadening(energy, magnetic_lead_onsite(p)[sel], p.t)])
+    is_open = gamma > 0
+    root = jnp.sqrt(gamma)
+    s_matrix = -jnp.eye(root.shape[0]) + 1j * root[:, None] * amplitudes * root[None, :]
+    return jnp.where(is_open[:, None] & is_open[None, :], s_matrix, 0.0), is_open
 
 
-def _transmission_tensor(s_matrix, channels: Channels):
-    """Sum |S|^2 over the channels of each (lead, spin): shape (..., 5, 2, 5, 2)."""
+def _channel_onehot(channels: Channels) -> np.ndarray:
     lead, spin = channels.lead_and_spin()
     onehot = np.zeros((lead.size, 10))
     onehot[np.arange(lead.size), 2 * lead + spin] = 1.0
-    prob = jnp.abs(s_matrix) ** 2
-    t = jnp.einsum("ia,...ij,jb->...ab", onehot, prob, onehot)
-    return t.reshape(t.shape[:-2] + (5, 2, 5, 2))
+    return onehot
 
 
-@functools.partial(jax.jit, static_argnames=("channels", "n_dense"))
-def _transmissions_batched(p: JunctionParams, theta, phi, channels: Channels, n_dense: int):
-    def one(th, ph):
-        s = _scattering_matrix(p.replace(theta=th, phi=ph), p.mu, channels, n_dense)
-        return _transmission_tensor(s, channels), s
+def _evaluate(p: JunctionParams, theta, phi, energy, channels: Channels, n_dense: int, smatrix: bool):
+    """T (5, 2, 5, 2), n_open (5, 2) and optionally S at one angle and energy."""
+    s, is_open = _scattering_matrix(p.replace(theta=theta, phi=phi), energy, channels, n_dense)
+    onehot = _channel_onehot(channels)
+    t = jnp.einsum("ia,ij,jb->ab", onehot, jnp.abs(s) ** 2, onehot).reshape(5, 2, 5, 2)
+    n_open = (is_open.astype(float) @ onehot).reshape(5, 2)
+    return t, n_open, (s if smatrix else None)
 
-    return jax.vmap(one)(theta, phi)
+
+@functools.partial(jax.jit, static_argnames=("channels", "n_dense", "smatrix"))
+def _evaluate_batch(p, theta, phi, energy, channels: Channels, n_dense: int, smatrix: bool):
+    return jax.vmap(lambda th, ph, e: _evaluate(p, th, ph, e, channels, n_dense, smatrix))(theta, phi, energy)
 
 
-def channel_counts(channels: Channels) -> np.ndarray:
-    lead, spin = channels.lead_and_spin()
-    counts = np.zeros((5, 2))
-    np.add.at(counts, (lead, spin), 1.0)
-    return counts
+def chunk_size_for(p: JunctionParams, n_dense: int, memory_budget_gib=None) -> int:
+    """Evaluations per vmapped chunk so that a chunk stays within the memory budget (GiB)."""
+    budget = DEFAULT_MEMORY_BUDGET_GIB if memory_budget_gib is None else float(memory_budget_gib)
+    per_eval = LAYER_MATRICES_PER_EVALUATION["folded" if n_dense == 0 else "recursive"] * 16 * p.N ** 2 / 2 ** 30
+    if not budget >= per_eval:
+        raise ValueError(f"memory_budget_gib = {budget} is too small for one evaluation at Lx = {p.Lx}, Ly = {p.Ly} "
+                         f"(needs about {per_eval:.2f} GiB)")
+    return max(1, int(budget // per_eval))
 
 
 @x64
-def transmissions(p: JunctionParams, *, path: str = "auto", allow_closed: bool = False) -> Transmissions:
-    """All spin-resolved transmissions of the junction at the Fermi energy ``p.mu``.
+def transmissions(p: JunctionParams, *, energy=None, path: str = "auto", allow_closed: bool = False,
+                  smatrix: bool = True, memory_budget_gib=None, progress: bool = False) -> Transmissions:
+    """All spin-resolved transmissions of the junction, at the Fermi energy ``p.mu`` by default.
 
-    ``p.theta`` and ``p.phi`` may be arrays (broadcast together): the evaluation is then
-    vmapped over the angles and the result has their shape as leading axes; everything that
-    does not depend on the angles is computed once. ``path`` chooses the treatment of the
-    upper layers ("auto", "folded", "recursive"; see :func:`dense_layers`). A lead without an
-    open channel is an error unless ``allow_closed`` (its transmissions are then zero).
+    ``p.theta``, ``p.phi`` and ``energy`` may be arrays (broadcast together): the evaluation is
+    then vmapped over them, in chunks that fit ``memory_budget_gib`` (default 4 GiB), and the
+    result has their broadcast shape as leading axes. Nothing that is independent of the
+    batched values is recomputed per element (vmap leaves unbatched operations unbatched).
+    ``path`` chooses the treatment of the upper layers ("auto", "folded", "recursive"; see
+    :func:`dense_layers`). A lead without an open channel at one of the energies is an error
+    unless ``allow_closed`` (its transmissions are then zero). ``smatrix=False`` drops the
+    S-matrices (large for long scans); ``progress`` shows a progress bar over chunks. The
+    arrays of the result are NumPy float64/complex128; the traceable core for autodiff is
+    :func:`_evaluate`.
     """
     validate(p)
-    channels = open_channels(p, allow_closed=allow_closed)
+    energy = p.mu if energy is None else energy
+    theta, phi, energy = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (p.theta, p.phi, energy)))
+    if not np.all(np.isfinite(energy)):
+        raise ValueError("energy must be finite")
+    channels = open_channels(p, np.unique(energy), allow_closed=allow_closed)
     n_dense = dense_layers(p, path)
-    theta, phi = np.broadcast_arrays(np.asarray(p.theta, dtype=float), np.asarray(p.phi, dtype=float))
-    shape = theta.shape
-    t, s = _transmissions_batched(p.replace(theta=0.0, phi=0.0), jnp.asarray(theta.reshape(-1)),
-                                  jnp.asarray(phi.reshape(-1)), channels, n_dense)
-    t, s = t.reshape(shape + t.shape[1:]), s.reshape(shape + s.shape[1:])
-    return Transmissions(T=t, S=s, n_open=channel_counts(channels), path=path_name(p.Lz, n_dense))
+    shape, flat = theta.shape, [jnp.asarray(v.reshape(-1)) for v in (theta, phi, energy)]
+    total = flat[0].shape[0]
+    chunk = min(total, chunk_size_for(p, n_dense, memory_budget_gib))
+    base = p.replace(theta=0.0, phi=0.0)
+    pieces = []
+    starts = range(0, total, chunk)
+    if progress:
+        from tqdm.auto import tqdm
+
+        starts = tqdm(starts, total=math.ceil(total / chunk), unit="chunk", desc=f"{total} evaluations")
+    for start in starts:
+        idx = np.minimum(np.arange(start, start + chunk), total - 1)  # the last chunk is padded, then trimmed
+        out = _evaluate_batch(base, *(v[idx] for v in flat), channels, n_dense, smatrix)
+        pieces.append(jax.tree_util.tree_map(lambda a: a[: min(chunk, total - start)], out))
+    t, n_open, s = (None if pieces[0][i] is None else np.concatenate([np.asarray(piece[i]) for piece in pieces])
+                    for i in range(3))
+    reshape = lambda a: None if a is None else a.reshape(shape + a.shape[1:])
+    return Transmissions(T=reshape(t), S=reshape(s), n_open=reshape(n_open), path=path_name(p.Lz, n_dense))

@@ -23,7 +23,7 @@ SMALL = dict(Lx=6, Ly=5, Lz=3, W=3, n_barrier=1)
     (dict(disorder=np.full((3, 6, 5), np.nan)), r"disorder array must hold finite real numbers"),
     (dict(dxc_profile=np.zeros(4)), r"dxc_profile has shape \(4,\); it must have shape \(Lz,\) = \(3,\)"),
     (dict(disorder_layers="top"), r"disorder_layers = 'top' must be one of"),
-    (dict(mu=-1.0), r"no open channel in the side leads at mu = -1.0"),
+    (dict(mu=-1.0), r"no open channel in the side leads at energy -1.0"),
 ])
 def test_bad_input_is_a_clear_error(change, match):
     with pytest.raises(ValueError, match=match):
