@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test test-all install kwant bench
+.PHONY: run scan test test-all install kwant bench
 
 $(BIN)/jaxsge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ kwant: $(VENV)/.kwant
 
 run: install
 	$(BIN)/jaxsge conductance configs/paper.toml
+
+scan: install
+	$(BIN)/jaxsge scan configs/fig3_small.toml --compare xi=7.2,9.6 --out results/fig3_small
 
 test: kwant
 	$(BIN)/python -m pytest

@@ -43,8 +43,9 @@ def exchange_profile(Lz, dxc, xi, profile=None):
     return dxc * np.exp(-(Lz - np.arange(Lz)) / xi)
 
 
-def build(Lx, Ly, Lz, W, n_barrier, t, alpha3, dxc, U0, xi, theta, phi, potential, dxc_profile=None):
-    """Finalized Kwant system; leads attached in the order L, R, F, B, M."""
+def build(Lx, Ly, Lz, W, n_barrier, t, alpha3, dxc, U0, xi, theta, phi, potential, dxc_profile=None,
+          side_leads=("L", "R", "F", "B")):
+    """Finalized Kwant system; the side leads present, then M (Kwant lead order)."""
     n = _n(theta, phi)
     dz = exchange_profile(Lz, dxc, xi, dxc_profile)
     lat2 = kwant.lattice.square(1, norbs=2, name="2deg")
@@ -78,10 +79,11 @@ def build(Lx, Ly, Lz, W, n_barrier, t, alpha3, dxc, U0, xi, theta, phi, potentia
         return lead
 
     y0, x0 = (Ly - W) // 2, (Lx - W) // 2
-    syst.attach_lead(strip((-1, 0), [(0, y0 + j) for j in range(W)]))
-    syst.attach_lead(strip((1, 0), [(0, y0 + j) for j in range(W)]))
-    syst.attach_lead(strip((0, -1), [(x0 + j, 0) for j in range(W)]))
-    syst.attach_lead(strip((0, 1), [(x0 + j, 0) for j in range(W)]))
+    strips = {"L": ((-1, 0), [(0, y0 + j) for j in range(W)]), "R": ((1, 0), [(0, y0 + j) for j in range(W)]),
+              "F": ((0, -1), [(x0 + j, 0) for j in range(W)]), "B": ((0, 1), [(x0 + j, 0) for j in range(W)])}
+    for name in ("L", "R", "F", "B"):
+        if name in side_leads:
+            syst.attach_lead(strip(*strips[name]))
 
     top = lat3 if Lz > 1 else None
     magnet = kwant.Builder(kwant.TranslationalSymmetry((0, 0, 1) if top else (0, 0)), conservation_law=-_ndots(n))
@@ -98,18 +100,24 @@ def build(Lx, Ly, Lz, W, n_barrier, t, alpha3, dxc, U0, xi, theta, phi, potentia
     return syst.finalized(), params
 
 
-def transmissions(Lx, Ly, Lz, W, n_barrier, t, mu, alpha3, dxc, U0, xi, theta, phi, potential, dxc_profile=None):
-    """T[a, sa, b, sb] (5, 2, 5, 2) and open channels (5, 2), jaxsge's lead and spin order."""
-    fsyst, params = build(Lx, Ly, Lz, W, n_barrier, t, alpha3, dxc, U0, xi, theta, phi, potential, dxc_profile)
+def transmissions(Lx, Ly, Lz, W, n_barrier, t, mu, alpha3, dxc, U0, xi, theta, phi, potential, dxc_profile=None,
+                  side_leads=("L", "R", "F", "B")):
+    """T[a, sa, b, sb] (5, 2, 5, 2) and open channels (5, 2), jaxsge's lead and spin order.
+
+    Absent side leads have zero rows, columns and channels, as in jaxsge.
+    """
+    fsyst, params = build(Lx, Ly, Lz, W, n_barrier, t, alpha3, dxc, U0, xi, theta, phi, potential, dxc_profile,
+                          side_leads)
     smatrix = kwant.smatrix(fsyst, energy=mu, params=params)
+    ours = [i for i, name in enumerate(("L", "R", "F", "B")) if name in side_leads] + [4]
     T = np.zeros((5, 2, 5, 2))
     n_open = np.zeros((5, 2))
-    for b in range(5):
-        n_open[b] = smatrix.lead_info[b].block_nmodes
-        for a in range(5):
+    for kb, b in enumerate(ours):
+        n_open[b] = smatrix.lead_info[kb].block_nmodes
+        for ka, a in enumerate(ours):
             for sa in range(2):
                 for sb in range(2):
-                    T[a, sa, b, sb] = smatrix.transmission((a, sa), (b, sb))
+                    T[a, sa, b, sb] = smatrix.transmission((ka, sa), (kb, sb))
     return T, n_open
 
 
