@@ -13,6 +13,8 @@ import numpy as np
 from . import __version__
 from .config import _coerce, load_params, params_dict
 from .model import LEADS, SIDE_LEADS, exchange_profile
+from .precision import x64
+from .response import charge_spin, spin_charge
 from .scan import angular_harmonics, conversion_scan
 from .solve import PATHS, transmissions
 
@@ -20,6 +22,7 @@ SPIN_LABELS = {"M": ("+", "-")}
 NORMAL_SPINS = ("up", "down")
 
 
+@x64
 def conductance_report(p, path: str = "auto", allow_closed: bool = False) -> dict:
     """Spin-resolved conductances (units e^2/h, zero temperature) as a JSON-able dict."""
     start = time.perf_counter()
@@ -27,15 +30,16 @@ def conductance_report(p, path: str = "auto", allow_closed: bool = False) -> dic
     T = np.asarray(result.T)
     seconds = time.perf_counter() - start
     from_m, to_m = np.asarray(result.from_M()), np.asarray(result.to_M())
-    conversion = conversion_scan(p, path=path) if not allow_closed else None
+    conversion = {name: fn(result.T, result.n_open, axis) for name, fn, axis in
+                  (("Gsc_x", spin_charge, "x"), ("Gsc_y", spin_charge, "y"),
+                   ("Gcs_x", charge_spin, "x"), ("Gcs_y", charge_spin, "y"))}
     spins = {lead: SPIN_LABELS.get(lead, NORMAL_SPINS) for lead in LEADS}
     return {
         "T_from_M": {lead: {"+": from_m[i, 0], "-": from_m[i, 1]} for i, lead in enumerate(SIDE_LEADS)},
         "T_to_M": {lead: {"+": to_m[i, 0], "-": to_m[i, 1]} for i, lead in enumerate(SIDE_LEADS)},
         "n_open": {lead: dict(zip(spins[lead], result.n_open[i].astype(int).tolist())) for i, lead in enumerate(LEADS)},
         "conservation_residual": float(result.conservation_residual()),
-        **({f"{name}": float(getattr(conversion, name)) for name in ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y")}
-           if conversion is not None else {}),
+        **{name: float(value) for name, value in conversion.items()},
         "T": {"axes": ["to_lead", "to_spin", "from_lead", "from_spin"], "leads": list(LEADS),
               "spins": "M: + / - along n; normal leads: up / down along z", "values": T.tolist()},
         "solver": {"path": result.path, "seconds": seconds},

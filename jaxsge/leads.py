@@ -125,7 +125,7 @@ def open_channels(p: JunctionParams, energies=None, allow_closed: bool = False) 
     energies = np.atleast_1d(np.asarray(p.mu if energies is None else energies, dtype=float)).reshape(-1)
     t, dxc = float(np.asarray(p.t)), float(np.asarray(p.dxc))
     side_onsite = np.asarray(side_mode_onsite(t, p.W))
-    top_onsite = np.asarray(top_mode_onsite(p.replace(t=t), 6.0 * t, dxc))
+    top_onsite = np.asarray(magnetic_lead_onsite(p.replace(t=t, dxc=dxc)))
     side, top = np.zeros(side_onsite.shape, bool), np.zeros(top_onsite.shape, bool)
     for energy in energies:
         side_e = _open_mask(energy, side_onsite, t, "the side leads")

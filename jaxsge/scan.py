@@ -17,7 +17,8 @@ import jax
 import numpy as np
 
 from . import response
-from .model import JunctionParams
+from .leads import open_channels
+from .model import JunctionParams, validate
 from .precision import x64
 from .solve import transmissions
 
@@ -86,8 +87,8 @@ def conversion_scan(p: JunctionParams, *, mu=None, kT: float = 0.0, path: str = 
         r = transmissions(p.replace(theta=theta, phi=phi), energy=mu, smatrix=False, **common)
         return ConversionScan(theta, phi, mu, 0.0, *_conductances(r.T, r.n_open), r.T, r.n_open, r.path)
     # The Fermi energy itself must have open channels; nodes in the tails may not.
-    transmissions(p.replace(theta=theta.reshape(-1)[:1], phi=phi.reshape(-1)[:1]), energy=mu.reshape(-1), smatrix=False,
-                  path=path)
+    validate(p)
+    open_channels(p, np.unique(mu))
     nodes, previous, error = 8, None, np.inf
     while True:
         T, n_open, used_path = _thermal_transmissions(p, theta, phi, mu, kT, nodes, **common)

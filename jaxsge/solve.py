@@ -238,7 +238,14 @@ def _evaluate(p: JunctionParams, theta, phi, energy, channels: Channels, n_dense
 
 @functools.partial(jax.jit, static_argnames=("channels", "n_dense", "smatrix"))
 def _evaluate_batch(p, theta, phi, energy, channels: Channels, n_dense: int, smatrix: bool):
-    return jax.vmap(lambda th, ph, e: _evaluate(p, th, ph, e, channels, n_dense, smatrix))(theta, phi, energy)
+    """vmap over the leading axis of theta and phi, and of energy unless it is a scalar.
+
+    A scalar energy stays unbatched, so everything that depends on the energy but not on the
+    angles (lead self-energies, the folded stack in real space) is computed once per chunk.
+    """
+    in_axes = (0, 0, None if jnp.ndim(energy) == 0 else 0)
+    return jax.vmap(lambda th, ph, e: _evaluate(p, th, ph, e, channels, n_dense, smatrix), in_axes=in_axes)(
+        theta, phi, energy)
 
 
 def chunk_size_for(p: JunctionParams, n_dense: int, memory_budget_gib=None) -> int:
@@ -278,6 +285,7 @@ def transmissions(p: JunctionParams, *, energy=None, path: str = "auto", allow_c
     total = flat[0].shape[0]
     chunk = min(total, chunk_size_for(p, n_dense, memory_budget_gib))
     base = p.replace(theta=0.0, phi=0.0)
+    single_energy = bool(np.all(energy == energy.reshape(-1)[0]))
     pieces = []
     starts = range(0, total, chunk)
     if progress:
@@ -286,7 +294,8 @@ def transmissions(p: JunctionParams, *, energy=None, path: str = "auto", allow_c
         starts = tqdm(starts, total=math.ceil(total / chunk), unit="chunk", desc=f"{total} evaluations")
     for start in starts:
         idx = np.minimum(np.arange(start, start + chunk), total - 1)  # the last chunk is padded, then trimmed
-        out = _evaluate_batch(base, *(v[idx] for v in flat), channels, n_dense, smatrix)
+        energy_arg = flat[2][0] if single_energy else flat[2][idx]
+        out = _evaluate_batch(base, flat[0][idx], flat[1][idx], energy_arg, channels, n_dense, smatrix)
         pieces.append(jax.tree_util.tree_map(lambda a: a[: min(chunk, total - start)], out))
     t, n_open, s = (None if pieces[0][i] is None else np.concatenate([np.asarray(piece[i]) for piece in pieces])
                     for i in range(3))

@@ -46,6 +46,8 @@ def exchange_profile(Lz, dxc, xi, profile=None):
 def build(Lx, Ly, Lz, W, n_barrier, t, alpha3, dxc, U0, xi, theta, phi, potential, dxc_profile=None,
           side_leads=("L", "R", "F", "B")):
     """Finalized Kwant system; the side leads present, then M (Kwant lead order)."""
+    if Lz < 2:
+        raise ValueError("the Kwant reference needs Lz >= 2 (the 2DEG and at least one layer above it)")
     n = _n(theta, phi)
     dz = exchange_profile(Lz, dxc, xi, dxc_profile)
     lat2 = kwant.lattice.square(1, norbs=2, name="2deg")
@@ -85,10 +87,7 @@ def build(Lx, Ly, Lz, W, n_barrier, t, alpha3, dxc, U0, xi, theta, phi, potentia
         if name in side_leads:
             syst.attach_lead(strip(*strips[name]))
 
-    top = lat3 if Lz > 1 else None
-    magnet = kwant.Builder(kwant.TranslationalSymmetry((0, 0, 1) if top else (0, 0)), conservation_law=-_ndots(n))
-    if top is None:
-        raise ValueError("the Kwant reference needs Lz >= 2")
+    magnet = kwant.Builder(kwant.TranslationalSymmetry((0, 0, 1)), conservation_law=-_ndots(n))
     for x in range(Lx):
         for y in range(Ly):
             magnet[lat3(x, y, Lz)] = 6 * t * S0 - dxc / 2 * _ndots(n)
