@@ -1,11 +1,12 @@
 # Two commands do everything on a fresh machine:
-#   make run    the main job (the paper junction's spin-resolved conductances at one angle)
+#   make run    the main job: the Fig. 3 phi scan (theta = pi/2, xi = 1.2 Lz and 1.6 Lz) on a
+#               30 x 30 junction, figure in results/fig3_small/polar.png
 #   make test   the test suite, Kwant cross-checks included (this is what .ci/run calls)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run scan test test-all install kwant bench
+.PHONY: run conductance test test-all install kwant bench
 
 $(BIN)/jaxsge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,10 +23,10 @@ $(VENV)/.kwant: $(BIN)/jaxsge scripts/install_kwant.sh
 kwant: $(VENV)/.kwant
 
 run: install
-	$(BIN)/jaxsge conductance configs/paper.toml
-
-scan: install
 	$(BIN)/jaxsge scan configs/fig3_small.toml --compare xi=7.2,9.6 --out results/fig3_small
+
+conductance: install
+	$(BIN)/jaxsge conductance configs/paper.toml
 
 test: kwant
 	$(BIN)/python -m pytest

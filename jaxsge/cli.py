@@ -17,6 +17,8 @@ from .precision import x64
 from .response import charge_spin, spin_charge
 from .scan import angular_harmonics, conversion_scan
 from .solve import PATHS, transmissions
+from .well_cli import add_parser as add_well_parser
+from .well_cli import run_well
 
 SPIN_LABELS = {"M": ("+", "-")}
 NORMAL_SPINS = ("up", "down")
@@ -136,6 +138,40 @@ def run_scan(params, out_dir, n_phi=64, compare=None, kT=0.0, path="auto", memor
     return meta
 
 
+def run_sensitivity(params, out_dir, wrt, n_phi=64, path="auto", memory_gib=None, argv=None) -> dict:
+    """Values and derivatives of G_sc, G_cs and T over a phi scan; writes data and figure."""
+    from .plot import sensitivity_panels
+    from .sensitivity import sensitivities
+
+    if n_phi < 1:
+        raise ValueError(f"n_phi = {n_phi} must be >= 1")
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    phi = 2 * np.pi * np.arange(n_phi) / n_phi
+    start = time.perf_counter()
+    s = sensitivities(params.replace(phi=phi), wrt, path=path, memory_budget_gib=memory_gib, progress=True)
+    seconds = time.perf_counter() - start
+    arrays = {"phi": phi, "theta": np.asarray(params.theta, dtype=float),
+              **{q: np.broadcast_to(v, phi.shape + np.shape(v)[phi.ndim:]) for q, v in s.values.items()},
+              **{f"d{q}_d{name}": d for q, per in s.derivatives.items() for name, d in per.items()}}
+    np.savez(out_dir / "sensitivity.npz", **arrays)
+    meta = {"jaxsge_version": __version__, "command": argv, "params": params_dict(params), "wrt": list(s.wrt),
+            "n_phi": n_phi, "solver_path": s.path, "seconds": seconds,
+            "units": "conductances in e^2/h; derivatives in e^2/h per unit of the parameter (energies in t, "
+                     "angles in radians); zero temperature",
+            "arrays": {"sensitivity.npz": "phi (n_phi); Gsc_x, Gsc_y, Gcs_x, Gcs_y (n_phi); T (n_phi, 5, 2, 5, 2); "
+                                          "dQ_dNAME: derivative of Q with respect to NAME, same shape as Q"},
+            "max_abs_derivative": {f"d{q}_d{name}": float(np.abs(s.derivatives[q][name]).max())
+                                   for q in ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y") for name in s.wrt}}
+    with open(out_dir / "sensitivity.json", "w") as fh:
+        json.dump(_jsonable(meta), fh, indent=1)
+    sensitivity_panels(phi, s.values, s.derivatives, s.wrt,
+                       suptitle=(f"G_sc and its derivatives, theta = {float(np.asarray(params.theta)):.3g}, "
+                                 f"Lx = {params.Lx}, Ly = {params.Ly}, W = {params.W}"),
+                       path=out_dir / "sensitivity.png")
+    return meta
+
+
 def _parse_compare(text):
     if text is None:
         return None
@@ -172,7 +208,17 @@ def main(argv=None) -> int:
     scan.add_argument("--compare", help="one panel per value, e.g. --compare xi=7.2,9.6")
     scan.add_argument("--kT", type=float, default=0.0, help="temperature in units of t (default 0)")
     scan.add_argument("--memory-gib", type=float, help="memory budget for one vmapped chunk (default 4 GiB)")
+
+    sens = sub.add_parser("sensitivity", help="G_sc, G_cs and their derivatives (automatic differentiation) over phi")
+    common(sens)
+    sens.add_argument("--out", required=True, help="output folder (sensitivity.npz, sensitivity.json, sensitivity.png)")
+    sens.add_argument("--wrt", default="alpha3", help="comma-separated parameters, e.g. alpha3,dxc (default alpha3)")
+    sens.add_argument("--nphi", type=int, default=64, help="number of phi values on [0, 2 pi) (default 64)")
+    sens.add_argument("--memory-gib", type=float, help="memory budget for one vmapped chunk (default 4 GiB)")
+    add_well_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "well":  # its config file describes a quantum well, not a junction
+        return run_well(args)
 
     try:
         params = load_params(args.config, args.set)
@@ -184,6 +230,14 @@ def main(argv=None) -> int:
                 print(f"{label}: g_sc maxima at phi = {[round(v, 4) for v in panel['phi_of_local_maxima']]}, "
                       f"max |G_sc| = {panel['max_abs_Gsc']:.4g} e^2/h ({panel['solver_path']})")
             print(f"wrote {args.out}/scan.npz, scan.json, polar.png in {meta['seconds']:.1f} s")
+            return 0
+        if args.command == "sensitivity":
+            wrt = [name.strip() for name in args.wrt.split(",") if name.strip()]
+            meta = run_sensitivity(params, args.out, wrt, args.nphi, args.path, args.memory_gib,
+                                   argv=sys.argv if argv is None else argv)
+            for key, value in meta["max_abs_derivative"].items():
+                print(f"max over phi |{key}| = {value:.4g}")
+            print(f"wrote {args.out}/sensitivity.npz, sensitivity.json, sensitivity.png in {meta['seconds']:.1f} s")
             return 0
         report = _jsonable(conductance_report(params, path=args.path, allow_closed=args.allow_closed))
     except ValueError as err:

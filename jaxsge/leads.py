@@ -28,16 +28,34 @@ from .model import LEADS, PAULI, SIDE_LEADS, JunctionParams, exchange_profile, l
 BAND_EDGE_TOLERANCE = 1e-9
 
 
+@jax.custom_jvp
+def _chain_root(z):
+    """lambda(z) = z - sqrt(z - 1) sqrt(z + 1), the root of lambda^2 - 2 z lambda + 1 = 0 that
+    decays outside the band and is retarded (Im lambda < 0) inside it."""
+    return z - jnp.sqrt(z - 1) * jnp.sqrt(z + 1)
+
+
+@_chain_root.defjvp
+def _chain_root_jvp(primals, tangents):
+    # Differentiating lambda^2 - 2 z lambda + 1 = 0 gives lambda' = lambda / (lambda - z) on the
+    # branch chosen by the primal, so the tangent can never switch branch; it diverges only at
+    # the band edges z = +-1 (lambda = z), which are channel openings (see sensitivity.py).
+    (z,), (dz,) = primals, tangents
+    lam = _chain_root(z)
+    return lam, lam / (lam - z) * dz
+
+
 def chain_self_energy(energy, onsite, t):
     """Retarded self-energy t^2 g_s of a semi-infinite chain (onsite ``onsite``, hopping -t).
 
     With z = (E - onsite)/(2t) the surface Green's function obeys t g = 1/(2z - t g), so
     Sigma = t lambda with lambda = z - sqrt(z - 1) sqrt(z + 1) (principal square roots): this
     single expression is the decaying root |lambda| < 1 outside the band and the retarded
-    root lambda = exp(-i k) (Im Sigma = -t sin k < 0) inside it.
+    root lambda = exp(-i k) (Im Sigma = -t sin k < 0) inside it. Its derivative follows the
+    same branch (custom JVP rule of ``_chain_root``).
     """
     z = (energy - onsite) / (2 * t) + 0j
-    return t * (z - jnp.sqrt(z - 1) * jnp.sqrt(z + 1))
+    return t * _chain_root(z)
 
 
 def chain_broadening(energy, onsite, t):
@@ -106,21 +124,23 @@ class Channels:
         return lead, spin
 
 
-def _open_mask(energy: float, onsite: np.ndarray, t: float, what: str) -> np.ndarray:
+def _open_mask(energy: float, onsite: np.ndarray, t: float, what: str, tolerance: float) -> np.ndarray:
     z = (energy - onsite) / (2 * t)
-    edge = np.abs(np.abs(z) - 1.0) < BAND_EDGE_TOLERANCE
+    edge = np.abs(np.abs(z) - 1.0) < tolerance
     if np.any(edge):
         raise ValueError(
-            f"energy {energy!r} lies at a channel opening of {what} (within {BAND_EDGE_TOLERANCE:g} x 2t of a "
+            f"energy {energy!r} lies at a channel opening of {what} (within {tolerance:g} x 2t of a "
             f"subband edge), where transmissions are singular; shift mu slightly")
     return np.abs(z) < 1.0
 
 
-def open_channels(p: JunctionParams, energies=None, allow_closed: bool = False) -> Channels:
+def open_channels(p: JunctionParams, energies=None, allow_closed: bool = False,
+                  edge_tolerance: float = BAND_EDGE_TOLERANCE) -> Channels:
     """Channels of the side leads and of M open at any of ``energies`` (default mu), in plain Python.
 
-    Raises ValueError if an energy sits on a subband edge, or if a lead has no open channel at
-    one of the energies (unless ``allow_closed``: its transmissions there are then zero).
+    Raises ValueError if an energy sits on a subband edge (within ``edge_tolerance`` x 2t), or
+    if a lead has no open channel at one of the energies (unless ``allow_closed``: its
+    transmissions there are then zero).
     """
     energies = np.atleast_1d(np.asarray(p.mu if energies is None else energies, dtype=float)).reshape(-1)
     t, dxc = float(np.asarray(p.t)), float(np.asarray(p.dxc))
@@ -128,8 +148,8 @@ def open_channels(p: JunctionParams, energies=None, allow_closed: bool = False) 
     top_onsite = np.asarray(magnetic_lead_onsite(p.replace(t=t, dxc=dxc)))
     side, top = np.zeros(side_onsite.shape, bool), np.zeros(top_onsite.shape, bool)
     for energy in energies:
-        side_e = _open_mask(energy, side_onsite, t, "the side leads")
-        top_e = _open_mask(energy, top_onsite, t, "the magnetic lead M")
+        side_e = _open_mask(energy, side_onsite, t, "the side leads", edge_tolerance)
+        top_e = _open_mask(energy, top_onsite, t, "the magnetic lead M", edge_tolerance)
         if not allow_closed:
             if not side_e.any():
                 raise ValueError(f"no open channel in the side leads at energy {energy} (their band is "
@@ -144,6 +164,18 @@ def open_channels(p: JunctionParams, energies=None, allow_closed: bool = False) 
     present = tuple(SIDE_LEADS.index(name) for name in SIDE_LEADS if name in p.side_leads)
     return Channels(present, tuple(int(m) for m in np.flatnonzero(side)),
                     tuple((int(a), int(b), int(c)) for a, b, c in np.argwhere(top)))
+
+
+def subband_edges(p: JunctionParams) -> np.ndarray:
+    """Sorted energies at which a channel of a side lead or of M opens or closes.
+
+    Each transverse mode is a 1D chain of onsite e and hopping -t, so its band is
+    [e - 2t, e + 2t]; transmissions are non-analytic (square-root onsets) only there.
+    """
+    t, dxc = float(np.asarray(p.t)), float(np.asarray(p.dxc))
+    onsite = np.concatenate([np.asarray(side_mode_onsite(t, p.W)).ravel(),
+                             np.asarray(magnetic_lead_onsite(p.replace(t=t, dxc=dxc))).ravel()])
+    return np.unique(np.concatenate([onsite - 2 * t, onsite + 2 * t]))
 
 
 def fold_clean_layers(p: JunctionParams, energy, layers):

@@ -62,3 +62,38 @@ def polar_panels(phi, curves, titles, contours=None, suptitle=None, path=None):
     if path is not None:
         fig.savefig(path, dpi=130)
     return fig
+
+
+def sensitivity_panels(phi, values, derivatives, wrt, suptitle=None, path=None):
+    """G_sc^x, G_sc^y versus phi, then one row per parameter with their derivatives.
+
+    ``values``: dict with "Gsc_x", "Gsc_y" (n_phi,); ``derivatives``: dict quantity -> name ->
+    (n_phi,). Also shows d|G_sc|/d name, the derivative of the amplitude whose normalised form
+    is the g_sc(phi) of Fig. 3. Returns the figure; saved to ``path`` if given.
+    """
+    rows = 1 + len(wrt)
+    fig, axes = plt.subplots(rows, 1, figsize=(7.0, 2.4 * rows), sharex=True, squeeze=False)
+    axes = axes[:, 0]
+    amplitude = np.hypot(values["Gsc_x"], values["Gsc_y"])
+    axes[0].plot(phi, values["Gsc_x"], label="G_sc^x")
+    axes[0].plot(phi, values["Gsc_y"], label="G_sc^y")
+    axes[0].plot(phi, amplitude, "k--", lw=1, label="|G_sc|")
+    axes[0].set_ylabel("e^2/h")
+    for ax, name in zip(axes[1:], wrt):
+        dx, dy = derivatives["Gsc_x"][name], derivatives["Gsc_y"][name]
+        ax.plot(phi, dx, label=f"dG_sc^x/d{name}")
+        ax.plot(phi, dy, label=f"dG_sc^y/d{name}")
+        ax.plot(phi, (values["Gsc_x"] * dx + values["Gsc_y"] * dy) / amplitude, "k--", lw=1,
+                label=f"d|G_sc|/d{name}")
+        ax.axhline(0, color="0.7", lw=0.6)
+        ax.set_ylabel(f"per unit {name}")
+    for ax in axes:
+        ax.legend(fontsize=7, loc="upper right", ncol=3, frameon=False)
+    axes[-1].set_xlabel("phi (rad)")
+    axes[-1].set_xticks(np.pi * np.arange(5) / 2, ["0", "pi/2", "pi", "3pi/2", "2pi"])
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=130)
+    return fig

@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .leads import (Channels, chain_broadening, chain_self_energy, fold_clean_layers, magnetic_lead_onsite,
-                    mode_to_real_space, open_channels, side_lead_sites, side_mode_onsite)
+from .leads import (BAND_EDGE_TOLERANCE, Channels, chain_broadening, chain_self_energy, fold_clean_layers,
+                    magnetic_lead_onsite, mode_to_real_space, open_channels, side_lead_sites, side_mode_onsite)
 from .model import (SIDE_LEADS, JunctionParams, _concrete, cubic_rashba_hoppings, disorder_potential, exchange_profile,
                     layer_hamiltonian, layer_onsite, magnetization, nearest_neighbour_hoppings, sine_modes,
                     spin_along, validate)
@@ -215,7 +215,8 @@ def _scattering_matrix(p: JunctionParams, energy, channels: Channels, n_dense: i
     gamma_side = jnp.tile(jnp.repeat(chain_broadening(energy, side_onsite, p.t), 2), len(channels.side_leads))
     gamma = jnp.concatenate([gamma_side, chain_broadening(energy, magnetic_lead_onsite(p)[sel], p.t)])
     is_open = gamma > 0
-    root = jnp.sqrt(gamma)
+    # sqrt has an infinite derivative at 0: keep closed channels (Gamma = 0) off its argument.
+    root = jnp.where(is_open, jnp.sqrt(jnp.where(is_open, gamma, 1.0)), 0.0)
     s_matrix = -jnp.eye(root.shape[0]) + 1j * root[:, None] * amplitudes * root[None, :]
     return jnp.where(is_open[:, None] & is_open[None, :], s_matrix, 0.0), is_open
 
@@ -231,7 +232,8 @@ def _evaluate(p: JunctionParams, theta, phi, energy, channels: Channels, n_dense
     """T (5, 2, 5, 2), n_open (5, 2) and optionally S at one angle and energy."""
     s, is_open = _scattering_matrix(p.replace(theta=theta, phi=phi), energy, channels, n_dense)
     onehot = _channel_onehot(channels)
-    t = jnp.einsum("ia,ij,jb->ab", onehot, jnp.abs(s) ** 2, onehot).reshape(5, 2, 5, 2)
+    # |S|^2 as re^2 + im^2: the derivative of abs is undefined at the zero entries of closed channels.
+    t = jnp.einsum("ia,ij,jb->ab", onehot, jnp.real(s) ** 2 + jnp.imag(s) ** 2, onehot).reshape(5, 2, 5, 2)
     n_open = (is_open.astype(float) @ onehot).reshape(5, 2)
     return t, n_open, (s if smatrix else None)
 
@@ -248,10 +250,14 @@ def _evaluate_batch(p, theta, phi, energy, channels: Channels, n_dense: int, sma
         theta, phi, energy)
 
 
-def chunk_size_for(p: JunctionParams, n_dense: int, memory_budget_gib=None) -> int:
-    """Evaluations per vmapped chunk so that a chunk stays within the memory budget (GiB)."""
+def chunk_size_for(p: JunctionParams, n_dense: int, memory_budget_gib=None, copies: int = 1) -> int:
+    """Evaluations per vmapped chunk so that a chunk stays within the memory budget (GiB).
+
+    ``copies``: how many times one evaluation's large arrays are held (1 + the number of
+    tangents for forward-mode derivatives).
+    """
     budget = DEFAULT_MEMORY_BUDGET_GIB if memory_budget_gib is None else float(memory_budget_gib)
-    per_eval = LAYER_MATRICES_PER_EVALUATION["folded" if n_dense == 0 else "recursive"] * 16 * p.N ** 2 / 2 ** 30
+    per_eval = copies * LAYER_MATRICES_PER_EVALUATION["folded" if n_dense == 0 else "recursive"] * 16 * p.N ** 2 / 2 ** 30
     if not budget >= per_eval:
         raise ValueError(f"memory_budget_gib = {budget} is too small for one evaluation at Lx = {p.Lx}, Ly = {p.Ly} "
                          f"(needs about {per_eval:.2f} GiB)")
@@ -260,7 +266,8 @@ def chunk_size_for(p: JunctionParams, n_dense: int, memory_budget_gib=None) -> i
 
 @x64
 def transmissions(p: JunctionParams, *, energy=None, path: str = "auto", allow_closed: bool = False,
-                  smatrix: bool = True, memory_budget_gib=None, progress: bool = False) -> Transmissions:
+                  smatrix: bool = True, memory_budget_gib=None, progress: bool = False,
+                  edge_tolerance: float = BAND_EDGE_TOLERANCE) -> Transmissions:
     """All spin-resolved transmissions of the junction, at the Fermi energy ``p.mu`` by default.
 
     ``p.theta``, ``p.phi`` and ``energy`` may be arrays (broadcast together): the evaluation is
@@ -269,17 +276,19 @@ def transmissions(p: JunctionParams, *, energy=None, path: str = "auto", allow_c
     batched values is recomputed per element (vmap leaves unbatched operations unbatched).
     ``path`` chooses the treatment of the upper layers ("auto", "folded", "recursive"; see
     :func:`dense_layers`). A lead without an open channel at one of the energies is an error
-    unless ``allow_closed`` (its transmissions are then zero). ``smatrix=False`` drops the
-    S-matrices (large for long scans); ``progress`` shows a progress bar over chunks. The
-    arrays of the result are NumPy float64/complex128; the traceable core for autodiff is
-    :func:`_evaluate`.
+    unless ``allow_closed`` (its transmissions are then zero); so is an energy within
+    ``edge_tolerance`` x 2t of a subband edge (quadratures that cluster nodes at the edges on
+    purpose pass 0). ``smatrix=False`` drops the S-matrices (large for long scans);
+    ``progress`` shows a progress bar over chunks. The arrays of the result are NumPy
+    float64/complex128; derivatives go through the traceable core :func:`_evaluate`
+    (``sensitivity``).
     """
     validate(p)
     energy = p.mu if energy is None else energy
     theta, phi, energy = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (p.theta, p.phi, energy)))
     if not np.all(np.isfinite(energy)):
         raise ValueError("energy must be finite")
-    channels = open_channels(p, np.unique(energy), allow_closed=allow_closed)
+    channels = open_channels(p, np.unique(energy), allow_closed=allow_closed, edge_tolerance=edge_tolerance)
     n_dense = dense_layers(p, path)
     shape, flat = theta.shape, [jnp.asarray(v.reshape(-1)) for v in (theta, phi, energy)]
     total = flat[0].shape[0]

@@ -77,3 +77,26 @@ def test_console_script_runs(config):
     out = subprocess.run([sys.executable, "-m", "jaxsge.cli", "conductance", str(config), "--json"],
                          capture_output=True, text=True, check=True).stdout
     assert "T_from_M" in json.loads(out)
+
+
+def test_scan_writes_data_parameters_and_figure(config, tmp_path, capsys):
+    out = tmp_path / "scan"
+    assert main(["scan", str(config), "--out", str(out), "--nphi", "8", "--compare", "xi=3,4"]) == 0
+    data = np.load(out / "scan.npz")
+    meta = json.loads((out / "scan.json").read_text())
+    assert data["Gsc_x"].shape == (2, 8) and (out / "polar.png").stat().st_size > 0
+    assert meta["params"]["Lx"] == 6 and meta["compare"] == {"name": "xi", "values": [3.0, 4.0]}
+    p = JunctionParams(Lx=6, Ly=5, Lz=3, W=3, n_barrier=1, theta=np.pi / 3, xi=4.0, phi=data["phi"][3])
+    from jaxsge.scan import conversion_scan
+    np.testing.assert_allclose(data["Gsc_y"][1, 3], conversion_scan(p).Gsc_y, atol=1e-13)
+
+
+def test_sensitivity_writes_values_derivatives_and_figure(config, tmp_path, capsys):
+    out = tmp_path / "sens"
+    assert main(["sensitivity", str(config), "--out", str(out), "--nphi", "8", "--wrt", "alpha3,dxc"]) == 0
+    data = np.load(out / "sensitivity.npz")
+    meta = json.loads((out / "sensitivity.json").read_text())
+    assert data["dGsc_x_dalpha3"].shape == (8,) and data["dT_ddxc"].shape == (8, 5, 2, 5, 2)
+    assert meta["wrt"] == ["alpha3", "dxc"] and (out / "sensitivity.png").stat().st_size > 0
+    assert main(["sensitivity", str(config), "--out", str(out), "--wrt", "W"]) == 2
+    assert "wrt = 'W'" in capsys.readouterr().err

@@ -3,11 +3,13 @@
 import jax
 import numpy as np
 import pytest
+import scipy.integrate
 
 from jaxsge import JunctionParams, transmissions
 from jaxsge import response as rs
 from jaxsge.model import disorder_potential
-from jaxsge.scan import angular_harmonics, conversion_scan
+from jaxsge.leads import subband_edges
+from jaxsge.scan import angular_harmonics, conversion_scan, thermal_nodes
 from validation import kwant_junction
 
 BASE = dict(Lx=7, Ly=6, Lz=4, W=4, n_barrier=1, theta=1.1)
@@ -76,17 +78,41 @@ def test_no_spin_orbit_no_conversion():
     assert np.abs(np.stack([s.Gsc_x, s.Gsc_y, s.Gcs_x, s.Gcs_y])).max() < 1e-12
 
 
-def test_finite_temperature_converges_and_tends_to_zero_temperature():
+@pytest.mark.filterwarnings("ignore::scipy.integrate.IntegrationWarning")
+def test_thermal_nodes_split_at_square_root_onsets():
+    """int (-df/d eps) F(eps) for a bounded F with a square-root onset at e0 (like a channel
+    opening), against scipy's adaptive quadrature in eps = e0 +- s^2 (smooth in s): splitting at
+    e0 turns the slow convergence of one Gauss-Legendre rule (1e-4 at 32 nodes) into a fast
+    one (5e-8, 1e-9, 8e-12 at 8, 16, 32 nodes)."""
+    mu, kT, e0 = 1.1, 0.02, 1.13
+    weight = lambda e: 1 / (4 * kT * np.cosh((e - mu) / (2 * kT)) ** 2)
+    f = lambda e: np.sqrt(np.abs(np.tanh((e - e0) / 0.05)))
+    reference = sum(scipy.integrate.quad(lambda s: 2 * s * weight(e0 + sign * s * s) * f(e0 + sign * s * s), 0,
+                                         np.sqrt(30 * kT + sign * (mu - e0)), epsabs=1e-16, epsrel=1e-14, limit=500)[0]
+                    for sign in (-1, 1))
+    eps, w = thermal_nodes(mu, kT, [e0, 5.0], 32)
+    assert abs(w.sum() - 1) < 1e-12
+    split_error = abs(w @ f(eps) - reference)
+    eps, w = thermal_nodes(mu, kT, [], 32)
+    plain_error = abs(w @ f(eps) - reference)
+    assert split_error < 1e-10 and plain_error > 1e-5
+
+
+def test_finite_temperature_converges_fast_and_tends_to_zero_temperature():
     p = JunctionParams(**BASE, phi=0.4)
+    assert np.any(np.abs(subband_edges(p) - p.mu) < 40 * 0.01), "the test needs subband edges in the window"
     cold = conversion_scan(p)
-    # Subband openings inside the thermal window make T(eps) kinked: the quadrature converges
-    # algebraically, so the tolerances here are 1e-3 and 1e-4 (relative to the largest value).
-    warm = conversion_scan(p, kT=0.01, rtol=1e-3)
+    # Split at the subband edges the quadrature converges fast (here 6e-4, 2e-6, 4e-8, 3e-10 at
+    # 4, 8, 16, 32 nodes per piece): rtol 1e-8 is reached.
+    warm = conversion_scan(p, kT=0.01, rtol=1e-8)
     scale = max(abs(warm.Gsc_x), abs(warm.Gsc_y), abs(warm.Gcs_x), abs(warm.Gcs_y))
-    assert warm.quadrature_error <= 1e-3 * scale
-    finer = conversion_scan(p, kT=0.01, rtol=1e-4)
-    assert finer.quadrature_nodes > warm.quadrature_nodes
-    assert abs(finer.Gsc_x - warm.Gsc_x) < 2e-3 * scale
+    assert warm.quadrature_error <= 1e-8 * scale
+    coarse = conversion_scan(p, kT=0.01, rtol=1e-4)
+    assert coarse.quadrature_nodes < warm.quadrature_nodes
+    assert abs(coarse.Gsc_x - warm.Gsc_x) < 1e-4 * scale
+    # Onsager-Casimir survives the thermal average (same nodes for both signs of dxc).
+    reversed_ = conversion_scan(p.replace(dxc=-p.dxc), kT=0.01, rtol=1e-8)
+    np.testing.assert_allclose([warm.Gsc_x, warm.Gsc_y], [reversed_.Gcs_x, reversed_.Gcs_y], rtol=1e-10)
     tiny = conversion_scan(p, kT=1e-5, rtol=1e-8)
     np.testing.assert_allclose(tiny.Gsc_x, cold.Gsc_x, rtol=1e-3)
     with pytest.raises(ValueError, match="kT = -1"):
