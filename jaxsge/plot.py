@@ -88,7 +88,7 @@ def sensitivity_panels(phi, values, derivatives, wrt, suptitle=None, path=None):
         ax.axhline(0, color="0.7", lw=0.6)
         ax.set_ylabel(f"per unit {name}")
     for ax in axes:
-        ax.legend(fontsize=7, loc="upper right", ncol=3, frameon=False)
+        ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 0.98), ncol=3, frameon=False)
     axes[-1].set_xlabel("phi (rad)")
     axes[-1].set_xticks(np.pi * np.arange(5) / 2, ["0", "pi/2", "pi", "3pi/2", "2pi"])
     if suptitle:
