@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run conductance test test-all install kwant bench
+.PHONY: run conductance ensemble test test-all install kwant bench
 
 $(BIN)/jaxsge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ run: install
 
 conductance: install
 	$(BIN)/jaxsge conductance configs/paper.toml
+
+ensemble: install
+	$(BIN)/python scripts/fig3_ensemble.py --reduced
 
 test: kwant
 	$(BIN)/python -m pytest

@@ -17,6 +17,7 @@ from .precision import x64
 from .response import charge_spin, spin_charge
 from .scan import angular_harmonics, conversion_scan
 from .solve import PATHS, transmissions
+from .ensemble_cli import add_parser as add_ensemble_parser
 from .well_cli import add_parser as add_well_parser
 from .well_cli import run_well
 
@@ -105,7 +106,8 @@ def run_scan(params, out_dir, n_phi=64, compare=None, kT=0.0, path="auto", memor
     arrays["n_open"] = np.stack([s.n_open for _, s in panels])
     np.savez(out_dir / "scan.npz", phi=phi, theta=np.asarray(params.theta, dtype=float),
              compare_values=np.asarray([np.nan if v is None else v for v in values], dtype=float), **arrays)
-    harmonics = {key: angular_harmonics(arrays[key]).tolist() for key in ("Gsc_x", "Gsc_y", "g_sc")}
+    n_max = min(8, (n_phi - 1) // 2)
+    harmonics = {key: angular_harmonics(arrays[key], n_max).tolist() for key in ("Gsc_x", "Gsc_y", "g_sc")}
     summary = []
     for i, (p, s) in enumerate(panels):
         g = arrays["g_sc"][i]
@@ -120,7 +122,7 @@ def run_scan(params, out_dir, n_phi=64, compare=None, kT=0.0, path="auto", memor
             "units": "conductances in e^2/h; angles in radians; g_sc normalised per panel",
             "arrays": {"scan.npz": "phi (n_phi), theta, compare_values (n_panels), Gsc_x, Gsc_y, Gcs_x, Gcs_y, g_sc "
                                    "(n_panels, n_phi), T (n_panels, n_phi, 5, 2, 5, 2), n_open (n_panels, n_phi, 5, 2)"},
-            "harmonics": {"m": list(range(9)), **harmonics}, "panels": summary}
+            "harmonics": {"m": list(range(n_max + 1)), **harmonics}, "panels": summary}
     with open(out_dir / "scan.json", "w") as fh:
         json.dump(_jsonable(meta), fh, indent=1)
     titles, contours = [], []
@@ -216,7 +218,10 @@ def main(argv=None) -> int:
     sens.add_argument("--nphi", type=int, default=64, help="number of phi values on [0, 2 pi) (default 64)")
     sens.add_argument("--memory-gib", type=float, help="memory budget for one vmapped chunk (default 4 GiB)")
     add_well_parser(sub)
+    add_ensemble_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "ensemble":  # its config holds lists (K0, xi) and ensemble settings
+        return args.handler(args)
     if args.command == "well":  # its config file describes a quantum well, not a junction
         return run_well(args)
 
