@@ -220,6 +220,17 @@ def mode_to_real_space(phix, phiy, values, nvec):
     return jnp.einsum("kij,kab->iajb", real, spin).reshape(2 * Lx * Ly, 2 * Lx * Ly)
 
 
+def mode_to_spin_blocks(phix, phiy, values):
+    """The same operator as :func:`mode_to_real_space` in the basis of spin along n.
+
+    It is block diagonal there: block s is sum_(mx, my) values(mx, my, s) |mx my><mx my|.
+    Returns shape (2, Lx Ly, Lx Ly), block 0 for s = +, 1 for s = -.
+    """
+    Lx, Ly = phix.shape[0], phiy.shape[0]
+    real = jnp.einsum("am,bn,mns,cm,dn->sabcd", phix, phiy, values, phix, phiy, optimize=True)
+    return real.reshape(2, Lx * Ly, Lx * Ly)
+
+
 def decimation_self_energy(h0, v, energy, eta=1e-8, tol=1e-15, max_iter=200, newton_steps=3):
     """Self-energy v g_s v^dagger of a semi-infinite lead, for any unit cell, numerically.
 

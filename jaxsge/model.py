@@ -249,6 +249,17 @@ def layer_hamiltonian(Lx: int, Ly: int, onsite, exchange, potential, hoppings: d
     return h
 
 
+def orbital_layer_hamiltonian(Lx: int, Ly: int, onsite, potential, t) -> jnp.ndarray:
+    """Spin-independent part of a layer without spin-orbit coupling, shape (Lx Ly, Lx Ly).
+
+    onsite + V(x, y) on the sites and -t to the nearest neighbours: in the basis of spin along
+    n, a layer with exchange along n is this matrix minus s Dxc / 2 for each spin s.
+    """
+    pot = jnp.broadcast_to(jnp.asarray(potential, dtype=float), (Lx, Ly)).reshape(-1)
+    hop = np.kron(_shift(Lx, 1), np.eye(Ly)) + np.kron(np.eye(Lx), _shift(Ly, 1))
+    return onsite * jnp.eye(Lx * Ly) + jnp.diag(pot) - t * (hop + hop.T)
+
+
 def sine_modes(L: int):
     """Hard-wall transverse modes of a chain of L sites with hopping -1.
 

@@ -8,7 +8,9 @@ along, so that only one dense linear system, on layer 0, is left:
 * M and every clean, laterally uniform layer above the highest disordered one are folded
   mode by mode (``leads.fold_clean_layers``): no dense algebra at all;
 * the remaining upper layers (disordered ones) are eliminated by the block recursive Green's
-  function g_z = (E - H_z - t^2 g_{z+1})^-1, one dense inversion per layer;
+  function g_z = (E - H_z - t^2 g_{z+1})^-1. Above the 2DEG nothing couples the two spin
+  states along n (no spin-orbit coupling, exchange along n), so this is done per spin block:
+  two dense inversions of order Lx Ly per layer;
 * layer 0 is solved once, by one LU, for all incoming channels at once.
 
 With the elimination written as x_z = g_z (b_z + t x_{z-1}) for a source b in M, the top-layer
@@ -30,9 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .leads import (BAND_EDGE_TOLERANCE, Channels, chain_broadening, chain_self_energy, fold_clean_layers,
-                    magnetic_lead_onsite, mode_to_real_space, open_channels, side_lead_sites, side_mode_onsite)
+                    magnetic_lead_onsite, mode_to_spin_blocks, open_channels, side_lead_sites, side_mode_onsite)
 from .model import (SIDE_LEADS, JunctionParams, _concrete, cubic_rashba_hoppings, disorder_potential, exchange_profile,
-                    layer_hamiltonian, layer_onsite, magnetization, nearest_neighbour_hoppings, sine_modes,
+                    layer_hamiltonian, layer_onsite, magnetization, nearest_neighbour_hoppings,
+                    orbital_layer_hamiltonian, sine_modes,
                     spin_along, validate)
 from .precision import x64
 
@@ -138,14 +141,6 @@ def _side_channel_vectors(p: JunctionParams, channels: Channels) -> np.ndarray:
     return vec
 
 
-def _top_channel_vectors(p: JunctionParams, channels: Channels, chi) -> jnp.ndarray:
-    """Unit vectors phi_mx(x) phi_my(y) chi_s of M's open channels, shape (N, n_top)."""
-    phix, phiy = sine_modes(p.Lx)[0], sine_modes(p.Ly)[0]
-    idx = np.asarray(channels.top_modes, dtype=int).reshape(-1, 3)
-    orbital = phix[:, idx[:, 0]][:, None, :] * phiy[:, idx[:, 1]][None, :, :]
-    return (orbital[:, :, None, :] * chi[:, idx[:, 2]][None, None, :, :]).reshape(p.N, idx.shape[0])
-
-
 def _add_side_self_energies(a0, p: JunctionParams, energy):
     """a0 - Sigma_L - Sigma_R - Sigma_F - Sigma_B (all transverse modes, open and evanescent)."""
     phi_w = sine_modes(p.W)[0]
@@ -186,19 +181,34 @@ def _scattering_matrix(p: JunctionParams, energy, channels: Channels, n_dense: i
     sigma_q, amp_q, direct_q = fold_clean_layers(p, energy, range(Lz - 1, n_dense, -1))
     top = np.asarray(channels.top_modes, dtype=int).reshape(-1, 3)
     sel = (top[:, 0], top[:, 1], top[:, 2])
-    u_top = _top_channel_vectors(p, channels, chi)
-    state = (mode_to_real_space(phix, phiy, sigma_q, nvec), u_top * amp_q[sel], amp_q[sel][:, None] * u_top.conj().T,
-             jnp.diag(direct_q[sel]))
 
-    # Dense block-recursive elimination through the disordered upper layers.
-    nn = nearest_neighbour_hoppings(p.t)
+    # Above the 2DEG every layer (hopping, potential, exchange along n) and lead M are block
+    # diagonal in the basis of spin along n, so the state is carried as two spin blocks of
+    # order Lx Ly: each dense layer costs two inversions of order N/2 instead of one of order
+    # N (a quarter of the work). A channel of M has one spin, so its source lives in one block.
+    orbital = (phix[:, top[:, 0]][:, None, :] * phiy[:, top[:, 1]][None, :, :]).reshape(Lx * Ly, -1)
+    in_block = (np.arange(2)[:, None] == top[None, :, 2]).astype(float)  # (spin block, channel)
+    weights = in_block * amp_q[sel][None, :]
+    state = (mode_to_spin_blocks(phix, phiy, sigma_q), orbital[None, :, :] * weights[:, None, :],
+             weights[:, :, None] * orbital.T[None, :, :], jnp.diag(direct_q[sel]))
+
+    # Dense block-recursive elimination through the disordered upper layers, spin block by block.
+    eye = jnp.eye(Lx * Ly)
     for z in range(n_dense, 0, -1):
-        h_z = layer_hamiltonian(Lx, Ly, onsite[z], -dxc_z[z] / 2 * nvec, potential[z], nn)
-        state = _eliminate_dense_layer(state, h_z, energy, p.t)
-    sigma_above, b_top, proj_top, direct = state
+        h_orb = orbital_layer_hamiltonian(Lx, Ly, onsite[z], potential[z], p.t)
+        sigma_s, b_s, proj_s, direct = state
+        blocks = [_eliminate_dense_layer((sigma_s[k], b_s[k], proj_s[k], direct), h_orb - sign * dxc_z[z] / 2 * eye,
+                                         energy, p.t) for k, sign in enumerate((1.0, -1.0))]
+        state = tuple(jnp.stack([blk[i] for blk in blocks]) for i in range(3)) + (
+            blocks[0][3] + blocks[1][3] - direct,)
+    sigma_s, b_s, proj_s, direct = state
+    # Back to the sigma_z basis of layer 0: orbital-major, spin-minor (index 2 site + spin).
+    sigma_above = jnp.einsum("sij,as,bs->iajb", sigma_s, chi, chi.conj()).reshape(N, N)
+    b_top = jnp.einsum("sic,as->iac", b_s, chi).reshape(N, -1)
+    proj_top = jnp.einsum("sci,as->cia", proj_s, chi.conj()).reshape(-1, N)
 
     # Layer 0: one LU for every incoming channel.
-    hop0 = {**nn}
+    hop0 = nearest_neighbour_hoppings(p.t)
     for d, block in cubic_rashba_hoppings(p.alpha3).items():
         hop0[d] = hop0.get(d, 0) + block
     h0 = layer_hamiltonian(Lx, Ly, onsite[0], -dxc_z[0] / 2 * nvec, potential[0], hop0)
