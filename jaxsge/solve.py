@@ -166,15 +166,18 @@ def _eliminate_dense_layer(state, h_z, energy, t):
     return t ** 2 * g, t * (g @ b), t * (proj @ g), direct + proj @ (g @ b)
 
 
-def _scattering_matrix(p: JunctionParams, energy, channels: Channels, n_dense: int):
-    """S-matrix over the candidate channels at ``energy``, and their open mask (traceable).
+def _upper_state(p: JunctionParams, energy, channels: Channels, n_dense: int):
+    """M and every layer above the 2DEG eliminated, in spin blocks along n (traceable).
 
-    Rows and columns of candidates closed at this energy (Gamma = 0) are zeroed.
+    Independent of the direction of n (in the basis of spin along n the exchange is -s Dxc/2
+    whatever the angle), so a scan over angles computes it once per energy and realization.
+    Returns (sigma_s, b_s, proj_s, direct): the self-energy on layer 0 per spin block, the
+    sources of M's channels moved down to layer 0, the projector onto M's channel amplitudes
+    and the direct term (see :func:`_eliminate_dense_layer`).
     """
-    Lx, Ly, Lz, N = p.Lx, p.Ly, p.Lz, p.N
+    Lx, Ly, Lz = p.Lx, p.Ly, p.Lz
     onsite, dxc_z = layer_onsite(p), exchange_profile(p)
     potential = disorder_potential(p)
-    nvec, chi = magnetization(p.theta, p.phi), spin_along(p.theta, p.phi)
     phix, phiy = sine_modes(Lx)[0], sine_modes(Ly)[0]
 
     # Fold M and the clean layers above the dense ones, mode by mode.
@@ -201,7 +204,22 @@ def _scattering_matrix(p: JunctionParams, energy, channels: Channels, n_dense: i
                                          energy, p.t) for k, sign in enumerate((1.0, -1.0))]
         state = tuple(jnp.stack([blk[i] for blk in blocks]) for i in range(3)) + (
             blocks[0][3] + blocks[1][3] - direct,)
-    sigma_s, b_s, proj_s, direct = state
+    return state
+
+
+def _scattering_matrix(p: JunctionParams, energy, channels: Channels, n_dense: int, upper=None):
+    """S-matrix over the candidate channels at ``energy``, and their open mask (traceable).
+
+    ``upper``: the result of :func:`_upper_state` if already computed. Rows and columns of
+    candidates closed at this energy (Gamma = 0) are zeroed.
+    """
+    Lx, Ly, N = p.Lx, p.Ly, p.N
+    onsite, dxc_z = layer_onsite(p), exchange_profile(p)
+    potential = disorder_potential(p)
+    nvec, chi = magnetization(p.theta, p.phi), spin_along(p.theta, p.phi)
+    top = np.asarray(channels.top_modes, dtype=int).reshape(-1, 3)
+    sel = (top[:, 0], top[:, 1], top[:, 2])
+    sigma_s, b_s, proj_s, direct = _upper_state(p, energy, channels, n_dense) if upper is None else upper
     # Back to the sigma_z basis of layer 0: orbital-major, spin-minor (index 2 site + spin).
     sigma_above = jnp.einsum("sij,as,bs->iajb", sigma_s, chi, chi.conj()).reshape(N, N)
     b_top = jnp.einsum("sic,as->iac", b_s, chi).reshape(N, -1)
@@ -238,9 +256,9 @@ def _channel_onehot(channels: Channels) -> np.ndarray:
     return onehot
 
 
-def _evaluate(p: JunctionParams, theta, phi, energy, channels: Channels, n_dense: int, smatrix: bool):
+def _evaluate(p: JunctionParams, theta, phi, energy, channels: Channels, n_dense: int, smatrix: bool, upper=None):
     """T (5, 2, 5, 2), n_open (5, 2) and optionally S at one angle and energy."""
-    s, is_open = _scattering_matrix(p.replace(theta=theta, phi=phi), energy, channels, n_dense)
+    s, is_open = _scattering_matrix(p.replace(theta=theta, phi=phi), energy, channels, n_dense, upper)
     onehot = _channel_onehot(channels)
     # |S|^2 as re^2 + im^2: the derivative of abs is undefined at the zero entries of closed channels.
     t = jnp.einsum("ia,ij,jb->ab", onehot, jnp.real(s) ** 2 + jnp.imag(s) ** 2, onehot).reshape(5, 2, 5, 2)
@@ -249,15 +267,19 @@ def _evaluate(p: JunctionParams, theta, phi, energy, channels: Channels, n_dense
 
 
 @functools.partial(jax.jit, static_argnames=("channels", "n_dense", "smatrix"))
-def _evaluate_batch(p, theta, phi, energy, channels: Channels, n_dense: int, smatrix: bool):
+def _evaluate_batch(p, theta, phi, energy, channels: Channels, n_dense: int, smatrix: bool, upper=None):
     """vmap over the leading axis of theta and phi, and of energy unless it is a scalar.
 
     A scalar energy stays unbatched, so everything that depends on the energy but not on the
-    angles (lead self-energies, the folded stack in real space) is computed once per chunk.
+    angles (lead self-energies, the upper layers) is computed once per chunk, or not at all
+    when ``upper`` (:func:`_upper_state`, computed once for the whole scan) is given.
     """
     in_axes = (0, 0, None if jnp.ndim(energy) == 0 else 0)
-    return jax.vmap(lambda th, ph, e: _evaluate(p, th, ph, e, channels, n_dense, smatrix), in_axes=in_axes)(
+    return jax.vmap(lambda th, ph, e: _evaluate(p, th, ph, e, channels, n_dense, smatrix, upper), in_axes=in_axes)(
         theta, phi, energy)
+
+
+_upper_state_jit = jax.jit(_upper_state, static_argnames=("channels", "n_dense"))
 
 
 def chunk_size_for(p: JunctionParams, n_dense: int, memory_budget_gib=None, copies: int = 1) -> int:
@@ -302,9 +324,12 @@ def transmissions(p: JunctionParams, *, energy=None, path: str = "auto", allow_c
     n_dense = dense_layers(p, path)
     shape, flat = theta.shape, [jnp.asarray(v.reshape(-1)) for v in (theta, phi, energy)]
     total = flat[0].shape[0]
-    chunk = min(total, chunk_size_for(p, n_dense, memory_budget_gib))
     base = p.replace(theta=0.0, phi=0.0)
     single_energy = bool(np.all(energy == energy.reshape(-1)[0]))
+    # At one energy the upper layers do not depend on the angles: eliminate them once for the
+    # whole scan, and let the chunks do only the angle-dependent layer 0.
+    upper = _upper_state_jit(base, flat[2][0], channels, n_dense) if single_energy and total > 1 else None
+    chunk = min(total, chunk_size_for(p, 0 if upper is not None else n_dense, memory_budget_gib))
     pieces = []
     starts = range(0, total, chunk)
     if progress:
@@ -314,7 +339,7 @@ def transmissions(p: JunctionParams, *, energy=None, path: str = "auto", allow_c
     for start in starts:
         idx = np.minimum(np.arange(start, start + chunk), total - 1)  # the last chunk is padded, then trimmed
         energy_arg = flat[2][0] if single_energy else flat[2][idx]
-        out = _evaluate_batch(base, flat[0][idx], flat[1][idx], energy_arg, channels, n_dense, smatrix)
+        out = _evaluate_batch(base, flat[0][idx], flat[1][idx], energy_arg, channels, n_dense, smatrix, upper)
         pieces.append(jax.tree_util.tree_map(lambda a: a[: min(chunk, total - start)], out))
     t, n_open, s = (None if pieces[0][i] is None else np.concatenate([np.asarray(piece[i]) for piece in pieces])
                     for i in range(3))

@@ -43,10 +43,14 @@ def test_folded_and_recursive_paths_agree(case):
     np.testing.assert_allclose(np.asarray(folded.T), np.asarray(recursive.T), atol=1e-10, rtol=0)
 
 
-def test_batched_angles_equal_single_evaluations():
-    p = JunctionParams(**BASE, K0=0.5, disorder_layers="2deg")
+@pytest.mark.parametrize("layers", ["2deg", "all"])
+@pytest.mark.parametrize("one_per_chunk", [False, True])
+def test_batched_angles_equal_single_evaluations(layers, one_per_chunk):
+    """Also with the upper layers eliminated once for the whole scan and chunks of one angle."""
+    p = JunctionParams(**BASE, K0=0.5, disorder_layers=layers)
     phis = np.array([0.0, 0.4, 2.0])
-    batched = transmissions(p.replace(theta=np.array([0.3, 1.0, 2.0]), phi=phis))
+    budget = 1.5 * 8 * 16 * p.N ** 2 / 2 ** 30 if one_per_chunk else None
+    batched = transmissions(p.replace(theta=np.array([0.3, 1.0, 2.0]), phi=phis), memory_budget_gib=budget)
     assert batched.T.shape == (3, 5, 2, 5, 2)
     for i, (th, ph) in enumerate(zip([0.3, 1.0, 2.0], phis)):
         single = transmissions(p.replace(theta=th, phi=ph))
