@@ -14,7 +14,7 @@ from . import __version__
 from .config import _coerce, load_params, params_dict
 from .model import LEADS, SIDE_LEADS, exchange_profile
 from .precision import x64
-from .response import charge_spin, spin_charge
+from .response import conversions
 from .scan import angular_harmonics, conversion_scan
 from .solve import PATHS, transmissions
 from .ensemble_cli import add_parser as add_ensemble_parser
@@ -33,9 +33,7 @@ def conductance_report(p, path: str = "auto", allow_closed: bool = False) -> dic
     T = np.asarray(result.T)
     seconds = time.perf_counter() - start
     from_m, to_m = np.asarray(result.from_M()), np.asarray(result.to_M())
-    conversion = {name: fn(result.T, result.n_open, axis) for name, fn, axis in
-                  (("Gsc_x", spin_charge, "x"), ("Gsc_y", spin_charge, "y"),
-                   ("Gcs_x", charge_spin, "x"), ("Gcs_y", charge_spin, "y"))}
+    conversion = conversions(result.T, result.n_open)
     spins = {lead: SPIN_LABELS.get(lead, NORMAL_SPINS) for lead in LEADS}
     return {
         "T_from_M": {lead: {"+": from_m[i, 0], "-": from_m[i, 1]} for i, lead in enumerate(SIDE_LEADS)},

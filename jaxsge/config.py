@@ -75,21 +75,25 @@ def _coerce(name: str, value, base: Optional[pathlib.Path]):
     return str(value)
 
 
+def read_toml(config) -> dict:
+    """The tables of a TOML file, with a ValueError naming the file if it is missing or invalid."""
+    path = pathlib.Path(config)
+    if not path.is_file():
+        raise ValueError(f"config file {str(config)!r} does not exist")
+    with open(path, "rb") as fh:
+        try:
+            return tomllib.load(fh)
+        except tomllib.TOMLDecodeError as err:
+            raise ValueError(f"config file {str(config)!r} is not valid TOML: {err}") from None
+
+
 def load_params(config: Optional[str] = None, overrides: Iterable[str] = ()) -> JunctionParams:
     """JunctionParams from a TOML file (or the defaults) with ``name=value`` overrides applied."""
     values = {}
     base = None
     if config is not None:
-        path = pathlib.Path(config)
-        if not path.is_file():
-            raise ValueError(f"config file {config!r} does not exist")
-        with open(path, "rb") as fh:
-            try:
-                raw = tomllib.load(fh)
-            except tomllib.TOMLDecodeError as err:
-                raise ValueError(f"config file {config!r} is not valid TOML: {err}") from None
-        base = path.parent
-        values.update({k: _coerce(k, v, base) for k, v in raw.items()})
+        base = pathlib.Path(config).parent
+        values.update({k: _coerce(k, v, base) for k, v in read_toml(config).items()})
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"--set {item!r}: expected name=value")

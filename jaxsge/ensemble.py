@@ -39,7 +39,6 @@ import os
 import pathlib
 import tempfile
 import time
-import tomllib
 from typing import Iterable, NamedTuple, Optional
 
 import jax
@@ -47,11 +46,11 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from . import __version__
-from .config import _coerce, params_dict, parse_number
+from .config import _coerce, params_dict, parse_number, read_toml
 from .leads import open_channels
 from .model import JunctionParams, disorder_potential, validate
 from .precision import x64
-from .response import charge_spin, spin_charge
+from .response import conversions
 from .scan import angular_harmonics
 from .solve import _evaluate, chunk_size_for, dense_layers, path_name
 
@@ -139,16 +138,7 @@ def load_spec(config: Optional[str] = None, overrides: Iterable[str] = ()) -> En
     """An EnsembleSpec from a flat TOML config (junction parameters of ``shared/model.md`` plus
     ``n_realizations``, ``n_phi``; ``K0`` and ``xi`` a number or a list) and ``name=value``
     overrides (lists comma-separated: ``K0=0.5,1.0``). ``phi`` is ignored (the run scans it)."""
-    values = {}
-    if config is not None:
-        path = pathlib.Path(config)
-        if not path.is_file():
-            raise ValueError(f"config file {config!r} does not exist")
-        with open(path, "rb") as fh:
-            try:
-                values.update(tomllib.load(fh))
-            except tomllib.TOMLDecodeError as err:
-                raise ValueError(f"config file {config!r} is not valid TOML: {err}") from None
+    values = {} if config is None else dict(read_toml(config))
     for item in overrides:
         if "=" not in item:
             raise ValueError(f"--set {item!r}: expected name=value")
@@ -217,8 +207,7 @@ def _evaluate_unit_angle(base: JunctionParams, xi, k0, index, phi, channels, n_d
     p = base.replace(xi=xi, K0=k0)
     p = p.replace(disorder=disorder_potential(p, index))
     T, n_open, _ = _evaluate(p, p.theta, phi, p.mu, channels, n_dense, False)
-    return {"T": T, "n_open": n_open, "Gsc_x": spin_charge(T, n_open, "x"), "Gsc_y": spin_charge(T, n_open, "y"),
-            "Gcs_x": charge_spin(T, n_open, "x"), "Gcs_y": charge_spin(T, n_open, "y")}
+    return {"T": T, "n_open": n_open, **conversions(T, n_open)}
 
 
 def _block_function(base: JunctionParams, channels, n_dense: int, mesh: Mesh):

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .model import LEADS, PAULI, SIDE_LEADS, JunctionParams, exchange_profile, layer_onsite, sine_modes
+from .model import PAULI, SIDE_LEADS, JunctionParams, exchange_profile, layer_onsite, sine_modes
 # Distance in units of 2t from a band edge below which an energy counts as a channel opening.
 BAND_EDGE_TOLERANCE = 1e-9
 

@@ -80,6 +80,12 @@ def charge_spin(T, n_open, axis: str = "x"):
     return currents[..., M, 0] - currents[..., M, 1]
 
 
+def conversions(T, n_open) -> dict:
+    """G_sc^x, G_sc^y, G_cs^x, G_cs^y (keys Gsc_x, ...) from the same transmissions."""
+    return {**{f"Gsc_{a}": spin_charge(T, n_open, a) for a in "xy"},
+            **{f"Gcs_{a}": charge_spin(T, n_open, a) for a in "xy"}}
+
+
 def _from_m(T):
     """G^s_{alpha M} = T(alpha, s <- M) summed over alpha's spin, shape (..., 5, 2)."""
     return T[..., :, :, M, :].sum(axis=-2)

@@ -60,9 +60,8 @@ class ConversionScan:
 
 def _conductances(T, n_open):
     with jax.enable_x64(True):
-        out = [response.spin_charge(T, n_open, "x"), response.spin_charge(T, n_open, "y"),
-               response.charge_spin(T, n_open, "x"), response.charge_spin(T, n_open, "y")]
-    return [np.asarray(v) for v in out]
+        out = response.conversions(T, n_open)
+    return [np.asarray(out[key]) for key in ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y")]
 
 
 # Beyond |eps - mu| = 30 kT the thermal weight -df/d eps integrates to 2 / (1 + e^30) < 2e-13; the

@@ -103,8 +103,7 @@ def check_not_singular(p: JunctionParams, wrt, energy=None) -> None:
 def _observables(q: JunctionParams, channels, n_dense: int) -> dict:
     """T and the four conversion conductances at q's angle and Fermi energy (traceable)."""
     T, n_open, _ = _evaluate(q, q.theta, q.phi, q.mu, channels, n_dense, False)
-    return {"T": T, **{f"Gsc_{a}": response.spin_charge(T, n_open, a) for a in "xy"},
-            **{f"Gcs_{a}": response.charge_spin(T, n_open, a) for a in "xy"}}
+    return {"T": T, **response.conversions(T, n_open)}
 
 
 def _with_realization(q: JunctionParams, index, draw: bool) -> JunctionParams:

@@ -16,12 +16,11 @@ import json
 import pathlib
 import sys
 import time
-import tomllib
 
 import numpy as np
 
 from . import __version__
-from .config import parse_number
+from .config import parse_number, read_toml
 from .quantum_well import (HBAR2_2ME, PARAM_FIELDS, UNITS, WellNumerics, WellParams, fermi_states,
                            resolve_numerics, spin_derivatives, spin_profile)
 
@@ -64,16 +63,7 @@ def _coerce(section, key, value, reference):
 
 def load_well_config(path=None, overrides=()) -> tuple[WellParams, dict]:
     """WellParams and the figure settings from a TOML file with ``name=value`` overrides."""
-    raw = {}
-    if path is not None:
-        path = pathlib.Path(path)
-        if not path.is_file():
-            raise ValueError(f"config file {str(path)!r} does not exist")
-        with open(path, "rb") as fh:
-            try:
-                raw = tomllib.load(fh)
-            except tomllib.TOMLDecodeError as err:
-                raise ValueError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+    raw = {} if path is None else read_toml(path)
     unknown = set(raw) - {"well"} - set(DEFAULT_SECTIONS)
     if unknown:
         raise ValueError(f"unknown config table(s) {sorted(unknown)}; allowed: well, {', '.join(DEFAULT_SECTIONS)}")
