@@ -28,6 +28,27 @@ def conductance_matrix(T, n_open):
     return jnp.einsum("...i,ij->...ij", n_open.reshape(n_open.shape[:-2] + (10,)), jnp.eye(10)) - t
 
 
+def _small_solve(a, b):
+    """x with a x = b for the k x k floating-lead block (k <= 5), by Gauss-Jordan elimination.
+
+    Plain array operations rather than LAPACK: batched LAPACK calls that run concurrently can
+    deadlock XLA:CPU's thread pool (jaxlib 0.10.2), and the four conversions of one evaluation
+    would otherwise be four such calls. No pivoting is needed: the block of G = diag(N) - T is
+    diagonally dominant (sum_j T_ij <= N_i), with a positive diagonal when the lead has channels.
+    """
+    k = a.shape[-1]
+    x = b
+    for i in range(k):
+        pivot = a[..., i, i]
+        row, x_i = a[..., i, :] / pivot[..., None], x[..., i] / pivot
+        factor = a[..., :, i]
+        a = a - factor[..., :, None] * row[..., None, :]
+        x = x - factor * x_i[..., None]
+        a = a.at[..., i, :].set(row)
+        x = x.at[..., i].set(x_i)
+    return x
+
+
 def terminal_response(T, n_open, bias, floating):
     """Currents and potentials of every port for given biases, with floating leads solved for.
 
@@ -45,7 +66,7 @@ def terminal_response(T, n_open, bias, floating):
             proj[2 * lead: 2 * lead + 2, k] = 1.0
         a = jnp.einsum("ik,...ij,jl->...kl", proj, g, proj)
         rhs = -jnp.einsum("ik,...ij,...j->...k", proj, g, mu)
-        mu = mu + jnp.einsum("ik,...k->...i", proj, jnp.linalg.solve(a, rhs[..., None])[..., 0])
+        mu = mu + jnp.einsum("ik,...k->...i", proj, _small_solve(a, rhs))
     currents = jnp.einsum("...ij,...j->...i", g, mu)
     return currents.reshape(currents.shape[:-1] + (5, 2)), mu.reshape(mu.shape[:-1] + (5, 2))
 

@@ -162,7 +162,7 @@ def _eliminate_dense_layer(state, h_z, energy, t):
     solution, and the direct term. g = (E - H_z - sigma)^-1 is the recursive Green's function.
     """
     sigma, b, proj, direct = state
-    g = jnp.linalg.inv(energy * jnp.eye(h_z.shape[0]) - h_z - sigma)
+    g = jnp.linalg.inv(energy * jnp.eye(h_z.shape[-1]) - h_z - sigma)
     return t ** 2 * g, t * (g @ b), t * (proj @ g), direct + proj @ (g @ b)
 
 
@@ -196,14 +196,15 @@ def _upper_state(p: JunctionParams, energy, channels: Channels, n_dense: int):
              weights[:, :, None] * orbital.T[None, :, :], jnp.diag(direct_q[sel]))
 
     # Dense block-recursive elimination through the disordered upper layers, spin block by block.
+    # Both spin blocks go through one batched inversion: two independent batched LAPACK calls
+    # can run concurrently on XLA:CPU's small thread pool and deadlock it (jaxlib 0.10.2).
+    s_sign = jnp.array([1.0, -1.0])[:, None, None]
     eye = jnp.eye(Lx * Ly)
     for z in range(n_dense, 0, -1):
-        h_orb = orbital_layer_hamiltonian(Lx, Ly, onsite[z], potential[z], p.t)
+        h_s = orbital_layer_hamiltonian(Lx, Ly, onsite[z], potential[z], p.t)[None] - s_sign * dxc_z[z] / 2 * eye
         sigma_s, b_s, proj_s, direct = state
-        blocks = [_eliminate_dense_layer((sigma_s[k], b_s[k], proj_s[k], direct), h_orb - sign * dxc_z[z] / 2 * eye,
-                                         energy, p.t) for k, sign in enumerate((1.0, -1.0))]
-        state = tuple(jnp.stack([blk[i] for blk in blocks]) for i in range(3)) + (
-            blocks[0][3] + blocks[1][3] - direct,)
+        sigma_s, b_s, proj_s, through = _eliminate_dense_layer((sigma_s, b_s, proj_s, 0.0), h_s, energy, p.t)
+        state = (sigma_s, b_s, proj_s, direct + through.sum(0))
     return state
 
 
