@@ -9,6 +9,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
+def _finish(fig, suptitle, path, fontsize):
+    """Title, layout, and the file if a path is given."""
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=fontsize)
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=130)
+    return fig
+
+
 def fermi_contour_bands(t, mu, alpha3, dxc0, theta, phi, n_k=301, k_max=np.pi):
     """The two bands of the bulk 2DEG layer on a k grid, minus mu: (kx, ky, bands (2, n_k, n_k)).
 
@@ -56,12 +66,7 @@ def polar_panels(phi, curves, titles, contours=None, suptitle=None, path=None):
             inset.set_yticks([])
             inset.set_title("Fermi contours (2DEG)", fontsize=7)
             inset.legend(fontsize=6, loc="upper center", bbox_to_anchor=(0.5, -0.02), frameon=False)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=130)
-    return fig
+    return _finish(fig, suptitle, path, fontsize=10)
 
 
 def sensitivity_panels(phi, values, derivatives, wrt, suptitle=None, path=None):
@@ -91,9 +96,4 @@ def sensitivity_panels(phi, values, derivatives, wrt, suptitle=None, path=None):
         ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 0.98), ncol=3, frameon=False)
     axes[-1].set_xlabel("phi (rad)")
     axes[-1].set_xticks(np.pi * np.arange(5) / 2, ["0", "pi/2", "pi", "3pi/2", "2pi"])
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    fig.tight_layout()
-    if path is not None:
-        fig.savefig(path, dpi=130)
-    return fig
+    return _finish(fig, suptitle, path, fontsize=9)

@@ -273,7 +273,7 @@ def _evaluate_batch(p, theta, phi, energy, channels: Channels, n_dense: int, sma
 
     A scalar energy stays unbatched, so everything that depends on the energy but not on the
     angles (lead self-energies, the upper layers) is computed once per chunk, or not at all
-    when ``upper`` (:func:`_upper_state`, computed once for the whole scan) is given.
+    when ``upper`` (:func:`_upper_state`, computed once per energy of the scan) is given.
     """
     in_axes = (0, 0, None if jnp.ndim(energy) == 0 else 0)
     return jax.vmap(lambda th, ph, e: _evaluate(p, th, ph, e, channels, n_dense, smatrix, upper), in_axes=in_axes)(
@@ -326,23 +326,29 @@ def transmissions(p: JunctionParams, *, energy=None, path: str = "auto", allow_c
     shape, flat = theta.shape, [jnp.asarray(v.reshape(-1)) for v in (theta, phi, energy)]
     total = flat[0].shape[0]
     base = p.replace(theta=0.0, phi=0.0)
-    single_energy = bool(np.all(energy == energy.reshape(-1)[0]))
-    # At one energy the upper layers do not depend on the angles: eliminate them once for the
-    # whole scan, and let the chunks do only the angle-dependent layer 0.
-    upper = _upper_state_jit(base, flat[2][0], channels, n_dense) if single_energy and total > 1 else None
-    chunk = min(total, chunk_size_for(p, 0 if upper is not None else n_dense, memory_budget_gib))
-    pieces = []
-    starts = range(0, total, chunk)
+    # The upper layers depend on the energy but not on the angles: when several angles share an
+    # energy, eliminate them once per energy and let the chunks do only the angle-dependent
+    # layer 0. Otherwise (every element at its own energy) the energy is vmapped.
+    energies, inverse = np.unique(flat[2], return_inverse=True)
+    shared = energies.size < total
+    groups = [np.flatnonzero(inverse == k) for k in range(energies.size)] if shared else [np.arange(total)]
+    chunk = min(max(g.size for g in groups), chunk_size_for(p, 0 if shared else n_dense, memory_budget_gib))
+    plan = [(k, group[start:start + chunk]) for k, group in enumerate(groups) for start in range(0, group.size, chunk)]
     if progress:
         from tqdm.auto import tqdm
 
-        starts = tqdm(starts, total=math.ceil(total / chunk), unit="chunk", desc=f"{total} evaluations")
-    for start in starts:
-        idx = np.minimum(np.arange(start, start + chunk), total - 1)  # the last chunk is padded, then trimmed
-        energy_arg = flat[2][0] if single_energy else flat[2][idx]
+        plan = tqdm(plan, unit="chunk", desc=f"{total} evaluations")
+    pieces, order, upper, upper_of = [], [], None, None
+    for k, sel in plan:
+        idx = np.concatenate([sel, np.full(chunk - sel.size, sel[-1])])  # the last chunk is padded, then trimmed
+        if shared and upper_of != k:
+            upper, upper_of = _upper_state_jit(base, energies[k], channels, n_dense), k
+        energy_arg = energies[k] if shared else flat[2][idx]
         out = _evaluate_batch(base, flat[0][idx], flat[1][idx], energy_arg, channels, n_dense, smatrix, upper)
-        pieces.append(jax.tree_util.tree_map(lambda a: a[: min(chunk, total - start)], out))
-    t, n_open, s = (None if pieces[0][i] is None else np.concatenate([np.asarray(piece[i]) for piece in pieces])
+        pieces.append(jax.tree_util.tree_map(lambda a: a[: sel.size], out))
+        order.append(sel)
+    order = np.argsort(np.concatenate(order))
+    t, n_open, s = (None if pieces[0][i] is None else np.concatenate([np.asarray(piece[i]) for piece in pieces])[order]
                     for i in range(3))
     reshape = lambda a: None if a is None else a.reshape(shape + a.shape[1:])
     return Transmissions(T=reshape(t), S=reshape(s), n_open=reshape(n_open), path=path_name(p.Lz, n_dense))
