@@ -4,6 +4,7 @@ Conventions and parameter names: ``shared/model.md``. Physics: G. Fleury, M. Bar
 C. Gorini, Phys. Rev. B 108, L081402 (2023).
 """
 
+from . import presets, response
 from .config import load_params
 from .model import LEADS, SIDE_LEADS
 from .model import JunctionParams
