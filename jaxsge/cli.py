@@ -18,6 +18,8 @@ from .response import conversions
 from .scan import angular_harmonics, conversion_scan
 from .solve import PATHS, transmissions
 from .ensemble_cli import add_parser as add_ensemble_parser
+from .stack_cli import add_parser as add_stack_parser
+from .stack_cli import run_stack
 from .well_cli import add_parser as add_well_parser
 from .well_cli import run_well
 
@@ -217,7 +219,10 @@ def main(argv=None) -> int:
     sens.add_argument("--memory-gib", type=float, help="memory budget for one vmapped chunk (default 4 GiB)")
     add_well_parser(sub)
     add_ensemble_parser(sub)
+    add_stack_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "stack":  # its config describes a general stack, layer by layer
+        return run_stack(args)
     if args.command == "ensemble":  # its config holds lists (K0, xi) and ensemble settings
         return args.handler(args)
     if args.command == "well":  # its config file describes a quantum well, not a junction

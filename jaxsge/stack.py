@@ -277,6 +277,8 @@ def validate_stack(s: Stack) -> None:
         if layer.up and z == s.Lz - 1:
             raise ValueError(f"{where}.up: the top layer has no layer above it (couple lead 'top' through its t)")
     names = s.lead_names
+    if not names:
+        raise ValueError("a stack needs at least one lead (side_leads, top or bottom)")
     if len(set(names)) != len(names):
         raise ValueError(f"lead names {names} must be distinct")
     for lead in s.side_leads:
