@@ -394,6 +394,8 @@ def _to_full(sigma, b, proj, chi):
 def _slice_hamiltonian(s: Stack, first: int, last: int, theta, phi, pl: Plan):
     """Dense Hamiltonian of layers first..last (sigma_z basis, layer-major)."""
     N = s.N
+    if first == last:
+        return layer_matrix(s, first, theta, phi, layer_potential(s, first, disordered=pl.disordered[first]))
     m = (last - first + 1) * N
     h = jnp.zeros((m, m), dtype=complex)
     for z in range(first, last + 1):
@@ -436,9 +438,12 @@ def _evaluate(s: Stack, theta, phi, energy, pl: Plan, upper):
         m = (last - first + 1) * N
         top_rows = np.arange((last - first) * N, m)
         a = energy * jnp.eye(m) - _slice_hamiltonian(s, first, last, theta, phi, pl)
-        a = a.at[top_rows[:, None], top_rows[None, :]].add(-sigma)
-        src = jnp.zeros((m, nch), dtype=complex).at[top_rows].set(b)
-        out = jnp.zeros((nch, m), dtype=complex).at[:, top_rows].set(proj)
+        if first == last:  # the state from above covers the whole slice
+            a, src, out = a - sigma, b, proj
+        else:
+            a = a.at[top_rows[:, None], top_rows[None, :]].add(-sigma)
+            src = jnp.zeros((m, nch), dtype=complex).at[top_rows].set(b)
+            out = jnp.zeros((nch, m), dtype=complex).at[:, top_rows].set(proj)
         for k, lead in enumerate(s.side_leads):
             if not first <= lead.layers[0] <= last:
                 continue
