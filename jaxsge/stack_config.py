@@ -165,7 +165,9 @@ def load_stack(config, overrides: Iterable[str] = ()) -> tuple:
         top=VerticalLead(**_fields(VerticalLead, values["top"], "top", base)) if "top" in values else None,
         bottom=VerticalLead(**_fields(VerticalLead, values["bottom"], "bottom", base)) if "bottom" in values else None,
         seed=int(values.get("seed", 0)), **angles)
-    return stack, float(_number(energy if energy is not None else 0.0, "energy"))
+    if energy is None:
+        raise ValueError(f"{str(config)!r} must set energy (the Fermi energy, units of the hopping)")
+    return stack, float(_number(energy, "energy"))
 
 
 def stack_dict(stack: Stack) -> dict:

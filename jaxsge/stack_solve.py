@@ -178,8 +178,8 @@ def vertical_mode_onsite(s: Stack, lead: VerticalLead) -> np.ndarray:
     return perp[:, :, None] + _spin_shift(lead.dxc)[None, None, :]
 
 
-def plan(s: Stack, energies=None, path: str = "auto", allow_closed: bool = False,
-         edge_tolerance: float = BAND_EDGE_TOLERANCE, energy_default: float = 0.0) -> Plan:
+def plan(s: Stack, energies, path: str = "auto", allow_closed: bool = False,
+         edge_tolerance: float = BAND_EDGE_TOLERANCE) -> Plan:
     """Decide the solution path and the candidate channels (plain Python, before jit).
 
     ``path="recursive"`` treats every layer densely (single-layer slices where possible), which
@@ -188,7 +188,7 @@ def plan(s: Stack, energies=None, path: str = "auto", allow_closed: bool = False
     validate_stack(s)
     if path not in PATHS:
         raise ValueError(f"path = {path!r} must be one of {PATHS}")
-    energies = np.atleast_1d(np.asarray(energy_default if energies is None else energies, dtype=float)).ravel()
+    energies = np.atleast_1d(np.asarray(energies, dtype=float)).ravel()
     if not np.all(np.isfinite(energies)):
         raise ValueError("energy must be finite")
     Lz, touching = s.Lz, _lead_layers(s)
@@ -591,7 +591,7 @@ def chunk_size_for(s: Stack, pl: Plan, memory_budget_gib=None) -> int:
 
 
 @x64
-def stack_transmissions(s: Stack, *, energy=0.0, path: str = "auto", allow_closed: bool = False,
+def stack_transmissions(s: Stack, *, energy, path: str = "auto", allow_closed: bool = False,
                         smatrix: bool = True, memory_budget_gib=None, progress: bool = False,
                         edge_tolerance: float = BAND_EDGE_TOLERANCE) -> StackTransmissions:
     """All spin-resolved transmissions between the leads of a general stack.
@@ -631,6 +631,6 @@ def stack_transmissions(s: Stack, *, energy=0.0, path: str = "auto", allow_close
     return StackTransmissions(reshape(T), reshape(n_open), reshape(S), s.lead_names, pl)
 
 
-def explain(s: Stack, path: str = "auto", energy=0.0) -> str:
-    """The path :func:`stack_transmissions` takes for this stack, and why, layer by layer."""
+def explain(s: Stack, energy, path: str = "auto") -> str:
+    """The path :func:`stack_transmissions` takes for this stack at ``energy``, and why, layer by layer."""
     return plan(s, energy, path=path, allow_closed=True).explain()

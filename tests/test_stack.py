@@ -66,7 +66,8 @@ def test_equals_kwant(name):
     T, n_open = kwant_stack.transmissions(stack, 1.1, _potentials(stack))
     np.testing.assert_array_equal(ours.n_open, n_open)
     np.testing.assert_allclose(ours.T, T, atol=KWANT_TOL, rtol=0)
-    assert np.abs(T[:, :, -1, :]).max() > 1e-3, "the check must see a non-trivial transmission from the last lead"
+    assert np.abs(T[:-1, :, -1, :]).max() > 1e-3, "the check must see a transmission from the last lead to another"
+    assert np.abs(T[:-1, 0, -1, 0] - T[:-1, 0, -1, 1]).max() > 1e-4, "and spin-resolved ones that differ"
 
 
 @pytest.mark.parametrize("name", CASES)

@@ -93,7 +93,8 @@ def test_preset_scan_with_plot(tmp_path):
     ("Lx = 4\nLy = 4\n[[layers]]\nonsite = 4.0\nalpha9 = 1\n", "unknown key"),
     ("Lx = 4\nLy = 4\n[[layers]]\nonsite = 4.0\nrepeat = 0\n", "repeat"),
     ('preset = "nonsense"\n', "preset"),
-    ("Lx = 4\nLy = 4\n[[layers]]\nonsite = 4.0\n", "at least one lead"),
+    ("Lx = 4\nLy = 4\nenergy = 1.0\n[[layers]]\nonsite = 4.0\n", "at least one lead"),
+    ("Lx = 4\nLy = 4\n[[layers]]\nonsite = 4.0\n[top]\nonsite = 6.0\n", "must set energy"),
     ("Lx = 4\nLy = 4\n[[layers]]\nonsite = 4.0\nhoppings = [{offset = [1, 0], value = \"x\"}]\n", "not a number"),
 ])
 def test_bad_config_exits_2(tmp_path, capsys, text, message):
