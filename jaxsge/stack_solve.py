@@ -348,28 +348,26 @@ def _vertical_sources(s: Stack, channels, amp):
 def _upper_state(s: Stack, energy, pl: Plan):
     """Top lead, folded layers and spin-block layers eliminated, in spin blocks along the top axis.
 
-    Independent of the magnetization angles. Returns (sigma (2, n, n), b (2, n, nch),
-    P (2, nch, n), c (nch, nch)) on the layer below the last one eliminated (n = Lx Ly).
+    Independent of the magnetization angles. Returns (sigma (2, n, n), b (2, n, n_top),
+    P (2, n_top, n), c (n_top, n_top)) on the layer below the last one eliminated (n = Lx Ly):
+    only the top lead's channels have sources up there, so only their columns are carried.
     """
     Lx, Ly = s.Lx, s.Ly
-    n, nch = Lx * Ly, pl.n_channels
-    _, top0, bottom0 = _channel_layout(pl)
     hop_below = [s.layers[z - 1].tz for z in pl.top_fold]
     sigma_q, amp_q, direct_q = _fold(s, energy, s.top, pl.top_fold, pl.signs, hop_below)
     phix, phiy = sine_modes(Lx)[0], sine_modes(Ly)[0]
     vec, spin = _vertical_sources(s, pl.top_channels, amp_q)
     in_block = (np.arange(2)[:, None] == spin[None, :]).astype(float)
-    cols = np.arange(top0, bottom0)
-    b = jnp.zeros((2, n, nch), dtype=complex).at[:, :, cols].set(vec[None] * in_block[:, None, :])
-    proj = jnp.zeros((2, nch, n), dtype=complex).at[:, cols, :].set(vec.T[None] * in_block[:, :, None])
+    b = (vec[None] * in_block[:, None, :]).astype(complex)
+    proj = (vec.T[None] * in_block[:, :, None]).astype(complex)
     q = np.asarray(pl.top_channels, dtype=int).reshape(-1, 3)
-    c = jnp.zeros((nch, nch), dtype=complex).at[cols, cols].set(direct_q[q[:, 0], q[:, 1], q[:, 2]])
+    c = jnp.diag(direct_q[q[:, 0], q[:, 1], q[:, 2]])
     sigma = mode_to_spin_blocks(phix, phiy, sigma_q)
 
     # Both spin blocks go through one batched inversion (concurrent batched LAPACK calls can
     # deadlock XLA:CPU's thread pool, see solve.py).
     spin_sign = jnp.array([1.0, -1.0])[:, None, None]
-    eye = jnp.eye(n)
+    eye = jnp.eye(Lx * Ly)
     for z in pl.blocks:
         layer = s.layers[z]
         pot = layer_potential(s, z, disordered=pl.disordered[z])
@@ -431,8 +429,11 @@ def _evaluate(s: Stack, theta, phi, energy, pl: Plan, upper):
     """S-matrix over the candidate channels, and their open mask, at one angle and energy."""
     N, nch = s.N, pl.n_channels
     starts, top0, bottom0 = _channel_layout(pl)
-    sigma, b, proj = _to_full(*upper[:3], _axis_spinors(theta, phi, s.top))
-    c = upper[3]
+    sigma, b_top, proj_top = _to_full(*upper[:3], _axis_spinors(theta, phi, s.top))
+    cols = np.arange(top0, bottom0)
+    b = jnp.zeros((2 * s.Lx * s.Ly, nch), dtype=complex).at[:, cols].set(b_top)
+    proj = jnp.zeros((nch, 2 * s.Lx * s.Ly), dtype=complex).at[cols].set(proj_top)
+    c = jnp.zeros((nch, nch), dtype=complex).at[np.ix_(cols, cols)].set(upper[3])
     gammas = [None] * len(s.side_leads)
     for k_slice, (first, last) in enumerate(pl.slices):
         m = (last - first + 1) * N

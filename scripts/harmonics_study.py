@@ -8,7 +8,9 @@ geometry remainder; cubic Rashba (the paper's C4v texture) should give a large o
 textures are compared at the same mean |b| on the 2DEG Fermi contour.
 
 The clean square five-terminal junction of ``presets.junction`` is used with the 2DEG
-(layer 0) stripped of exchange, so that its b(k) is the spin-orbit field alone.
+(layer 0) stripped of exchange, so that its b(k) is the spin-orbit field alone. What it finds
+(docs/harmonics.md): odd harmonics vanish to rounding, but in these clean cavities the four-fold
+harmonic of linear Rashba is not generally much weaker than that of cubic Rashba.
 
     .venv/bin/python scripts/harmonics_study.py [--L 30] [--n-phi 64] [--out results/harmonics] [--docs]
 """
@@ -21,6 +23,7 @@ import os
 import pathlib
 import platform
 import shutil
+import sys
 import time
 
 import jax
@@ -34,7 +37,8 @@ from jaxsge.scan import angular_harmonics
 from jaxsge.stack_solve import stack_transmissions
 
 MU = 1.1
-ALPHA3 = (-0.1, -0.2, -0.3)
+# The weak strengths probe the perturbative regime, the others the brief's comparison.
+ALPHA3 = (-0.01, -0.03, -0.1, -0.2, -0.3)
 N_MAX = 8
 BASE = dict(Lz=6, n_barrier=2, mu=MU, theta=np.pi / 2, xi=7.2, dxc=-0.6, U0=1.9)
 
@@ -104,7 +108,9 @@ def harmonics(gx, gy, n_max=N_MAX):
 
 def summary(rel):
     rel = np.asarray(rel)
-    return {"max_odd": float(rel[1::2].max()), **{f"A{m}": float(rel[m]) for m in range(2, len(rel), 2)}}
+    # In the clean square junction a pi/2 rotation of n maps G_sc^x onto G_sc^y, so only m = 0 mod 4 survive.
+    return {"max_odd": float(rel[1::2].max()), "max_not_multiple_of_4": float(np.delete(rel, np.s_[::4]).max()),
+            **{f"A{m}": float(rel[m]) for m in range(2, len(rel), 2)}}
 
 
 def quiver_inset(ax, alpha1, alpha3, color):
@@ -123,13 +129,17 @@ def quiver_inset(ax, alpha1, alpha3, color):
     inset.set_title("b(k) on Fermi contour", fontsize=7)
 
 
+def _label(c):
+    return f"alpha1 = {c['alpha1']:.4g}" if c["texture"] == "linear" else f"alpha3 = {c['alpha3']:g}"
+
+
 def plots(out, phi, cases, title):
     colors = {"linear": "C0", "cubic": "C3"}
     # The paper's strength alpha3 = -0.2 when scanned, else the last one.
     ref = next((c for c in cases if np.isclose(c["alpha3_ref"], -0.2)), cases[-1])
     pair = [c for c in cases if c["index"] == ref["index"]]
     closed = np.append(phi, phi[0] + 2 * np.pi)
-    fig = plt.figure(figsize=(10.4, 5.4))
+    fig = plt.figure(figsize=(10.4, 5.8))
     for i, c in enumerate(pair):
         ax = fig.add_subplot(1, 2, i + 1, projection="polar")
         g = np.hypot(c["Gsc_x"], c["Gsc_y"])
@@ -137,18 +147,19 @@ def plots(out, phi, cases, title):
         ax.plot(closed, np.append(g, g[0]), color=colors[c["texture"]], lw=1.8)
         ax.set_ylim(0, 1.05)
         ax.set_rlabel_position(112)
-        name = f"alpha1 = {c['alpha1']:.4g}" if c["texture"] == "linear" else f"alpha3 = {c['alpha3']:g}"
-        ax.set_title(f"{c['texture']} Rashba, {name}\nA4/A0 = {c['rel'][4]:.2e}, min/max = {g.min():.3f}", pad=14,
-                     fontsize=9)
+        ax.set_title(f"{c['texture']} Rashba, {_label(c)}\nA4/A0 = {c['rel'][4]:.3g}, min/max = {g.min():.3f}",
+                     pad=18, fontsize=9)
         quiver_inset(ax, c["alpha1"], c["alpha3"], colors[c["texture"]])
-    _finish(fig, f"g(phi) = |G_sc| / max, {title}", out / "harmonics_polar.png", 10)
+    fig.suptitle(f"g(phi) = |G_sc| / max, {title}, 2<|b|> = {2 * ref['mean_b']:.3f}", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    fig.savefig(out / "harmonics_polar.png", dpi=130)
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     m = np.arange(N_MAX + 1)
     for shift, c in zip((-0.15, 0.15), pair):
         ax.bar(m + shift, c["rel"], width=0.3, color=colors[c["texture"]], log=True,
-               label=f"{c['texture']} ({'alpha1 = %.4g' % c['alpha1'] if c['texture'] == 'linear' else 'alpha3 = %g' % c['alpha3']})")
+               label=f"{c['texture']} ({_label(c)})")
     ax.axhline(np.finfo(float).eps, color="0.5", ls=":", lw=1, label="machine epsilon")
     ax.set_ylim(1e-18, 2)
     ax.set_xticks(m)
@@ -158,16 +169,38 @@ def plots(out, phi, cases, title):
     _finish(fig, f"harmonic spectrum of g(phi), {title}", out / "harmonics_spectrum.png", 10)
     plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(6.0, 4.2))
+    fig, ax = plt.subplots(figsize=(6.0, 4.4))
     for texture in ("linear", "cubic"):
         sel = [c for c in cases if c["texture"] == texture]
-        ax.semilogy([2 * c["mean_b"] for c in sel], [c["rel"][4] for c in sel], "o-", color=colors[texture],
-                    label=f"{texture} Rashba")
+        ax.loglog([2 * c["mean_b"] for c in sel], [c["rel"][4] for c in sel], "o-", color=colors[texture],
+                  label=f"{texture} Rashba")
+    x = np.array([2 * c["mean_b"] for c in cases])
+    small = min(cases, key=lambda c: c["mean_b"])
+    ax.loglog(x, small["rel"][4] * (x / (2 * small["mean_b"])) ** 2, ":", color="0.5", label="slope 2")
     ax.set_xlabel("2 <|b(k)|> on the 2DEG Fermi contour (units of t)")
     ax.set_ylabel("A_4 / A_0")
     ax.legend()
     _finish(fig, f"four-fold harmonic vs spin splitting, {title}", out / "harmonics_vs_splitting.png", 10)
     plt.close(fig)
+
+
+def survey(out, sizes=range(8, 21, 2), strengths=(-0.01, -0.1, -0.2, -0.3), n_phi=16):
+    """A_4/A_0 linear vs cubic over small junctions, stacks Lz = 3 (n_barrier = 1) and Lz = 6 (2)."""
+    rows, phi = [], phi_grid(n_phi)
+    for Lz, nb in ((3, 1), (6, 2)):
+        for L in sizes:
+            W = 2 * round(L / 3)
+            for alpha3 in strengths:
+                alpha1, r = matched_alpha1(alpha3), {}
+                for texture, (a1, a3) in (("linear", (alpha1, 0.0)), ("cubic", (0.0, alpha3))):
+                    gx, gy = spin_charge_scan(build_stack(L, W, Lz, nb, alpha1=a1, alpha3=a3, phi=phi))
+                    r[texture] = float(harmonics(gx, gy, 6)[0][4])
+                rows.append(dict(Lz=Lz, n_barrier=nb, L=L, W=W, alpha3=alpha3, alpha1=alpha1,
+                                 A4_linear=r["linear"], A4_cubic=r["cubic"], ratio=r["cubic"] / r["linear"]))
+                print(f"Lz = {Lz} L = {L:2d} W = {W:2d} alpha3 = {alpha3:+.2f}: A4/A0 linear {r['linear']:.2e} "
+                      f"cubic {r['cubic']:.2e} cubic/linear {r['cubic'] / r['linear']:6.2f}", flush=True)
+    with open(out / "harmonics_survey.json", "w") as fh:
+        json.dump({"n_phi": n_phi, "params": BASE, "rows": rows}, fh, indent=1)
 
 
 def main():
@@ -176,15 +209,21 @@ def main():
     parser.add_argument("--L", type=int, default=30)
     parser.add_argument("--W", type=int, default=None, help="side-lead width (default 2 round(L/3))")
     parser.add_argument("--n-phi", type=int, default=64)
-    parser.add_argument("--alpha3", type=float, nargs="+", default=list(ALPHA3))
-    parser.add_argument("--quick", action="store_true", help="smoke run: L = 8, W = 4, n_phi = 24, alpha3 = -0.2")
+    parser.add_argument("--alpha3", type=float, nargs="+", default=list(ALPHA3),
+                        help="cubic strengths, each matched by a linear alpha1 (default %(default)s)")
+    parser.add_argument("--survey", action="store_true",
+                        help="instead: A4/A0 over L = 8..20 for Lz = 3 and 6 (n_phi = 16), harmonics_survey.json")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: L = 8, W = 4, n_phi = 24, alpha3 = -0.01, -0.2")
     parser.add_argument("--docs", action="store_true", help="copy the PNGs and the JSON to docs/")
     args = parser.parse_args()
     if args.quick:
-        args.L, args.W, args.n_phi, args.alpha3 = 8, 4, 24, [-0.2]
+        args.L, args.W, args.n_phi, args.alpha3 = 8, 4, 24, [-0.01, -0.2]
     W = 2 * round(args.L / 3) if args.W is None else args.W
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.survey:
+        return survey(out)
     phi = phi_grid(args.n_phi)
     start = time.perf_counter()
     cases = []
@@ -194,7 +233,8 @@ def main():
             t0 = time.perf_counter()
             gx, gy = spin_charge_scan(build_stack(args.L, W, alpha1=a1, alpha3=a3, phi=phi))
             rel, a0 = harmonics(gx, gy)
-            cases.append(dict(index=index, texture=texture, alpha1=a1, alpha3=a3, alpha3_ref=alpha3, mean_b=contour_mean_b(a1, a3),
+            cases.append(dict(index=index, texture=texture, alpha1=a1, alpha3=a3, alpha3_ref=alpha3,
+                              mean_b=contour_mean_b(a1, a3),
                               mean_b_uniform_angle=contour_mean_b(a1, a3, weighting="angle"),
                               Gsc_x=gx, Gsc_y=gy, A0=a0, rel=rel, seconds=time.perf_counter() - t0))
             print(f"{texture:6s} alpha1 = {a1:+.5f} alpha3 = {a3:+.3f}  2<|b|> = {2 * cases[-1]['mean_b']:.4f}  "
@@ -212,16 +252,17 @@ def main():
         "matching": "alpha1 = alpha3 <|b_cubic|/alpha3> / <|b_linear|/alpha1>, means over the 2DEG Fermi contour "
                     "4 - 2cos kx - 2cos ky = mu weighted by arc length (mean_b_uniform_angle: uniform in polar angle)",
         "cases": [{k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in c.items()
-                   if k not in ("Gsc_x", "Gsc_y")} | summary(c["rel"]) for c in cases],
+                   if k not in ("Gsc_x", "Gsc_y")} | summary(c["rel"])
+                  | {"A4_over_splitting_squared": float(c["rel"][4] / (2 * c["mean_b"]) ** 2)} for c in cases],
         "A4_ratio_cubic_over_linear": {str(a3): cases[2 * i + 1]["rel"][4] / cases[2 * i]["rel"][4]
                                        for i, a3 in enumerate(args.alpha3)},
         "max_odd_over_all": float(max(c["rel"][1::2].max() for c in cases)),
+        "max_not_multiple_of_4_over_all": float(max(np.delete(c["rel"], np.s_[::4]).max() for c in cases)),
         "seconds_total": seconds,
         "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
                     "cpu_count": os.cpu_count(), "python": platform.python_version(), "jax": jax.__version__,
                     "jax_backend": jax.default_backend()},
-        "command": f".venv/bin/python scripts/harmonics_study.py --L {args.L} --n-phi {args.n_phi}"
-                   + (f" --W {args.W}" if args.W is not None else "") + (" --quick" if args.quick else ""),
+        "command": " ".join([".venv/bin/python", "scripts/harmonics_study.py", *sys.argv[1:]]),
     }
     with open(out / "harmonics.json", "w") as fh:
         json.dump(result, fh, indent=1)
