@@ -430,10 +430,10 @@ def _evaluate(s: Stack, theta, phi, energy, pl: Plan, upper):
     N, nch = s.N, pl.n_channels
     starts, top0, bottom0 = _channel_layout(pl)
     sigma, b_top, proj_top = _to_full(*upper[:3], _axis_spinors(theta, phi, s.top))
-    cols = np.arange(top0, bottom0)
-    b = jnp.zeros((2 * s.Lx * s.Ly, nch), dtype=complex).at[:, cols].set(b_top)
-    proj = jnp.zeros((nch, 2 * s.Lx * s.Ly), dtype=complex).at[cols].set(proj_top)
-    c = jnp.zeros((nch, nch), dtype=complex).at[np.ix_(cols, cols)].set(upper[3])
+    pad = (top0, nch - bottom0)  # the top lead's channels sit between the side and bottom ones
+    b = jnp.pad(b_top, ((0, 0), pad))
+    proj = jnp.pad(proj_top, (pad, (0, 0)))
+    c = jnp.pad(upper[3], (pad, pad))
     gammas = [None] * len(s.side_leads)
     for k_slice, (first, last) in enumerate(pl.slices):
         m = (last - first + 1) * N
@@ -608,7 +608,7 @@ def stack_transmissions(s: Stack, *, energy, path: str = "auto", allow_closed: b
     base = s.replace(theta=0.0, phi=0.0)
     energies, inverse = np.unique(flat[2], return_inverse=True)
     total = flat[0].size
-    shared = energies.size < total or total == 1
+    shared = energies.size < total
     groups = [np.flatnonzero(inverse == k) for k in range(energies.size)] if shared else [np.arange(total)]
     chunk = min(max(g.size for g in groups), chunk_size_for(s, pl, memory_budget_gib))
     work = [(k, g[i:i + chunk]) for k, g in enumerate(groups) for i in range(0, g.size, chunk)]
