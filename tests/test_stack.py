@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from jaxsge import JunctionParams, presets, response, transmissions
-from jaxsge.stack import (Layer, SideLead, Stack, VerticalLead, dresselhaus_hoppings, in_plane_table,
+from jaxsge.stack import (Layer, SideLead, Stack, VerticalLead, dresselhaus_hoppings,
                           layer_is_uniform, layer_potential, linear_rashba_hoppings)
 from jaxsge.stack_solve import plan, stack_transmissions
 from validation import kwant_stack
