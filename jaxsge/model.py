@@ -238,15 +238,22 @@ def layer_hamiltonian(Lx: int, Ly: int, onsite, exchange, potential, hoppings: d
     table offset d -> 2x2 block H[r, r+d] over half the offsets (the rest by Hermiticity).
     Built by broadcasting, no loop over sites.
     """
-    n = 2 * Lx * Ly
     site_block = onsite * jnp.eye(2) + jnp.einsum("i,ijk->jk", exchange, PAULI)
     pot = jnp.broadcast_to(jnp.asarray(potential, dtype=float), (Lx, Ly)).reshape(-1)
     h = jnp.kron(jnp.eye(Lx * Ly), site_block) + jnp.diag(jnp.repeat(pot, 2))
-    for (dx, dy), block in hoppings.items():
-        term = (_shift(Lx, dx)[:, None, None, :, None, None] * _shift(Ly, dy)[None, :, None, None, :, None]
-                * block[None, None, :, None, None, :]).reshape(n, n)
-        h = h + term + term.conj().T
-    return h
+    hop = table_matrix(Lx, Ly, hoppings)
+    return h + hop + hop.conj().T
+
+
+def table_matrix(Lx: int, Ly: int, table: dict) -> jnp.ndarray:
+    """sum_d S_d x block_d over a table offset d -> 2x2 block H[r, r+d] (S_d: ones at [r, r+d],
+    hard walls, no wrap-around), shape (2 Lx Ly, 2 Lx Ly). Built by broadcasting, no loop over sites."""
+    n = 2 * Lx * Ly
+    out = jnp.zeros((n, n), dtype=complex)
+    for (dx, dy), block in table.items():
+        out = out + (_shift(Lx, dx)[:, None, None, :, None, None] * _shift(Ly, dy)[None, :, None, None, :, None]
+                     * jnp.asarray(block)[None, None, :, None, None, :]).reshape(n, n)
+    return out
 
 
 def orbital_layer_hamiltonian(Lx: int, Ly: int, onsite, potential, t) -> jnp.ndarray:

@@ -38,7 +38,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .model import PAULI, SIGMA_X, SIGMA_Y, _concrete, cubic_rashba_hoppings, disorder_realization, magnetization
+from .model import (PAULI, SIGMA_X, SIGMA_Y, _concrete, cubic_rashba_hoppings, disorder_realization, magnetization,
+                    table_matrix)
 
 EDGES = ("-x", "+x", "-y", "+y")
 
@@ -332,20 +333,6 @@ def linear_rashba_hoppings(alpha1) -> dict:
 def dresselhaus_hoppings(beta) -> dict:
     """H[r, r+d] of beta (sigma_x p_x - sigma_y p_y), p -> sin k: half of the offsets."""
     return {(1, 0): -0.5j * beta * jnp.asarray(SIGMA_X), (0, 1): 0.5j * beta * jnp.asarray(SIGMA_Y)}
-
-
-def _shift(L: int, d: int) -> np.ndarray:
-    return np.eye(L, k=d)
-
-
-def table_matrix(Lx: int, Ly: int, table: dict) -> jnp.ndarray:
-    """sum_d S_d x block_d over a table offset -> 2x2 (S_d: ones at [r, r+d], hard walls), (2LxLy, 2LxLy)."""
-    n = 2 * Lx * Ly
-    out = jnp.zeros((n, n), dtype=complex)
-    for (dx, dy), block in table.items():
-        out = out + (_shift(Lx, dx)[:, None, None, :, None, None] * _shift(Ly, dy)[None, :, None, None, :, None]
-                     * jnp.asarray(block)[None, None, :, None, None, :]).reshape(n, n)
-    return out
 
 
 def in_plane_table(layer: Layer) -> dict:
