@@ -79,16 +79,22 @@ def side_mode_onsite(t, W: int):
     return t * (4.0 + sine_modes(W)[1])
 
 
-def top_mode_onsite(p: JunctionParams, layer_onsite_value, layer_dxc):
+def mode_chain_onsite(Lx: int, Ly: int, onsite, t, dxc):
     """Mode-chain onsite energies of a laterally uniform layer, shape (Lx, Ly, 2) for s = +, -.
 
-    e(mx, my, s) = onsite + t (eps_mx + eps_my) - s Dxc / 2, the layer Hamiltonian in the basis
-    of sine modes times spinors along n (spin s means n.sigma = s).
+    e(mx, my, s) = onsite + t (eps_mx + eps_my) - s dxc / 2, the layer Hamiltonian (hopping -t,
+    exchange -(dxc/2) n.sigma) in the basis of sine modes times spinors along n (spin s means
+    n.sigma = s).
     """
-    ex, ey = sine_modes(p.Lx)[1], sine_modes(p.Ly)[1]
-    perp = p.t * (ex[:, None] + ey[None, :])
+    ex, ey = sine_modes(Lx)[1], sine_modes(Ly)[1]
+    perp = t * (ex[:, None] + ey[None, :])
     s = np.array([1.0, -1.0])
-    return (layer_onsite_value + perp)[:, :, None] - s[None, None, :] * layer_dxc / 2
+    return (onsite + perp)[:, :, None] - s[None, None, :] * dxc / 2
+
+
+def top_mode_onsite(p: JunctionParams, layer_onsite_value, layer_dxc):
+    """:func:`mode_chain_onsite` of a layer of the paper's junction (hopping p.t)."""
+    return mode_chain_onsite(p.Lx, p.Ly, layer_onsite_value, p.t, layer_dxc)
 
 
 def magnetic_lead_onsite(p: JunctionParams):
@@ -124,7 +130,8 @@ class Channels:
         return lead, spin
 
 
-def _open_mask(energy: float, onsite: np.ndarray, t: float, what: str, tolerance: float) -> np.ndarray:
+def open_mask(energy: float, onsite: np.ndarray, t: float, what: str, tolerance: float) -> np.ndarray:
+    """Mode chains (onsite e, hopping -t) open at ``energy``; a ValueError at a subband edge."""
     z = (energy - onsite) / (2 * t)
     edge = np.abs(np.abs(z) - 1.0) < tolerance
     if np.any(edge):
@@ -148,8 +155,8 @@ def open_channels(p: JunctionParams, energies=None, allow_closed: bool = False,
     top_onsite = np.asarray(magnetic_lead_onsite(p.replace(t=t, dxc=dxc)))
     side, top = np.zeros(side_onsite.shape, bool), np.zeros(top_onsite.shape, bool)
     for energy in energies:
-        side_e = _open_mask(energy, side_onsite, t, "the side leads", edge_tolerance)
-        top_e = _open_mask(energy, top_onsite, t, "the magnetic lead M", edge_tolerance)
+        side_e = open_mask(energy, side_onsite, t, "the side leads", edge_tolerance)
+        top_e = open_mask(energy, top_onsite, t, "the magnetic lead M", edge_tolerance)
         if not allow_closed:
             if not side_e.any():
                 raise ValueError(f"no open channel in the side leads at energy {energy} (their band is "
@@ -192,13 +199,24 @@ def fold_clean_layers(p: JunctionParams, energy, layers):
     """
     onsite, dxc_z = layer_onsite(p), exchange_profile(p)
     sigma = chain_self_energy(energy, magnetic_lead_onsite(p), p.t)
+    return fold_mode_chains(energy, sigma, [(top_mode_onsite(p, onsite[z], dxc_z[z]), p.t) for z in layers])
+
+
+def fold_mode_chains(energy, sigma, layers):
+    """Fold uniform layers into a lead, mode by mode: the recursion of :func:`fold_clean_layers`.
+
+    ``sigma``: the lead's self-energy per mode (Lx, Ly, 2), or zeros without a lead; ``layers``:
+    (e(q), h) from the lead inwards, e the layer's mode-chain onsite energies
+    (:func:`mode_chain_onsite`) and h the factor carrying a source to the next layer (the
+    hopping, up to a sign convention; sigma <- h^2 g). Returns (sigma, amp, direct).
+    """
     amp = jnp.ones_like(sigma)
     direct = jnp.zeros_like(sigma)
-    for z in layers:
-        g = 1.0 / (energy - top_mode_onsite(p, onsite[z], dxc_z[z]) - sigma)
+    for e_q, hop in layers:
+        g = 1.0 / (energy - e_q - sigma)
         direct = direct + amp * g * amp
-        amp = p.t * g * amp
-        sigma = p.t ** 2 * g
+        amp = hop * g * amp
+        sigma = hop ** 2 * g
     return sigma, amp, direct
 
 

@@ -289,12 +289,53 @@ def chunk_size_for(p: JunctionParams, n_dense: int, memory_budget_gib=None, copi
     ``copies``: how many times one evaluation's large arrays are held (1 + the number of
     tangents for forward-mode derivatives).
     """
-    budget = DEFAULT_MEMORY_BUDGET_GIB if memory_budget_gib is None else float(memory_budget_gib)
     per_eval = copies * LAYER_MATRICES_PER_EVALUATION["folded" if n_dense == 0 else "recursive"] * 16 * p.N ** 2 / 2 ** 30
-    if not budget >= per_eval:
-        raise ValueError(f"memory_budget_gib = {budget} is too small for one evaluation at Lx = {p.Lx}, Ly = {p.Ly} "
-                         f"(needs about {per_eval:.2f} GiB)")
-    return max(1, int(budget // per_eval))
+    return evaluations_per_chunk(per_eval, memory_budget_gib, f"at Lx = {p.Lx}, Ly = {p.Ly}")
+
+
+def evaluations_per_chunk(per_eval_gib: float, memory_budget_gib=None, where: str = "") -> int:
+    """How many evaluations of ``per_eval_gib`` each fit the budget (default 4 GiB); at least one must."""
+    budget = DEFAULT_MEMORY_BUDGET_GIB if memory_budget_gib is None else float(memory_budget_gib)
+    if not budget >= per_eval_gib:
+        raise ValueError(f"memory_budget_gib = {budget} is too small for one evaluation {where} "
+                         f"(needs about {per_eval_gib:.2f} GiB)")
+    return max(1, int(budget // per_eval_gib))
+
+
+def run_in_chunks(theta, phi, energy, chunk_limit, upper_at, evaluate, progress: bool = False):
+    """Evaluate (T, n_open, S) over broadcast arrays of angles and energies, in vmapped chunks.
+
+    The layers eliminated before the angle-dependent part depend on the energy but not on the
+    angles: when several angles share an energy, ``upper_at(energy)`` is computed once per energy
+    and ``evaluate(theta, phi, energy, upper)`` does only the rest for a chunk of angles.
+    Otherwise (every element at its own energy) the energy is vmapped with ``upper`` None.
+    ``chunk_limit(shared)``: the largest chunk the memory budget allows. Returns (T, n_open, S)
+    as NumPy arrays with the broadcast shape as leading axes (S None if not computed).
+    """
+    theta, phi, energy = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (theta, phi, energy)))
+    shape, flat = theta.shape, [jnp.asarray(v.reshape(-1)) for v in (theta, phi, energy)]
+    total = flat[0].shape[0]
+    energies, inverse = np.unique(flat[2], return_inverse=True)
+    shared = energies.size < total
+    groups = [np.flatnonzero(inverse == k) for k in range(energies.size)] if shared else [np.arange(total)]
+    chunk = min(max(g.size for g in groups), chunk_limit(shared))
+    work = [(k, group[start:start + chunk]) for k, group in enumerate(groups) for start in range(0, group.size, chunk)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        work = tqdm(work, unit="chunk", desc=f"{total} evaluations")
+    pieces, order, upper, upper_of = [], [], None, None
+    for k, sel in work:
+        idx = np.concatenate([sel, np.full(chunk - sel.size, sel[-1])])  # the last chunk is padded, then trimmed
+        if shared and upper_of != k:
+            upper, upper_of = upper_at(energies[k]), k
+        out = evaluate(flat[0][idx], flat[1][idx], energies[k] if shared else flat[2][idx], upper)
+        pieces.append(jax.tree_util.tree_map(lambda a: a[: sel.size], out))
+        order.append(sel)
+    order = np.argsort(np.concatenate(order))
+    arrays = (None if pieces[0][i] is None else np.concatenate([np.asarray(piece[i]) for piece in pieces])[order]
+              for i in range(3))
+    return tuple(None if a is None else a.reshape(shape + a.shape[1:]) for a in arrays)
 
 
 @x64
@@ -318,37 +359,15 @@ def transmissions(p: JunctionParams, *, energy=None, path: str = "auto", allow_c
     """
     validate(p)
     energy = p.mu if energy is None else energy
-    theta, phi, energy = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (p.theta, p.phi, energy)))
-    if not np.all(np.isfinite(energy)):
+    if not np.all(np.isfinite(np.asarray(energy, dtype=float))):
         raise ValueError("energy must be finite")
     channels = open_channels(p, np.unique(energy), allow_closed=allow_closed, edge_tolerance=edge_tolerance)
     n_dense = dense_layers(p, path)
-    shape, flat = theta.shape, [jnp.asarray(v.reshape(-1)) for v in (theta, phi, energy)]
-    total = flat[0].shape[0]
     base = p.replace(theta=0.0, phi=0.0)
-    # The upper layers depend on the energy but not on the angles: when several angles share an
-    # energy, eliminate them once per energy and let the chunks do only the angle-dependent
-    # layer 0. Otherwise (every element at its own energy) the energy is vmapped.
-    energies, inverse = np.unique(flat[2], return_inverse=True)
-    shared = energies.size < total
-    groups = [np.flatnonzero(inverse == k) for k in range(energies.size)] if shared else [np.arange(total)]
-    chunk = min(max(g.size for g in groups), chunk_size_for(p, 0 if shared else n_dense, memory_budget_gib))
-    plan = [(k, group[start:start + chunk]) for k, group in enumerate(groups) for start in range(0, group.size, chunk)]
-    if progress:
-        from tqdm.auto import tqdm
-
-        plan = tqdm(plan, unit="chunk", desc=f"{total} evaluations")
-    pieces, order, upper, upper_of = [], [], None, None
-    for k, sel in plan:
-        idx = np.concatenate([sel, np.full(chunk - sel.size, sel[-1])])  # the last chunk is padded, then trimmed
-        if shared and upper_of != k:
-            upper, upper_of = _upper_state_jit(base, energies[k], channels, n_dense), k
-        energy_arg = energies[k] if shared else flat[2][idx]
-        out = _evaluate_batch(base, flat[0][idx], flat[1][idx], energy_arg, channels, n_dense, smatrix, upper)
-        pieces.append(jax.tree_util.tree_map(lambda a: a[: sel.size], out))
-        order.append(sel)
-    order = np.argsort(np.concatenate(order))
-    t, n_open, s = (None if pieces[0][i] is None else np.concatenate([np.asarray(piece[i]) for piece in pieces])[order]
-                    for i in range(3))
-    reshape = lambda a: None if a is None else a.reshape(shape + a.shape[1:])
-    return Transmissions(T=reshape(t), S=reshape(s), n_open=reshape(n_open), path=path_name(p.Lz, n_dense))
+    t, n_open, s = run_in_chunks(
+        p.theta, p.phi, energy,
+        chunk_limit=lambda shared: chunk_size_for(p, 0 if shared else n_dense, memory_budget_gib),
+        upper_at=lambda e: _upper_state_jit(base, e, channels, n_dense),
+        evaluate=lambda th, ph, e, upper: _evaluate_batch(base, th, ph, e, channels, n_dense, smatrix, upper),
+        progress=progress)
+    return Transmissions(T=t, S=s, n_open=n_open, path=path_name(p.Lz, n_dense))

@@ -36,10 +36,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .leads import BAND_EDGE_TOLERANCE, chain_broadening, chain_self_energy, mode_to_spin_blocks
+from .leads import (BAND_EDGE_TOLERANCE, chain_broadening, chain_self_energy, fold_mode_chains, mode_chain_onsite,
+                    mode_to_spin_blocks, open_mask)
 from .model import magnetization, orbital_layer_hamiltonian, sine_modes, spin_along
 from .precision import x64
-from .solve import DEFAULT_MEMORY_BUDGET_GIB
+from .solve import evaluations_per_chunk, run_in_chunks
 from .stack import (Stack, VerticalLead, _concrete, interlayer_matrix, layer_matrix, layer_potential,
                     side_lead_cross_section, side_lead_onsite, side_lead_sites, validate_stack)
 
@@ -145,13 +146,16 @@ def _obstacles(s: Stack, z: int, touching: dict, axis_key, for_blocks: bool) -> 
     return why
 
 
-def _open_mask(energies, onsite, t, what: str, tolerance: float) -> np.ndarray:
-    """Channels (1D chains of onsite e, hopping -t) open at any of the energies."""
-    z = (np.asarray(energies)[:, None] - np.asarray(onsite).ravel()[None, :]) / (2 * t)
-    if np.any(np.abs(np.abs(z) - 1.0) < tolerance):
-        raise ValueError(f"an energy lies at a channel opening of {what} (within {tolerance:g} x 2t of a subband "
-                         "edge), where transmissions are singular; shift the energy slightly")
-    return (np.abs(z) < 1.0).any(axis=0).reshape(np.shape(onsite))
+def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: float) -> np.ndarray:
+    """Mode chains (onsite ``chain``, hopping -t) open at any of the energies; an error if none is."""
+    mask = np.zeros(np.shape(chain), bool)
+    for energy in energies:
+        mask |= open_mask(energy, chain, t, what, tolerance)
+    if not allow_closed and not mask.any():
+        raise ValueError(f"{what} has no open channel at the energies asked for (its band is "
+                         f"[{np.min(chain) - 2 * t:.4f}, {np.max(chain) + 2 * t:.4f}]); "
+                         "pass allow_closed=True to get zero transmissions")
+    return mask
 
 
 def side_modes(s: Stack, k: int, onsite=None):
@@ -173,9 +177,7 @@ def _spin_shift(dxc) -> np.ndarray:
 
 def vertical_mode_onsite(s: Stack, lead: VerticalLead) -> np.ndarray:
     """Mode-chain onsite energies of a vertical lead, (Lx, Ly, 2): onsite + t (eps_mx + eps_my) - s dxc/2."""
-    ex, ey = sine_modes(s.Lx)[1], sine_modes(s.Ly)[1]
-    perp = lead.onsite + lead.t * (ex[:, None] + ey[None, :])
-    return perp[:, :, None] + _spin_shift(lead.dxc)[None, None, :]
+    return mode_chain_onsite(s.Lx, s.Ly, lead.onsite, lead.t, lead.dxc)
 
 
 def plan(s: Stack, energies, path: str = "auto", allow_closed: bool = False,
@@ -248,11 +250,7 @@ def plan(s: Stack, energies, path: str = "auto", allow_closed: bool = False,
         onsite = tuple(float(v) for v in side_lead_onsite(s, lead))
         _, e = side_modes(s, k)
         chain = e[:, None] + _spin_shift(float(lead.dxc))[None, :]
-        mask = _open_mask(energies, chain, float(lead.t), f"side lead {lead.name!r}", edge_tolerance)
-        if not allow_closed and not mask.any():
-            raise ValueError(f"side lead {lead.name!r} has no open channel at the energies asked for (its band is "
-                             f"[{chain.min() - 2 * lead.t:.4f}, {chain.max() + 2 * lead.t:.4f}]); "
-                             "pass allow_closed=True to get zero transmissions")
+        mask = _candidates(energies, chain, float(lead.t), f"side lead {lead.name!r}", allow_closed, edge_tolerance)
         side_onsite.append(onsite)
         side_channels.append(tuple((int(m), int(sp)) for m, sp in np.argwhere(mask)))
     vertical = []
@@ -260,12 +258,8 @@ def plan(s: Stack, energies, path: str = "auto", allow_closed: bool = False,
         if lead is None:
             vertical.append(())
             continue
-        chain = vertical_mode_onsite(s, lead)
-        mask = _open_mask(energies, chain, float(lead.t), f"the {where} lead {lead.name!r}", edge_tolerance)
-        if not allow_closed and not mask.any():
-            raise ValueError(f"the {where} lead {lead.name!r} has no open channel at the energies asked for (its "
-                             f"band is [{chain.min() - 2 * lead.t:.4f}, {chain.max() + 2 * lead.t:.4f}]); "
-                             "pass allow_closed=True to get zero transmissions")
+        mask = _candidates(energies, vertical_mode_onsite(s, lead), float(lead.t), f"the {where} lead {lead.name!r}",
+                           allow_closed, edge_tolerance)
         vertical.append(tuple((int(a), int(b), int(c)) for a, b, c in np.argwhere(mask)))
     return Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), tuple(signs), disordered, top_key,
                 bottom_key, tuple(side_onsite), tuple(side_channels), vertical[0], vertical[1], tuple(reasons), path)
@@ -311,38 +305,29 @@ def _channel_layout(pl: Plan):
     return starts, col, col + len(pl.top_channels)
 
 
-def _fold(s: Stack, energy, lead, layers, signs, hop_below):
-    """Fold a vertical lead and the uniform layers ``layers`` (from the lead inwards) mode by mode.
+def _vertical_state(s: Stack, energy, lead, layers, signs, hops, channels):
+    """A vertical lead and the uniform layers ``layers`` (from the lead inwards) folded mode by mode.
 
-    Each mode q = (mx, my, s) is a chain along z: starting from the lead's self-energy,
-    g_z = 1/(E - e_z(q) - sigma), then sigma <- tz^2 g_z towards the next layer, whose hopping is
-    -tz. Alongside: the amplitude ``amp`` with which a unit source in the lead's mode q reaches the
-    next layer (amp <- -tz g_z amp) and the direct term ``c`` (sum of amp g_z amp), the part of
-    the lead's reflection that never leaves the folded layers. Returns (sigma, amp, c) (Lx, Ly, 2).
+    ``hops[i]``: the hopping -tz from layer ``layers[i]`` to the next one inwards (whose sign the
+    source amplitude carries: amp <- -tz g amp, ``leads.fold_mode_chains``). Returns the state on
+    the next layer in spin blocks along the lead's axis: sigma (2, n, n), the sources b (2, n, nq)
+    and read-outs P (2, nq, n) of the lead's channels, and the direct term c (nq, nq), n = Lx Ly.
     """
-    ex, ey = sine_modes(s.Lx)[1], sine_modes(s.Ly)[1]
-    spin = jnp.array([1.0, -1.0])
     if lead is None:
         sigma = jnp.zeros((s.Lx, s.Ly, 2), dtype=complex)
     else:
         sigma = chain_self_energy(energy, vertical_mode_onsite(s, lead), lead.t)
-    amp, direct = jnp.ones_like(sigma), jnp.zeros_like(sigma)
-    for z, tz in zip(layers, hop_below):
-        layer = s.layers[z]
-        e_q = (layer.onsite + layer.t * (ex[:, None] + ey[None, :]))[:, :, None] - spin * signs[z] * layer.dxc / 2
-        g = 1.0 / (energy - e_q - sigma)
-        direct = direct + amp * g * amp
-        amp = -tz * g * amp
-        sigma = tz ** 2 * g
-    return sigma, amp, direct
-
-
-def _vertical_sources(s: Stack, channels, amp):
-    """Orbital vectors (Lx Ly, n) of vertical-lead channels (mx, my, s) scaled by amp, and their spin."""
+    chains = [(mode_chain_onsite(s.Lx, s.Ly, s.layers[z].onsite, s.layers[z].t, signs[z] * s.layers[z].dxc), hop)
+              for z, hop in zip(layers, hops)]
+    sigma_q, amp_q, direct_q = fold_mode_chains(energy, sigma, chains)
     phix, phiy = sine_modes(s.Lx)[0], sine_modes(s.Ly)[0]
     q = np.asarray(channels, dtype=int).reshape(-1, 3)
     orbital = (phix[:, q[:, 0]][:, None, :] * phiy[:, q[:, 1]][None, :, :]).reshape(s.Lx * s.Ly, -1)
-    return orbital * amp[q[:, 0], q[:, 1], q[:, 2]][None, :], q[:, 2]
+    vec = orbital * amp_q[q[:, 0], q[:, 1], q[:, 2]][None, :]
+    in_block = (np.arange(2)[:, None] == q[None, :, 2]).astype(float)  # a channel lives in its spin block
+    b = (vec[None] * in_block[:, None, :]).astype(complex)
+    proj = (vec.T[None] * in_block[:, :, None]).astype(complex)
+    return (mode_to_spin_blocks(phix, phiy, sigma_q), b, proj, jnp.diag(direct_q[q[:, 0], q[:, 1], q[:, 2]]))
 
 
 def _upper_state(s: Stack, energy, pl: Plan):
@@ -353,16 +338,8 @@ def _upper_state(s: Stack, energy, pl: Plan):
     only the top lead's channels have sources up there, so only their columns are carried.
     """
     Lx, Ly = s.Lx, s.Ly
-    hop_below = [s.layers[z - 1].tz for z in pl.top_fold]
-    sigma_q, amp_q, direct_q = _fold(s, energy, s.top, pl.top_fold, pl.signs, hop_below)
-    phix, phiy = sine_modes(Lx)[0], sine_modes(Ly)[0]
-    vec, spin = _vertical_sources(s, pl.top_channels, amp_q)
-    in_block = (np.arange(2)[:, None] == spin[None, :]).astype(float)
-    b = (vec[None] * in_block[:, None, :]).astype(complex)
-    proj = (vec.T[None] * in_block[:, :, None]).astype(complex)
-    q = np.asarray(pl.top_channels, dtype=int).reshape(-1, 3)
-    c = jnp.diag(direct_q[q[:, 0], q[:, 1], q[:, 2]])
-    sigma = mode_to_spin_blocks(phix, phiy, sigma_q)
+    hops = [-s.layers[z - 1].tz for z in pl.top_fold]
+    sigma, b, proj, c = _vertical_state(s, energy, s.top, pl.top_fold, pl.signs, hops, pl.top_channels)
 
     # Both spin blocks go through one batched inversion (concurrent batched LAPACK calls can
     # deadlock XLA:CPU's thread pool, see solve.py).
@@ -490,21 +467,14 @@ def _add_bottom(s: Stack, energy, theta, phi, pl: Plan, a, src, out, c, bottom0)
     """Add the folded bottom lead (self-energy, sources, read-out, direct term) to the lowest slice."""
     if s.bottom is None and not pl.bottom_fold:
         return a, src, out, c
-    n, nch = s.Lx * s.Ly, pl.n_channels
-    hop_above = [s.layers[z].tz for z in pl.bottom_fold]
-    sigma_q, amp_q, direct_q = _fold(s, energy, s.bottom, pl.bottom_fold, pl.signs, hop_above)
-    vec, spin = _vertical_sources(s, pl.bottom_channels, amp_q)
-    in_block = (np.arange(2)[:, None] == spin[None, :]).astype(float)
-    cols = np.arange(bottom0, nch)
-    b = jnp.zeros((2, n, nch), dtype=complex).at[:, :, cols].set(vec[None] * in_block[:, None, :])
-    proj = jnp.zeros((2, nch, n), dtype=complex).at[:, cols, :].set(vec.T[None] * in_block[:, :, None])
-    phix, phiy = sine_modes(s.Lx)[0], sine_modes(s.Ly)[0]
-    sigma, b, proj = _to_full(mode_to_spin_blocks(phix, phiy, sigma_q), b, proj,
-                              _axis_spinors(theta, phi, s.bottom))
-    rows = np.arange(2 * n)
-    q = np.asarray(pl.bottom_channels, dtype=int).reshape(-1, 3)
-    c = c.at[cols, cols].add(direct_q[q[:, 0], q[:, 1], q[:, 2]])
-    return a.at[rows[:, None], rows[None, :]].add(-sigma), src.at[rows].add(b), out.at[:, rows].add(proj), c
+    hops = [-s.layers[z].tz for z in pl.bottom_fold]
+    sigma, b, proj, direct = _vertical_state(s, energy, s.bottom, pl.bottom_fold, pl.signs, hops, pl.bottom_channels)
+    sigma, b, proj = _to_full(sigma, b, proj, _axis_spinors(theta, phi, s.bottom))
+    rows = np.arange(2 * s.Lx * s.Ly)  # the lowest slice's bottom layer
+    pad = (bottom0, 0)  # the bottom lead's channels come last
+    c = c + jnp.pad(direct, (pad, pad))
+    return (a.at[rows[:, None], rows[None, :]].add(-sigma), src.at[rows].add(jnp.pad(b, ((0, 0), pad))),
+            out.at[:, rows].add(jnp.pad(proj, (pad, (0, 0)))), c)
 
 
 def _channel_onehot(s: Stack, pl: Plan) -> np.ndarray:
@@ -583,12 +553,10 @@ class StackTransmissions:
 
 
 def chunk_size_for(s: Stack, pl: Plan, memory_budget_gib=None) -> int:
-    budget = DEFAULT_MEMORY_BUDGET_GIB if memory_budget_gib is None else float(memory_budget_gib)
+    """Evaluations per vmapped chunk within the memory budget (GiB), from the largest dense slice."""
     order = max([(b - a + 1) * s.N for a, b in pl.slices])
     per_eval = SLICE_MATRICES_PER_EVALUATION * 16 * order ** 2 / 2 ** 30
-    if not budget >= per_eval:
-        raise ValueError(f"memory_budget_gib = {budget} is too small for one evaluation (needs about {per_eval:.2f} GiB)")
-    return max(1, int(budget // per_eval))
+    return evaluations_per_chunk(per_eval, memory_budget_gib, f"of the largest dense slice (order {order})")
 
 
 @x64
@@ -602,34 +570,15 @@ def stack_transmissions(s: Stack, *, energy, path: str = "auto", allow_closed: b
     result's ``plan.explain()`` says what was done and why). Other arguments as in
     ``solve.transmissions``.
     """
-    theta, phi, energy = np.broadcast_arrays(*(np.asarray(v, dtype=float) for v in (s.theta, s.phi, energy)))
+    energy = np.asarray(energy, dtype=float)
     pl = plan(s, np.unique(energy), path=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance)
-    shape, flat = theta.shape, [v.reshape(-1) for v in (theta, phi, energy)]
     base = s.replace(theta=0.0, phi=0.0)
-    energies, inverse = np.unique(flat[2], return_inverse=True)
-    total = flat[0].size
-    shared = energies.size < total
-    groups = [np.flatnonzero(inverse == k) for k in range(energies.size)] if shared else [np.arange(total)]
-    chunk = min(max(g.size for g in groups), chunk_size_for(s, pl, memory_budget_gib))
-    work = [(k, g[i:i + chunk]) for k, g in enumerate(groups) for i in range(0, g.size, chunk)]
-    if progress:
-        from tqdm.auto import tqdm
-
-        work = tqdm(work, unit="chunk", desc=f"{total} evaluations")
-    pieces, order, upper, upper_of = [], [], None, None
-    for k, sel in work:
-        idx = np.concatenate([sel, np.full(chunk - sel.size, sel[-1])])
-        if shared and upper_of != k:
-            upper, upper_of = _upper_jit(base, energies[k], pl), k
-        e = energies[k] if shared else jnp.asarray(flat[2][idx])
-        out = _evaluate_batch(base, jnp.asarray(flat[0][idx]), jnp.asarray(flat[1][idx]), e, pl,
-                              upper if shared else None, smatrix)
-        pieces.append(jax.tree_util.tree_map(lambda v: np.asarray(v)[: sel.size], out))
-        order.append(sel)
-    order = np.argsort(np.concatenate(order))
-    T, n_open, S = (None if pieces[0][i] is None else np.concatenate([p[i] for p in pieces])[order] for i in range(3))
-    reshape = lambda v: None if v is None else v.reshape(shape + v.shape[1:])
-    return StackTransmissions(reshape(T), reshape(n_open), reshape(S), s.lead_names, pl)
+    T, n_open, S = run_in_chunks(
+        s.theta, s.phi, energy, chunk_limit=lambda shared: chunk_size_for(s, pl, memory_budget_gib),
+        upper_at=lambda e: _upper_jit(base, e, pl),
+        evaluate=lambda th, ph, e, upper: _evaluate_batch(base, th, ph, e, pl, upper, smatrix),
+        progress=progress)
+    return StackTransmissions(T, n_open, S, s.lead_names, pl)
 
 
 def explain(s: Stack, energy, path: str = "auto") -> str:
