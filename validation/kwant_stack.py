@@ -26,7 +26,7 @@ import kwant.continuum
 import numpy as np
 import sympy
 
-from jaxsge.stack import side_lead_extent, side_lead_onsite
+from jaxsge.model.stack import side_lead_extent, side_lead_onsite
 
 S0 = np.eye(2, dtype=complex)
 SX = np.array([[0, 1], [1, 0]], dtype=complex)
@@ -90,7 +90,7 @@ def cubic_rashba_table(alpha3):
 
 def _user_table(table):
     """A layer's table (entry d: H[r, r+d]) with the missing -d entries completed by conjugation."""
-    full = {d: np.asarray(b, dtype=complex) for d, b in table}
+    full = {d: np.asarray(b, dtype=complex) * (np.eye(2) if np.ndim(b) == 0 else 1) for d, b in table.items()}
     for d, b in list(full.items()):
         full.setdefault((-d[0], -d[1]), b.conj().T)
     return full
@@ -140,7 +140,8 @@ def build(stack, potentials, theta=None, phi=None):
                     if inside(x + dx, y + dy):
                         syst[lat(x, y, z), lat(x + dx, y + dy, z)] = block
     for z, layer in enumerate(stack.layers[:-1]):
-        up = {d: np.asarray(b, dtype=complex) for d, b in layer.up} or {(0, 0): -float(layer.tz) * S0}
+        up = {d: np.asarray(b, dtype=complex) * (np.eye(2) if np.ndim(b) == 0 else 1) for d, b in layer.up.items()} \
+            or {(0, 0): -float(layer.tz) * S0}
         for (dx, dy), block in up.items():
             for x in range(Lx):
                 for y in range(Ly):
@@ -149,7 +150,7 @@ def build(stack, potentials, theta=None, phi=None):
 
     for lead in stack.side_leads:
         along_lead, along_edge = _EDGE_AXES[lead.edge]
-        if lead.magnetic:
+        if float(lead.dxc) != 0:
             n_sigma = _ndots(*_direction(theta, phi, lead))
         else:
             n_sigma = _ndots(*lead.spin_axis)
@@ -157,7 +158,7 @@ def build(stack, potentials, theta=None, phi=None):
         offset, width = side_lead_extent(stack, lead)
         z0, z1 = lead.layers
         exchange = -(float(lead.dxc) / 2) * n_sigma
-        for z, eps in zip(range(z0, z1 + 1), side_lead_onsite(stack, lead)):
+        for z, eps in zip(range(z0, z1 + 1), np.asarray(side_lead_onsite(stack, lead), dtype=float)):
             for j in range(offset, offset + width):
                 x, y = {"-x": (0, j), "+x": (Lx - 1, j), "-y": (j, 0), "+y": (j, Ly - 1)}[lead.edge]
                 builder[lat(x, y, z)] = eps * S0 + exchange

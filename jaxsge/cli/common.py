@@ -1,0 +1,37 @@
+"""Options shared by the commands, and how they become solver arguments."""
+
+from __future__ import annotations
+
+import sys
+
+from ..core.batching import memory_budget
+from ..plan.plan import SOLVERS
+
+CONFIG_HELP = ("TOML config: a junction (keys of docs/model.md, optionally preset = ...) or a stack written layer by "
+               "layer ([[layers]] tables); see docs/configs.md")
+
+
+def add_config(cmd, lists: bool = False) -> None:
+    cmd.add_argument("config", help=CONFIG_HELP)
+    example = "--set K0=0.5,1.0" if lists else "--set phi=pi/4"
+    cmd.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help=f"override a parameter or setting (repeatable), e.g. {example}")
+
+
+def add_solver(cmd) -> None:
+    cmd.add_argument("--path", choices=SOLVERS, default="auto",
+                     help="solver of the lowest layer slice: dense LU, Krylov (GMRES), or auto (default)")
+    cmd.add_argument("--no-fold", action="store_true",
+                     help="eliminate every layer densely (no folding, no spin blocks): a cross-check of the folding")
+    cmd.add_argument("--memory-gib", type=float, metavar="GIB",
+                     help="memory budget for one batch of evaluations (default: 60%% of what the device has)")
+
+
+def solver_options(args) -> dict:
+    """Solver keyword arguments from the options; the memory budget is checked against the machine now."""
+    memory_budget(args.memory_gib)
+    return {"fold": not args.no_fold, "path": args.path, "memory_budget_gib": args.memory_gib}
+
+
+def command_line(argv) -> list:
+    return list(sys.argv if argv is None else ["jaxsge", *argv])

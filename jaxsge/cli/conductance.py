@@ -1,0 +1,138 @@
+"""``jaxsge conductance CONFIG [--set NAME=VALUE ...] [--json] [--out FILE]``: spin-resolved conductances at one angle.
+
+Prints T(a, s <- M) and T(M, s <- a) for every other lead a and spin s along n in M (units
+e^2/h, zero temperature), the open channels, the current-conservation residual and, when the
+leads allow, G_sc and G_cs. ``--json`` prints one JSON object; ``--out`` writes it to a file
+(atomically). Works for junction and stack configs.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+from .. import __version__
+from ..core.precision import x64
+from ..io.files import json_text, output_file, write_json
+from ..observables import response
+from ..solve.transmissions import Transmissions, plan_for, solve
+from .common import add_config, add_solver, command_line, solver_options
+from ..io.config import load_config
+
+UNITS = "conductances in e^2/h (transmission probabilities) at zero temperature, at the Fermi energy"
+
+
+def add_parser(sub):
+    cmd = sub.add_parser("conductance", help="spin-resolved conductances T(a, s <- M), T(M, s <- a) at one angle")
+    add_config(cmd)
+    add_solver(cmd)
+    cmd.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    cmd.add_argument("--allow-closed", action="store_true",
+                     help="give zero transmissions for a lead without open channels instead of failing")
+    cmd.add_argument("--out", help="also write the JSON result (with every parameter) to this file")
+    return cmd
+
+
+def spin_labels(result: Transmissions, index: int):
+    """Labels of the two spin states of a lead: "+"/"-" along n for magnetic and vertical leads, else up/down."""
+    name = result.leads[index]
+    return ("+", "-") if name == "M" or index >= len(result.plan.side_channels) \
+        or result.plan.side_magnetic[index] else ("up", "down")
+
+
+def conversions_or_undefined(result: Transmissions):
+    """(conductances, undefined): the conversion conductances that are finite, and a reason for the others."""
+    if not response.conversion_axes(result.leads):
+        return {}, {}
+    import jax
+
+    with jax.enable_x64(True):
+        values = {k: np.asarray(v) for k, v in response.conversions(result.T, result.n_open, result.leads).items()}
+    good, undefined = {}, {}
+    for key, value in values.items():
+        if np.all(np.isfinite(value)):
+            good[key] = value
+        else:
+            undefined[key] = ("undefined: the floating lead M has no open channel, so no current can keep it "
+                              "neutral" if not np.all(result.n_open[..., result.index("M"), :].sum(-1) > 0)
+                              else "undefined: the response equations are singular")
+    return good, undefined
+
+
+def transmission_report(result: Transmissions, system, requested: dict, seconds: float) -> dict:
+    """The spin-resolved conductances of a result (one angle) as a JSON-able dict."""
+    T, n_open = np.asarray(result.T), np.asarray(result.n_open)
+    out = {"jaxsge_version": __version__, "leads": list(result.leads),
+           "n_open": {name: dict(zip(spin_labels(result, i), n_open[i].astype(int).tolist()))
+                      for i, name in enumerate(result.leads)},
+           "conservation_residual": float(result.conservation_residual()),
+           "T": {"axes": ["to_lead", "to_spin", "from_lead", "from_spin"], "leads": list(result.leads),
+                 "spins": "+/- along n for M, magnetic and vertical leads; up/down along each normal lead's spin_axis",
+                 "values": T.tolist()},
+           "solver": {"requested": requested, "path": result.plan.summary, "explain": result.plan.explain(),
+                      "seconds": seconds},
+           "system": system.describe(), "units": UNITS}
+    if "M" in result.leads:
+        others = [name for name in result.leads if name != "M"]
+        from_m, to_m = result.from_lead("M"), result.to_lead("M")
+        out["T_from_M"] = {a: {"+": float(from_m[i, 0]), "-": float(from_m[i, 1])} for i, a in enumerate(others)}
+        out["T_to_M"] = {a: {"+": float(to_m[i, 0]), "-": float(to_m[i, 1])} for i, a in enumerate(others)}
+    good, undefined = conversions_or_undefined(result)
+    out.update({k: float(v) for k, v in good.items()})
+    if undefined:
+        out["undefined"] = undefined
+    if not result.reflection_resolved:
+        out["note"] = "T(M <- M) spin-resolved from unitarity (its sums are exact)"
+    return out
+
+
+def _print(report: dict, out) -> None:
+    print(f"solver: {report['solver']['path']} ({report['solver']['seconds']:.2f} s)", file=out)
+    if "T_from_M" in report:
+        print("spin-resolved conductances in e^2/h (s = +/-: spin parallel/antiparallel to n in M)", file=out)
+        print(f"{'lead':<6}{'T(a<-M,+)':>14}{'T(a<-M,-)':>14}{'T(M,+<-a)':>14}{'T(M,-<-a)':>14}{'open':>14}", file=out)
+        for lead, fm in report["T_from_M"].items():
+            tm, n = report["T_to_M"][lead], report["n_open"][lead]
+            print(f"{lead:<6}{fm['+']:>14.8g}{fm['-']:>14.8g}{tm['+']:>14.8g}{tm['-']:>14.8g}"
+                  f"{'/'.join(str(v) for v in n.values()):>14}", file=out)
+        nm = report["n_open"]["M"]
+        print(f"open channels in M: {nm['+']} (s = +), {nm['-']} (s = -)", file=out)
+    print(f"current-conservation residual: {report['conservation_residual']:.2e} "
+          "(max over incoming lead and spin of |sum of outgoing probabilities - open channels|)", file=out)
+    for kind, label, symbol in (("Gsc", "spin-charge", "G_sc"), ("Gcs", "charge-spin", "G_cs")):
+        parts = []
+        for axis in "xy":
+            key = f"{kind}_{axis}"
+            if key in report:
+                parts.append(f"{symbol}^{axis} = {report[key]:.6g}")
+            elif key in report.get("undefined", {}):
+                parts.append(f"{symbol}^{axis} {report['undefined'][key]}")
+        if parts:
+            print(f"{label}  " + "  ".join(parts) + "   (e^2/h)", file=out)
+
+
+@x64
+def run(args, argv=None) -> int:
+    config = load_config(args.config, args.set)
+    options = solver_options(args)
+    if args.out:
+        output_file(args.out)
+    system = config.system
+    stack = system.stack()
+    for name in ("theta", "phi"):
+        if np.ndim(system.values[name]):
+            raise ValueError(f"{name} is a list: conductance works at one angle (use jaxsge scan for a scan)")
+    plan_for(stack, system.energy(), fold=options["fold"], path=options["path"], allow_closed=args.allow_closed)
+    start = time.perf_counter()
+    result = solve(stack, system.energy(), reflection=True, allow_closed=args.allow_closed, **options)
+    report = transmission_report(result, system, {"path": args.path, "fold": not args.no_fold}, time.perf_counter() - start)
+    report["command"] = command_line(argv)
+    if args.out:
+        write_json(args.out, report)
+    if args.json:
+        print(json_text(report))
+    else:
+        _print(report, sys.stdout)
+    return 0

@@ -1,0 +1,98 @@
+"""``jaxsge ensemble CONFIG --out DIR [--resume] [--force]``: disorder-averaged G_sc(phi) over realizations (Fig. 3).
+
+The config is a junction or a stack config with ``n_realizations``, ``n_phi`` (default 64) and
+the disorder strength ``K0`` (one value or a list); any other parameter may be a list too
+(``xi = [7.2, 9.6]``): one case per combination. The run is resumable (``--resume``),
+reproducible from ``seed`` and the realization index, and refuses to mix or shrink runs
+(``--force`` to report on fewer realizations than the folder holds). Multi-process runs (one
+process per GPU, on one or several machines sharing the output folder) go through
+``jax.distributed``: ``--distributed`` lets JAX detect the cluster (SLURM, Open MPI, ...), or
+``--coordinator HOST:PORT --num-processes N --process-id I`` names it (``docs/ensemble.md``).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core.batching import memory_budget
+from ..core.precision import x64
+from ..ensemble.report import run_and_report
+from ..ensemble.spec import spec_from_settings, validate_spec
+from ..io.config import load_config
+from .common import CONFIG_HELP
+
+
+def add_parser(sub):
+    cmd = sub.add_parser("ensemble", help="disorder-averaged G_sc(phi) over realizations (Fig. 3), resumable",
+                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    cmd.add_argument("config", help=CONFIG_HELP + "; plus n_realizations, n_phi and K0 (a number or a list)")
+    cmd.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                     help="override a setting (repeatable), e.g. --set n_realizations=150 --set K0=0.5,1.0")
+    cmd.add_argument("--out", required=True, help="output folder (manifest.json, units/, ensemble.npz, stats.json, figures)")
+    cmd.add_argument("--resume", action="store_true", help="continue the run in --out: compute only missing realizations")
+    cmd.add_argument("--force", action="store_true",
+                     help="with --resume: accept fewer realizations than the folder holds (the extra ones are kept)")
+    cmd.add_argument("--memory-gib", type=float, metavar="GIB",
+                     help="memory budget per device for one block of units (default: 60%% of the device)")
+    cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    dist = cmd.add_argument_group("multi-process runs (jax.distributed)")
+    dist.add_argument("--distributed", action="store_true",
+                      help="call jax.distributed.initialize() with the cluster's own settings (SLURM, Open MPI, ...)")
+    dist.add_argument("--coordinator", metavar="HOST:PORT", help="address of process 0's coordinator")
+    dist.add_argument("--num-processes", type=int, help="number of processes")
+    dist.add_argument("--process-id", type=int, help="index of this process, 0 .. num_processes - 1")
+    return cmd
+
+
+def _initialize_distributed(args) -> None:
+    explicit = (args.coordinator, args.num_processes, args.process_id)
+    if not args.distributed and all(v is None for v in explicit):
+        return
+    if not args.distributed and any(v is None for v in explicit):
+        raise ValueError("--coordinator, --num-processes and --process-id go together (or use --distributed)")
+    if args.num_processes is not None and not (args.num_processes >= 1 and 0 <= args.process_id < args.num_processes):
+        raise ValueError(f"--process-id {args.process_id} must satisfy 0 <= process_id < num_processes = "
+                         f"{args.num_processes}")
+    import jax
+
+    jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
+                               process_id=args.process_id)
+
+
+@x64
+def run(args, argv=None) -> int:
+    config = load_config(args.config, args.set, allow_lists=True)
+    spec = spec_from_settings(config.system, config.lists, config.settings.get("n_realizations"),
+                              config.settings.get("n_phi", 64))
+    validate_spec(spec)
+    if args.force and not args.resume:
+        raise ValueError("--force only applies with --resume")
+    memory_budget(args.memory_gib)
+    _initialize_distributed(args)
+    meta = run_and_report(spec, args.out, resume=args.resume, force=args.force, memory_budget_gib=args.memory_gib,
+                          progress=not args.no_progress)
+    if meta is not None:
+        for case in meta["cases"]:
+            label = ", ".join(f"{k} = {v:g}" for k, v in case["case"].items())
+            error = (f", relative standard error {case['relative_stderr']:.2g}" if "relative_stderr" in case
+                     else ", standard error undefined (one realization)")
+            print(f"{label}: {case['n_realizations']} realizations, max |<G_sc>| = {case['max_abs_mean_Gsc']:.4g} "
+                  f"e^2/h{error}")
+        run_info = meta["last_run"]
+        print(f"computed {run_info['computed']} units ({run_info['evaluations']} evaluations) in "
+              f"{run_info['seconds']:.1f} s; wrote {args.out}/ensemble.npz, stats.json, fig3.png, curves.png, "
+              "convergence.png")
+    return 0
+
+
+def main(argv=None) -> int:
+    """``python -m jaxsge.cli.ensemble ensemble ...``: the command alone (as the multi-process tests start it)."""
+    from .main import main as full
+
+    return full(argv)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

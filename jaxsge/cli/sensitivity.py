@@ -1,0 +1,92 @@
+"""``jaxsge sensitivity CONFIG --out DIR --wrt alpha3,dxc [--nphi 64]``: derivatives by automatic differentiation.
+
+Values and exact derivatives of G_sc, G_cs and every spin-resolved transmission with respect to
+any parameter of the junction or stack (``--wrt``: names of ``model.system``, e.g. alpha3, dxc,
+xi, U0, mu, K0 for the paper's junction; alpha1 for its barrier mechanism; layers[2].alpha1 or
+M.dxc for a stack). ``--nphi N``: the angles 2 pi j / N (N = 1: the config's phi). With
+``n_realizations`` in the config (and disorder), every realization 0 .. n - 1 is evaluated.
+Writes ``sensitivity.npz``, ``sensitivity.json`` (every parameter, the angles, the maxima) and
+``sensitivity.png`` (G_sc and its derivatives against phi).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .. import __version__
+from ..core.precision import x64
+from ..io.config import load_config
+from ..io.files import output_folder, write_json, write_npz
+from ..observables.harmonics import uniform_phi
+from ..observables.sensitivity import sensitivities
+from ..plot.transport import sensitivity_panels
+from .common import add_config, add_solver, command_line, solver_options
+from .scan import n_phi_of
+
+
+def add_parser(sub):
+    cmd = sub.add_parser("sensitivity", help="G_sc, G_cs and their derivatives (automatic differentiation) over phi")
+    add_config(cmd)
+    add_solver(cmd)
+    cmd.add_argument("--out", required=True, help="output folder (sensitivity.npz, sensitivity.json, sensitivity.png)")
+    cmd.add_argument("--wrt", default="alpha3", help="comma-separated parameters, e.g. alpha3,dxc (default alpha3)")
+    cmd.add_argument("--nphi", type=int, help="number of angles phi on [0, 2 pi) (1: the config's phi; default 64)")
+    cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return cmd
+
+
+@x64
+def run(args, argv=None) -> int:
+    config = load_config(args.config, args.set)
+    options = solver_options(args)
+    if options["path"] == "krylov":
+        raise ValueError("--path krylov: derivatives go through the dense solver; use --path dense or auto")
+    wrt = [name.strip() for name in args.wrt.split(",") if name.strip()]
+    n_phi = n_phi_of(args, config, 1)
+    system = config.system
+    phi = np.asarray([float(np.asarray(system.values["phi"]))]) if n_phi == 1 else uniform_phi(n_phi)
+    if n_phi == 1 and np.ndim(system.values["phi"]):
+        raise ValueError("--nphi 1 evaluates at the config's phi, which must then be one number")
+    n_real = config.settings.get("n_realizations")
+    realizations = None if n_real is None else list(range(n_real))
+    out = output_folder(args.out)
+    start = time.perf_counter()
+    s = sensitivities(system, wrt, phi=phi, realizations=realizations, fold=options["fold"],
+                      memory_budget_gib=options["memory_budget_gib"], progress=not args.no_progress)
+    seconds = time.perf_counter() - start
+    arrays = {"phi": phi, "theta": np.asarray(system.values["theta"], dtype=float), **s.values,
+              **{f"d{q}_d{name}": d for q, per in s.derivatives.items() for name, d in per.items()}}
+    if realizations is not None:
+        arrays["realizations"] = np.asarray(realizations)
+    write_npz(out / "sensitivity.npz", **arrays)
+    scalars = [q for q in s.values if q != "T"]
+    meta = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path,
+            "system": system.describe(), "wrt": list(s.wrt), "leads": list(s.leads),
+            "scanned": {"phi": phi.tolist(), "n_phi": n_phi, "realizations": realizations},
+            "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, "path": s.path},
+            "seconds": seconds,
+            "units": "conductances in e^2/h; derivatives in e^2/h per unit of the parameter (energies in t, angles in "
+                     "radians); zero temperature",
+            "arrays": {"sensitivity.npz": "phi (n_phi); " + ", ".join(scalars) + " ([n_realizations,] n_phi); T "
+                                          "([n_realizations,] n_phi, n_leads, 2, n_leads, 2); dQ_dNAME: derivative of "
+                                          "Q with respect to NAME, same shape as Q"},
+            "max_abs_derivative": {f"d{q}_d{name}": float(np.abs(s.derivatives[q][name]).max())
+                                   for q in scalars for name in s.wrt}}
+    write_json(out / "sensitivity.json", meta)
+    if "Gsc_x" in s.values and n_phi > 1:
+        mean = (lambda a: a.mean(axis=0)) if realizations is not None else (lambda a: a)
+        stack = system.stack()
+        sensitivity_panels(phi, {q: mean(s.values[q]) for q in ("Gsc_x", "Gsc_y") if q in s.values},
+                           {q: {n: mean(d) for n, d in per.items()} for q, per in s.derivatives.items() if q != "T"},
+                           s.wrt, suptitle=(f"G_sc and its derivatives, theta = "
+                                            f"{float(np.asarray(system.values['theta'])):.3g}, Lx = {stack.Lx}, "
+                                            f"Ly = {stack.Ly}" + (f", mean of {len(realizations)} realizations"
+                                                                  if realizations else "")),
+                           path=out / "sensitivity.png")
+    for key, value in meta["max_abs_derivative"].items():
+        print(f"max over phi |{key}| = {value:.4g}")
+    print(f"wrote {out}/sensitivity.npz, sensitivity.json" + (", sensitivity.png" if n_phi > 1 else "")
+          + f" in {seconds:.1f} s")
+    return 0

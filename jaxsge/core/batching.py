@@ -1,0 +1,108 @@
+"""Batching: the memory rule, fixed-shape chunks, and the one platform-specific choice of map.
+
+* Memory. :func:`memory_budget` asks the backend how much memory there is (a GPU's own
+  ``memory_stats``; on CPU the machine's available memory), defaults to a fraction of it, and
+  refuses a budget the machine does not have. :func:`chunk_size` turns the memory one
+  evaluation needs (estimated by the solver from its plan, checked against XLA's own
+  figures in the tests) into a number of evaluations per call.
+* Chunks. :func:`padded_chunks` cuts a batch into chunks of one fixed size (the last one
+  padded by repeating its last element, then trimmed), so each jitted function compiles once.
+* Map. :func:`map_over` evaluates a function over the leading axis: ``vmap`` on accelerators,
+  where batched kernels are what the hardware is for, and ``lax.map`` (one element after the
+  other) on CPU, where XLA's batched LAPACK kernels gain nothing over a loop and, run
+  concurrently, can deadlock the CPU thread pool (jaxlib 0.10.2: they wait, inside the pool,
+  for sub-tasks they queue on it).
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+
+GIB = 2 ** 30
+# Default budget: this fraction of the memory available when the run starts.
+DEFAULT_BUDGET_FRACTION = 0.6
+
+
+def available_memory(device=None) -> int:
+    """Bytes the device can still allocate: a GPU's free memory, or the machine's available memory on CPU."""
+    device = jax.devices()[0] if device is None else device
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return int(stats["bytes_limit"] - stats.get("bytes_in_use", 0))
+    try:
+        with open("/proc/meminfo") as fh:
+            fields = dict(line.split(":", 1) for line in fh)
+        return int(fields["MemAvailable"].split()[0]) * 1024
+    except (OSError, KeyError, ValueError):
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+
+
+def memory_budget(memory_budget_gib=None, device=None) -> int:
+    """The memory budget in bytes: the one asked for (GiB), checked against the device, or a default.
+
+    A ValueError names the option when the request is not a positive number or exceeds what
+    the device has available.
+    """
+    available = available_memory(device)
+    if memory_budget_gib is None:
+        return int(DEFAULT_BUDGET_FRACTION * available)
+    requested = float(memory_budget_gib)
+    if not np.isfinite(requested) or requested <= 0:
+        raise ValueError(f"memory budget {memory_budget_gib!r} GiB must be a positive number")
+    if requested * GIB > available:
+        raise ValueError(f"memory budget {requested:g} GiB exceeds the {available / GIB:.1f} GiB available on "
+                         f"{_device_name(device)}; ask for less")
+    return int(requested * GIB)
+
+
+def _device_name(device=None) -> str:
+    device = jax.devices()[0] if device is None else device
+    return "this machine" if device.platform == "cpu" else f"the {device.platform} device {device.device_kind}"
+
+
+def format_bytes(n: float) -> str:
+    """A size in the largest unit that keeps it above 1 (B, KiB, MiB, GiB)."""
+    for unit, size in (("GiB", GIB), ("MiB", 2 ** 20), ("KiB", 2 ** 10)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return f"{int(n)} B"
+
+
+def chunk_size(per_evaluation: float, budget: int, total: int, what: str) -> int:
+    """Evaluations per call: as many as the budget holds (at most ``total``); a ValueError if not one fits."""
+    if per_evaluation > budget:
+        raise ValueError(f"one evaluation {what} needs about {format_bytes(per_evaluation)}, more than the memory "
+                         f"budget of {format_bytes(budget)}; raise --memory-gib (or memory_budget_gib) or use a "
+                         "machine with more memory")
+    return int(max(1, min(total, budget // max(per_evaluation, 1))))
+
+
+def padded_chunks(total: int, chunk: int):
+    """(positions, indices) per chunk: ``indices`` of fixed length ``chunk`` (the last one padded by
+    repeating its last position), ``positions`` the ones to keep."""
+    out = []
+    for start in range(0, total, chunk):
+        positions = np.arange(start, min(start + chunk, total))
+        out.append((positions, np.concatenate([positions, np.full(chunk - positions.size, positions[-1])])))
+    return out
+
+
+def platform(device=None) -> str:
+    return (jax.devices()[0] if device is None else device).platform
+
+
+def map_over(fn, xs, on: str, batch: int = 0):
+    """fn over the leading axis of the pytree ``xs`` (``on``: the platform).
+
+    On CPU one element after the other; on accelerators vmapped, in steps of ``batch``
+    elements when ``batch`` is smaller than the axis (0: all at once).
+    """
+    if on == "cpu":
+        return jax.lax.map(fn, xs)
+    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    if 0 < batch < n:
+        return jax.lax.map(fn, xs, batch_size=batch)
+    return jax.vmap(fn)(xs)

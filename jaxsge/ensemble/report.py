@@ -1,0 +1,124 @@
+"""A finished ensemble's files: every unit assembled, the statistics, the summary and the figures.
+
+``ensemble.npz`` holds every unit (disordered arrays (*cases, n_realizations, n_phi, ...),
+clean ones (*cases[:-1], n_phi, ...)) and every statistic; ``stats.json`` every parameter, a
+summary per case and what is undefined and why; ``fig3.png`` the disorder-averaged g_sc(phi)
+with the clean curve, ``curves.png`` G_sc^x, G_sc^y with their standard errors,
+``convergence.png`` the convergence with the number of realizations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import pathlib
+from typing import Optional
+
+import numpy as np
+
+from .. import __version__
+from ..io.files import write_json, write_npz
+from ..observables.harmonics import default_order, local_maxima
+from . import store
+from .run import RunReport, run_ensemble
+from .spec import FORMAT, EnsembleSpec, Unit, all_units, identity, run_hash
+from .stats import ensemble_statistics
+
+
+@dataclasses.dataclass(frozen=True)
+class EnsembleData:
+    """All units of a finished run, and its leads."""
+
+    spec: EnsembleSpec
+    disordered: dict
+    clean: dict
+    leads: tuple
+
+
+def load_ensemble(out_dir, spec: EnsembleSpec) -> EnsembleData:
+    """Read every unit of the run; a ValueError if any is missing or damaged."""
+    out_dir = pathlib.Path(out_dir)
+    units = all_units(spec)
+    leads = spec.case_system(units[0].case).stack().lead_names
+    keys = store.RESULT_KEYS + store.conductance_keys(leads)
+    folder = out_dir / store.UNITS
+    missing = [u for u in units if not (folder / u.filename(spec.names)).is_file()]
+    if missing:
+        raise ValueError(f"{len(missing)} of {len(units)} units are missing in {str(out_dir)!r} "
+                         f"(first: {missing[0].filename(spec.names)}); run again with --resume")
+    shape = spec.shape
+    clean_cases = list(itertools.product(*(range(n) for n in shape[:-1])))
+    clean = [store.read_unit(out_dir, spec, Unit(c + (-1,), 0), keys) for c in clean_cases]
+    cases = list(itertools.product(*(range(n) for n in shape)))
+    per_case = [[store.read_unit(out_dir, spec, Unit(c, r), keys) for r in range(spec.n_realizations)] for c in cases]
+    disordered = {k: np.asarray([[u[k] for u in units_of_case] for units_of_case in per_case]).reshape(
+        shape + (spec.n_realizations,) + per_case[0][0][k].shape) for k in keys}
+    clean_arrays = {k: np.asarray([u[k] for u in clean]).reshape(shape[:-1] + clean[0][k].shape) for k in keys}
+    return EnsembleData(spec, disordered, clean_arrays, leads)
+
+
+def _summary(data: EnsembleData, stats: dict, conductances) -> list:
+    spec, out = data.spec, []
+    for case in itertools.product(*(range(n) for n in spec.shape)):
+        values = spec.values(case)
+        entry = {"case": values, "n_realizations": spec.n_realizations,
+                 "max_abs_mean_Gsc": float(np.hypot(stats["mean_Gsc_x"][case],
+                                                    stats.get("mean_Gsc_y", 0 * stats["mean_Gsc_x"])[case]).max()),
+                 "phi_of_local_maxima_g_sc": local_maxima(spec.phi, stats["g_sc"][case]),
+                 "harmonics": {k: stats[f"harmonics_{k}"][case].tolist() for k in conductances}}
+        if spec.n_realizations >= 2:
+            entry["max_stderr"] = {k: float(stats[f"stderr_{k}"][case].max()) for k in conductances}
+            entry["relative_stderr"] = float(stats["relative_stderr"][case][-1])
+            entry["max_g_sc_stderr"] = float(stats["g_sc_stderr"][case].max())
+            entry["harmonics_stderr"] = {k: stats[f"harmonics_stderr_{k}"][case].tolist() for k in conductances}
+            entry["g_sc_change_since_half_the_realizations"] = float(
+                stats["convergence_g_sc"][case][(spec.n_realizations - 1) // 2])
+        out.append(entry)
+    return out
+
+
+def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[RunReport] = None) -> dict:
+    """ensemble.npz (every unit and statistic), stats.json (summary) and the three figures."""
+    from ..plot.ensemble import plot_convergence, plot_curves, plot_fig3
+
+    out_dir = pathlib.Path(out_dir)
+    spec = data.spec
+    conductances = store.conductance_keys(data.leads)
+    arrays = {"phi": spec.phi, **{f"case_{name}": np.asarray(values) for name, values in spec.cases},
+              **data.disordered, **{f"clean_{k}": v for k, v in data.clean.items()}, **stats}
+    write_npz(out_dir / "ensemble.npz", **arrays)
+    undefined = {}
+    if spec.n_realizations < 2:
+        undefined["stderr"] = "undefined with one realization (the sample standard deviation needs two or more)"
+    if "clean_g_sc" not in stats:
+        undefined["clean_g_sc"] = "the clean junction's G_sc vanishes at every angle in some case: nothing to normalise"
+    meta = {"format": FORMAT, "hash": run_hash(spec), "identity": identity(spec), "n_realizations": spec.n_realizations,
+            "jaxsge_version": __version__, "leads": list(data.leads), "case_axes": list(spec.names),
+            "cases": _summary(data, stats, conductances), "undefined": undefined,
+            "stderr": "s / sqrt(n) with s the sample standard deviation (ddof = 1); g_sc and harmonics: jackknife",
+            "g_sc": "sqrt(<Gx>^2 + <Gy>^2) / max over phi, of the disorder-averaged conductances",
+            "reflection": "T holds the top lead's spin-resolved self-reflection from unitarity (its sums are exact)",
+            "units": "conductances in e^2/h; angles in radians; disorder strength in units of t",
+            "arrays": {"ensemble.npz": "phi; case_<name>; T, n_open, G... (*cases, n_realizations, n_phi, ...); "
+                                       "clean_* (*cases[:-1], n_phi, ...); mean_*, stderr_*, g_sc, g_sc_stderr "
+                                       "(*cases, n_phi); harmonics_* (*cases, m); running_mean_Gsc (*cases, n, n_phi);"
+                                       " convergence, convergence_g_sc (*cases, n); relative_stderr (*cases, n - 1)"}}
+    if report is not None:
+        meta["last_run"] = dataclasses.asdict(report)
+    write_json(out_dir / "stats.json", meta)
+    for name, plot in (("fig3.png", plot_fig3), ("curves.png", plot_curves), ("convergence.png", plot_convergence)):
+        plot(data, stats, out_dir / name)
+    return meta
+
+
+def run_and_report(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bool = False, memory_budget_gib=None,
+                   progress: bool = True) -> Optional[dict]:
+    """``run_ensemble``, then (process 0) assemble and write the statistics and figures; stats.json's content."""
+    report = run_ensemble(spec, out_dir, resume=resume, force=force, memory_budget_gib=memory_budget_gib,
+                          progress=progress)
+    if report.process_index != 0:
+        return None
+    data = load_ensemble(out_dir, spec)
+    conductances = store.conductance_keys(data.leads)
+    stats = ensemble_statistics(data.disordered, data.clean, conductances, default_order(spec.n_phi))
+    return write_outputs(out_dir, data, stats, report)

@@ -1,0 +1,214 @@
+"""Running an ensemble: units batched under the memory budget, sharded over devices and processes.
+
+Each process evaluates the units u with ``u % process_count == process_index`` (the processes
+of a ``jax.distributed`` job; ``docs/ensemble.md`` has the recipe for one process per GPU
+under SLURM), in blocks through one jitted function of fixed shape: ``shard_map`` over a 1D
+mesh of the process's local devices, each device taking ``block`` units. Within a unit, the
+angle-independent upper layers of its realization are eliminated once (``solve.kernel``) and
+only the lowest slice is solved per angle. Units are grouped by solution plan (the clean
+cases fold what the disordered ones cannot), one compiled function per plan. Every finished
+unit is written at once (``ensemble.store``); one block stays in flight so that the devices
+do not wait for the host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ..core.batching import chunk_size, map_over, memory_budget, padded_chunks
+from ..core.precision import x64
+from ..io.files import FolderLock, output_folder
+from ..observables import response
+from ..solve.kernel import evaluate, upper_state
+from ..solve.transmissions import evaluation_bytes, plan_for
+from . import store
+from .spec import EnsembleSpec, all_units, run_hash, validate_spec
+
+
+@dataclasses.dataclass(frozen=True)
+class RunReport:
+    """What one process did: units computed, evaluations, seconds, units per device per call, devices."""
+
+    computed: int
+    evaluations: int
+    seconds: float
+    block: dict
+    devices: int
+    process_index: int
+    process_count: int
+
+
+def local_mesh() -> Mesh:
+    """1D mesh over this process's devices (each process of a jax.distributed job has its own)."""
+    return Mesh(np.asarray(jax.local_devices()), ("batch",))
+
+
+def _block_function(pl, leads, phis, mesh: Mesh, angle_batch: int):
+    """Jitted function of (stacks, energies, realization indices) for block x devices units."""
+    on = mesh.devices.flat[0].platform
+    phis = jnp.asarray(phis)
+
+    def unit(args):
+        stack, energy, index = args
+        upper = upper_state(stack, energy, index, pl)
+
+        def angle(phi):
+            T, n_open, _ = evaluate(stack, stack.theta, phi, energy, index, pl, upper, reflection=False, smatrix=False)
+            return {"T": T, "n_open": n_open, **response.conversions(T, n_open, leads)}
+
+        return map_over(angle, phis, on, batch=angle_batch)
+
+    batch = PartitionSpec("batch")
+    per_device = lambda stacks, energies, indices: map_over(unit, (stacks, energies, indices), on)  # noqa: E731
+    return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(batch,) * 3, out_specs=batch))
+
+
+def _barrier(name: str) -> None:
+    """Wait for every process of a jax.distributed job (no-op for a single process)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)
+
+
+def _plans(spec: EnsembleSpec, units):
+    """Units grouped by plan; the stacks and energies of each unit's case (built on the host)."""
+    cases = {}
+    for u in units:
+        if u.case not in cases:
+            system = spec.case_system(u.case)
+            stack = system.stack()
+            cases[u.case] = (stack, float(system.energy()))
+    groups = {}
+    for u in units:
+        stack, energy = cases[u.case]
+        pl = plan_for(stack, energy, realizations=None if u.clean else [u.realization])
+        groups.setdefault(pl, []).append(u)
+    return groups, cases
+
+
+def _sizes(spec: EnsembleSpec, pl, stack, budget: int, on: str):
+    """(units per device per call, angles vmapped at a time) within the memory budget."""
+    per_eval = evaluation_bytes(stack, pl, reflection=False)
+    if on == "cpu":  # one angle after the other: a unit holds one evaluation at a time
+        return chunk_size(2 * per_eval, budget, 64, f"of the ensemble at Lx = {stack.Lx}, Ly = {stack.Ly}"), 0
+    angle_batch = chunk_size(per_eval, budget // 2, spec.n_phi, f"of the ensemble at Lx = {stack.Lx}")
+    units = chunk_size(per_eval * (1 + angle_batch), budget, 64, "of the ensemble")
+    return units, angle_batch
+
+
+@x64
+def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bool = False, memory_budget_gib=None,
+                 progress: bool = True, on_unit=None) -> RunReport:
+    """Compute this process's missing units of ``spec`` into ``out_dir`` (see the module docstring).
+
+    ``memory_budget_gib`` (per device) picks the units each device takes per call;
+    ``on_unit(unit)`` is called after each unit is on disk. Every input error is raised
+    (ValueError) before anything is written.
+    """
+    validate_spec(spec)
+    units = all_units(spec)
+    groups, cases = _plans(spec, units)
+    mesh = local_mesh()
+    on = mesh.devices.flat[0].platform
+    budget = memory_budget(memory_budget_gib, mesh.devices.flat[0])
+    sizes = {pl: _sizes(spec, pl, cases[group[0].case][0], budget, on) for pl, group in groups.items()}
+    leads = cases[units[0].case][0].lead_names
+    if not response.conversion_axes(leads):
+        raise ValueError(f"an ensemble needs the injector M and side leads L, R (and B, F): the leads are {leads}")
+    out_dir = pathlib.Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ValueError(f"--out {str(out_dir)!r} is a file; give a folder")
+    pid, count = jax.process_index(), jax.process_count()
+    lock = FolderLock(out_dir)
+    if pid == 0:
+        output_folder(out_dir)
+        lock.acquire()
+    try:
+        if pid == 0:
+            largest = store.check_out_dir(out_dir, spec, resume, force)
+            (out_dir / store.UNITS).mkdir(parents=True, exist_ok=True)
+            for stale in (out_dir / store.UNITS).glob(".tmp-*"):  # left by a killed writer
+                stale.unlink()
+            store.write_manifest(out_dir, spec, largest)
+        keys = store.RESULT_KEYS + store.conductance_keys(leads)
+        shapes = _unit_shapes(spec, leads)
+        if pid == 0:  # damaged unit files are set aside before any process looks for its work
+            store.verified_units(out_dir, spec, keys, shapes, set_aside=True)
+        _barrier("jaxsge-ensemble-start")
+        done = store.verified_units(out_dir, spec, keys, shapes, set_aside=False)
+        mine = [u for k, u in enumerate(units) if k % count == pid and u not in done]
+        digest = run_hash(spec)
+        sharding = NamedSharding(mesh, PartitionSpec("batch"))
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=len(mine), unit="unit", desc=f"process {pid}/{count}" if count > 1 else "ensemble")
+        start = time.perf_counter()
+        blocks = {}
+        try:
+            for pl, group in groups.items():
+                todo = [u for u in group if u in set(mine)]
+                if not todo:
+                    continue
+                units_per_device, angle_batch = sizes[pl]
+                block = min(units_per_device, -(-len(todo) // mesh.size)) * mesh.size
+                blocks[pl.summary] = block // mesh.size
+                fn = _block_function(pl, leads, spec.phi, mesh, angle_batch)
+                _stream(todo, cases, fn, block, sharding, lambda u, r: _finish(out_dir, spec, u, r, digest, bar,
+                                                                                on_unit))
+        finally:
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - start
+        _barrier("jaxsge-ensemble-end")
+    finally:
+        lock.release()
+    return RunReport(len(mine), len(mine) * spec.n_phi, seconds, blocks, mesh.size, pid, count)
+
+
+def _unit_shapes(spec: EnsembleSpec, leads) -> dict:
+    n = len(leads)
+    return {"T": (spec.n_phi, n, 2, n, 2), "n_open": (spec.n_phi, n, 2),
+            **{k: (spec.n_phi,) for k in store.conductance_keys(leads)}}
+
+
+def _finish(out_dir, spec, unit, results, digest, bar, on_unit):
+    store.write_unit(out_dir, spec, unit, results, digest)
+    if bar is not None:
+        bar.update(1)
+    if on_unit is not None:
+        on_unit(unit)
+
+
+def _stream(units, cases, fn, block: int, sharding, on_done):
+    """Evaluate the units in blocks, calling ``on_done(unit, results)`` as each block completes."""
+    stacks = [cases[u.case][0] for u in units]
+    energies = np.asarray([cases[u.case][1] for u in units])
+    index = np.asarray([u.realization for u in units], dtype=np.int64)
+    in_flight = None
+    for keep, idx in padded_chunks(len(units), block):
+        batch = jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(v, dtype=np.result_type(v, float))
+                                                                 for v in leaves]),
+                                       *[stacks[i] for i in idx])
+        args = (batch, energies[idx], index[idx])
+        out = fn(*(jax.device_put(a, sharding) for a in args))
+        if in_flight is not None:
+            _collect(*in_flight, units, on_done)
+        in_flight = (keep, out)
+    if in_flight is not None:
+        _collect(*in_flight, units, on_done)
+
+
+def _collect(keep, out, units, on_done):
+    host = jax.device_get(out)
+    for k, i in enumerate(keep):
+        on_done(units[i], {name: np.asarray(v[k]) for name, v in host.items()})

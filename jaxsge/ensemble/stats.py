@@ -1,0 +1,102 @@
+"""Statistics of a finished ensemble: means, standard errors, the Fig. 3 curves, convergence, harmonics.
+
+Arrays of disordered units have shape (*cases, n_realizations, n_phi, ...), the clean ones
+(*cases[:-1], n_phi, ...) (``cases``: the case axes, disorder strength last). Standard errors
+are s / sqrt(n) with s the sample standard deviation (ddof = 1): undefined for one
+realization, and then absent (stated in words in the summary), never NaN. The normalised
+anisotropy g_sc(phi) = sqrt(<Gx>^2 + <Gy>^2) / max over phi is taken of the disorder-averaged
+conductances [Fig. 3 of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023)], with a
+jackknife standard error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..observables.harmonics import angular_harmonics
+
+
+def mean_and_stderr(samples, axis: int = 0):
+    """Mean over ``axis`` and its standard error (None for fewer than two samples)."""
+    samples = np.asarray(samples)
+    n = samples.shape[axis]
+    mean = samples.mean(axis=axis)
+    if n < 2:
+        return mean, None
+    return mean, samples.std(axis=axis, ddof=1) / np.sqrt(n)
+
+
+def running_mean_and_stderr(samples, axis: int = 0):
+    """Means of the first n samples for n = 1 .. N and their standard errors for n = 2 .. N, each
+    stacked on a new leading axis (N and N - 1 entries)."""
+    samples = np.moveaxis(np.asarray(samples), axis, 0)
+    n = np.arange(1, samples.shape[0] + 1).reshape((-1,) + (1,) * (samples.ndim - 1))
+    mean = np.cumsum(samples, axis=0) / n
+    # Sum of squared deviations of each prefix from its own mean (exact in float64 for these sizes).
+    squares = np.maximum(np.cumsum(samples ** 2, axis=0) - n * mean ** 2, 0)
+    stderr = np.sqrt(squares[1:] / (n[1:] - 1)) / np.sqrt(n[1:])
+    return mean, stderr
+
+
+def normalised(gx, gy) -> np.ndarray:
+    """g = sqrt(gx^2 + gy^2) / max over the last axis; an error if a curve vanishes identically."""
+    amplitude = np.hypot(gx, gy)
+    top = amplitude.max(axis=-1, keepdims=True)
+    if np.any(top <= 0):
+        raise ValueError("g_sc is undefined: the disorder-averaged G_sc vanishes at every angle")
+    return amplitude / top
+
+
+def jackknife(estimate, samples_x, samples_y):
+    """Jackknife standard error of ``estimate(mean_x, mean_y)`` over samples on axis 0 (None if n < 2)."""
+    n = samples_x.shape[0]
+    if n < 2:
+        return None
+    leave_out = [estimate((samples_x.sum(0) - samples_x) / (n - 1), (samples_y.sum(0) - samples_y) / (n - 1))]
+    values = leave_out[0]
+    return np.sqrt((n - 1) / n * ((values - values.mean(0)) ** 2).sum(0))
+
+
+def ensemble_statistics(disordered: dict, clean: dict, conductances, n_harmonics: int) -> dict:
+    """Means, standard errors, g_sc of the mean curves, harmonics and convergence with n, per case.
+
+    Keys: ``mean_<G>`` (*cases, n_phi) for each conductance G and, with two or more
+    realizations, ``stderr_<G>``; ``g_sc`` (*cases, n_phi) and ``g_sc_stderr``; ``clean_g_sc``;
+    ``harmonics_<G>`` (*cases, m) of the mean curves and ``harmonics_stderr_<G>``;
+    ``running_mean_Gsc`` (*cases, n, n_phi) of |<G_sc>|, and the convergence measures
+    (*cases, n): ``convergence`` = max_phi |<G>_n - <G>_N| / max_phi |<G>_N| with
+    |G| = sqrt(Gx^2 + Gy^2), ``convergence_g_sc`` = max_phi |g_sc,n - g_sc,N|, and
+    ``relative_stderr`` (n = 2..N) = max_phi SE_n / max_phi |<G>_N|.
+    """
+    gx = disordered["Gsc_x"]
+    gy = disordered.get("Gsc_y", np.zeros_like(gx))
+    axis = gx.ndim - 2  # the realization axis
+    out = {}
+    for key in conductances:
+        mean, stderr = mean_and_stderr(disordered[key], axis=axis)
+        out[f"mean_{key}"] = mean
+        out[f"harmonics_{key}"] = angular_harmonics(mean, n_harmonics)
+        if stderr is not None:
+            out[f"stderr_{key}"] = stderr
+            moved = np.moveaxis(disordered[key], axis, 0)
+            err = jackknife(lambda a, b: angular_harmonics(a, n_harmonics), moved, moved)
+            out[f"harmonics_stderr_{key}"] = err
+    mean_y = out.get("mean_Gsc_y", np.zeros_like(out["mean_Gsc_x"]))
+    out["g_sc"] = normalised(out["mean_Gsc_x"], mean_y)
+    err = jackknife(normalised, np.moveaxis(gx, axis, 0), np.moveaxis(gy, axis, 0))
+    if err is not None:
+        out["g_sc_stderr"] = err
+    clean_y = clean.get("Gsc_y", np.zeros_like(clean["Gsc_x"]))
+    if np.all(np.hypot(clean["Gsc_x"], clean_y).max(axis=-1) > 0):
+        out["clean_g_sc"] = normalised(clean["Gsc_x"], clean_y)
+    mean_x, se_x = running_mean_and_stderr(gx, axis=axis)
+    mean_y_run, se_y = running_mean_and_stderr(gy, axis=axis)
+    running = np.hypot(mean_x, mean_y_run)
+    out["running_mean_Gsc"] = np.moveaxis(running, 0, -2)
+    final = np.hypot(out["mean_Gsc_x"], mean_y).max(axis=-1)
+    change = np.hypot(mean_x - out["mean_Gsc_x"], mean_y_run - mean_y).max(axis=-1)
+    out["convergence"] = np.moveaxis(change / final, 0, -1)
+    out["convergence_g_sc"] = np.moveaxis(np.abs(normalised(mean_x, mean_y_run) - out["g_sc"]).max(axis=-1), 0, -1)
+    if se_x.shape[0]:
+        out["relative_stderr"] = np.moveaxis(np.hypot(se_x, se_y).max(axis=-1) / final, 0, -1)
+    return out

@@ -1,0 +1,440 @@
+"""The one configuration layer: TOML files and ``--set NAME=VALUE`` overrides, coerced one way, validated early.
+
+Two kinds of junction config, told apart by their keys (``docs/configs.md``):
+
+* **junction**: flat keys named as in ``docs/model.md`` (Lx, Ly, Lz, W, n_barrier, t, mu,
+  alpha3, alpha1, dxc, U0, xi, theta, phi, K0, seed, disorder_layers, side_leads, dxc_profile,
+  disorder_file), optionally ``preset`` = "paper", "three_terminal", "five_terminal" or a Fig. 2
+  mechanism "barrier", "2deg", "both" (``model.junction.mechanism``).
+* **stack**: ``[[layers]]`` tables written like the Hamiltonian (``model.stack.Layer``, plus
+  ``repeat`` and ``onsite_file``), ``[[side_leads]]``, ``[top]``, ``[bottom]``, and Lx, Ly,
+  energy, theta, phi, seed. Top-level keys and ``--set`` may also name any parameter of the
+  stack's System (``model.system``: ``layers[2].alpha1``, ``M.dxc``, or a layer field shared by
+  the layers that set it, such as ``K0`` or ``alpha1``).
+
+Both take the run settings ``n_phi``, ``n_realizations`` and ``kT``; for ensembles a parameter
+may be a list (``K0 = [0.5, 1.0]``, ``--set xi=7.2,9.6``). Numbers may be expressions of pi
+("pi/4", "1.2*6"); integers must be exact (``Lx = 8.7`` is refused, never truncated).
+Everything is checked here, in plain Python, before any computation: an error is a
+ValueError naming the parameter, its value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import math
+import operator
+import pathlib
+import tomllib
+from typing import Iterable, Optional
+
+import numpy as np
+
+from ..model.junction import DISORDER_LAYERS, MECHANISMS, SIDE_LEADS, JunctionParams, mechanism, validate
+from ..model.stack import Layer, SideLead, Stack, VerticalLead
+from ..model.system import System, junction_system, stack_system
+
+PRESETS = ("paper", "three_terminal", "five_terminal") + MECHANISMS
+INTEGER_JUNCTION = ("Lx", "Ly", "Lz", "W", "n_barrier", "seed")
+NUMBER_JUNCTION = ("t", "mu", "alpha3", "alpha1", "dxc", "U0", "xi", "theta", "phi", "K0")
+OTHER_JUNCTION = ("disorder_layers", "side_leads", "dxc_profile", "disorder_file", "preset")
+JUNCTION_KEYS = INTEGER_JUNCTION + NUMBER_JUNCTION + OTHER_JUNCTION
+STACK_KEYS = ("Lx", "Ly", "energy", "theta", "phi", "seed", "layers", "side_leads", "top", "bottom")
+SETTINGS = {"n_phi": "integer", "n_realizations": "integer", "kT": "number"}
+SEED_LIMIT = 2 ** 63
+SIZE_LIMIT = 100_000
+
+_OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+        ast.Pow: operator.pow, ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+
+def _evaluate(text: str, name: str, integer: bool):
+    """A number from text such as "0.3", "-pi/4", "1.2*6" or (integers) "2**20"; nothing but numbers,
+    pi and + - * / ** is accepted. Float arithmetic for numbers (an overflow is an error, not
+    infinity); exact integer arithmetic, bounded, for integers."""
+
+    def ev(node):
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+            return node.value if integer else float(node.value)
+        if isinstance(node, ast.Name) and node.id == "pi" and not integer:
+            return math.pi
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+            left, right = ev(node.left), ev(node.right)
+            if integer and isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > SEED_LIMIT):
+                raise OverflowError
+            if integer and isinstance(node.op, ast.Div):
+                raise TypeError
+            value = _OPS[type(node.op)](left, right)
+            if integer and abs(value) > 2 ** 64:
+                raise OverflowError
+            return value
+        if isinstance(node, ast.UnaryOp) and type(node.op) in _OPS:
+            return _OPS[type(node.op)](ev(node.operand))
+        raise ValueError
+    try:
+        value = ev(ast.parse(text.strip(), mode="eval"))
+    except OverflowError:
+        raise ValueError(f"{name} = {text!r} is too large") from None
+    except (ValueError, SyntaxError, ZeroDivisionError, TypeError, RecursionError, MemoryError):
+        kind = "an integer (digits, + - * **)" if integer else "a number (numbers and pi with + - * / ** are accepted)"
+        raise ValueError(f"{name} = {text!r} is not {kind}") from None
+    if not integer and not math.isfinite(value):
+        raise ValueError(f"{name} = {text!r} is not a finite number")
+    return value
+
+
+def parse_number(value, name: str) -> float:
+    """A finite real number from a TOML value or an override string."""
+    if isinstance(value, str):
+        return _evaluate(value, name, integer=False)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} = {value!r} must be a number")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"{name} = {value!r} is too large") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name} = {value!r} must be a finite number")
+    return number
+
+
+def parse_integer(value, name: str, minimum: Optional[int] = None, maximum: Optional[int] = None) -> int:
+    """An exact integer (never rounded through float: "8.7" and 2.7 are refused), within bounds."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            number = _evaluate(text, name, integer=True)
+        except ValueError:
+            as_float = None
+            try:
+                as_float = float(text)
+            except ValueError:
+                pass
+            if as_float is not None and math.isfinite(as_float) and as_float.is_integer() and abs(as_float) < 2 ** 53:
+                number = int(as_float)
+            else:
+                raise
+    elif isinstance(value, bool):
+        raise ValueError(f"{name} = {value!r} must be an integer")
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2 ** 53:
+        number = int(value)
+    else:
+        raise ValueError(f"{name} = {value!r} must be an integer")
+    if minimum is not None and number < minimum or maximum is not None and number > maximum:
+        lo = "" if minimum is None else f"{minimum} <= "
+        hi = "" if maximum is None else f" <= {maximum}"
+        raise ValueError(f"{name} = {number} must satisfy {lo}{name}{hi}")
+    return number
+
+
+def parse_numbers(value, name: str) -> tuple:
+    """A number, a list of numbers or a comma-separated string as a tuple of floats."""
+    if isinstance(value, str):
+        items = [v for v in value.split(",")]
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+    else:
+        items = [value]
+    if not items:
+        raise ValueError(f"{name} must be a number or a non-empty list of numbers")
+    return tuple(parse_number(v, name) for v in items)
+
+
+def read_toml(config) -> dict:
+    """The tables of a TOML file, with a ValueError naming the file if it is missing or invalid."""
+    path = pathlib.Path(config)
+    if not path.is_file():
+        raise ValueError(f"config file {str(config)!r} does not exist")
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"config file {str(config)!r} is not valid TOML: {err}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(f"config file {str(config)!r} cannot be read: {err}") from None
+
+
+def split_overrides(overrides: Iterable[str]) -> list:
+    """(name, value) pairs from ``--set NAME=VALUE`` strings."""
+    out = []
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"--set {item!r}: expected NAME=VALUE")
+        name, value = (part.strip() for part in item.split("=", 1))
+        if not name:
+            raise ValueError(f"--set {item!r}: the name is empty")
+        out.append((name, value))
+    return out
+
+
+def load_array(path, name: str, base: Optional[pathlib.Path]) -> np.ndarray:
+    """A real .npy array (path relative to the config's folder); its shape is checked by the model."""
+    path = pathlib.Path(path)
+    path = path if path.is_absolute() or base is None else base / path
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise ValueError(f"{name} {str(path)!r} could not be read as a .npy array: {err}") from None
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
+        raise ValueError(f"{name} {str(path)!r} must hold real numbers (it holds {array.dtype})")
+    if not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} {str(path)!r} holds NaN or infinity")
+    return array.astype(float)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """A loaded config: the system, the run settings and (ensembles) the list-valued parameters in order."""
+
+    system: System
+    settings: dict
+    lists: tuple
+    path: str
+
+    @property
+    def kind(self) -> str:
+        return self.system.kind
+
+
+def _setting(name: str, value):
+    if SETTINGS[name] == "integer":
+        return parse_integer(value, name, minimum=1, maximum=10 ** 9)
+    number = parse_number(value, name)
+    if number < 0:
+        raise ValueError(f"{name} = {number} must be >= 0")
+    return number
+
+
+def load_config(config, overrides: Iterable[str] = (), allow_lists: bool = False) -> Config:
+    """A Config from a junction or stack TOML file and ``--set`` overrides (see the module docstring).
+
+    ``allow_lists``: list values of parameters are ensemble cases (kept in ``Config.lists``, in
+    the order given); otherwise a list is an error (except theta and phi of a stack, which
+    are angle grids).
+    """
+    path = pathlib.Path(config)
+    raw = dict(read_toml(path))
+    base = path.parent
+    pairs = split_overrides(overrides)
+    settings = {}
+    for name in list(raw):
+        if name in SETTINGS:
+            settings[name] = _setting(name, raw.pop(name))
+    remaining = []
+    for name, value in pairs:
+        if name in SETTINGS:
+            settings[name] = _setting(name, value)
+        else:
+            remaining.append((name, value))
+    if "layers" in raw:
+        system, lists = _stack_config(raw, remaining, base, allow_lists, str(path))
+    else:
+        system, lists = _junction_config(raw, remaining, base, allow_lists, str(path))
+    return Config(system, settings, tuple(lists), str(path))
+
+
+def _list_or_number(name, value, allow_lists, lists):
+    """A number; or, for ensembles, a list kept aside (its first value stands in the system)."""
+    is_list = isinstance(value, list) or (isinstance(value, str) and "," in value)
+    if not is_list:
+        return parse_number(value, name)
+    if not allow_lists:
+        raise ValueError(f"{name} = {value!r}: a list of values is only accepted by the ensemble command")
+    values = parse_numbers(value, name)
+    lists[:] = [(n, v) for n, v in lists if n != name] + [(name, values)]
+    return values[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Junction configs
+
+
+def _junction_value(name, value, base, allow_lists, lists):
+    if name in INTEGER_JUNCTION:
+        limits = {"seed": (0, SEED_LIMIT - 1), "n_barrier": (0, SIZE_LIMIT)}.get(name, (1, SIZE_LIMIT))
+        return parse_integer(value, name, *limits)
+    if name in NUMBER_JUNCTION:
+        return _list_or_number(name, value, allow_lists, lists)
+    if name == "disorder_layers":
+        if value not in DISORDER_LAYERS:
+            raise ValueError(f"disorder_layers = {value!r} must be one of {DISORDER_LAYERS}")
+        return value
+    if name == "side_leads":
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise ValueError(f"side_leads = {value!r} must be a list of lead names among {SIDE_LEADS}")
+        return tuple(v.strip() for v in items)
+    if name == "dxc_profile":
+        return np.asarray(parse_numbers(value, name), dtype=float)
+    if name == "disorder_file":
+        if not isinstance(value, str):
+            raise ValueError(f"disorder_file = {value!r} must be a path (a string)")
+        return load_array(value, "disorder_file", base)
+    if name == "preset":
+        if value not in PRESETS:
+            raise ValueError(f"preset = {value!r} must be one of {PRESETS}")
+        return value
+    raise ValueError(f"unknown parameter {name!r}; allowed: {', '.join(JUNCTION_KEYS + tuple(SETTINGS))}")
+
+
+def _junction_config(raw, overrides, base, allow_lists, where):
+    lists, values = [], {}
+    sources = [(name, value, base) for name, value in raw.items()]
+    sources += [(name, value, pathlib.Path.cwd()) for name, value in overrides]  # --set paths: from here
+    for name, value, folder in sources:
+        if isinstance(value, dict):
+            raise ValueError(f"{where}: table [{name}] is not part of a junction config (a stack config has [[layers]])")
+        values[name] = _junction_value(name, value, folder, allow_lists, lists)
+    disorder = values.pop("disorder_file", None)
+    if disorder is not None:
+        values["disorder"] = disorder
+    preset = values.pop("preset", "paper")
+    p = JunctionParams(**values)
+    if preset in MECHANISMS:
+        p = mechanism(preset, p, alpha1=values.get("alpha1", 0.2))
+    elif preset == "three_terminal":
+        p = p.replace(side_leads=("L", "R"))
+    validate(p)
+    return junction_system(p), lists
+
+
+# ---------------------------------------------------------------------------------------------
+# Stack configs
+
+
+def _complex(value, name):
+    if isinstance(value, str):
+        try:
+            number = complex(value.replace(" ", ""))
+        except ValueError:
+            raise ValueError(f"{name} = {value!r} is not a number (complex numbers as '0.1j', '1-2j')") from None
+        if not (math.isfinite(number.real) and math.isfinite(number.imag)):
+            raise ValueError(f"{name} = {value!r} must be finite")
+        return number
+    if isinstance(value, list):
+        return [_complex(v, name) for v in value]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} = {value!r} must be a number or a 2x2 list of numbers")
+    return parse_number(value, name)
+
+
+def _table(entries, name):
+    if not isinstance(entries, list):
+        raise ValueError(f"{name} must be a list of {{offset = [dx, dy], value = ...}} tables")
+    out = {}
+    for entry in entries:
+        if not isinstance(entry, dict) or set(entry) != {"offset", "value"}:
+            raise ValueError(f"{name}: each entry needs exactly the keys offset and value, got {entry!r}")
+        offset = entry["offset"]
+        if not (isinstance(offset, list) and len(offset) == 2):
+            raise ValueError(f"{name}: offset = {offset!r} must be [dx, dy]")
+        key = tuple(parse_integer(v, f"{name}.offset") for v in offset)
+        block = np.asarray(_complex(entry["value"], f"{name}.value"), dtype=complex)
+        if block.shape not in ((), (2, 2)):
+            raise ValueError(f"{name}: the value at offset {list(key)} must be a number or a 2x2 list")
+        out[key] = block
+    return out
+
+
+LAYER_INTEGER = {"repeat"}
+LEAD_INTEGER = {"width", "offset"}
+
+
+def _fields(cls, table, where: str, base) -> dict:
+    if not isinstance(table, dict):
+        raise ValueError(f"{where} must be a table")
+    names = {f.name for f in dataclasses.fields(cls)}
+    extra = {"repeat", "onsite_file"} if cls is Layer else set()
+    unknown = set(table) - names - extra
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names | extra)}")
+    out = {}
+    for key, value in table.items():
+        name = f"{where}.{key}"
+        if key in ("hoppings", "up"):
+            out[key] = _table(value, name)
+        elif key == "onsite_file":
+            if not isinstance(value, str):
+                raise ValueError(f"{name} = {value!r} must be a path (a string)")
+            out["onsite"] = load_array(value, name, base)
+        elif key in ("name", "edge"):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{name} = {value!r} must be a non-empty string")
+            out[key] = value
+        elif key in LAYER_INTEGER:
+            out[key] = parse_integer(value, name, 1, SIZE_LIMIT)
+        elif key in LEAD_INTEGER:
+            out[key] = parse_integer(value, name, 0, SIZE_LIMIT)
+        elif key == "layers":
+            out[key] = (parse_integer(value, name, 0, SIZE_LIMIT) if not isinstance(value, list)
+                        else tuple(parse_integer(v, name, 0, SIZE_LIMIT) for v in value))
+        elif key == "spin_axis":
+            out[key] = parse_numbers(value, name)
+        elif isinstance(value, list):
+            out[key] = np.asarray(parse_numbers(value, name))
+        else:
+            out[key] = parse_number(value, name)
+    if cls is SideLead:
+        for required in ("name", "edge"):
+            if required not in out:
+                raise ValueError(f"{where}: a side lead needs a {required}")
+    return out
+
+
+def _layers(entries, base) -> tuple:
+    if not isinstance(entries, list) or not entries:
+        raise ValueError("layers must be a non-empty array of tables [[layers]]")
+    layers = []
+    for z, table in enumerate(entries):
+        fields = _fields(Layer, table, f"layers[{z}]", base)
+        repeat = fields.pop("repeat", 1)
+        layers += [Layer(**fields)] * repeat
+    if len(layers) > SIZE_LIMIT:
+        raise ValueError(f"the stack has {len(layers)} layers; at most {SIZE_LIMIT}")
+    return tuple(layers)
+
+
+def _stack_config(raw, overrides, base, allow_lists, where):
+    lists = []
+    structural = {}
+    parameters = []  # System parameters set at top level or by --set, applied after building
+    sources = [(name, value, False) for name, value in raw.items()] + [(n, v, True) for n, v in overrides]
+    for name, value, from_command_line in sources:
+        if name in ("Lx", "Ly"):
+            structural[name] = parse_integer(value, name, 1, SIZE_LIMIT)
+        elif name == "seed":
+            structural[name] = parse_integer(value, name, 0, SEED_LIMIT - 1)
+        elif name in ("theta", "phi") and isinstance(value, list) and not allow_lists:
+            structural[name] = np.asarray(parse_numbers(value, name))
+        elif name in ("layers", "side_leads", "top", "bottom"):
+            if from_command_line:
+                raise ValueError(f"--set {name}: tables cannot be set from the command line")
+            structural[name] = value
+        else:
+            parameters.append((name, value))
+    for key in ("Lx", "Ly", "layers"):
+        if key not in structural:
+            raise ValueError(f"{where} must set {key}")
+    side = structural.get("side_leads", [])
+    if not isinstance(side, list):
+        raise ValueError("side_leads must be an array of tables [[side_leads]]")
+    stack = Stack(Lx=structural["Lx"], Ly=structural["Ly"], layers=_layers(structural["layers"], base),
+                  side_leads=tuple(SideLead(**_fields(SideLead, t, f"side_leads[{i}]", base))
+                                   for i, t in enumerate(side)),
+                  top=VerticalLead(**_fields(VerticalLead, structural["top"], "top", base)) if "top" in structural
+                  else None,
+                  bottom=VerticalLead(**_fields(VerticalLead, structural["bottom"], "bottom", base))
+                  if "bottom" in structural else None,
+                  seed=structural.get("seed", 0),
+                  **{k: structural[k] for k in ("theta", "phi") if k in structural})
+    values = {name: _list_or_number(name, value, allow_lists, lists) for name, value in parameters}
+    if "energy" not in values:
+        raise ValueError(f"{where} must set energy (the Fermi energy, units of the hopping)")
+    system = stack_system(stack, values.pop("energy"))
+    system.check_names(values)
+    return (system.with_values(**values) if values else system), lists

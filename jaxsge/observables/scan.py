@@ -1,0 +1,139 @@
+"""Conversion conductances of any junction over magnetization angles and Fermi energies, at any temperature.
+
+One call evaluates every (theta, phi, energy) point through the one solver (the
+angle-independent upper layers once per energy) and turns the transmissions into
+G_sc^x, G_sc^y, G_cs^x, G_cs^y (``observables.response``). At finite temperature the
+transmissions are first averaged over the thermal window (``observables.thermal``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Tuple
+
+import numpy as np
+
+from ..core.precision import x64
+from ..model.junction import JunctionParams
+from ..model.system import System, junction_system
+from ..plan.plan import subband_edges
+from ..solve.transmissions import plan_for, solve
+from . import response
+from .thermal import thermal_nodes
+
+CONDUCTANCES = ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y")
+
+
+@dataclasses.dataclass(frozen=True)
+class ConversionScan:
+    """Conversion conductances on a grid of angles and energies (e^2/h), shape of the broadcast grid.
+
+    ``G``: name -> array for the conductances the leads allow (``response.conversions``);
+    ``T``, ``n_open``: the (thermally averaged) transmissions; ``quadrature_nodes``: thermal
+    energy nodes of the final order (summed over the distinct energies; 0 at kT = 0) and
+    ``quadrature_error``: change from the previous order.
+    """
+
+    theta: np.ndarray
+    phi: np.ndarray
+    energy: np.ndarray
+    kT: float
+    G: dict
+    T: np.ndarray
+    n_open: np.ndarray
+    leads: Tuple[str, ...]
+    path: str
+    quadrature_nodes: int = 0
+    quadrature_error: float = 0.0
+
+    def __getattr__(self, name):
+        if name in CONDUCTANCES:
+            if name not in self.G:
+                raise ValueError(f"{name} is not defined for the leads {self.leads}")
+            return self.G[name]
+        raise AttributeError(name)
+
+    @property
+    def g_sc(self) -> np.ndarray:
+        """sqrt(Gx^2 + Gy^2) normalised by its maximum over the scan [Fig. 3 of the paper]; a
+        ValueError when G_sc vanishes everywhere (no spin-charge conversion to normalise)."""
+        return normalised_amplitude(self.G["Gsc_x"], self.G.get("Gsc_y", 0.0 * self.G["Gsc_x"]))
+
+
+def normalised_amplitude(gx, gy, axis=None) -> np.ndarray:
+    """g_sc = sqrt(Gx^2 + Gy^2) / its maximum (over ``axis``, default all); refuses a zero maximum."""
+    amplitude = np.hypot(gx, gy)
+    top = amplitude.max(axis=axis, keepdims=axis is not None)
+    if np.any(top <= 0) or not np.all(np.isfinite(top)):
+        raise ValueError("g_sc is undefined: G_sc vanishes at every angle (no spin-charge conversion to normalise)")
+    return amplitude / top
+
+
+def _as_system(system) -> System:
+    if isinstance(system, JunctionParams):
+        return junction_system(system)
+    if isinstance(system, System):
+        return system
+    raise ValueError(f"expected JunctionParams or a System, got {type(system).__name__}")
+
+
+def _conductances(T, n_open, leads) -> dict:
+    import jax
+
+    with jax.enable_x64(True):
+        return {k: np.asarray(v) for k, v in response.conversions(T, n_open, leads).items()}
+
+
+@x64
+def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.0, fold: bool = True,
+                    path: str = "auto", rtol: float = 1e-6, max_order: int = 128, memory_budget_gib=None,
+                    progress: bool = False) -> ConversionScan:
+    """G_sc and G_cs over the arrays ``theta``, ``phi`` and ``energy`` (defaults: the system's values).
+
+    ``system``: ``JunctionParams`` or a ``model.system.System``. ``kT`` > 0 averages over the
+    thermal window with the quadrature of ``observables.thermal``, refined until the
+    conductances agree to ``rtol`` (relative to their largest value) between two successive
+    orders (nodes per piece between subband edges: 4, 8, 16, ...); a ValueError if
+    ``max_order`` is passed.
+    """
+    system = _as_system(system)
+    if not (np.isfinite(kT) and kT >= 0):
+        raise ValueError(f"kT = {kT} must be a finite number >= 0 (temperature in units of t)")
+    values = system.values
+    theta = np.asarray(values["theta"] if theta is None else theta, dtype=float)
+    phi = np.asarray(values["phi"] if phi is None else phi, dtype=float)
+    energy = np.asarray(values[system.energy_name] if energy is None else energy, dtype=float)
+    theta, phi, energy = np.broadcast_arrays(theta, phi, energy)
+    stack = system.stack()
+    common = dict(fold=fold, path=path, memory_budget_gib=memory_budget_gib, progress=progress, reflection=False)
+    if kT == 0:
+        r = solve(stack.replace(theta=theta, phi=phi), energy, **common)
+        return ConversionScan(theta, phi, energy, 0.0, _conductances(r.T, r.n_open, r.leads), r.T, r.n_open,
+                              r.leads, r.path)
+    plan_for(stack, np.unique(energy), fold=fold, path=path)  # the Fermi energies themselves need open channels
+    edges = subband_edges(stack)
+    order, previous, error = 4, None, np.inf
+    while True:
+        T = n_open = None
+        nodes = 0
+        for value in np.unique(energy):
+            at = energy == value
+            eps, weights = thermal_nodes(value, kT, edges, order)
+            nodes += eps.size
+            r = solve(stack.replace(theta=theta[at][:, None], phi=phi[at][:, None]), eps[None, :], allow_closed=True,
+                      edge_tolerance=0.0, **common)
+            if T is None:
+                T = np.empty(theta.shape + r.T.shape[-4:])
+                n_open = np.empty(theta.shape + r.n_open.shape[-2:])
+            T[at] = np.einsum("nk...,k->n...", r.T, weights)
+            n_open[at] = np.einsum("nk...,k->n...", r.n_open, weights)
+        G = _conductances(T, n_open, r.leads)
+        current = np.stack([G[k] for k in sorted(G)])
+        if previous is not None:
+            error = float(np.abs(current - previous).max())
+            if error <= rtol * max(np.abs(current).max(), 1e-300):
+                return ConversionScan(theta, phi, energy, float(kT), G, T, n_open, r.leads, r.path, nodes, error)
+        if 2 * order > max_order:
+            raise ValueError(f"the thermal quadrature did not converge to rtol = {rtol} with {max_order} nodes per "
+                             f"piece (last change {error:.3g}); raise max_order or rtol")
+        previous, order = current, 2 * order

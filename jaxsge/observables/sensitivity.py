@@ -1,0 +1,256 @@
+"""Derivatives of the transmissions and of G_sc / G_cs with respect to any named parameter, by AD.
+
+A System maps named parameters to a Stack (``model.system``). Its tangent along a parameter,
+d stack / d x (computed eagerly: building a stack is cheap), is fed to the JVP of the one
+traceable core (``solve.kernel``), so the chain rule gives d observable / d x exactly, to
+rounding, not by finite differences:
+
+* :func:`sensitivities`, forward mode: one JVP per parameter, vmapped over the parameters (the
+  value, and every LU factorisation, computed once), batched over angles and disorder
+  realizations; the right choice for a few parameters and many outputs.
+* :func:`gradient`, reverse mode: one VJP of one scalar; the right choice for many inputs,
+  such as the on-site potential V(x, y) of every layer.
+
+The plan is made for the leaves the parameters move (``model.system.varied_leaves``): a layer
+whose alpha1 is differentiated at alpha1 = 0 is treated as spin-orbit coupled. Branches: the
+lead self-energies' square roots follow the value's branch (``core.chains.chain_root``), and
+closed channels are kept off the Fisher-Lee square root. At a channel opening (the energy at
+a subband edge of a lead) the transmissions have a square-root onset, so derivatives with
+respect to anything that moves the energy relative to the edges (the energy, any lead
+parameter, and through them t and dxc of the paper's junction) diverge there: those are
+refused within ``SINGULAR_TOLERANCE`` x 2t of an edge.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..core.batching import chunk_size, map_over, memory_budget, padded_chunks
+from ..core.precision import x64
+from ..model.system import System, varied_leaves
+from ..plan.plan import edge_distance
+from ..solve.kernel import evaluate, upper_state
+from ..solve.transmissions import evaluation_bytes, plan_for
+from . import response
+from .scan import _as_system
+
+SINGULAR_TOLERANCE = 1e-6
+
+
+@dataclasses.dataclass(frozen=True)
+class Sensitivities:
+    """Values and first derivatives, NumPy arrays with the batch shape as leading axes.
+
+    ``values[q]`` for q in ``quantities`` ("T" with trailing axes (n_leads, 2, n_leads, 2), then
+    the conversion conductances the leads allow); ``derivatives[q][name]`` = d q / d name, same
+    shape. Batch shape: (realizations, *angles) when realizations were asked, else the
+    broadcast shape of theta and phi. Units: e^2/h per unit of the parameter.
+    """
+
+    wrt: tuple
+    values: dict
+    derivatives: dict
+    theta: np.ndarray
+    phi: np.ndarray
+    realizations: object
+    leads: tuple
+    path: str
+
+
+def _check_wrt(system: System, wrt) -> tuple:
+    wrt = (wrt,) if isinstance(wrt, str) else tuple(wrt)
+    if not wrt:
+        raise ValueError("wrt must name at least one parameter")
+    if len(set(wrt)) != len(wrt):
+        raise ValueError(f"wrt = {list(wrt)} names a parameter twice")
+    for name in wrt:
+        if name not in system.values:
+            raise ValueError(f"wrt = {name!r}: derivatives are available with respect to {', '.join(system.names)}")
+        if np.ndim(system.values[name]) > 0 and name not in ("theta", "phi"):
+            raise ValueError(f"wrt = {name!r}: the parameter is an array; derivatives are taken at one value")
+    return wrt
+
+
+def _tangents(system: System, wrt, values):
+    """(stack, energy) at ``values`` and their tangents along each parameter (stacked on a leading axis)."""
+    base = {**values, "theta": 0.0, "phi": 0.0}
+    stacks, energies = [], []
+    for name in wrt:
+        def f(x, name=name):
+            return system.build({**base, name: x})
+        (stack, energy), (ds, de) = jax.jvp(f, (jnp.asarray(base[name], dtype=float),), (jnp.ones(()),))
+        stacks.append(ds)
+        energies.append(jnp.asarray(de, dtype=float))
+    tangent = jax.tree_util.tree_map(lambda *x: jnp.stack([jnp.asarray(v, dtype=jnp.result_type(float, v))
+                                                           for v in x]), *stacks)
+    return stack, jnp.asarray(energy, dtype=float), tangent, jnp.stack(energies)
+
+
+def check_not_singular(system: System, wrt, varied) -> None:
+    """Refuse derivatives that diverge at a channel opening (plain Python)."""
+    lead_flags = jax.tree_util.tree_leaves((varied.side_leads, varied.top, varied.bottom))
+    moves = [name for name in wrt if name == system.energy_name]
+    if any(lead_flags):
+        moves += [name for name in wrt if name != system.energy_name and any(jax.tree_util.tree_leaves(
+            (varied_leaves(system, [name]).side_leads, varied_leaves(system, [name]).top,
+             varied_leaves(system, [name]).bottom)))]
+    if not moves:
+        return
+    energy = np.asarray(system.energy(), dtype=float)
+    distance = edge_distance(system.stack(), energy)
+    if distance < SINGULAR_TOLERANCE:
+        raise ValueError(
+            f"the derivative with respect to {', '.join(moves)} is singular at {system.energy_name} = "
+            f"{float(np.ravel(energy)[0]):.10g}: a lead channel opens within {distance:.2e} x 2t of it (below "
+            f"{SINGULAR_TOLERANCE:g}), where the transmissions have a square-root onset; move {system.energy_name} off "
+            "the subband edge")
+
+
+def _observables(s, energy, theta, phi, r, pl, leads):
+    """T and the conversion conductances at one point (traceable), the angles added to the stack's."""
+    T, n_open, _ = evaluate(s, s.theta + theta, s.phi + phi, energy, r, pl, upper_state(s, energy, r, pl),
+                            reflection=True, smatrix=False)
+    out = {"T": T}
+    if response.conversion_axes(leads):
+        out.update(response.conversions(T, n_open, leads))
+    return out
+
+
+@functools.partial(jax.jit, static_argnames=("pl", "leads", "on"))
+def _jvp_points(stack, energy, tangent, d_energy, theta, phi, index, pl, leads, on):
+    def point(a):
+        th, ph, r = a
+        f = lambda s, e: _observables(s, e, th, ph, r, pl, leads)  # noqa: E731
+        # The primal does not depend on the vmapped tangent: it (and its LU) is computed once.
+        return jax.vmap(lambda ds, de: jax.jvp(f, (stack, energy), (ds, de)), out_axes=(None, -1))(tangent, d_energy)
+    return map_over(point, (theta, phi, index), on=on)
+
+
+@x64
+def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations=None, fold: bool = True,
+                  memory_budget_gib=None, progress: bool = False) -> Sensitivities:
+    """Forward-mode derivatives of T and the conversion conductances with respect to ``wrt``.
+
+    ``system``: ``JunctionParams`` or a ``model.system.System``; ``wrt``: parameter names.
+    ``theta``, ``phi`` (default: the system's) may be arrays (broadcast together);
+    ``realizations`` a sequence of disorder realization indices. Evaluated point by point in
+    chunks that fit ``memory_budget_gib``.
+    """
+    system = _as_system(system)
+    wrt = _check_wrt(system, wrt)
+    energy_value = np.asarray(system.energy(), dtype=float)
+    if energy_value.ndim:
+        raise ValueError(f"sensitivities work at one Fermi energy: {system.energy_name} must be one number")
+    theta = np.asarray(system.values["theta"] if theta is None else theta, dtype=float)
+    phi = np.asarray(system.values["phi"] if phi is None else phi, dtype=float)
+    theta, phi = np.broadcast_arrays(theta, phi)
+    varied = varied_leaves(system, wrt)
+    check_not_singular(system, wrt, varied)
+    concrete_stack = system.stack({**system.values, "theta": 0.0, "phi": 0.0})
+    pl = plan_for(concrete_stack, energy_value, fold=fold, varied=varied, realizations=realizations)
+    stack, energy, tangent, d_energy = _tangents(system, wrt, system.values)
+    index = np.zeros(1, np.int64) if realizations is None else np.asarray(realizations, dtype=np.int64)
+    if realizations is not None and (index.ndim != 1 or index.size == 0 or index.min() < 0):
+        raise ValueError(f"realizations must be a non-empty 1D sequence of integers >= 0, got {realizations!r}")
+    grid_index = np.repeat(index, theta.size)
+    grid_theta, grid_phi = np.tile(theta.reshape(-1), index.size), np.tile(phi.reshape(-1), index.size)
+    total = grid_theta.size
+    # Each tangent carries its own copy of the large arrays alongside the value's.
+    per = (1 + len(wrt)) * evaluation_bytes(concrete_stack, pl, True)
+    chunk = chunk_size(per, memory_budget(memory_budget_gib), total, f"with {len(wrt)} derivative(s)")
+    leads = concrete_stack.lead_names
+    work = padded_chunks(total, chunk)
+    if progress:
+        from tqdm.auto import tqdm
+
+        work = tqdm(work, unit="chunk", desc=f"{total} evaluations + derivatives")
+    on = jax.default_backend()
+    pieces = []
+    for keep, idx in work:
+        out = _jvp_points(stack, energy, tangent, d_energy, jnp.asarray(grid_theta[idx]), jnp.asarray(grid_phi[idx]),
+                          jnp.asarray(grid_index[idx]), pl, leads, on)
+        pieces.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out))
+    values, derivs = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *pieces)
+    shape = theta.shape if realizations is None else (index.size,) + theta.shape
+    values = {q: v.reshape(shape + v.shape[1:]) for q, v in values.items()}
+    derivatives = {q: {name: d[..., k].reshape(shape + d.shape[1:-1]) for k, name in enumerate(wrt)}
+                   for q, d in derivs.items()}
+    for q, per_name in derivatives.items():
+        for name, d in per_name.items():
+            if not np.all(np.isfinite(d)):
+                raise ValueError(f"d{q}/d{name} is not finite at some point (a channel opening or a singular system?)")
+    return Sensitivities(wrt, values, derivatives, theta, phi, None if realizations is None else index, leads,
+                         pl.summary)
+
+
+@functools.partial(jax.jit, static_argnames=("pl", "leads", "quantity"))
+def _value_and_grad(stack, energy, index, pl, leads, quantity):
+    f = lambda s, e: _observables(s, e, 0.0, 0.0, index, pl, leads)[quantity]  # noqa: E731
+    return jax.value_and_grad(f, argnums=(0, 1))(stack, energy)
+
+
+def _with_onsite(stack, z: int, onsite):
+    return stack.replace(layers=stack.layers[:z] + (stack.layers[z].replace(onsite=onsite),) + stack.layers[z + 1:])
+
+
+@x64
+def gradient(system, quantity: str = "Gsc_x", wrt=(), *, potential_layers=(), realization: int = 0,
+             fold: bool = True):
+    """Reverse-mode gradient of one conversion conductance at one point.
+
+    ``quantity``: one of Gsc_x, Gsc_y, Gcs_x, Gcs_y at the system's (scalar) angles and energy;
+    ``wrt``: parameter names; ``potential_layers``: layers z whose on-site potential V(x, y)
+    the gradient is also taken with respect to (returned under "potential", shape
+    (len(potential_layers), Lx, Ly)); ``realization``: the disorder realization. Returns
+    (value, {name: gradient}).
+    """
+    system = _as_system(system)
+    wrt = _check_wrt(system, wrt) if wrt else ()
+    if quantity not in ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y"):
+        raise ValueError(f"quantity = {quantity!r} must be one of Gsc_x, Gsc_y, Gcs_x, Gcs_y")
+    for name in ("theta", "phi", system.energy_name):
+        if np.ndim(system.values[name]):
+            raise ValueError("gradient works at one point: theta, phi and the energy must be single numbers")
+    potential_layers = tuple(int(z) for z in potential_layers)
+    if not wrt and not potential_layers:
+        raise ValueError("gradient needs wrt names or potential_layers")
+    varied = varied_leaves(system, wrt) if wrt else None
+    if wrt:
+        check_not_singular(system, wrt, varied)
+    values = dict(system.values)
+    x0 = {name: jnp.asarray(values[name], dtype=float) for name in wrt}
+    (stack0, energy), pullback = jax.vjp(lambda x: system.build({**values, **x}), x0)
+    stack = stack0
+    for z in potential_layers:
+        if not 0 <= z < stack.Lz:
+            raise ValueError(f"potential_layers: layer {z} does not exist (Lz = {stack.Lz})")
+        # The potential enters as an onsite profile, so the gradient with respect to it is the
+        # gradient with respect to the layer's onsite, taken as a profile.
+        stack = _with_onsite(stack, z, jnp.broadcast_to(jnp.asarray(stack.layers[z].onsite, dtype=float),
+                                                        (stack.Lx, stack.Ly)))
+    leads = stack.lead_names
+    if quantity[-1] not in response.conversion_axes(leads):
+        raise ValueError(f"quantity = {quantity!r} is not defined for the leads {leads}")
+    pl = plan_for(jax.tree_util.tree_map(np.asarray, stack), float(energy), fold=fold, varied=varied,
+                  realizations=None if realization == 0 else [realization])
+    value, (g_stack, g_energy) = _value_and_grad(stack, energy, jnp.asarray(realization), pl, leads, quantity)
+    grads = {}
+    if potential_layers:
+        grads["potential"] = np.stack([np.asarray(g_stack.layers[z].onsite) for z in potential_layers])
+    if wrt:
+        for z in potential_layers:  # back to the shape the builder made
+            g_stack = _with_onsite(g_stack, z, jnp.reshape(g_stack.layers[z].onsite.sum()
+                                                           if np.ndim(stack0.layers[z].onsite) == 0
+                                                           else g_stack.layers[z].onsite,
+                                                           np.shape(stack0.layers[z].onsite)))
+        (g_x,) = pullback((g_stack, g_energy))
+        grads.update({name: float(g_x[name]) for name in wrt})
+    if not all(np.all(np.isfinite(g)) for g in grads.values()) or not math.isfinite(float(value)):
+        raise ValueError(f"the gradient of {quantity} is not finite (a channel opening or a singular system?)")
+    return float(value), grads

@@ -1,0 +1,302 @@
+"""The solution plan: every static decision about a stack, made in plain Python before anything is traced.
+
+The Hamiltonian is block tridiagonal along z. The plan splits the stack in three parts and
+says which it chose for each layer, and why (:meth:`Plan.explain`):
+
+* **folded**: runs of layers at the top (above the highest layer that needs dense algebra)
+  and at the bottom that are laterally uniform (scalar onsite, no disorder, no spin-orbit
+  coupling, no extra hoppings, no side lead) with exchange collinear with their vertical lead's
+  spin axis and plain vertical hopping. The hard-wall sine modes times spin along the axis are
+  exact eigenstates of every such layer, so the lead and these layers fold into a self-energy
+  mode by mode (a scalar continued fraction per mode): no dense algebra.
+* **spin blocks**: next, going down, layers without spin-orbit coupling or side leads whose
+  exchange is collinear with the top axis (disorder and onsite profiles allowed): block
+  diagonal in spin along the axis, each costs two inversions of order Lx Ly.
+* **dense**: the remaining layers, grouped into slices (a side lead spanning several layers
+  puts them in one slice), eliminated top-down by the block recursive Green's function; the
+  lowest slice is solved by one LU (or a Krylov method, ``solver``) for the channels needed.
+
+The plan also fixes the candidate channels of every lead (open at one of the energies asked
+for) and, for derivatives, which leaves will vary: ``varied`` is a Stack-shaped pytree of
+booleans, and a varied number counts as non-zero (a layer whose alpha1 is differentiated at
+alpha1 = 0 is not folded), since the plan must hold at every point the derivative looks at.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Tuple
+
+import jax
+import numpy as np
+
+from ..core.chains import BAND_EDGE_TOLERANCE, open_mask
+from ..core.lattice import magnetization
+from ..model.stack import (Stack, concrete, side_lead_chains, side_lead_extent, validate_stack,
+                           vertical_lead_chains)
+
+SOLVERS = ("auto", "dense", "krylov")
+PATH_NAMES = {"dense": "dense LU", "krylov": "Krylov (GMRES)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """The solution path of one stack (hashable: a jit static argument).
+
+    ``top_fold`` / ``bottom_fold``: layers folded into the top / bottom lead (top one
+    descending, bottom one ascending); ``blocks``: layers eliminated in spin blocks
+    (descending); ``slices``: dense slices (first, last), top to bottom, the last one solved by
+    ``solver``; ``signs``: per layer, +-1 when its exchange is along +-(its fold or block axis),
+    0 if not collinear; ``disordered``: per layer, whether it draws disorder; ``profiled``: per
+    layer, whether its onsite is a profile; ``side_magnetic``: per side lead, whether its spin
+    is resolved along its exchange direction (else along its ``spin_axis``);
+    ``side_channels``: per side lead, its candidate channels (width mode m, layer mode l, spin
+    s); ``top_channels`` / ``bottom_channels``: (mx, my, s). ``reasons``: one line per layer.
+    """
+
+    top_fold: Tuple[int, ...]
+    blocks: Tuple[int, ...]
+    slices: Tuple[Tuple[int, int], ...]
+    bottom_fold: Tuple[int, ...]
+    signs: Tuple[int, ...]
+    disordered: Tuple[bool, ...]
+    profiled: Tuple[bool, ...]
+    side_magnetic: Tuple[bool, ...]
+    side_channels: Tuple[Tuple[Tuple[int, int, int], ...], ...]
+    top_channels: Tuple[Tuple[int, int, int], ...]
+    bottom_channels: Tuple[Tuple[int, int, int], ...]
+    reasons: Tuple[str, ...]
+    fold: bool
+    solver: str
+
+    @property
+    def n_channels(self) -> int:
+        return sum(len(c) for c in self.side_channels) + len(self.top_channels) + len(self.bottom_channels)
+
+    @property
+    def any_disorder(self) -> bool:
+        return any(self.disordered)
+
+    @property
+    def lowest_slice(self) -> Tuple[int, int]:
+        return self.slices[-1]
+
+    def explain(self) -> str:
+        """Which layers take which path, and why (one line per layer, top to bottom)."""
+        lines = [f"{len(self.top_fold)} layer(s) folded from the top, {len(self.blocks)} in spin blocks, "
+                 f"{sum(b - a + 1 for a, b in self.slices)} dense in {len(self.slices)} slice(s), "
+                 f"{len(self.bottom_fold)} folded from the bottom; lowest slice solved by {PATH_NAMES[self.solver]}"]
+        lines += [f"  layer {z}: {self.reasons[z]}" for z in range(len(self.reasons) - 1, -1, -1)]
+        return "\n".join(lines)
+
+    @property
+    def summary(self) -> str:
+        """A short name of the path: folded, spin blocks, dense, with the solver."""
+        parts = []
+        if self.top_fold or self.bottom_fold:
+            parts.append("folded")
+        if self.blocks:
+            parts.append("spin blocks")
+        n_dense = sum(b - a + 1 for a, b in self.slices)
+        parts.append(f"{n_dense} dense layer{'s' if n_dense > 1 else ''}")
+        return " + ".join(parts) + f", {PATH_NAMES[self.solver]}"
+
+
+def _value(obj, field: str, varied):
+    """A field's concrete value, or None when it will vary (or is traced): then it counts as unknown."""
+    if varied is not None and _is_varied(getattr(varied, field)):
+        return None
+    return concrete(getattr(obj, field))
+
+
+def _is_varied(flags) -> bool:
+    return any(bool(v) for v in jax.tree_util.tree_leaves(flags))
+
+
+def _axis_key(owner, varied) -> object:
+    """A lead's or layer's direction as a static key: "stack" (follows the stack's magnetization),
+    a unit vector, or None (unknown: traced or varied)."""
+    if owner.theta is None:
+        return "stack"
+    theta, phi = _value(owner, "theta", varied), _value(owner, "phi", varied)
+    if theta is None or phi is None:
+        return None
+    return tuple(float(v) for v in np.asarray(magnetization(float(theta), float(phi))))
+
+
+def _collinear_sign(layer, layer_varied, axis) -> Optional[int]:
+    """+1 or -1 when the layer's exchange is along +-axis (or absent), None otherwise."""
+    dxc = _value(layer, "dxc", layer_varied)
+    if dxc is not None and not np.any(dxc):
+        return 1
+    key = _axis_key(layer, layer_varied)
+    if key is None or axis is None:
+        return None
+    if key == "stack" or axis == "stack":
+        return 1 if key == axis else None
+    dot = float(np.dot(key, axis))
+    return int(np.sign(dot)) if abs(abs(dot) - 1.0) < 1e-12 else None
+
+
+def _sub(varied, *path):
+    """The flags of a sub-object of the stack (None when nothing varies)."""
+    if varied is None:
+        return None
+    for step in path:
+        varied = varied[step] if isinstance(step, int) else getattr(varied, step)
+    return varied
+
+
+def _obstacles(s: Stack, z: int, touching: dict, axis, for_blocks: bool, varied) -> list:
+    """Why layer z cannot be folded (or, ``for_blocks``, handled in spin blocks along the axis)."""
+    layer, lv = s.layers[z], _sub(varied, "layers", z)
+    why = []
+    soc = [name for name in ("alpha1", "alpha3", "beta")
+           if (v := _value(layer, name, lv)) is None or np.any(v)]
+    if soc:
+        why.append("spin-orbit coupling (" + ", ".join(soc) + ")")
+    if layer.hoppings:
+        why.append("extra hopping table")
+    if z in touching:
+        why.append("side lead(s) " + ", ".join(touching[z]))
+    if layer.up or (z > 0 and s.layers[z - 1].up):
+        why.append("inter-layer hopping table")
+    if _collinear_sign(layer, lv, axis) is None:
+        why.append("exchange not collinear with the lead's spin axis")
+    if not for_blocks:
+        k0 = _value(layer, "K0", lv)
+        if k0 is None or np.any(k0):
+            why.append("disorder")
+        if np.ndim(layer.onsite) > 0:
+            why.append("onsite profile")
+    return why
+
+
+def _lead_layers(s: Stack) -> dict:
+    """layer -> names of the side leads touching it."""
+    out = {}
+    for lead in s.side_leads:
+        for z in range(lead.layers[0], lead.layers[1] + 1):
+            out.setdefault(z, []).append(lead.name)
+    return out
+
+
+def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: float) -> np.ndarray:
+    """Mode chains (onsite ``chain``, hopping -t) open at any of the energies; an error if none is."""
+    mask = np.zeros(np.shape(chain), bool)
+    for energy in energies:
+        mask |= open_mask(energy, chain, t, what, tolerance)
+    if not allow_closed and not mask.any():
+        raise ValueError(f"{what} has no open channel at the energies asked for (its band is "
+                         f"[{np.min(chain) - 2 * t:.4f}, {np.max(chain) + 2 * t:.4f}]); pass allow_closed=True "
+                         "(--allow-closed) to get zero transmissions")
+    return mask
+
+
+def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_closed: bool = False,
+         edge_tolerance: float = BAND_EDGE_TOLERANCE, varied=None) -> Plan:
+    """Decide the solution path and the candidate channels (plain Python, before jit).
+
+    ``fold=False`` treats every layer densely (single-layer slices where possible), which must
+    give the same numbers (a check of the folding). ``solver``: "dense" (LU), "krylov" or
+    "auto" (dense; see ``solve.krylov`` for when Krylov is chosen). ``varied``: a Stack-shaped
+    pytree of booleans marking the leaves that derivatives will move.
+    """
+    validate_stack(s)
+    if solver not in SOLVERS:
+        raise ValueError(f"path = {solver!r} must be one of {SOLVERS}")
+    energies = np.atleast_1d(np.asarray(energies, dtype=float)).ravel()
+    if energies.size == 0 or not np.all(np.isfinite(energies)):
+        raise ValueError(f"energy must be finite (got {energies.tolist()})")
+    Lz, touching = s.Lz, _lead_layers(s)
+    top_axis = "stack" if s.top is None else _axis_key(s.top, _sub(varied, "top"))
+    bottom_axis = "stack" if s.bottom is None else _axis_key(s.bottom, _sub(varied, "bottom"))
+    reasons = [""] * Lz
+
+    top_fold, bottom_fold, blocks = [], [], []
+    if fold:
+        for z in range(Lz - 1, 0, -1):
+            if _obstacles(s, z, touching, top_axis, False, varied):
+                break
+            top_fold.append(z)
+            reasons[z] = "folded into the top lead (laterally uniform, spin along its axis)"
+        lowest_free = min(top_fold, default=Lz)
+        for z in range(0, lowest_free - 1):
+            if _obstacles(s, z, touching, bottom_axis, False, varied) or s.layers[z].up:
+                break
+            bottom_fold.append(z)
+            reasons[z] = "folded into the bottom lead (laterally uniform, spin along its axis)"
+        for z in range(lowest_free - 1, len(bottom_fold), -1):
+            if _obstacles(s, z, touching, top_axis, True, varied):
+                break
+            blocks.append(z)
+            reasons[z] = "spin blocks along the top axis (no spin-orbit coupling, collinear exchange)"
+    dense_top = min(blocks + top_fold, default=Lz) - 1
+    dense_bottom = len(bottom_fold)
+
+    # Dense slices: one per layer, merged where a side lead spans several layers (its
+    # self-energy couples them, so they must share a diagonal block).
+    slices = []
+    for z in range(dense_bottom, dense_top + 1):
+        joined = any(lead.layers[0] < z <= lead.layers[1] for lead in s.side_leads)
+        if slices and joined:
+            slices[-1] = (slices[-1][0], z)
+        else:
+            slices.append((z, z))
+    slices = tuple(reversed(slices))
+    for z in range(dense_bottom, dense_top + 1):
+        why = _obstacles(s, z, touching, top_axis, True, varied) if fold else ["fold=False"]
+        below = " (lowest slice)" if z <= slices[-1][1] else ""
+        reasons[z] = "dense" + below + ": " + ("; ".join(why) if why else "between dense layers")
+
+    signs = []
+    for z, layer in enumerate(s.layers):
+        sign = _collinear_sign(layer, _sub(varied, "layers", z), bottom_axis if z in bottom_fold else top_axis)
+        signs.append(0 if sign is None else sign)
+    disordered = tuple(bool((k0 := _value(layer, "K0", _sub(varied, "layers", z))) is None or np.any(k0))
+                       for z, layer in enumerate(s.layers))
+    profiled = tuple(bool(np.ndim(layer.onsite) > 0) for layer in s.layers)
+
+    side_magnetic, side_channels = [], []
+    for k, lead in enumerate(s.side_leads):
+        dxc = _value(lead, "dxc", _sub(varied, "side_leads", k))
+        side_magnetic.append(bool(dxc is None or np.any(dxc)))
+        chain = np.asarray(side_lead_chains(s, lead))
+        mask = _candidates(energies, chain, float(lead.t), f"side lead {lead.name!r}", allow_closed, edge_tolerance)
+        side_channels.append(tuple((int(m), int(l), int(sp)) for m, l, sp in np.argwhere(mask)))
+    vertical = {"top": (), "bottom": ()}
+    for where, lead in s.vertical_leads:
+        chain = np.asarray(vertical_lead_chains(s, lead))
+        mask = _candidates(energies, chain, float(lead.t), f"the {where} lead {lead.name!r}", allow_closed,
+                           edge_tolerance)
+        vertical[where] = tuple((int(a), int(b), int(c)) for a, b, c in np.argwhere(mask))
+    return Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), tuple(signs), disordered, profiled,
+                tuple(side_magnetic), tuple(side_channels), vertical["top"], vertical["bottom"], tuple(reasons),
+                fold, "dense" if solver == "auto" else solver)
+
+
+def subband_edges(s: Stack) -> np.ndarray:
+    """Sorted energies at which a channel of any lead opens or closes (the square-root onsets of T(E))."""
+    edges = []
+    for lead in s.side_leads:
+        chain = np.asarray(side_lead_chains(s, lead)).ravel()
+        edges += [chain - 2 * float(lead.t), chain + 2 * float(lead.t)]
+    for _, lead in s.vertical_leads:
+        chain = np.asarray(vertical_lead_chains(s, lead)).ravel()
+        edges += [chain - 2 * float(lead.t), chain + 2 * float(lead.t)]
+    return np.unique(np.concatenate(edges)) if edges else np.zeros(0)
+
+
+def edge_distance(s: Stack, energies) -> float:
+    """Smallest distance, in units of 2t of the lead, from any energy to a subband edge of any lead."""
+    energies = np.atleast_1d(np.asarray(energies, dtype=float)).ravel()
+    best = np.inf
+    leads = [(np.asarray(side_lead_chains(s, lead)).ravel(), float(lead.t)) for lead in s.side_leads]
+    leads += [(np.asarray(vertical_lead_chains(s, lead)).ravel(), float(lead.t)) for _, lead in s.vertical_leads]
+    for chain, t in leads:
+        z = (energies[:, None] - chain[None, :]) / (2 * t)
+        best = min(best, float(np.abs(np.abs(z) - 1).min()))
+    return best
+
+
+__all__ = ["Plan", "plan", "subband_edges", "edge_distance", "SOLVERS", "side_lead_extent"]

@@ -1,0 +1,231 @@
+"""The one solver's entry points: transmissions of any stack, batched over angles, energies and realizations.
+
+:func:`solve` validates and plans in plain Python, then evaluates the traceable core
+(``solve.kernel``) under ``jit``: for every distinct (energy, disorder realization) the
+angle-independent upper state once, then the angles in fixed-size chunks that fit the memory
+budget (``core.batching``). :func:`transmissions` is the thin entry point for the paper's
+junction (``JunctionParams``, at its Fermi energy ``mu``) or a stack.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Optional, Tuple
+
+import jax
+import numpy as np
+
+from ..core.batching import chunk_size, map_over, memory_budget, padded_chunks
+from ..core.chains import BAND_EDGE_TOLERANCE
+from ..core.precision import x64
+from ..model.junction import JunctionParams, junction, validate
+from ..model.stack import Stack
+from ..plan.plan import Plan, plan
+from .kernel import evaluate, upper_state
+
+
+@dataclasses.dataclass(frozen=True)
+class Transmissions:
+    """Spin-resolved transmission probabilities between the leads of a stack.
+
+    ``T[..., a, sa, b, sb]`` is the probability, summed over channels, from lead b with spin sb
+    into lead a with spin sa (a = b: reflection); leads in ``leads`` order (side leads, top,
+    bottom). Spin 0/1 is +/- along the lead's axis: n for magnetic and vertical leads,
+    ``spin_axis`` (default z: up/down) for normal side leads. ``n_open[..., a, s]`` counts open
+    channels. ``S``: scattering matrices (``smatrix=True``) or None. ``reflection_resolved``:
+    False when the top lead's spin-resolved self-reflection was filled from unitarity (its sums
+    are exact; the split between spin flip and no flip is not). Leading axes are batch axes:
+    (realizations,) + the broadcast shape of theta, phi and energy. ``plan``: the path taken.
+    """
+
+    T: np.ndarray
+    n_open: np.ndarray
+    S: Optional[np.ndarray]
+    leads: Tuple[str, ...]
+    plan: Plan
+    reflection_resolved: bool = True
+
+    @property
+    def path(self) -> str:
+        return self.plan.summary
+
+    def index(self, lead: str) -> int:
+        if lead not in self.leads:
+            raise ValueError(f"lead {lead!r} is not one of this junction's leads {self.leads}")
+        return self.leads.index(lead)
+
+    def from_lead(self, lead: str = "M") -> np.ndarray:
+        """T(a, s <- lead), summed over a's spin, for every other lead a: shape (..., n_leads - 1, 2)."""
+        b = self.index(lead)
+        others = [i for i in range(len(self.leads)) if i != b]
+        return self.T[..., :, :, b, :][..., others, :, :].sum(axis=-2)
+
+    def to_lead(self, lead: str = "M") -> np.ndarray:
+        """T(lead, s <- a), summed over a's spin, for every other lead a: shape (..., n_leads - 1, 2)."""
+        a = self.index(lead)
+        others = [i for i in range(len(self.leads)) if i != a]
+        return np.swapaxes(self.T[..., a, :, :, :][..., others, :].sum(axis=-1), -1, -2)
+
+    def conservation_residual(self) -> np.ndarray:
+        """max over incoming (lead, spin) of |sum of outgoing probabilities - open channels|."""
+        return np.abs(self.T.sum(axis=(-4, -3)) - self.n_open).max(axis=(-2, -1))
+
+    def __getitem__(self, index) -> "Transmissions":
+        """Select along the batch axes."""
+        return dataclasses.replace(self, T=self.T[index], n_open=self.n_open[index],
+                                   S=None if self.S is None else self.S[index])
+
+
+# Bytes of one evaluation, in units of 16 m^2 (m: order of a dense slice), measured with XLA's
+# memory analysis of the compiled kernel (tests/solve/test_memory.py keeps it honest).
+MATRICES_LOWEST = 1.25
+MATRICES_UPPER_SLICE = 3.0
+MATRICES_SPIN_BLOCKS = 2.0
+
+
+def evaluation_bytes(s: Stack, pl: Plan, reflection: bool) -> float:
+    """Memory of one evaluation (bytes): the lowest slice factorised in place, upper slices inverted,
+    spin blocks (two blocks of order Lx Ly, their inverse), and the right-hand sides."""
+    N = s.N
+    first, last = pl.slices[-1]
+    m = (last - first + 1) * N
+    size = MATRICES_LOWEST * m ** 2
+    for a, b in pl.slices[:-1]:
+        size = max(size, MATRICES_UPPER_SLICE * ((b - a + 1) * N) ** 2)
+    if pl.blocks:
+        size += MATRICES_SPIN_BLOCKS * N ** 2 / 2
+    n_side = sum(len(c) for c in pl.side_channels) + len(pl.bottom_channels)
+    rhs = pl.n_channels if reflection or len(pl.slices) > 1 else 2 * n_side
+    size += 3 * m * rhs + (N * len(pl.top_channels) * 4 if pl.blocks else 0)
+    return 16.0 * size
+
+
+@functools.partial(jax.jit, static_argnames=("pl",))
+def _upper(s, energy, realization, pl):
+    return upper_state(s, energy, realization, pl)
+
+
+@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "on"))
+def _angles(s, theta, phi, energy, realization, upper, pl, reflection, smatrix, on):
+    """Angles (leading axis) at one energy and realization, sharing ``upper``."""
+    return map_over(lambda a: evaluate(s, a[0], a[1], energy, realization, pl, upper, reflection, smatrix),
+                    (theta, phi), on=on)
+
+
+@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "on"))
+def _points(s, theta, phi, energy, realization, pl, reflection, smatrix, on):
+    """Points each at its own energy and realization (leading axis), the upper state computed per point."""
+    def one(a):
+        th, ph, e, r = a
+        return evaluate(s, th, ph, e, r, pl, upper_state(s, e, r, pl), reflection, smatrix)
+    return map_over(one, (theta, phi, energy, realization), on=on)
+
+
+def _grid(s: Stack, energy, realizations):
+    """Flattened (theta, phi, energy, realization) of every evaluation and the batch shape."""
+    theta, phi, energy = np.broadcast_arrays(np.asarray(s.theta, dtype=float), np.asarray(s.phi, dtype=float),
+                                             np.asarray(energy, dtype=float))
+    shape = theta.shape
+    if realizations is None:
+        index = np.zeros(1, dtype=np.int64)
+    else:
+        index = np.asarray(realizations)
+        if index.ndim != 1 or index.size == 0 or not np.issubdtype(index.dtype, np.integer) or index.min() < 0:
+            raise ValueError(f"realizations must be a non-empty 1D sequence of integers >= 0, got {realizations!r}")
+        shape = (index.size,) + shape
+    n = theta.size
+    flat = [np.tile(v.reshape(-1), index.size) for v in (theta, phi, energy)]
+    return flat[0], flat[1], flat[2], np.repeat(index.astype(np.int64), n), shape
+
+
+def plan_for(s: Stack, energies, *, fold=True, path="auto", allow_closed=False, edge_tolerance=BAND_EDGE_TOLERANCE,
+             varied=None, realizations=None) -> Plan:
+    """The plan of a solve (validation included), with the checks that tie disorder to realizations."""
+    pl = plan(s, np.unique(np.asarray(energies, dtype=float)), fold=fold, solver=path, allow_closed=allow_closed,
+              edge_tolerance=edge_tolerance, varied=varied)
+    if realizations is not None and not pl.any_disorder:
+        raise ValueError("realizations need a disordered layer (K0 > 0): this stack draws no disorder")
+    return pl
+
+
+@x64
+def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str = "auto", reflection: bool = True,
+          smatrix: bool = False, allow_closed: bool = False, memory_budget_gib=None, progress: bool = False,
+          edge_tolerance: float = BAND_EDGE_TOLERANCE) -> Transmissions:
+    """Every spin-resolved transmission between the leads of a stack.
+
+    ``s.theta``, ``s.phi`` and ``energy`` may be arrays (broadcast together); ``realizations``
+    a sequence of disorder realization indices (a leading batch axis). Per distinct (energy,
+    realization) the angle-independent upper state is computed once. ``fold=False`` treats
+    every layer densely (a check of the folding); ``path``: solver of the lowest slice ("auto",
+    "dense", "krylov"). ``reflection=False`` skips the top lead's channels as right-hand sides
+    (its spin-resolved self-reflection then comes from unitarity: enough for every conversion
+    conductance, about 3x fewer solves at the paper's size); ``smatrix`` returns S (implies
+    reflection). ``allow_closed``: a lead without open channels gives zero transmissions
+    instead of an error; ``edge_tolerance``: how close to a subband edge (units of 2t) an
+    energy may be. ``memory_budget_gib``: memory for one chunk (default: a fraction of what the
+    device has). ``progress``: a progress bar over chunks.
+    """
+    reflection = reflection or smatrix
+    pl = plan_for(s, energy, fold=fold, path=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
+                  realizations=realizations)
+    theta, phi, energies, index, shape = _grid(s, energy, realizations)
+    total = theta.size
+    budget = memory_budget(memory_budget_gib)
+    chunk = chunk_size(evaluation_bytes(s, pl, reflection), budget, total, f"at Lx = {s.Lx}, Ly = {s.Ly}")
+    base = s.replace(theta=0.0, phi=0.0)
+    on = jax.default_backend()
+    keys = np.stack([energies, index.astype(float)], axis=1)
+    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    shared = unique.shape[0] < total
+    if shared:
+        groups = [np.flatnonzero(inverse == k) for k in range(unique.shape[0])]
+        chunk = min(chunk, max(g.size for g in groups))
+        work = [(k, group[positions], group[idx]) for k, group in enumerate(groups)
+                for positions, idx in padded_chunks(group.size, chunk)]
+    else:
+        work = [(None, positions, idx) for positions, idx in padded_chunks(total, chunk)]
+    if progress:
+        from tqdm.auto import tqdm
+
+        work = tqdm(work, unit="chunk", desc=f"{total} evaluations")
+    T = n_open = S = None
+    upper, upper_of = None, None
+    for k, keep, idx in work:
+        if k is None:
+            out = _points(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, on)
+        else:
+            if upper_of != k:
+                upper, upper_of = _upper(base, energies[idx[0]], index[idx[0]], pl), k
+            out = _angles(base, theta[idx], phi[idx], energies[idx[0]], index[idx[0]], upper, pl, reflection,
+                          smatrix, on)
+        t, n, sm = (None if a is None else np.asarray(a)[: keep.size] for a in out)
+        if T is None:
+            T = np.empty((total,) + t.shape[1:])
+            n_open = np.empty((total,) + n.shape[1:])
+            S = None if sm is None else np.empty((total,) + sm.shape[1:], complex)
+        T[keep], n_open[keep] = t, n
+        if S is not None:
+            S[keep] = sm
+    if not (np.all(np.isfinite(T)) and (S is None or np.all(np.isfinite(S)))):
+        raise ValueError("the solve gave non-finite transmissions: the linear system of the junction is singular "
+                         "at one of the energies (a bound state of the closed junction?); shift the energy slightly")
+    resolved = reflection or s.top is None or len(pl.slices) > 1
+    return Transmissions(T.reshape(shape + T.shape[1:]), n_open.reshape(shape + n_open.shape[1:]),
+                         None if S is None else S.reshape(shape + S.shape[1:]), s.lead_names, pl, resolved)
+
+
+@x64
+def transmissions(system, energy=None, **options) -> Transmissions:
+    """Transmissions of the paper's junction (``JunctionParams``, at ``energy`` or its ``mu``) or of a
+    Stack (``energy`` required); ``options`` as in :func:`solve`."""
+    if isinstance(system, JunctionParams):
+        validate(system)
+        return solve(junction(system), system.mu if energy is None else energy, **options)
+    if isinstance(system, Stack):
+        if energy is None:
+            raise ValueError("energy must be given for a Stack (the Fermi energy, units of the hopping)")
+        return solve(system, energy, **options)
+    raise ValueError(f"expected JunctionParams or a Stack, got {type(system).__name__}")

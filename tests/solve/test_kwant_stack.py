@@ -1,0 +1,71 @@
+"""The general layered junction against an independent Kwant model (validation/kwant_stack.py)."""
+
+import jax
+import numpy as np
+import pytest
+
+from jaxsge.core.lattice import disorder_realization
+from jaxsge.model.junction import JunctionParams, junction, mechanism, three_terminal
+from jaxsge.model.stack import Layer, SideLead, Stack, VerticalLead
+from jaxsge.solve.transmissions import solve
+
+kwant_stack = pytest.importorskip("validation.kwant_stack", reason="Kwant is not installed (make kwant)")
+
+KWANT_TOL = 1e-8  # absolute, on transmission probabilities
+SMALL = JunctionParams(Lx=6, Ly=5, Lz=4, W=3, n_barrier=2, theta=1.1, phi=0.6, mu=1.1)
+
+
+def _layers(**per_layer):
+    """The paper's four-layer stack of SMALL with the given fields replaced, {field: {z: value}}."""
+    layers = list(junction(SMALL).layers)
+    for field, values in per_layer.items():
+        for z, value in values.items():
+            layers[z] = layers[z].replace(**{field: value})
+    return tuple(layers)
+
+
+def _stack(**changes):
+    return junction(SMALL).replace(**changes)
+
+
+CASES = {
+    "linear_rashba_barrier_only": junction(mechanism("barrier", SMALL, alpha1=0.4)),
+    "cubic_2deg_and_linear_barrier": junction(mechanism("both", SMALL, alpha1=0.4)),
+    "dresselhaus_2deg": _stack(layers=_layers(alpha3={0: 0.0}, beta={0: 0.35})),
+    "non_collinear_exchange": _stack(layers=_layers(dxc={0: -0.3, 1: 0.5, 2: -0.4, 3: 0.6},
+                                                    theta={1: 0.4, 2: 2.0}, phi={1: 1.0, 2: -0.7})),
+    "three_terminal": junction(three_terminal(SMALL)),
+    "lead_on_inner_layer": _stack(side_leads=(
+        SideLead("L", "-x", layers=0, width=3, onsite=4.0),
+        SideLead("R", "+x", layers=2, width=4, offset=1, onsite=2.0),
+        SideLead("F", "-y", layers=(1, 2), width=4, onsite=(2.5, 3.0), dxc=0.5, theta=0.3, phi=0.2))),
+    "user_hopping_table": _stack(layers=_layers(alpha3={0: 0.0}, hoppings={
+        0: {(1, 1): 0.15j * np.array([[0, 1], [1, 0]]) + 0.05, (2, 0): np.array([[0.1, 0.2j], [-0.2j, 0.1]])}})),
+    "bottom_fold_2deg_in_the_middle": Stack(6, 5, (
+        Layer(onsite=6.0), Layer(onsite=4.0, alpha3=-0.3, alpha1=0.1),
+        Layer(onsite=6.0, dxc=-0.3), Layer(onsite=7.9, dxc=-0.5)),
+        side_leads=(SideLead("L", "-x", layers=1, width=3), SideLead("R", "+x", layers=1, width=3)),
+        top=VerticalLead("M", onsite=6.0, dxc=-0.6), bottom=VerticalLead("D", onsite=5.5), theta=1.3, phi=0.4),
+    "bottom_lead_profile_disorder": _stack(
+        layers=_layers(onsite={1: 6.0 + 0.3 * np.arange(30).reshape(6, 5) / 30}, K0={2: 0.7}),
+        bottom=VerticalLead("D", onsite=5.0, dxc=0.4, theta=0.8, phi=0.1), seed=3),
+    "interlayer_table": _stack(layers=_layers(up={1: {(0, 0): -0.9, (1, 0): 0.1j * np.eye(2)}})),
+}
+
+
+def _potentials(stack):
+    with jax.enable_x64(True):
+        draw = np.asarray(disorder_realization(stack.seed, 0, (stack.Lz, stack.Lx, stack.Ly)))
+        return np.stack([np.broadcast_to(np.asarray(layer.onsite, dtype=float), (stack.Lx, stack.Ly))
+                         + float(layer.K0) * draw[z] for z, layer in enumerate(stack.layers)])
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_equals_kwant(name):
+    stack = CASES[name]
+    ours = solve(stack, 1.1)
+    T, n_open = kwant_stack.transmissions(stack, 1.1, _potentials(stack))
+    np.testing.assert_array_equal(ours.n_open, n_open)
+    np.testing.assert_allclose(ours.T, T, atol=KWANT_TOL, rtol=0)
+    assert np.abs(T[:-1, :, -1, :]).max() > 1e-3, "the check must see a transmission from the last lead to another"
+    assert np.abs(T[:-1, 0, -1, 0] - T[:-1, 0, -1, 1]).max() > 1e-4, "and spin-resolved ones that differ"
