@@ -61,6 +61,9 @@ def _initialize_distributed(args) -> None:
 
 @x64
 def run(args, argv=None) -> int:
+    # JAX's multi-process runtime must start before anything touches a device, even validation
+    # (the junction is built with jax.numpy).
+    _initialize_distributed(args)
     config = load_config(args.config, args.set, allow_lists=True)
     spec = spec_from_settings(config.system, config.lists, config.settings.get("n_realizations"),
                               config.settings.get("n_phi", 64))
@@ -68,7 +71,6 @@ def run(args, argv=None) -> int:
     if args.force and not args.resume:
         raise ValueError("--force only applies with --resume")
     memory_budget(args.memory_gib)
-    _initialize_distributed(args)
     meta = run_and_report(spec, args.out, resume=args.resume, force=args.force, memory_budget_gib=args.memory_gib,
                           progress=not args.no_progress)
     if meta is not None:

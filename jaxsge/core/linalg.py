@@ -26,15 +26,23 @@ def _getrf_call(target: str):
         layout = tuple(range(a.ndim - 2)) + (a.ndim - 1, a.ndim - 2)
         out = (jax.ShapeDtypeStruct(a.shape, a.dtype), jax.ShapeDtypeStruct(a.shape[:-1], np.int32),
                jax.ShapeDtypeStruct(a.shape[:-2], np.int32))
-        lu, pivots, info = jax.ffi.ffi_call(target, out, input_output_aliases={0: 0}, input_layouts=[layout],
-                                            output_layouts=[layout, None, None], vmap_method="broadcast_all")(a)
+        results = jax.ffi.ffi_call(target, out, input_output_aliases={0: 0}, input_layouts=[layout],
+                                   output_layouts=[layout, None, None], vmap_method="broadcast_all")(a)
+        # Inside shard_map the results vary over the same mesh axes as the matrix.
+        axes = tuple(sorted(getattr(getattr(jax.typeof(a), "manual_axis_type", None), "varying", ())))
+        lu, pivots, info = (jax.lax.pcast(r, axes, to="varying") for r in results) if axes else results
         return lu, pivots - 1, info  # 0-based pivots, as JAX's own LU
     return call
 
 
+def _no_info(a):
+    """A zero ``info`` computed from ``a``, so that it varies over the same mesh axes as ``a`` (shard_map)."""
+    return (jnp.real(a[..., 0, 0]) * 0).astype(np.int32)
+
+
 def _jax_lu(a):
     lu, pivots, _ = lax.linalg.lu(a)
-    return lu, pivots, jnp.zeros(a.shape[:-2], np.int32)
+    return lu, pivots, _no_info(a)
 
 
 def _cpu_getrf(a):
@@ -59,7 +67,7 @@ def _lu_factor_jvp(primals, tangents):
     # tangent (so reverse mode works too); the in-place kernel only serves plain evaluation.
     (a,), (da,) = primals, tangents
     (lu, pivots, _), (dlu, _, _) = jax.jvp(lax.linalg.lu, (a,), (da,))
-    info = jnp.zeros(a.shape[:-2], np.int32)
+    info = _no_info(a)
     zero = np.zeros(pivots.shape, jax.dtypes.float0)
     return (lu, pivots, info), (dlu, zero, np.zeros(info.shape, jax.dtypes.float0))
 

@@ -196,7 +196,7 @@ def _stream(units, cases, fn, block: int, sharding, on_done):
     index = np.asarray([u.realization for u in units], dtype=np.int64)
     in_flight = None
     for keep, idx in padded_chunks(len(units), block):
-        batch = jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(v, dtype=np.result_type(v, float))
+        batch = jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(v, dtype=np.result_type(np.asarray(v).dtype, float))
                                                                  for v in leaves]),
                                        *[stacks[i] for i in idx])
         args = (batch, energies[idx], index[idx])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..observables.harmonics import angular_harmonics
+from ..observables.scan import ZERO_CONDUCTANCE
 
 
 def mean_and_stderr(samples, axis: int = 0):
@@ -42,7 +43,7 @@ def normalised(gx, gy) -> np.ndarray:
     """g = sqrt(gx^2 + gy^2) / max over the last axis; an error if a curve vanishes identically."""
     amplitude = np.hypot(gx, gy)
     top = amplitude.max(axis=-1, keepdims=True)
-    if np.any(top <= 0):
+    if np.any(top <= ZERO_CONDUCTANCE):
         raise ValueError("g_sc is undefined: the disorder-averaged G_sc vanishes at every angle")
     return amplitude / top
 
@@ -87,7 +88,7 @@ def ensemble_statistics(disordered: dict, clean: dict, conductances, n_harmonics
     if err is not None:
         out["g_sc_stderr"] = err
     clean_y = clean.get("Gsc_y", np.zeros_like(clean["Gsc_x"]))
-    if np.all(np.hypot(clean["Gsc_x"], clean_y).max(axis=-1) > 0):
+    if np.all(np.hypot(clean["Gsc_x"], clean_y).max(axis=-1) > ZERO_CONDUCTANCE):
         out["clean_g_sc"] = normalised(clean["Gsc_x"], clean_y)
     mean_x, se_x = running_mean_and_stderr(gx, axis=axis)
     mean_y_run, se_y = running_mean_and_stderr(gy, axis=axis)

@@ -57,7 +57,8 @@ def _evaluate(text: str, name: str, integer: bool):
     def ev(node):
         if isinstance(node, ast.Expression):
             return ev(node.body)
-        if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        if isinstance(node, ast.Constant) and not isinstance(node.value, bool) \
+                and isinstance(node.value, int if integer else (int, float)):
             return node.value if integer else float(node.value)
         if isinstance(node, ast.Name) and node.id == "pi" and not integer:
             return math.pi
@@ -242,6 +243,7 @@ def _list_or_number(name, value, allow_lists, lists):
     """A number; or, for ensembles, a list kept aside (its first value stands in the system)."""
     is_list = isinstance(value, list) or (isinstance(value, str) and "," in value)
     if not is_list:
+        lists[:] = [(n, v) for n, v in lists if n != name]  # a later single value replaces a list
         return parse_number(value, name)
     if not allow_lists:
         raise ValueError(f"{name} = {value!r}: a list of values is only accepted by the ensemble command")
@@ -433,8 +435,9 @@ def _stack_config(raw, overrides, base, allow_lists, where):
                   seed=structural.get("seed", 0),
                   **{k: structural[k] for k in ("theta", "phi") if k in structural})
     values = {name: _list_or_number(name, value, allow_lists, lists) for name, value in parameters}
-    if "energy" not in values:
-        raise ValueError(f"{where} must set energy (the Fermi energy, units of the hopping)")
-    system = stack_system(stack, values.pop("energy"))
+    energy = values.pop("energy", None)
+    system = stack_system(stack, 0.0 if energy is None else energy)
     system.check_names(values)
+    if energy is None:
+        raise ValueError(f"{where} must set energy (the Fermi energy, units of the hopping)")
     return (system.with_values(**values) if values else system), lists

@@ -60,11 +60,16 @@ class ConversionScan:
         return normalised_amplitude(self.G["Gsc_x"], self.G.get("Gsc_y", 0.0 * self.G["Gsc_x"]))
 
 
+# Conductances below this (e^2/h) are rounding noise: transmissions are exact to about 1e-14.
+ZERO_CONDUCTANCE = 1e-12
+
+
 def normalised_amplitude(gx, gy, axis=None) -> np.ndarray:
-    """g_sc = sqrt(Gx^2 + Gy^2) / its maximum (over ``axis``, default all); refuses a zero maximum."""
+    """g_sc = sqrt(Gx^2 + Gy^2) / its maximum (over ``axis``, default all); refuses a maximum at
+    rounding level (``ZERO_CONDUCTANCE``), where the normalised curve would be noise."""
     amplitude = np.hypot(gx, gy)
     top = amplitude.max(axis=axis, keepdims=axis is not None)
-    if np.any(top <= 0) or not np.all(np.isfinite(top)):
+    if np.any(top <= ZERO_CONDUCTANCE) or not np.all(np.isfinite(top)):
         raise ValueError("g_sc is undefined: G_sc vanishes at every angle (no spin-charge conversion to normalise)")
     return amplitude / top
 

@@ -1,43 +1,49 @@
-"""Figures of the quantum-well module, analogues of Figs. 2-6 of the seed paper (shared/seeds/004).
+"""Figures of the quantum well, analogues of Figs. 2-6 of the seed paper (shared/seeds/004).
 
-Each function takes the arrays written by :mod:`jaxsge.well_cli` and saves one png. Spin
-densities are in units of tau e E / hbar (nm^-2 for profiles, nm^-1 for integrals).
+Each function takes the arrays computed by :mod:`jaxsge.well.figures`, returns the figure and,
+given a path, writes it atomically (``io.files.write_figure``). Figures are built with
+``matplotlib.figure.Figure`` (no pyplot, no backend switch). Spin densities are in units of
+tau e E / hbar (nm^-2 for profiles, nm^-1 for integrals).
 """
 
 from __future__ import annotations
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from ..io.files import write_figure
 
 PLUS, MINUS, NONE = "tab:blue", "tab:red", "0.6"
 
 
-def _chirality_color(chi):
+def chirality_color(chi):
     return PLUS if chi > 0 else MINUS if chi < 0 else NONE
 
 
-def states_panels(panels, path):
+def finish(fig, path):
+    if path is not None:
+        write_figure(path, fig)
+    return fig
+
+
+def states_panels(panels, path=None):
     """Fig. 2: per panel the levels E_F - c k_n^2 in the well (left) and each state's
     contribution to int_0^d S_y dz versus kappa_n (right), coloured by chirality.
 
     ``panels``: list of dicts with title, d, V_L, V_R, E_F, level (z-energies), kappa, S_state, chirality.
     """
-    fig, axes = plt.subplots(len(panels), 2, figsize=(10, 3.6 * len(panels)), squeeze=False,
-                             gridspec_kw={"width_ratios": [1, 1.4]})
-    for row, panel in zip(axes, panels):
-        left, right = row
+    fig = Figure(figsize=(10, 3.6 * len(panels)), layout="tight")
+    axes = fig.subplots(len(panels), 2, squeeze=False, gridspec_kw={"width_ratios": [1, 1.4]})
+    for (left, right), panel in zip(axes, panels):
         d = panel["d"]
         z = np.array([-0.4 * d, 0, 0, d, d, 1.4 * d])
         left.plot(z, [panel["V_L"], panel["V_L"], 0, 0, panel["V_R"], panel["V_R"]], "k-", lw=1.2)
         left.axhline(panel["E_F"], color="k", ls=":", lw=1)
         for level, chi in zip(panel["level"], panel["chirality"]):
-            left.plot([0, d], [level, level], color=_chirality_color(chi), lw=1.5)
+            left.plot([0, d], [level, level], color=chirality_color(chi), lw=1.5)
         left.set(xlabel="z (nm)", ylabel="E_F - c k_n^2 (eV)", title=panel["title"],
                  ylim=(min(0, np.min(panel["level"], initial=0)) - 0.3, max(panel["V_L"], panel["V_R"]) + 0.3))
-        colors = [_chirality_color(c) for c in panel["chirality"]]
+        colors = [chirality_color(c) for c in panel["chirality"]]
         right.vlines(panel["kappa"], 0, panel["S_state"], colors=colors, lw=2)
         right.scatter(panel["kappa"], panel["S_state"], c=colors, s=18, zorder=3)
         right.axhline(0, color="k", lw=0.6)
@@ -45,16 +51,15 @@ def states_panels(panels, path):
         right.set(xlabel="kappa_n = sqrt(2mE_F/hbar^2 - k_n^2) (1/nm; < 0: evanescent in the well)",
                   ylabel="int_0^d S_y dz per state",
                   title=f"{len(panel['kappa'])} states: {n_plus} (+), {n_minus} (-); total {panel['S_total']:.4g}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    return finish(fig, path)
 
 
-def alpha_scan(alpha_L, curves, resolved, path):
+def alpha_scan(alpha_L, curves, resolved, path=None):
     """Fig. 3: (a) int_0^d S_y dz versus alpha_L for each alpha_R, (b) its + and - chirality parts
     and the number of states for one alpha_R. ``curves``: {label: S}; ``resolved``: dict with
     label, plus, minus, total, n_states."""
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = Figure(figsize=(11, 4.2), layout="tight")
+    a, b = fig.subplots(1, 2)
     for label, values in curves.items():
         a.plot(alpha_L, values, label=label)
     a.axhline(0, color="k", lw=0.6)
@@ -69,14 +74,13 @@ def alpha_scan(alpha_L, curves, resolved, path):
     twin.step(alpha_L, resolved["n_states"], color="0.5", where="mid", lw=0.8)
     twin.set_ylabel("number of states", color="0.5")
     b.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    return finish(fig, path)
 
 
-def profiles(z, curves, d, title, path):
+def profiles(z, curves, d, title, path=None):
     """Fig. 4: S_y(z) for several parameter values on one well. ``curves``: {label: S_y(z)}."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig = Figure(figsize=(6.5, 4.2), layout="tight")
+    ax = fig.subplots()
     for label, values in curves.items():
         ax.plot(z, values, label=label)
     for edge in (0, d):
@@ -84,16 +88,15 @@ def profiles(z, curves, d, title, path):
     ax.axhline(0, color="k", lw=0.6)
     ax.set(xlabel="z (nm)", ylabel="S_y(z)  (tau e E / hbar nm^-2)", title=title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    return finish(fig, path)
 
 
-def profile_grid(grid, path):
+def profile_grid(grid, path=None):
     """Fig. 5: rows = widths, columns = Rashba cases. ``grid``: list of rows, each a list of
     dicts with z, S, d, title."""
     rows, cols = len(grid), len(grid[0])
-    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.8 * rows), squeeze=False)
+    fig = Figure(figsize=(4 * cols, 2.8 * rows), layout="tight")
+    axes = fig.subplots(rows, cols, squeeze=False)
     for r, row in enumerate(grid):
         for c, cell in enumerate(row):
             ax = axes[r, c]
@@ -107,28 +110,28 @@ def profile_grid(grid, path):
                 ax.set_xlabel("z (nm)")
             if c == 0:
                 ax.set_ylabel("S_y(z)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    return finish(fig, path)
 
 
-def thickness_scan(d, series, path):
+def thickness_scan(d, series, path=None):
     """Fig. 6: mean spin density (1/d) int_0^d S_y dz versus d with its c/d guide (top) and the
     integral itself with the number of states (bottom). ``series``: list of dicts with label,
-    S (integral), n_states, guide (the fitted constant c)."""
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 7.5), sharex=True)
+    S (integral), n_states, guide (the fitted constant c, or None where it is undefined)."""
+    fig = Figure(figsize=(7, 7.5), layout="tight")
+    top, bottom = fig.subplots(2, 1, sharex=True)
     for s in series:
         line, = top.plot(d, s["S"] / d, label=s["label"], lw=1)
-        top.plot(d, s["guide"] / d, "--", color=line.get_color(), lw=0.8, label=f"{s['guide']:.3g} / d")
+        if s["guide"] is not None:
+            top.plot(d, s["guide"] / d, "--", color=line.get_color(), lw=0.8, label=f"{s['guide']:.3g} / d")
         bottom.plot(d, s["S"], color=line.get_color(), lw=1, label=s["label"])
-    top.set(ylabel="(1/d) int_0^d S_y dz  (tau e E / hbar nm^-2)", xscale="log", yscale="log",
-            title="thickness dependence (dashed: 1/d guide fitted at large d; log-log)")
+    # A log axis shows the 1/d law; it needs some positive densities (the seed's case), else it stays linear.
+    positive = any(np.any(s["S"] > 0) for s in series)
+    top.set(ylabel="(1/d) int_0^d S_y dz  (tau e E / hbar nm^-2)", xscale="log", yscale="log" if positive else "linear",
+            title="thickness dependence (dashed: 1/d guide fitted at large d" + ("; log-log)" if positive else ")"))
     top.legend(fontsize=8)
     bottom.set(xlabel="d (nm)", ylabel="int_0^d S_y dz  (tau e E / hbar nm^-1)")
     twin = bottom.twinx()
     twin.step(d, series[0]["n_states"], color="0.5", where="mid", lw=0.8)
     twin.set_ylabel("number of states", color="0.5")
     bottom.legend(fontsize=8, loc="center right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    return finish(fig, path)

@@ -60,6 +60,15 @@ PARAM_FIELDS = ("d", "V_L", "V_R", "E_F", "Delta", "alpha_L", "alpha_R", "Delta_
 UNITS = {"d": "nm", "V_L": "eV", "V_R": "eV", "E_F": "eV", "Delta": "eV", "alpha_L": "eV nm^2",
          "alpha_R": "eV nm^2", "Delta_L": "eV", "Delta_R": "eV", "mass": "m_e"}
 K_CAP = 10.0  # default k_max is at most K_CAP k_top (resolve_numerics)
+#: Largest |value| of an energy (eV), a Rashba parameter (eV nm^2), d (nm) and mass or 1/mass (m_e) accepted:
+#: Eq. (1) is non-relativistic (energies far below m_e c^2 = 511 keV), and the bound keeps the products in
+#: the matching determinant far inside the float64 range.
+MAGNITUDE_LIMIT = 1e4
+#: Largest k_max d accepted: the root grid needs about 4 (k_max d)^2 / pi^2 points per parameter point
+#: (about 1e6 here, some 100 MB per point of a batch chunk), the states about k_max d / pi slots.
+KD_LIMIT = 1600.0
+#: Largest n_k accepted (twice the default at k_max d = KD_LIMIT).
+MAX_K_GRID = 2 ** 21
 _SERIES = 1e-3  # |x z^2| below which cosh/cos are replaced by their Taylor series (error < 1e-17)
 
 
@@ -124,34 +133,75 @@ def _concrete(value) -> Optional[np.ndarray]:
     return np.asarray(value)
 
 
+def _entry(value, bad=None) -> str:
+    """The first entry of ``value`` where ``bad`` holds (or its first entry), as plain text for messages."""
+    arr = np.asarray(value)
+    mask = np.ones(arr.shape, bool) if bad is None else np.broadcast_to(bad, arr.shape)
+    i = int(np.argmax(mask.ravel()))
+    first = arr.ravel()[i]
+    first = first.item() if isinstance(first, np.generic) else first
+    text = repr(first) if isinstance(first, str) else str(first)
+    if arr.ndim == 0:
+        return text
+    index = [int(j) for j in np.unravel_index(i, arr.shape)]
+    return f"{text} (entry {index[0] if len(index) == 1 else index} of the batch)"
+
+
 def validate(p: WellParams) -> None:
-    """Raise ValueError naming the offending parameter and its allowed range (plain Python, before jit)."""
+    """Raise ValueError naming the offending parameter, its value and the allowed range (plain Python, before jit).
+
+    Eq. (1) needs d > 0 and mass > 0, and states at E_F must be bound: E_F below both barriers
+    for both spins (V - |Delta_side| > E_F) and above the band bottom -|Delta| of the
+    ferromagnet. Energies, Rashba parameters, d and the mass (and 1/mass) are bounded by
+    :data:`MAGNITUDE_LIMIT`, far beyond any solid, so that no grid or product overflows.
+    """
     values = {}
     for name in PARAM_FIELDS:
         value = _concrete(getattr(p, name))
         if value is None:
             continue
-        if not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value) or value.dtype == bool:
-            raise ValueError(f"{name} = {value!r} must be a real number ({UNITS[name]})")
+        if value.size == 0:
+            raise ValueError(f"{name} is an empty array; give a number ({UNITS[name]})")
+        if value.dtype == bool or not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value):
+            raise ValueError(f"{name} = {_entry(value)} must be a real number ({UNITS[name]})")
         if not np.all(np.isfinite(value)):
-            raise ValueError(f"{name} = {value} must be finite (got NaN or infinity)")
+            raise ValueError(f"{name} = {_entry(value, ~np.isfinite(value))} must be finite (got NaN or infinity)")
         values[name] = value.astype(float)
-    if "d" in values and np.any(values["d"] <= 0):
-        raise ValueError(f"d = {values['d']} must be > 0 (width of the ferromagnet, nm)")
-    if "mass" in values and np.any(values["mass"] <= 0):
-        raise ValueError(f"mass = {values['mass']} must be > 0 (effective mass in units of m_e)")
+    if "d" in values:
+        bad = (values["d"] <= 0) | (values["d"] > MAGNITUDE_LIMIT)
+        if np.any(bad):
+            raise ValueError(f"d = {_entry(values['d'], bad)} must be > 0 and at most {MAGNITUDE_LIMIT:g} "
+                             "(width of the ferromagnet, nm)")
+    if "mass" in values:
+        bad = (values["mass"] < 1 / MAGNITUDE_LIMIT) | (values["mass"] > MAGNITUDE_LIMIT)
+        if np.any(bad):
+            raise ValueError(f"mass = {_entry(values['mass'], bad)} must be between {1 / MAGNITUDE_LIMIT:g} and "
+                             f"{MAGNITUDE_LIMIT:g} (effective mass in units of m_e)")
+    for name in (n for n in PARAM_FIELDS if n in values and n not in ("d", "mass")):
+        large = np.abs(values[name]) > MAGNITUDE_LIMIT
+        if np.any(large):
+            raise ValueError(f"{name} = {_entry(values[name], large)} must be within +/-{MAGNITUDE_LIMIT:g} "
+                             f"{UNITS[name]} (Eq. (1) is a non-relativistic effective-mass model)")
     if not set(PARAM_FIELDS) <= set(values):
         return
+    try:
+        shape = np.broadcast_shapes(*(value.shape for value in values.values()))
+    except ValueError:
+        shapes = ", ".join(f"{name} {value.shape}" for name, value in values.items() if value.ndim)
+        raise ValueError(f"the parameter arrays do not broadcast together: {shapes}") from None
+    values = {name: np.broadcast_to(value, shape) for name, value in values.items()}
     for side in ("L", "R"):
-        barrier = values[f"V_{side}"] - np.abs(values[f"Delta_{side}"])
-        if np.any(barrier <= values["E_F"]):
-            raise ValueError(f"V_{side} = {values[f'V_{side}']} must exceed E_F + |Delta_{side}| = "
-                             f"{values['E_F'] + np.abs(values[f'Delta_{side}'])} eV: states at the Fermi energy "
-                             "must be bound (evanescent in both barriers for both spins)")
+        top = values["E_F"] + np.abs(values[f"Delta_{side}"])
+        bad = values[f"V_{side}"] <= top
+        if np.any(bad):
+            raise ValueError(f"V_{side} = {_entry(values[f'V_{side}'], bad)} must exceed E_F + |Delta_{side}| = "
+                             f"{_entry(top, bad)} eV: states at the Fermi energy must be bound (evanescent in both "
+                             "barriers for both spins)")
     bottom = -np.abs(values["Delta"])
-    if np.any(values["E_F"] <= bottom):
-        raise ValueError(f"E_F = {values['E_F']} must be above the bottom of the ferromagnet's band, "
-                         f"-|Delta| = {bottom} eV")
+    bad = values["E_F"] <= bottom
+    if np.any(bad):
+        raise ValueError(f"E_F = {_entry(values['E_F'], bad)} must be above the bottom of the ferromagnet's band, "
+                         f"-|Delta| = {_entry(bottom, bad)} eV")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -188,6 +238,13 @@ def resolve_numerics(p: WellParams, numerics: Optional[WellNumerics] = None) -> 
             raise ValueError(f"k_max = {k_max} must be a finite number > 0 (1/nm)")
         rigorous = bool(np.all(k_max >= bound))
     d_max = float(np.max(a["d"]))
+    # Checked before any grid is sized: a large k_max d would otherwise fail only when the grids
+    # are allocated (or overflow the integer conversion below).
+    if not k_max * d_max <= KD_LIMIT:
+        raise ValueError(f"k_max d = {k_max * d_max:.4g} (k_max = {k_max:.4g} 1/nm, d up to {d_max:g} nm) must be "
+                         f"at most {KD_LIMIT:g}: the root grid needs about 4 (k_max d)^2 / pi^2 points; reduce d, or "
+                         "k_max: it grows with E_F + |Delta| and the mass, and with |alpha_L| + |alpha_R| towards "
+                         f"hbar^2/m (up to {K_CAP:g} times the Fermi momentum)")
     n_k = numerics.n_k or max(512, int(np.ceil(4 * k_max ** 2 * d_max ** 2 / np.pi ** 2)) + 1)
     # Levels below E_F per spin (finite well) plus room for interface-bound states.
     levels = 2 * (int(float(np.max(k_top)) * d_max / np.pi) + 1) + 8
@@ -196,6 +253,8 @@ def resolve_numerics(p: WellParams, numerics: Optional[WellNumerics] = None) -> 
     for name, value, low in (("n_k", n_k, 16), ("n_slots", n_slots, 2), ("n_quad", n_quad, 8)):
         if int(value) != value or value < low:
             raise ValueError(f"{name} = {value} must be an integer >= {low}")
+    if n_k > MAX_K_GRID:
+        raise ValueError(f"n_k = {n_k} must be at most {MAX_K_GRID} (grid points of the root search)")
     return WellNumerics(k_max, int(n_k), int(n_slots), int(n_quad), numerics.bisect_steps), rigorous
 
 

@@ -1,17 +1,13 @@
-"""Quantum well with interfacial Rashba coupling (jaxsge.quantum_well): roots, states, Kubo spin
-density, derivatives, against independent references (jaxsge.well_reference) and the seed."""
-
-import json
+"""The quantum-well model (jaxsge.well.model): roots, states, Kubo spin density (Eq. (6) of the seed),
+derivatives, against independent references (validation/well_reference.py) and the seed's numbers."""
 
 import jax
 import numpy as np
 import pytest
 
-from jaxsge.quantum_well import (HBAR2_2ME, WellNumerics, WellParams, _scaled_propagator, fermi_states,
-                                 matching_determinant, matching_matrix, resolve_numerics, spin_derivatives)
-from jaxsge.well_cli import add_parser, load_well_config, run_well, well_report
-from jaxsge.well_reference import (alpha_zero_momenta, fd_kubo_bruteforce, fd_states, finite_well_levels,
-                                   rashba_edelstein)
+from jaxsge.well.model import (HBAR2_2ME, WellNumerics, WellParams, fermi_states, matching_determinant,
+                               matching_matrix, resolve_numerics, spin_derivatives)
+from validation import well_reference
 
 # One static configuration for most single-point calls, so that they share one compilation.
 NUM = WellNumerics(n_k=1024, n_slots=24, n_quad=160)
@@ -40,19 +36,23 @@ def test_bad_input(change, name):
 
 
 def test_scaled_determinant_equals_direct_determinant():
-    """Cauchy-Binet with the Wronskian gives det(P1 + K P0) / (N_up N_down) exactly."""
+    """Cauchy-Binet with the Wronskian gives det(P1 + K P0) / (N_up N_down) exactly; the propagator here
+    is the unscaled one, cosh/sinh (x > 0) or cos/sin (x < 0) of sqrt|x| d, in NumPy."""
     p = GENERIC
     c = HBAR2_2ME / p.mass
+    spin = np.array([1, -1])
     with jax.enable_x64(True):
         for k in (0.3, 4.0, 7.5, 11.0):
-            x = (c * k * k + np.array([1, -1]) * p.Delta - p.E_F) / c
-            q_L = np.sqrt((p.V_L + np.array([1, -1]) * p.Delta_L + c * k * k - p.E_F) / c)
-            q_R = np.sqrt((p.V_R + np.array([1, -1]) * p.Delta_R + c * k * k - p.E_F) / c)
+            x = (c * k * k + spin * p.Delta - p.E_F) / c
+            q_L = np.sqrt((p.V_L + spin * p.Delta_L + c * k * k - p.E_F) / c)
+            q_R = np.sqrt((p.V_R + spin * p.Delta_R + c * k * k - p.E_F) / c)
             sx = np.array([[0, 1.0], [1.0, 0]])
             B, K = np.diag(q_L) + p.alpha_L * k / c * sx, np.diag(q_R) - p.alpha_R * k / c * sx
-            C, S, Cp, inv_n = (np.asarray(v) for v in _scaled_propagator(x, p.d))
-            N = 1 / inv_n
-            M = (np.diag(Cp * N) + np.diag(C * N) @ B) + K @ (np.diag(C * N) + np.diag(S * N) @ B)
+            rd = np.sqrt(np.abs(x)) * p.d
+            C = np.where(x > 0, np.cosh(rd), np.cos(rd))
+            S = np.where(x > 0, np.sinh(rd), np.sin(rd)) / np.sqrt(np.abs(x))
+            N = np.where(x > 0, np.cosh(rd), 1.0)
+            M = (np.diag(x * S) + np.diag(C) @ B) + K @ (np.diag(C) + np.diag(S) @ B)
             assert float(matching_determinant(p, p.E_F, k)) == pytest.approx(np.linalg.det(M) / N.prod(), rel=1e-10)
 
 
@@ -72,8 +72,9 @@ def test_roots_are_states_of_the_8x8_matching_system():
 @pytest.mark.parametrize("p", [PAPER.replace(alpha_L=0.0), GENERIC.replace(alpha_L=0.0, alpha_R=0.0)])
 def test_alpha_zero_states_are_the_spin_split_finite_well_levels_and_carry_no_spin_density(p):
     st, k = states(p)
-    ref = alpha_zero_momenta(p)
-    assert k.size == ref.size == len(finite_well_levels(p, 1)) + len(finite_well_levels(p, -1))
+    ref = well_reference.alpha_zero_momenta(p)
+    levels = len(well_reference.finite_well_levels(p, 1)) + len(well_reference.finite_well_levels(p, -1))
+    assert k.size == ref.size == levels
     np.testing.assert_allclose(k, ref, rtol=1e-11)
     assert np.all(st.S_state_total == 0) and st.S_well == 0 and st.S_total == 0
     assert np.abs(st.profile(np.linspace(-1, 3, 41))).max() == 0
@@ -81,7 +82,7 @@ def test_alpha_zero_states_are_the_spin_split_finite_well_levels_and_carry_no_sp
 
 def test_paper_well_at_alpha_zero_has_13_states():
     """6 spin-up + 7 spin-down levels below E_F (the seed reports 11 at alpha_L = 0.046)."""
-    assert [len(finite_well_levels(PAPER, s)) for s in (1, -1)] == [6, 7]
+    assert [len(well_reference.finite_well_levels(PAPER, s)) for s in (1, -1)] == [6, 7]
 
 
 @pytest.mark.parametrize("p, numerics", [(PAPER, NUM), (GENERIC, NUM),
@@ -103,9 +104,9 @@ def test_one_interface_without_exchange_is_the_edelstein_result():
     for a in (1e-2, 1e-3, 1e-4):
         p = WellParams(d=2.0, V_L=4.0, V_R=6.0, E_F=2.5, Delta=0.0, alpha_L=a, alpha_R=0.0)
         st, k = states(p)
-        assert k.size == 2 * len(finite_well_levels(p, 1))
+        assert k.size == 2 * len(well_reference.finite_well_levels(p, 1))
         np.testing.assert_allclose(np.abs(st.sigma_y_total[st.valid]), 1, atol=1e-12)
-        errors.append(st.S_total / rashba_edelstein(p) - 1)
+        errors.append(st.S_total / well_reference.rashba_edelstein(p) - 1)
     assert abs(errors[-1]) < 1e-5
     assert abs(errors[0]) / abs(errors[1]) > 50 and abs(errors[1]) / abs(errors[2]) > 50
 
@@ -113,7 +114,7 @@ def test_one_interface_without_exchange_is_the_edelstein_result():
 def test_spin_degenerate_well_doubles_every_level():
     p = WellParams(d=2.0, V_L=4.0, V_R=6.0, E_F=2.5, Delta=0.0, alpha_L=0.0, alpha_R=0.0)
     st, k = states(p)
-    np.testing.assert_allclose(k, alpha_zero_momenta(p), rtol=1e-11)
+    np.testing.assert_allclose(k, well_reference.alpha_zero_momenta(p), rtol=1e-11)
     assert st.S_well == 0
 
 
@@ -134,7 +135,7 @@ def test_finite_differences_converge_to_the_transfer_matrix_result():
     st, k = states(p)
     errors = []
     for h in (0.02, 0.01, 0.005):
-        fd = fd_states(p, h)
+        fd = well_reference.fd_states(p, h)
         assert fd["k"].size == k.size
         errors.append((np.abs(fd["k"] - k).max(), np.abs(fd["S_state_well"] - st.S_state_well[st.valid]).max(),
                        abs(fd["S_well"] - st.S_well)))
@@ -150,8 +151,8 @@ def test_bruteforce_2d_kubo_integral_converges_to_the_angular_formula():
     """Eq. (6) on a Cartesian k grid with a Gaussian delta (laboratory-frame, complex H) tends to
     the isotropic formula -(1/8 pi^2) sum k_n sign(v_n) sigma_n as eta -> 0 (error ~ eta^2)."""
     p = WellParams(d=0.8, V_L=3.0, V_R=2.5, E_F=1.0, Delta=0.2, alpha_L=0.03, alpha_R=-0.02)
-    exact = fd_states(p, 0.1, barrier=0.5)["S_well"]
-    brute = fd_kubo_bruteforce(p, 0.1, [0.2, 0.1, 0.05], n_grid=81, barrier=0.5)
+    exact = well_reference.fd_states(p, 0.1, barrier=0.5)["S_well"]
+    brute = well_reference.fd_kubo_bruteforce(p, 0.1, [0.2, 0.1, 0.05], n_grid=81, barrier=0.5)
     errors = np.abs(brute / exact - 1)
     assert errors[0] > 3 * errors[1] > 9 * errors[2]
     assert errors[2] < 5e-3
@@ -192,32 +193,3 @@ def test_seed_thickness_features():
     assert 0.52 <= d[i] <= 0.54 and st.S_well[i + 1] < st.S_well[i] and st.n_states[i + 1] == st.n_states[i] + 1
     assert fermi_states(PAPER.replace(d=0.14, alpha_L=0.01, alpha_R=-0.01), NUM).n_states == 0
     assert fermi_states(PAPER.replace(d=0.15, alpha_L=0.01, alpha_R=-0.01), NUM).n_states == 1
-
-
-def test_config_and_cli_errors(tmp_path, capsys):
-    p, sections = load_well_config(None, ["d=3", "fig3.n_alpha=11", "fig4.alpha_L=0.01,0.02"])
-    assert float(p.d) == 3.0 and sections["fig3"]["n_alpha"] == 11 and sections["fig4"]["alpha_L"] == [0.01, 0.02]
-    for bad in (["nope=1"], ["fig3.nope=1"], ["fig3.n_alpha=2.5"], ["d=abc"]):
-        with pytest.raises(ValueError):
-            load_well_config(None, bad)
-    import argparse
-    parser = argparse.ArgumentParser()
-    add_parser(parser.add_subparsers(dest="command"))
-    config = tmp_path / "well.toml"
-    config.write_text("[well]\nd = 2.2\nV_L = 2.0\n")
-    assert run_well(parser.parse_args(["well", str(config), "--out", str(tmp_path / "out")])) == 2
-    assert "V_L" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_well_report_writes_data_and_figures(tmp_path):
-    p, sections = load_well_config(None, ["fig3.n_alpha=6", "fig6.n_d=9", "fig6.n_fine=9", "fig6.d_max=3",
-                                          "fig4.alpha_L=0.02,0.06", "fig5.d=0.5,1.0"])
-    meta = well_report(p, sections, tmp_path)
-    data = np.load(tmp_path / "well.npz")
-    assert data["fig3_S_well"].shape == (3, 6) and data["fig6_S_well"].shape == (2, 9)
-    saved = json.loads((tmp_path / "well.json").read_text())
-    assert saved["params"] == p.as_dict() and "tau e E / hbar" in saved["units"]
-    assert len(meta["files"]["figures"]) == 5
-    for entry in saved["summary"]["derivatives"]:
-        assert entry["alpha_L"]["relative_difference"] < 1e-6 and entry["d"]["relative_difference"] < 1e-6
