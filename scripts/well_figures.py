@@ -9,7 +9,8 @@ import pathlib
 import shutil
 import sys
 
-from jaxsge.well_cli import load_well_config, well_report
+from jaxsge.well.config import load_well_config
+from jaxsge.well.figures import well_report
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -17,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 def main(out_dir=None) -> None:
     out = pathlib.Path(out_dir or ROOT / "results" / "well_paper")
     params, sections = load_well_config(ROOT / "configs" / "well_paper.toml")
-    meta = well_report(params, sections, out, progress=True, argv=sys.argv)
+    meta = well_report(params, sections, out, progress=True, command=sys.argv)
     for name in meta["files"]["figures"]:
         shutil.copy(out / name, ROOT / "docs" / name)
 

@@ -1,4 +1,4 @@
-"""Independent references for :mod:`jaxsge.quantum_well` (NumPy/SciPy, no transfer matrices).
+"""Independent references for :mod:`jaxsge.well.model` (NumPy/SciPy, no transfer matrices).
 
 * :func:`fd_states`: finite differences in z for the same Hamiltonian, hard walls deep in the
   barriers, each interface delta on one grid point (weight 1/h), Fermi momenta from Sturm
@@ -11,7 +11,7 @@
 * :func:`rashba_edelstein`: the first-order (Bychkov-Rashba / Edelstein) result for one
   interface without exchange (docs/quantum_well.md).
 
-Conventions, units and the working spin basis are those of :mod:`jaxsge.quantum_well`.
+Conventions, units and the working spin basis are those of :mod:`jaxsge.well.model`.
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def fd_states(p: WellParams, h: float, barrier: float | None = None, n_k: int = 
     Roots: changes of the Sturm count on a grid uniform in k^2, refined by bisection on the
     count (intervals where it changes by more than one are split first). Returns k, dE_dk
     (Hellmann-Feynman), sigma_y_well (trapezoid over the well nodes), sigma_y_total,
-    S_state_well, S_well, S_total (units as in :class:`jaxsge.quantum_well.WellStates`) and
+    S_state_well, S_well, S_total (units as in :class:`jaxsge.well.model.WellStates`) and
     the per-state spin density on the nodes (``z``, ``s``, in 1/nm).
     """
     v = _scalar(p)

@@ -69,3 +69,18 @@ def test_equals_kwant(name):
     np.testing.assert_allclose(ours.T, T, atol=KWANT_TOL, rtol=0)
     assert np.abs(T[:-1, :, -1, :]).max() > 1e-3, "the check must see a transmission from the last lead to another"
     assert np.abs(T[:-1, 0, -1, 0] - T[:-1, 0, -1, 1]).max() > 1e-4, "and spin-resolved ones that differ"
+
+
+def test_in_plane_tables_equal_kwant_continuum():
+    from jaxsge.core.lattice import dresselhaus_table, linear_rashba_table
+
+    with jax.enable_x64(True):
+        ours = {"alpha1": {d: np.asarray(b) for d, b in linear_rashba_table(0.37).items()},
+                "beta": {d: np.asarray(b) for d, b in dresselhaus_table(-0.21).items()}}
+    theirs = {"alpha1": kwant_stack.linear_rashba_table(0.37), "beta": kwant_stack.dresselhaus_table(-0.21)}
+    for name in ours:
+        for d, block in theirs[name].items():
+            if d[0] > 0 or (d[0] == 0 and d[1] > 0):
+                np.testing.assert_allclose(ours[name][d], block, atol=1e-15, err_msg=f"{name} {d}")
+            else:
+                np.testing.assert_allclose(ours[name][(-d[0], -d[1])].conj().T, block, atol=1e-15)
