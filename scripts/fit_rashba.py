@@ -7,8 +7,8 @@ alpha3 and dxc from a distant starting point by minimising
 
     loss(alpha3, dxc) = mean_phi (a(phi) - a_target(phi))^2
 
-with scipy's L-BFGS-B, the gradient coming from ``jaxsge.sensitivity.sensitivities`` (forward
-mode, one batched evaluation per iteration for all angles and both parameters).
+with scipy's L-BFGS-B, the gradient coming from ``jaxsge.observables.sensitivity.sensitivities``
+(forward mode, one batched evaluation per iteration for all angles and both parameters).
 
 The loss is not convex: the anisotropy changes shape as channels of M open and close with
 dxc. From the default start (-0.12, -0.5) the fit recovers (-0.2, -0.6) to 1e-12 in 14
@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import pathlib
 import time
 
 import numpy as np
 import scipy.optimize
+from matplotlib.figure import Figure
 
 from jaxsge import JunctionParams
-from jaxsge.sensitivity import sensitivities
+from jaxsge.io.files import output_folder, write_figure, write_json
+from jaxsge.observables.harmonics import uniform_phi
+from jaxsge.observables.sensitivity import sensitivities
 
 WRT = ("alpha3", "dxc")
 
@@ -52,7 +54,8 @@ def main():
     parser.add_argument("--out", default="results/fit_rashba")
     args = parser.parse_args()
 
-    phi = 2 * np.pi * np.arange(args.n_phi) / args.n_phi
+    out = output_folder(args.out)
+    phi = uniform_phi(args.n_phi)
     base = JunctionParams(Lx=args.L, Ly=args.L, Lz=4, n_barrier=1, W=round(0.6 * args.L), theta=np.pi / 2, phi=phi)
     target, _ = anisotropy(sensitivities(base.replace(alpha3=args.true[0], dxc=args.true[1]), WRT))
 
@@ -76,21 +79,15 @@ def main():
                                                           "n_barrier": base.n_barrier, "theta": float(base.theta),
                                                           "mu": base.mu, "U0": base.U0, "xi": base.xi},
                "n_phi": args.n_phi, "history": history}
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "fit.json", "w") as fh:
-        json.dump(summary, fh, indent=1)
-    _plot(history, args.true, phi, target, out / "fit.png")
+    write_json(out / "fit.json", summary)
+    plot_history(history, args.true, out / "fit.png")
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, indent=1))
 
 
-def _plot(history, true, phi, target, path):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+def plot_history(history, true, path):
+    """Loss and parameters against the function evaluations of the fit."""
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
     steps = np.arange(len(history))
     axes[0].semilogy(steps, [h["loss"] for h in history], "o-")
     axes[0].set_xlabel("function evaluation")
@@ -103,7 +100,7 @@ def _plot(history, true, phi, target, path):
     axes[1].set_title("parameters (dashed: true values)")
     axes[1].legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    write_figure(path, fig, dpi=120)
 
 
 if __name__ == "__main__":

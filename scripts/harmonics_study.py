@@ -7,10 +7,12 @@ to lattice corrections, so the four-fold harmonic of |G_sc(phi)| should be only 
 geometry remainder; cubic Rashba (the paper's C4v texture) should give a large one. The two
 textures are compared at the same mean |b| on the 2DEG Fermi contour.
 
-The clean square five-terminal junction of ``presets.junction`` is used with the 2DEG
-(layer 0) stripped of exchange, so that its b(k) is the spin-orbit field alone. What it finds
-(docs/harmonics.md): odd harmonics vanish to rounding, but in these clean cavities the four-fold
-harmonic of linear Rashba is not generally much weaker than that of cubic Rashba.
+The clean square five-terminal junction of ``jaxsge.junction`` is used with the 2DEG
+(layer 0) stripped of exchange, so that its b(k) is the spin-orbit field alone; both Rashba
+terms are set on that layer (``JunctionParams.alpha1`` would put linear Rashba in the
+barrier instead). What it finds (docs/harmonics.md): odd harmonics vanish to rounding, but in
+these clean cavities the four-fold harmonic of linear Rashba is not generally much weaker than
+that of cubic Rashba.
 
     .venv/bin/python scripts/harmonics_study.py [--L 30] [--n-phi 64] [--out results/harmonics] [--docs]
 """
@@ -18,7 +20,6 @@ harmonic of linear Rashba is not generally much weaker than that of cubic Rashba
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pathlib
 import platform
@@ -28,13 +29,13 @@ import time
 
 import jax
 import numpy as np
+from matplotlib.figure import Figure
 from scipy.optimize import brentq
 
-from jaxsge import presets, response
-from jaxsge.model import JunctionParams
-from jaxsge.plot import _finish, plt
-from jaxsge.scan import angular_harmonics
-from jaxsge.stack_solve import stack_transmissions
+from jaxsge import JunctionParams, junction, stack_system
+from jaxsge.io.files import write_figure, write_json, write_npz
+from jaxsge.observables.harmonics import angular_harmonics, uniform_phi
+from jaxsge.observables.scan import conversion_scan
 
 MU = 1.1
 # The weak strengths probe the perturbative regime, the others the brief's comparison.
@@ -44,7 +45,7 @@ BASE = dict(Lz=6, n_barrier=2, mu=MU, theta=np.pi / 2, xi=7.2, dxc=-0.6, U0=1.9)
 
 
 def spin_orbit_field(kx, ky, alpha1=0.0, alpha3=0.0):
-    """In-plane b(k) of the 2DEG, lattice symbols of shared/model.md: (bx, by)."""
+    """In-plane b(k) of the 2DEG, lattice symbols of docs/model.md: (bx, by)."""
     bx = alpha1 * np.sin(ky) + alpha3 * ((2 - 2 * np.cos(kx)) * np.sin(ky) - np.sin(ky) ** 3)
     by = -alpha1 * np.sin(kx) - alpha3 * (np.sin(kx) ** 3 - (2 - 2 * np.cos(ky)) * np.sin(kx))
     return bx, by
@@ -83,21 +84,20 @@ def build_stack(L, W=None, Lz=6, n_barrier=2, alpha1=0.0, alpha3=0.0, phi=0.0):
     # W keeps the parity of L so that the leads are exactly centred: the pi/2 symmetry needs it.
     W = 2 * round(L / 3) if W is None else W
     p = JunctionParams(**{**BASE, "Lz": Lz, "n_barrier": n_barrier}, Lx=L, Ly=L, W=W)
-    s = presets.junction(p)
+    s = junction(p)
     layers = (s.layers[0].replace(dxc=0.0, alpha1=alpha1, alpha3=alpha3),) + s.layers[1:]
     return s.replace(layers=layers, phi=np.asarray(phi, dtype=float))
 
 
 def phi_grid(n_phi):
-    return 2 * np.pi * np.arange(n_phi) / n_phi
+    """phi_j = 2 pi j / n_phi, the grid that ``angular_harmonics`` expects."""
+    return uniform_phi(n_phi)
 
 
 def spin_charge_scan(stack, mu=MU):
-    """(Gsc_x, Gsc_y) over the stack's phi array, one solver call."""
-    r = stack_transmissions(stack, energy=mu, smatrix=False)
-    with jax.enable_x64(True):
-        out = response.conversions(*r.five_terminal())
-    return np.asarray(out["Gsc_x"]), np.asarray(out["Gsc_y"])
+    """(Gsc_x, Gsc_y) over the stack's phi array, one solver call (conversion conductances only)."""
+    scan = conversion_scan(stack_system(stack, mu))
+    return np.asarray(scan.Gsc_x), np.asarray(scan.Gsc_y)
 
 
 def harmonics(gx, gy, n_max=N_MAX):
@@ -129,7 +129,14 @@ def quiver_inset(ax, alpha1, alpha3, color):
     inset.set_title("b(k) on Fermi contour", fontsize=7)
 
 
-def _label(c):
+def finish(fig, suptitle, path):
+    """Title, layout, and the file."""
+    fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    write_figure(path, fig)
+
+
+def case_label(c):
     return f"alpha1 = {c['alpha1']:.4g}" if c["texture"] == "linear" else f"alpha3 = {c['alpha3']:g}"
 
 
@@ -139,7 +146,7 @@ def plots(out, phi, cases, title):
     ref = next((c for c in cases if np.isclose(c["alpha3_ref"], -0.2)), cases[-1])
     pair = [c for c in cases if c["index"] == ref["index"]]
     closed = np.append(phi, phi[0] + 2 * np.pi)
-    fig = plt.figure(figsize=(10.4, 5.8))
+    fig = Figure(figsize=(10.4, 5.8))
     for i, c in enumerate(pair):
         ax = fig.add_subplot(1, 2, i + 1, projection="polar")
         g = np.hypot(c["Gsc_x"], c["Gsc_y"])
@@ -147,29 +154,29 @@ def plots(out, phi, cases, title):
         ax.plot(closed, np.append(g, g[0]), color=colors[c["texture"]], lw=1.8)
         ax.set_ylim(0, 1.05)
         ax.set_rlabel_position(112)
-        ax.set_title(f"{c['texture']} Rashba, {_label(c)}\nA4/A0 = {c['rel'][4]:.3g}, min/max = {g.min():.3f}",
+        ax.set_title(f"{c['texture']} Rashba, {case_label(c)}\nA4/A0 = {c['rel'][4]:.3g}, min/max = {g.min():.3f}",
                      pad=18, fontsize=9)
         quiver_inset(ax, c["alpha1"], c["alpha3"], colors[c["texture"]])
     fig.suptitle(f"g(phi) = |G_sc| / max, {title}, 2<|b|> = {2 * ref['mean_b']:.3f}", fontsize=10)
     fig.tight_layout(rect=(0, 0, 1, 0.95))
-    fig.savefig(out / "harmonics_polar.png", dpi=130)
-    plt.close(fig)
+    write_figure(out / "harmonics_polar.png", fig)
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     m = np.arange(N_MAX + 1)
     for shift, c in zip((-0.15, 0.15), pair):
         ax.bar(m + shift, c["rel"], width=0.3, color=colors[c["texture"]], log=True,
-               label=f"{c['texture']} ({_label(c)})")
+               label=f"{c['texture']} ({case_label(c)})")
     ax.axhline(np.finfo(float).eps, color="0.5", ls=":", lw=1, label="machine epsilon")
     ax.set_ylim(1e-18, 2)
     ax.set_xticks(m)
     ax.set_xlabel("harmonic m")
     ax.set_ylabel("A_m / A_0")
     ax.legend(fontsize=8)
-    _finish(fig, f"harmonic spectrum of g(phi), {title}", out / "harmonics_spectrum.png", 10)
-    plt.close(fig)
+    finish(fig, f"harmonic spectrum of g(phi), {title}", out / "harmonics_spectrum.png")
 
-    fig, ax = plt.subplots(figsize=(6.0, 4.4))
+    fig = Figure(figsize=(6.0, 4.4))
+    ax = fig.subplots()
     for texture in ("linear", "cubic"):
         sel = [c for c in cases if c["texture"] == texture]
         ax.loglog([2 * c["mean_b"] for c in sel], [c["rel"][4] for c in sel], "o-", color=colors[texture],
@@ -180,8 +187,7 @@ def plots(out, phi, cases, title):
     ax.set_xlabel("2 <|b(k)|> on the 2DEG Fermi contour (units of t)")
     ax.set_ylabel("A_4 / A_0")
     ax.legend()
-    _finish(fig, f"four-fold harmonic vs spin splitting, {title}", out / "harmonics_vs_splitting.png", 10)
-    plt.close(fig)
+    finish(fig, f"four-fold harmonic vs spin splitting, {title}", out / "harmonics_vs_splitting.png")
 
 
 def survey(out, sizes=range(8, 21, 2), strengths=(-0.01, -0.1, -0.2, -0.3), n_phi=16):
@@ -199,8 +205,7 @@ def survey(out, sizes=range(8, 21, 2), strengths=(-0.01, -0.1, -0.2, -0.3), n_ph
                                  A4_linear=r["linear"], A4_cubic=r["cubic"], ratio=r["cubic"] / r["linear"]))
                 print(f"Lz = {Lz} L = {L:2d} W = {W:2d} alpha3 = {alpha3:+.2f}: A4/A0 linear {r['linear']:.2e} "
                       f"cubic {r['cubic']:.2e} cubic/linear {r['cubic'] / r['linear']:6.2f}", flush=True)
-    with open(out / "harmonics_survey.json", "w") as fh:
-        json.dump({"n_phi": n_phi, "params": BASE, "rows": rows}, fh, indent=1)
+    write_json(out / "harmonics_survey.json", {"n_phi": n_phi, "params": BASE, "rows": rows})
 
 
 def main():
@@ -264,10 +269,9 @@ def main():
                     "jax_backend": jax.default_backend()},
         "command": " ".join([".venv/bin/python", "scripts/harmonics_study.py", *sys.argv[1:]]),
     }
-    with open(out / "harmonics.json", "w") as fh:
-        json.dump(result, fh, indent=1)
-    np.savez(out / "harmonics.npz", phi=phi,
-             **{f"{c['texture']}_{c['alpha3_ref']:g}_{g}": c[g] for c in cases for g in ("Gsc_x", "Gsc_y")})
+    write_json(out / "harmonics.json", result)
+    write_npz(out / "harmonics.npz", phi=phi,
+              **{f"{c['texture']}_{c['alpha3_ref']:g}_{g}": c[g] for c in cases for g in ("Gsc_x", "Gsc_y")})
     print(f"total {seconds:.1f} s; wrote {out}")
     if args.docs:
         docs = pathlib.Path(__file__).resolve().parents[1] / "docs"

@@ -1,4 +1,4 @@
-"""The junction of ``shared/model.md`` built independently with Kwant (validation only).
+"""The junction of ``docs/model.md`` built independently with Kwant (validation only).
 
 The 2DEG layer is a square lattice filled from ``kwant.continuum.discretize`` of
 ``t (k_x^2 + k_y^2) + alpha3 (k_x^2 - k_y^2)(sigma_x k_y - sigma_y k_x) + V(x, y) - b.sigma``

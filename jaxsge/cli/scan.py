@@ -16,7 +16,7 @@ import numpy as np
 
 from .. import __version__
 from ..core.precision import x64
-from ..io.config import load_config, parse_numbers
+from ..io.config import load_config
 from ..io.files import output_folder, write_json, write_npz
 from ..observables.harmonics import angular_harmonics, default_order, local_maxima, uniform_phi
 from ..observables.scan import conversion_scan, normalised_amplitude
@@ -38,17 +38,33 @@ def add_parser(sub):
     return cmd
 
 
-def parse_compare(text, system):
-    """(name, values) of ``--compare NAME=V1,V2``; the name must be a scalar parameter other than the angles."""
-    if text is None:
-        return None
-    if "=" not in text:
-        raise ValueError(f"--compare {text!r}: expected NAME=V1,V2,...")
-    name, values = (part.strip() for part in text.split("=", 1))
-    if name in ("theta", "phi"):
-        raise ValueError(f"--compare {name}: the angles are scanned; compare another parameter such as xi, mu or K0")
-    system.check_names([name], what="--compare")
-    return name, parse_numbers(values, f"--compare {name}")
+def compare_panels(args, config):
+    """(name, values, configs) of ``--compare NAME=V1,V2``: one loaded config per value, every one
+    validated now (any config key: a parameter such as xi or K0, or geometry such as W)."""
+    if args.compare is None:
+        return None, [None], [config]
+    if "=" not in args.compare:
+        raise ValueError(f"--compare {args.compare!r}: expected NAME=V1,V2,...")
+    name, values = (part.strip() for part in args.compare.split("=", 1))
+    if name in ("theta", "phi", "n_phi", "n_realizations", "kT"):
+        raise ValueError(f"--compare {name}: the angles are scanned and settings are not compared; compare a "
+                         "parameter such as xi, mu, K0 or W")
+    items = [v.strip() for v in values.split(",") if v.strip()]
+    if not items:
+        raise ValueError(f"--compare {args.compare!r}: give at least one value")
+    if len(set(items)) != len(items):
+        raise ValueError(f"--compare {name} = {values!r} holds a value twice")
+    panels = [load_config(args.config, [*args.set, f"{name}={item}"]) for item in items]
+    return name, [panel.system.values.get(name, item) if name in panel.system.values else item
+                  for panel, item in zip(panels, items)], panels
+
+
+def _plain(value):
+    """A compared value for the records: a number when it is one, else the text given."""
+    try:
+        return float(np.asarray(value))
+    except (TypeError, ValueError):
+        return value
 
 
 def n_phi_of(args, config, minimum: int) -> int:
@@ -68,8 +84,9 @@ def run(args, argv=None) -> int:
         raise ValueError(f"kT = {kT} must be a finite number >= 0 (temperature in units of t)")
     if np.ndim(config.system.values["theta"]):
         raise ValueError("theta must be one number for a phi scan")
-    compare = parse_compare(args.compare, config.system)
-    panels = [config.system] if compare is None else [config.system.with_values(**{compare[0]: v}) for v in compare[1]]
+    name, values, configs = compare_panels(args, config)
+    panels = [c.system for c in configs]
+    compare = None if name is None else (name, [_plain(v) for v in values])
     phi = uniform_phi(n_phi)
     for system in panels:  # every panel is planned (and so validated) before the first is computed
         plan_for(system.stack(), np.unique(np.asarray(system.energy(), dtype=float)), fold=options["fold"],
@@ -109,12 +126,14 @@ def run(args, argv=None) -> int:
         meta["compare"] = {"name": compare[0], "values": list(compare[1])}
     if "g_sc" not in arrays:
         meta["undefined"] = {"g_sc": "G_sc vanishes at every angle of a panel: nothing to normalise"}
-    extra = {"compare_values": np.asarray(compare[1])} if compare else {}
+    extra = {"compare_values": np.asarray(compare[1], dtype=float)} if compare else {}
     write_npz(out / "scan.npz", phi=phi, theta=np.asarray(config.system.values["theta"], dtype=float), **extra,
               **arrays, T=np.stack([s.T for s in scans]), n_open=np.stack([s.n_open for s in scans]))
     write_json(out / "scan.json", meta)
     if "g_sc" in arrays:
         titles = ["scan" if compare is None else f"{compare[0]} = {v:g}" for v in (compare[1] if compare else [None])]
+        if compare is not None and compare[0] == "xi" and config.kind == "junction":
+            titles = [f"{t} = {v / config.system.base.Lz:g} Lz" for t, v in zip(titles, compare[1])]
         stack = config.system.stack()
         polar_panels(phi, [{"g_sc": g} for g in arrays["g_sc"]], titles,
                      [junction_contours(system) for system in panels] if config.kind == "junction" else None,

@@ -48,17 +48,22 @@ def exchange_block(dxc, theta, phi):
     return -(dxc / 2) * jnp.einsum("i,ijk->jk", magnetization(theta, phi), PAULI)
 
 
+def mode_energies(L: int) -> np.ndarray:
+    """Energies -2 cos(pi (m+1)/(L+1)) of the hard-wall modes of a chain of L sites (hopping -1)."""
+    return -2.0 * np.cos(np.pi * np.arange(1, L + 1) / (L + 1))
+
+
 @functools.lru_cache(maxsize=None)
 def sine_modes(L: int):
     """Hard-wall transverse modes of a chain of L sites with hopping -1.
 
     Returns (phi, energies): phi[j, m] = sqrt(2/(L+1)) sin(pi (j+1)(m+1)/(L+1)) (orthonormal
-    columns, real and symmetric) and energies[m] = -2 cos(pi (m+1)/(L+1)) in units of the hopping.
-    Read-only NumPy arrays (cached: they are static data of a geometry).
+    columns, real and symmetric) and ``mode_energies(L)``. Read-only NumPy arrays (cached: they
+    are static data of a geometry).
     """
     j = np.arange(L)
     phi = np.sqrt(2.0 / (L + 1)) * np.sin(np.pi * np.outer(j + 1, j + 1) / (L + 1))
-    energies = -2.0 * np.cos(np.pi * (j + 1) / (L + 1))
+    energies = mode_energies(L)
     phi.flags.writeable = energies.flags.writeable = False
     return phi, energies
 
@@ -74,7 +79,7 @@ def mode_shift(L: int, d: int) -> np.ndarray:
 
 def band_energies(Lx: int, Ly: int, t) -> jnp.ndarray:
     """t (eps_mx + eps_my): the nearest-neighbour hopping -t of a layer in its sine modes, (Lx, Ly)."""
-    return t * (sine_modes(Lx)[1][:, None] + sine_modes(Ly)[1][None, :])
+    return t * (mode_energies(Lx)[:, None] + mode_energies(Ly)[None, :])
 
 
 def nearest_neighbour_table(t) -> dict:

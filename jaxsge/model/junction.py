@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core.precision import x64
-from .stack import Layer, SideLead, Stack, VerticalLead, concrete
+from .stack import MAX_LAYERS, Layer, SideLead, Stack, VerticalLead, concrete
 
 DISORDER_LAYERS = ("all", "2deg")
 SIDE_LEADS = ("L", "R", "F", "B")
@@ -113,6 +113,8 @@ def validate(p: JunctionParams) -> None:
     for name in ("Lx", "Ly", "Lz", "W"):
         if getattr(p, name) < 1:
             raise ValueError(f"{name} = {getattr(p, name)} must be a positive integer (>= 1)")
+    if p.Lz > MAX_LAYERS:
+        raise ValueError(f"Lz = {p.Lz} must be at most {MAX_LAYERS} (layers of the stack)")
     if p.W > min(p.Lx, p.Ly):
         raise ValueError(f"W = {p.W} must satisfy 1 <= W <= min(Lx, Ly) = {min(p.Lx, p.Ly)}")
     if not 0 <= p.n_barrier < p.Lz:

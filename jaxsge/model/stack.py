@@ -44,9 +44,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core.lattice import (add_tables, band_energies, cubic_rashba_table, dresselhaus_table, exchange_block, is_upper_half,
-                            linear_rashba_table, sine_modes)
+                            linear_rashba_table, mode_energies)
 
 EDGES = ("-x", "+x", "-y", "+y")
+# The elimination along z is unrolled when compiled (one step per layer): deeper stacks would
+# compile for minutes. 256 layers is far beyond any junction studied here.
+MAX_LAYERS = 256
 
 
 @dataclasses.dataclass(frozen=True)
@@ -324,6 +327,8 @@ def validate_stack(s: Stack) -> None:
         raise ValueError(f"seed = {s.seed} must satisfy 0 <= seed < 2**63")
     if s.Lz < 1 or not all(isinstance(layer, Layer) for layer in s.layers):
         raise ValueError("layers must be a non-empty sequence of Layer")
+    if s.Lz > MAX_LAYERS:
+        raise ValueError(f"the stack has {s.Lz} layers; at most {MAX_LAYERS} are supported")
     _check_real("theta", s.theta, allow_array=True)
     _check_real("phi", s.phi, allow_array=True)
     for z, layer in enumerate(s.layers):
@@ -493,7 +498,7 @@ def side_lead_chains(stack: Stack, lead: SideLead):
     """Onsite energies of the lead's mode chains, (width, layers, 2): t eps_m + mu_l - s dxc/2."""
     _, width = side_lead_extent(stack, lead)
     _, mu = side_lead_modes(stack, lead)
-    e_w = sine_modes(width)[1]
+    e_w = mode_energies(width)
     return (lead.t * e_w[:, None, None] + mu[None, :, None]) - SPIN_SIGN[None, None, :] * lead.dxc / 2
 
 

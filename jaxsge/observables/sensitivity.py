@@ -34,7 +34,7 @@ import numpy as np
 from ..core.batching import chunk_size, map_over, memory_budget, padded_chunks
 from ..core.precision import x64
 from ..model.system import System, varied_leaves
-from ..plan.plan import edge_distance
+from ..plan.plan import check_size, edge_distance
 from ..solve.kernel import evaluate, upper_state
 from ..solve.transmissions import evaluation_bytes, plan_for
 from . import response
@@ -143,6 +143,7 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     chunks that fit ``memory_budget_gib``.
     """
     system = _as_system(system)
+    check_size(system.stack())
     wrt = _check_wrt(system, wrt)
     energy_value = np.asarray(system.energy(), dtype=float)
     if energy_value.ndim:
@@ -211,6 +212,7 @@ def gradient(system, quantity: str = "Gsc_x", wrt=(), *, potential_layers=(), re
     (value, {name: gradient}).
     """
     system = _as_system(system)
+    check_size(system.stack())
     wrt = _check_wrt(system, wrt) if wrt else ()
     if quantity not in ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y"):
         raise ValueError(f"quantity = {quantity!r} must be one of Gsc_x, Gsc_y, Gcs_x, Gcs_y")

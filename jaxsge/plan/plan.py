@@ -102,6 +102,19 @@ class Plan:
         return " + ".join(parts) + f", {PATH_NAMES[self.solver]}"
 
 
+def check_size(s: Stack) -> None:
+    """Refuse, before anything is allocated, a stack whose smallest dense matrix (order 2 Lx Ly, one
+    layer) cannot fit in the memory available (even the plan's mode tables grow like Lx^2)."""
+    from ..core.batching import available_memory, format_bytes
+
+    need = 16.0 * float(s.N) ** 2
+    have = available_memory()
+    if need > have:
+        raise ValueError(f"Lx = {s.Lx}, Ly = {s.Ly}: one dense layer matrix of order 2 Lx Ly = {s.N} needs "
+                         f"{format_bytes(need)}, more than the {format_bytes(have)} available (the direct solver needs "
+                         "at least one; see docs/performance.md for the largest sizes per memory)")
+
+
 def _value(obj, field: str, varied):
     """A field's concrete value, or None when it will vary (or is traced): then it counts as unknown."""
     if varied is not None and _is_varied(getattr(varied, field)):
@@ -203,6 +216,7 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     pytree of booleans marking the leaves that derivatives will move.
     """
     validate_stack(s)
+    check_size(s)
     if solver not in SOLVERS:
         raise ValueError(f"path = {solver!r} must be one of {SOLVERS}")
     energies = np.atleast_1d(np.asarray(energies, dtype=float)).ravel()

@@ -1,4 +1,4 @@
-"""Figures of the quantum well, analogues of Figs. 2-6 of the seed paper (shared/seeds/004).
+"""Figures of the quantum well, analogues of Figs. 2-6 of the quantum-well paper (A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116).
 
 Each function takes the arrays computed by :mod:`jaxsge.well.figures`, returns the figure and,
 given a path, writes it atomically (``io.files.write_figure``). Figures are built with

@@ -77,28 +77,32 @@ class Transmissions:
                                    S=None if self.S is None else self.S[index])
 
 
-# Bytes of one evaluation, in units of 16 m^2 (m: order of a dense slice), measured with XLA's
-# memory analysis of the compiled kernel (tests/solve/test_memory.py keeps it honest).
+# Memory of one evaluation in dense matrices of the slice's order m (16 m^2 bytes), from XLA's
+# own memory analysis of the compiled kernel, with a margin (tests/solve/test_memory.py checks
+# that these bound the measured figures): the lowest slice assembled in one buffer and
+# factorised in it; a dense state from above (spin blocks or dense slices) adds one matrix;
+# an upper dense slice is inverted (three matrices); the spin-block layers, eliminated once per
+# energy and realization, hold four.
 MATRICES_LOWEST = 1.25
+MATRICES_DENSE_STATE = 1.0
 MATRICES_UPPER_SLICE = 3.0
-MATRICES_SPIN_BLOCKS = 2.0
+MATRICES_SPIN_BLOCKS = 4.0
 
 
 def evaluation_bytes(s: Stack, pl: Plan, reflection: bool) -> float:
-    """Memory of one evaluation (bytes): the lowest slice factorised in place, upper slices inverted,
-    spin blocks (two blocks of order Lx Ly, their inverse), and the right-hand sides."""
+    """Peak memory (bytes) of one evaluation, or of the upper state it needs if that is larger."""
     N = s.N
     first, last = pl.slices[-1]
     m = (last - first + 1) * N
-    size = MATRICES_LOWEST * m ** 2
-    for a, b in pl.slices[:-1]:
-        size = max(size, MATRICES_UPPER_SLICE * ((b - a + 1) * N) ** 2)
-    if pl.blocks:
-        size += MATRICES_SPIN_BLOCKS * N ** 2 / 2
+    dense_state = bool(pl.blocks) or len(pl.slices) > 1
     n_side = sum(len(c) for c in pl.side_channels) + len(pl.bottom_channels)
     rhs = pl.n_channels if reflection or len(pl.slices) > 1 else 2 * n_side
-    size += 3 * m * rhs + (N * len(pl.top_channels) * 4 if pl.blocks else 0)
-    return 16.0 * size
+    lowest = (MATRICES_LOWEST + (MATRICES_DENSE_STATE if dense_state else 0.0)) * m ** 2 + 3 * m * rhs
+    upper = [MATRICES_UPPER_SLICE * ((b - a + 1) * N) ** 2 + 6 * (b - a + 1) * N * pl.n_channels
+             for a, b in pl.slices[:-1]]
+    if pl.blocks:
+        upper.append(MATRICES_SPIN_BLOCKS * N ** 2 + 4 * N * len(pl.top_channels))
+    return 16.0 * max([lowest] + upper)
 
 
 @functools.partial(jax.jit, static_argnames=("pl",))

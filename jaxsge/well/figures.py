@@ -1,4 +1,4 @@
-"""The seed's Figs. 2-6 for the quantum well (shared/seeds/004, Sec. III), the autodiff check, and the report.
+"""The seed's Figs. 2-6 for the quantum well (A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116, Sec. III), the autodiff check, and the report.
 
 :func:`well_report` computes every figure of a config (:mod:`jaxsge.well.config`) and writes,
 atomically, ``well.npz`` (arrays), ``well.json`` (every parameter, the summary numbers,

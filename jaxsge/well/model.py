@@ -1,7 +1,7 @@
 """Magnetic quantum well with interfacial Rashba coupling: Fermi-level bound states and the
 current-driven (inverse spin galvanic) spin density.
 
-Model of the seed paper ``shared/seeds/004`` (I/F/I trilayer), Eqs. (1)-(4):
+Model of A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116 (I/F/I trilayer), Eqs. (1)-(4):
 
     H = p^2/2m + V(z) + Delta(z) sigma_z + alpha_L (z x p).sigma delta(z) - alpha_R (z x p).sigma delta(z - d)
 

@@ -1,7 +1,6 @@
 """Angular harmonics of |G_sc(phi)| on a small clean square junction [Eq. (6) of G. Fleury, M. Barth,
 C. Gorini, PRB 108, L081402 (2023)]; the full study is scripts/harmonics_study.py, docs/harmonics.md."""
 
-import numpy as np
 import pytest
 
 from scripts.harmonics_study import build_stack, harmonics, matched_alpha1, phi_grid, spin_charge_scan

@@ -1,0 +1,32 @@
+"""The memory rule against XLA's own figures: the estimate bounds the compiled kernels' peak, without waste."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxsge import JunctionParams, junction, mechanism
+from jaxsge.plan.plan import plan
+from jaxsge.solve.transmissions import _angles, _upper, evaluation_bytes
+
+CASES = {
+    "folded": dict(),
+    "spin_blocks": dict(K0=0.5),
+    "dense_slices": dict(alpha1=0.3),
+}
+
+
+@pytest.mark.parametrize("reflection", [False, True])
+@pytest.mark.parametrize("case", CASES)
+def test_estimate_bounds_the_compiled_peak(case, reflection):
+    p = JunctionParams(Lx=12, Ly=12, Lz=4, W=8, n_barrier=2, **CASES[case])
+    stack = junction(p)
+    with jax.enable_x64(True):
+        pl = plan(stack, p.mu)
+        base = stack.replace(theta=0.0, phi=0.0)
+        upper_compiled = _upper.lower(base, p.mu, 0, pl).compile()
+        upper = _upper(base, p.mu, 0, pl)
+        angles = _angles.lower(base, jnp.zeros(1), jnp.zeros(1), p.mu, 0, upper, pl, reflection, False, "cpu").compile()
+    measured = max(upper_compiled.memory_analysis().temp_size_in_bytes, angles.memory_analysis().temp_size_in_bytes)
+    estimate = evaluation_bytes(stack, pl, reflection)
+    assert measured <= estimate <= 2.0 * measured, (measured / (16 * stack.N ** 2), estimate / (16 * stack.N ** 2))
