@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run conductance ensemble test test-all install kwant bench
+.PHONY: run conductance ensemble test test-all install kwant bench device-check
 
 $(BIN)/jaxsge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,23 @@ conductance: install
 ensemble: install
 	$(BIN)/python scripts/fig3_ensemble.py --reduced
 
+# One pytest process per test folder (as the package is grouped): a long single process once
+# crashed inside XLA's compiler after ~15 min of compilations; separate processes also bound memory.
+TEST_GROUPS := $(sort $(wildcard tests/*/))
+
 test: kwant
-	$(BIN)/python -m pytest
+	@set -e; for group in $(TEST_GROUPS); do echo "== $$group"; $(BIN)/python -m pytest -q $$group; done
 
 test-all: kwant
 	$(BIN)/python -m pytest -m ""
 
-bench: kwant
-	$(BIN)/python scripts/benchmark_transport.py
+# Benchmarks of the solver paths (dense LU against Krylov, by size) and of the ensemble engine;
+# each writes a JSON record under results/ (long on a CPU: see each script's --help for one case).
+bench: install
+	$(BIN)/python scripts/benchmark_paths.py
+	$(BIN)/python scripts/benchmark_ensemble.py
+
+# The whole device verification in one command (meant for a GPU): correctness against the stored
+# CPU references, timings, memory; results/device_check/device_check.json and .md.
+device-check: install
+	PYTHONPATH=. $(BIN)/python scripts/device_check.py --out results/device_check

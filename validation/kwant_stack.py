@@ -1,4 +1,4 @@
-"""The general layered junction of ``jaxsge.stack`` built independently with Kwant (validation only).
+"""The general layered junction of ``jaxsge.model.stack`` built independently with Kwant (validation only).
 
 Every layer's in-plane hoppings are Kwant's own discretisation of the continuum expression
 ``IN_PLANE`` (``kwant.continuum.discretize_symbolic``, evaluated numerically), so the

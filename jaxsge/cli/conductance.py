@@ -71,7 +71,7 @@ def transmission_report(result: Transmissions, system, requested: dict, seconds:
            "T": {"axes": ["to_lead", "to_spin", "from_lead", "from_spin"], "leads": list(result.leads),
                  "spins": "+/- along n for M, magnetic and vertical leads; up/down along each normal lead's spin_axis",
                  "values": T.tolist()},
-           "solver": {"requested": requested, "path": result.plan.summary, "explain": result.plan.explain(),
+           "solver": {"requested": requested, **result.solver_report, "explain": result.plan.explain(),
                       "seconds": seconds},
            "system": system.describe(), "units": UNITS}
     if "M" in result.leads:

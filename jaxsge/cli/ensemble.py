@@ -19,6 +19,7 @@ from ..core.precision import x64
 from ..ensemble.report import run_and_report
 from ..ensemble.spec import spec_from_settings, validate_spec
 from ..io.config import load_config
+from ..plan.plan import SOLVERS
 from .common import CONFIG_HELP
 
 
@@ -34,6 +35,8 @@ def add_parser(sub):
                      help="with --resume: accept fewer realizations than the folder holds (the extra ones are kept)")
     cmd.add_argument("--memory-gib", type=float, metavar="GIB",
                      help="memory budget per device for one block of units (default: 60%% of the device)")
+    cmd.add_argument("--path", choices=SOLVERS, default="auto",
+                     help="solver of the lowest layer: dense LU, Krylov (GMRES), or auto (default)")
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     dist = cmd.add_argument_group("multi-process runs (jax.distributed)")
     dist.add_argument("--distributed", action="store_true",
@@ -66,7 +69,7 @@ def run(args, argv=None) -> int:
     _initialize_distributed(args)
     config = load_config(args.config, args.set, allow_lists=True)
     spec = spec_from_settings(config.system, config.lists, config.settings.get("n_realizations"),
-                              config.settings.get("n_phi", 64))
+                              config.settings.get("n_phi", 64), path=args.path)
     validate_spec(spec)
     if args.force and not args.resume:
         raise ValueError("--force only applies with --resume")

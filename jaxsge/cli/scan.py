@@ -55,8 +55,13 @@ def compare_panels(args, config):
     if len(set(items)) != len(items):
         raise ValueError(f"--compare {name} = {values!r} holds a value twice")
     panels = [load_config(args.config, [*args.set, f"{name}={item}"]) for item in items]
-    return name, [panel.system.values.get(name, item) if name in panel.system.values else item
-                  for panel, item in zip(panels, items)], panels
+    compared = [panel.system.values.get(name, item) if name in panel.system.values else item
+                for panel, item in zip(panels, items)]
+    for item, value in zip(items, compared):
+        if not isinstance(_plain(value), float):
+            raise ValueError(f"--compare {name}={item}: compared values must be plain numbers (for text settings such "
+                             f"as {name}, run the scan once per value with --set)")
+    return name, compared, panels
 
 
 def _plain(value):
@@ -107,13 +112,13 @@ def run(args, argv=None) -> int:
             "system": config.system.describe(),
             "scanned": {"phi": "2 pi j / n_phi, j = 0 .. n_phi - 1 (the config's phi is not used)", "n_phi": n_phi,
                         "theta": float(np.asarray(config.system.values["theta"]))},
-            "kT": kT, "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, "path": scans[0].path},
+            "kT": kT, "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **scans[0].solver},
             "seconds": seconds, "leads": list(scans[0].leads),
             "units": "conductances in e^2/h; angles in radians; g_sc normalised per panel",
             "harmonics": {"m": list(range(n_max + 1)),
                           **{key: angular_harmonics(arrays[key], n_max).tolist() for key in keys + ["g_sc"]
                              if key in arrays}},
-            "panels": [{"compare": None if compare is None else {compare[0]: value}, "solver_path": s.path,
+            "panels": [{"compare": None if compare is None else {compare[0]: value}, "solver_path": s.path, "solver": s.solver,
                         "phi_of_local_maxima_g_sc": local_maxima(phi, arrays["g_sc"][i]) if "g_sc" in arrays else None,
                         "max_abs_Gsc": float(np.hypot(gx[i], gy[i]).max()),
                         "quadrature_nodes": s.quadrature_nodes, "quadrature_error": s.quadrature_error}

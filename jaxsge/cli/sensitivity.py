@@ -41,8 +41,6 @@ def add_parser(sub):
 def run(args, argv=None) -> int:
     config = load_config(args.config, args.set)
     options = solver_options(args)
-    if options["path"] == "krylov":
-        raise ValueError("--path krylov: derivatives go through the dense solver; use --path dense or auto")
     wrt = [name.strip() for name in args.wrt.split(",") if name.strip()]
     n_phi = n_phi_of(args, config, 1)
     system = config.system
@@ -53,7 +51,7 @@ def run(args, argv=None) -> int:
     realizations = None if n_real is None else list(range(n_real))
     out = output_folder(args.out)
     start = time.perf_counter()
-    s = sensitivities(system, wrt, phi=phi, realizations=realizations, fold=options["fold"],
+    s = sensitivities(system, wrt, phi=phi, realizations=realizations, fold=options["fold"], path=options["path"],
                       memory_budget_gib=options["memory_budget_gib"], progress=not args.no_progress)
     seconds = time.perf_counter() - start
     arrays = {"phi": phi, "theta": np.asarray(system.values["theta"], dtype=float), **s.values,
@@ -65,7 +63,7 @@ def run(args, argv=None) -> int:
     meta = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path,
             "system": system.describe(), "wrt": list(s.wrt), "leads": list(s.leads),
             "scanned": {"phi": phi.tolist(), "n_phi": n_phi, "realizations": realizations},
-            "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, "path": s.path},
+            "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **s.solver},
             "seconds": seconds,
             "units": "conductances in e^2/h; derivatives in e^2/h per unit of the parameter (energies in t, angles in "
                      "radians); zero temperature",

@@ -84,7 +84,7 @@ def run(args, argv=None) -> int:
     report = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path, "energy": energy,
               "leads": list(result.leads), "T": result.T, "n_open": result.n_open,
               "conservation_residual": result.conservation_residual(),
-              "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, "path": result.plan.summary,
+              "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **result.solver_report,
                          "explain": result.plan.explain(), "seconds": seconds},
               "system": system.describe(), **{k: np.asarray(v) for k, v in conversion.items()},
               "units": "conductances in e^2/h (transmission probabilities) at zero temperature; angles in radians",

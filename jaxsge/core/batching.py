@@ -7,11 +7,15 @@
   figures in the tests) into a number of evaluations per call.
 * Chunks. :func:`padded_chunks` cuts a batch into chunks of one fixed size (the last one
   padded by repeating its last element, then trimmed), so each jitted function compiles once.
-* Map. :func:`map_over` evaluates a function over the leading axis: ``vmap`` on accelerators,
-  where batched kernels are what the hardware is for, and ``lax.map`` (one element after the
-  other) on CPU, where XLA's batched LAPACK kernels gain nothing over a loop and, run
-  concurrently, can deadlock the CPU thread pool (jaxlib 0.10.2: they wait, inside the pool,
-  for sub-tasks they queue on it).
+  A chunk is vmapped: on CPU a ``lax.map`` loop would cost about 1.6x per evaluation at
+  Lx = Ly = 30 (inside an XLA while loop the assembled matrix is copied and its fusion split).
+* The platform-specific choice. Batched LAPACK kernels of XLA:CPU wait, inside a thread of the
+  intra-op pool, for sub-tasks they queue on that same pool, so two of them running at once
+  can deadlock it (jaxlib 0.10.2). The solver therefore never issues two batched LAPACK calls
+  that XLA could run concurrently (``solve.kernel``); derivatives, whose tangents add such
+  calls, take one point per call on CPU, and so does every device of a process with several
+  CPU devices, which run their programs at once (:func:`chunk_size` with ``one_on_cpu``): with
+  one matrix per call the kernels run inline.
 """
 
 from __future__ import annotations
@@ -71,12 +75,15 @@ def format_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-def chunk_size(per_evaluation: float, budget: int, total: int, what: str) -> int:
-    """Evaluations per call: as many as the budget holds (at most ``total``); a ValueError if not one fits."""
+def chunk_size(per_evaluation: float, budget: int, total: int, what: str, one_on_cpu: bool = False) -> int:
+    """Evaluations per call: as many as the budget holds (at most ``total``; one on CPU when
+    ``one_on_cpu``); a ValueError if not one fits."""
     if per_evaluation > budget:
         raise ValueError(f"one evaluation {what} needs about {format_bytes(per_evaluation)}, more than the memory "
                          f"budget of {format_bytes(budget)}; raise --memory-gib (or memory_budget_gib) or use a "
                          "machine with more memory")
+    if one_on_cpu and platform() == "cpu":
+        return 1
     return int(max(1, min(total, budget // max(per_evaluation, 1))))
 
 
@@ -94,15 +101,11 @@ def platform(device=None) -> str:
     return (jax.devices()[0] if device is None else device).platform
 
 
-def map_over(fn, xs, on: str, batch: int = 0):
-    """fn over the leading axis of the pytree ``xs`` (``on``: the platform).
+def settled_on_cpu(out):
+    """``out`` once computed, on CPU; as dispatched (asynchronously), elsewhere.
 
-    On CPU one element after the other; on accelerators vmapped, in steps of ``batch``
-    elements when ``batch`` is smaller than the axis (0: all at once).
+    On the CPU backend two large executables in flight at once (each using the intra-op
+    thread pool) hung an ensemble run for good (2-core machine, JAX 0.10.2); on CPU each call
+    therefore finishes before the next is dispatched. Accelerators queue their work in order.
     """
-    if on == "cpu":
-        return jax.lax.map(fn, xs)
-    n = jax.tree_util.tree_leaves(xs)[0].shape[0]
-    if 0 < batch < n:
-        return jax.lax.map(fn, xs, batch_size=batch)
-    return jax.vmap(fn)(xs)
+    return jax.block_until_ready(out) if platform() == "cpu" else out

@@ -136,18 +136,22 @@ def add_tables(*tables) -> dict:
 def table_in_modes(Lx: int, Ly: int, table: dict, hermitian: bool = True):
     """sum_d S_d x block_d (+ its Hermitian conjugate) in the sine-mode basis, shape (Lx, Ly, 2, Lx, Ly, 2).
 
-    ``table``: offset -> 2x2 block H[r, r+d]. Each term is the outer product of the transformed
-    shifts phi^T S_d phi along x and y and the spin block, so the sum is one broadcast
-    expression. ``hermitian=False`` leaves out the conjugate (for the inter-layer table ``up``,
-    which is an off-diagonal block).
+    ``table``: offset -> 2x2 block H[r, r+d]. The terms are grouped by dx, so that the result is
+    a sum of Kronecker products phi^T S_dx phi x (small (Ly, 2, Ly, 2) factor), one broadcast
+    expression with one full-size product per distinct dx (five for the cubic Rashba term,
+    conjugates included). ``hermitian=False`` leaves out the conjugate (for the inter-layer
+    table ``up``, an off-diagonal block).
     """
-    out = jnp.zeros((Lx, Ly, 2, Lx, Ly, 2), dtype=complex)
+    factors = {}
     for (dx, dy), block in table.items():
-        sx, sy = mode_shift(Lx, dx), mode_shift(Ly, dy)
-        term = sx[:, None, None, :, None, None] * sy[None, :, None, None, :, None] * jnp.asarray(block)[None, None, :, None, None, :]
-        out = out + term
+        inner = mode_shift(Ly, dy)[:, None, :, None] * jnp.asarray(block)[None, :, None, :]
+        factors[dx] = factors[dx] + inner if dx in factors else inner
         if hermitian:
-            out = out + jnp.conj(jnp.transpose(term, (3, 4, 5, 0, 1, 2)))
+            conj = jnp.conj(jnp.transpose(inner, (2, 3, 0, 1)))
+            factors[-dx] = factors[-dx] + conj if -dx in factors else conj
+    out = jnp.zeros((Lx, Ly, 2, Lx, Ly, 2), dtype=complex)
+    for dx, inner in sorted(factors.items()):
+        out = out + mode_shift(Lx, dx)[:, None, None, :, None, None] * inner[None, :, :, None, :, :]
     return out
 
 

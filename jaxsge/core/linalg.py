@@ -56,9 +56,16 @@ def lu_factor(a):
     """(lu, pivots, info) of a square complex matrix: P A = L U with L unit lower triangular.
 
     ``pivots`` are 0-based row interchanges (LAPACK's ipiv - 1); ``info`` > 0 flags an exactly
-    singular matrix (the factors are then unusable and the solves give inf or NaN).
+    singular matrix (the factors are then unusable and the solves give inf or NaN). The kernel
+    is chosen for the default backend when traced (not with ``lax.platform_dependent``, whose
+    conditional forces the factors back to row-major order: one more matrix and a transpose).
     """
-    return lax.platform_dependent(a, cpu=_cpu_getrf, cuda=_getrf_call(CUDA_GETRF), default=_jax_lu)
+    backend = jax.default_backend()
+    if backend == "cpu":
+        return _cpu_getrf(a)
+    if backend in ("gpu", "cuda"):
+        return _getrf_call(CUDA_GETRF)(a)
+    return _jax_lu(a)
 
 
 @lu_factor.defjvp

@@ -22,12 +22,12 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from ..core.batching import chunk_size, map_over, memory_budget, padded_chunks
+from ..core.batching import chunk_size, memory_budget, padded_chunks, settled_on_cpu
 from ..core.precision import x64
 from ..io.files import FolderLock, output_folder
 from ..observables import response
 from ..solve.kernel import evaluate, upper_state
-from ..solve.transmissions import evaluation_bytes, plan_for
+from ..solve.transmissions import check_converged, evaluation_bytes, plan_for
 from . import store
 from .spec import EnsembleSpec, all_units, run_hash, validate_spec
 
@@ -50,24 +50,28 @@ def local_mesh() -> Mesh:
     return Mesh(np.asarray(jax.local_devices()), ("batch",))
 
 
-def _block_function(pl, leads, phis, mesh: Mesh, angle_batch: int):
-    """Jitted function of (stacks, energies, realization indices) for block x devices units."""
-    on = mesh.devices.flat[0].platform
-    phis = jnp.asarray(phis)
-
-    def unit(args):
-        stack, energy, index = args
-        upper = upper_state(stack, energy, index, pl)
-
-        def angle(phi):
-            T, n_open, _ = evaluate(stack, stack.theta, phi, energy, index, pl, upper, reflection=False, smatrix=False)
-            return {"T": T, "n_open": n_open, **response.conversions(T, n_open, leads)}
-
-        return map_over(angle, phis, on, batch=angle_batch)
-
+def block_functions(pl, leads, mesh: Mesh):
+    """Two jitted functions over blocks of units (block x devices, sharded over the mesh):
+    ``uppers(stacks, energies, indices)``, each unit's angle-independent upper state (its
+    realization's upper layers, eliminated once), and ``angles(stacks, energies, indices,
+    uppers, phis)``, the transmissions and conversion conductances at every angle of ``phis``
+    (replicated) for every unit. ``shard_map`` hands each device its own units, so the compiled
+    per-device program has the same shape whatever the number of devices."""
     batch = PartitionSpec("batch")
-    per_device = lambda stacks, energies, indices: map_over(unit, (stacks, energies, indices), on)  # noqa: E731
-    return jax.jit(jax.shard_map(per_device, mesh=mesh, in_specs=(batch,) * 3, out_specs=batch))
+
+    def uppers(stacks, energies, indices):
+        return jax.vmap(lambda s, e, r: upper_state(s, e, r, pl))(stacks, energies, indices)
+
+    def angles(stacks, energies, indices, upper, phis):
+        def unit(s, e, r, up):
+            def angle(phi):
+                T, n_open, _, stats = evaluate(s, s.theta, phi, e, r, pl, up, reflection=False, smatrix=False)
+                return {"T": T, "n_open": n_open, "solver_stats": stats, **response.conversions(T, n_open, leads)}
+            return jax.vmap(angle)(phis)
+        return jax.vmap(unit)(stacks, energies, indices, upper)
+
+    return (jax.jit(jax.shard_map(uppers, mesh=mesh, in_specs=(batch,) * 3, out_specs=batch)),
+            jax.jit(jax.shard_map(angles, mesh=mesh, in_specs=(batch,) * 4 + (PartitionSpec(),), out_specs=batch)))
 
 
 def _barrier(name: str) -> None:
@@ -89,19 +93,24 @@ def _plans(spec: EnsembleSpec, units):
     groups = {}
     for u in units:
         stack, energy = cases[u.case]
-        pl = plan_for(stack, energy, realizations=None if u.clean else [u.realization])
+        pl = plan_for(stack, energy, path=spec.path, realizations=None if u.clean else [u.realization])
         groups.setdefault(pl, []).append(u)
     return groups, cases
 
 
-def _sizes(spec: EnsembleSpec, pl, stack, budget: int, on: str):
-    """(units per device per call, angles vmapped at a time) within the memory budget."""
+def _sizes(spec: EnsembleSpec, pl, stack, budget: int, devices: int):
+    """(units per device per call, angles per call) within the memory budget: a unit holds its upper
+    state and one evaluation per angle of the call. On CPU one unit per call: batched LAPACK
+    calls of several units deadlocked XLA's 2-thread intra-op pool (two batched triangular
+    solves, each waiting for the pool's other thread; JAX 0.10.2). Several CPU devices of one
+    process run their programs at once: then also one angle per call."""
     per_eval = evaluation_bytes(stack, pl, reflection=False)
-    if on == "cpu":  # one angle after the other: a unit holds one evaluation at a time
-        return chunk_size(2 * per_eval, budget, 64, f"of the ensemble at Lx = {stack.Lx}, Ly = {stack.Ly}"), 0
-    angle_batch = chunk_size(per_eval, budget // 2, spec.n_phi, f"of the ensemble at Lx = {stack.Lx}")
-    units = chunk_size(per_eval * (1 + angle_batch), budget, 64, "of the ensemble")
-    return units, angle_batch
+    where = f"of the ensemble at Lx = {stack.Lx}, Ly = {stack.Ly}"
+    serial = devices > 1
+    chunk_size(2 * per_eval, budget, 1, where)  # refuses when not even the upper state and one angle fit
+    angles = 1 if serial else int(max(1, min(spec.n_phi, budget // per_eval - 1)))
+    units = chunk_size(per_eval * (1 + angles), budget, 64, where, one_on_cpu=True)
+    return units, angles
 
 
 @x64
@@ -117,9 +126,8 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
     units = all_units(spec)
     groups, cases = _plans(spec, units)
     mesh = local_mesh()
-    on = mesh.devices.flat[0].platform
     budget = memory_budget(memory_budget_gib, mesh.devices.flat[0])
-    sizes = {pl: _sizes(spec, pl, cases[group[0].case][0], budget, on) for pl, group in groups.items()}
+    sizes = {pl: _sizes(spec, pl, cases[group[0].case][0], budget, mesh.size) for pl, group in groups.items()}
     leads = cases[units[0].case][0].lead_names
     if not response.conversion_axes(leads):
         raise ValueError(f"an ensemble needs the injector M and side leads L, R (and B, F): the leads are {leads}")
@@ -159,12 +167,13 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
                 todo = [u for u in group if u in set(mine)]
                 if not todo:
                     continue
-                units_per_device, angle_batch = sizes[pl]
+                units_per_device, angles = sizes[pl]
                 block = min(units_per_device, -(-len(todo) // mesh.size)) * mesh.size
-                blocks[pl.summary] = block // mesh.size
-                fn = _block_function(pl, leads, spec.phi, mesh, angle_batch)
-                _stream(todo, cases, fn, block, sharding, lambda u, r: _finish(out_dir, spec, u, r, digest, bar,
-                                                                                on_unit))
+                blocks[f"plan {len(blocks)}: {pl.summary}, {'clean' if group[0].clean else 'disordered'}"] = {
+                    "units_per_device": block // mesh.size, "angles_per_call": angles}
+                functions = block_functions(pl, leads, mesh)
+                _stream(todo, cases, functions, spec.phi, angles, block, sharding,
+                        lambda u, r, pl=pl: _finish(out_dir, spec, u, r, digest, bar, on_unit, pl))
         finally:
             if bar is not None:
                 bar.close()
@@ -181,7 +190,9 @@ def _unit_shapes(spec: EnsembleSpec, leads) -> dict:
             **{k: (spec.n_phi,) for k in store.conductance_keys(leads)}}
 
 
-def _finish(out_dir, spec, unit, results, digest, bar, on_unit):
+def _finish(out_dir, spec, unit, results, digest, bar, on_unit, pl):
+    if pl.krylov is not None:
+        check_converged(results["solver_stats"], pl)
     store.write_unit(out_dir, spec, unit, results, digest)
     if bar is not None:
         bar.update(1)
@@ -189,26 +200,38 @@ def _finish(out_dir, spec, unit, results, digest, bar, on_unit):
         on_unit(unit)
 
 
-def _stream(units, cases, fn, block: int, sharding, on_done):
-    """Evaluate the units in blocks, calling ``on_done(unit, results)`` as each block completes."""
+def _stream(units, cases, functions, phi, angles: int, block: int, sharding, on_done):
+    """Evaluate the units in blocks, calling ``on_done(unit, results)`` as each block completes.
+
+    Per block: the upper states once, then the angles in chunks of ``angles`` (the last one
+    padded, then trimmed). On accelerators one block stays in flight: the next is dispatched
+    (asynchronously) before the previous one's results are fetched and written; on CPU every
+    call finishes first (``core.batching.settled_on_cpu``).
+    """
+    uppers, at_angles = functions
     stacks = [cases[u.case][0] for u in units]
     energies = np.asarray([cases[u.case][1] for u in units])
     index = np.asarray([u.realization for u in units], dtype=np.int64)
     in_flight = None
     for keep, idx in padded_chunks(len(units), block):
-        batch = jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(v, dtype=np.result_type(np.asarray(v).dtype, float))
+        batch = jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(v, dtype=np.result_type(np.asarray(v).dtype,
+                                                                                                      float))
                                                                  for v in leaves]),
                                        *[stacks[i] for i in idx])
-        args = (batch, energies[idx], index[idx])
-        out = fn(*(jax.device_put(a, sharding) for a in args))
+        args = tuple(jax.device_put(a, sharding) for a in (batch, energies[idx], index[idx]))
+        upper = settled_on_cpu(uppers(*args))
+        pieces = [(positions, settled_on_cpu(at_angles(*args, upper, jax.numpy.asarray(phi[chunk]))))
+                  for positions, chunk in padded_chunks(phi.size, angles)]
         if in_flight is not None:
             _collect(*in_flight, units, on_done)
-        in_flight = (keep, out)
+        in_flight = (keep, pieces)
     if in_flight is not None:
         _collect(*in_flight, units, on_done)
 
 
-def _collect(keep, out, units, on_done):
-    host = jax.device_get(out)
+def _collect(keep, pieces, units, on_done):
+    host = [(positions, jax.device_get(out)) for positions, out in pieces]
     for k, i in enumerate(keep):
-        on_done(units[i], {name: np.asarray(v[k]) for name, v in host.items()})
+        results = {name: np.concatenate([np.asarray(out[name][k])[: positions.size] for positions, out in host])
+                   for name in host[0][1]}
+        on_done(units[i], results)

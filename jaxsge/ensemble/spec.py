@@ -28,6 +28,7 @@ import numpy as np
 
 from ..model.system import System
 from ..observables.harmonics import uniform_phi
+from ..plan.plan import SOLVERS
 
 FORMAT = "jaxsge-ensemble/2"
 
@@ -38,7 +39,8 @@ class EnsembleSpec:
 
     ``cases``: ((name, values), ...) in array order, the disorder strength ``disorder`` last;
     ``n_realizations`` per disordered case; ``n_phi`` angles phi_j = 2 pi j / n_phi at the
-    system's theta.
+    system's theta; ``path``: solver of the lowest layer ("auto", "dense", "krylov"; part of the
+    run's identity, since the paths agree to the Krylov tolerance, not bit for bit).
     """
 
     system: System
@@ -46,6 +48,7 @@ class EnsembleSpec:
     n_realizations: int
     n_phi: int = 64
     disorder: str = "K0"
+    path: str = "auto"
 
     @property
     def phi(self) -> np.ndarray:
@@ -105,6 +108,16 @@ def validate_spec(spec: EnsembleSpec) -> None:
         raise ValueError(f"n_realizations = {n!r} must be an integer >= 1")
     if isinstance(spec.n_phi, bool) or not isinstance(spec.n_phi, (int, np.integer)) or spec.n_phi < 8:
         raise ValueError(f"n_phi = {spec.n_phi!r} must be an integer >= 8")
+    if spec.path not in SOLVERS:
+        raise ValueError(f"path = {spec.path!r} must be one of {', '.join(SOLVERS)}")
+    base = spec.system.base
+    xi_listed = len(dict(spec.cases).get("xi", ())) > 1
+    if spec.system.kind == "junction" and base.dxc_profile is not None and xi_listed:
+        raise ValueError("xi is listed, but the config's dxc_profile replaces the exponential exchange profile, so xi "
+                         "has no effect: list xi without a dxc_profile, or give one xi")
+    if spec.system.kind == "junction" and base.disorder is not None:
+        raise ValueError("disorder_file gives one fixed potential: an ensemble draws its realizations from (seed, "
+                         "realization) with K0; remove disorder_file")
     if not spec.cases or spec.cases[-1][0] != spec.disorder:
         raise ValueError(f"the disorder strength {spec.disorder} must be given (one value or a list)")
     seen = set()
@@ -139,7 +152,7 @@ def identity(spec: EnsembleSpec) -> dict:
     else:
         described["stack"].pop("phi", None)
     return {"format": FORMAT, "system": described, "cases": {name: list(values) for name, values in spec.cases},
-            "disorder": spec.disorder, "n_phi": int(spec.n_phi), "phi": "2 pi j / n_phi, j = 0 .. n_phi - 1"}
+            "disorder": spec.disorder, "path": spec.path, "n_phi": int(spec.n_phi), "phi": "2 pi j / n_phi, j = 0 .. n_phi - 1"}
 
 
 def run_hash(spec: EnsembleSpec) -> str:
@@ -147,7 +160,8 @@ def run_hash(spec: EnsembleSpec) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def spec_from_settings(system: System, lists, n_realizations, n_phi=64, disorder: str = "K0") -> EnsembleSpec:
+def spec_from_settings(system: System, lists, n_realizations, n_phi=64, disorder: str = "K0",
+                       path: str = "auto") -> EnsembleSpec:
     """An EnsembleSpec from a loaded config: its list-valued parameters are the cases, the disorder
     strength last. The paper's junction always has an xi axis (one value when not listed), as
     in the paper's Fig. 3."""
@@ -161,4 +175,4 @@ def spec_from_settings(system: System, lists, n_realizations, n_phi=64, disorder
     if system.kind == "junction" and "xi" not in lists:
         lists = {"xi": (float(system.values["xi"]),), **lists}
     cases = tuple((name, tuple(values)) for name, values in lists.items()) + ((disorder, tuple(strengths)),)
-    return EnsembleSpec(system, cases, int(n_realizations), int(n_phi), disorder)
+    return EnsembleSpec(system, cases, int(n_realizations), int(n_phi), disorder, path)

@@ -27,7 +27,7 @@ from .spec import EnsembleSpec, Unit, all_units, identity, run_hash
 MANIFEST = "manifest.json"
 UNITS = "units"
 DAMAGED = "damaged"
-RESULT_KEYS = ("T", "n_open")
+RESULT_KEYS = ("T", "n_open", "solver_stats")
 
 
 def conductance_keys(leads) -> tuple:
@@ -106,7 +106,9 @@ def manifest(spec: EnsembleSpec, largest: int) -> dict:
             "layout": {MANIFEST: "this file", f"{UNITS}/clean_*.npz": "the clean junction of each case",
                        f"{UNITS}/{'_'.join(n + '<i>' for n in names)}_r<r>.npz": "realization r of a case",
                        "arrays per unit": "T (n_phi, n_leads, 2, n_leads, 2), n_open (n_phi, n_leads, 2), conversion "
-                                          "conductances (n_phi,); run_hash, unit_case, unit_realization"}}
+                                          "conductances (n_phi,), solver_stats (n_phi, 2: Krylov iterations and "
+                                          "relative residual, zeros for the dense path); run_hash, unit_case, "
+                                          "unit_realization"}}
 
 
 def _differences(a, b, prefix="") -> list:

@@ -38,9 +38,10 @@ from ..model.system import System, junction_system, stack_system
 PRESETS = ("paper", "three_terminal", "five_terminal") + MECHANISMS
 INTEGER_JUNCTION = ("Lx", "Ly", "Lz", "W", "n_barrier", "seed")
 NUMBER_JUNCTION = ("t", "mu", "alpha3", "alpha1", "dxc", "U0", "xi", "theta", "phi", "K0")
+# What each preset sets (a value given for it too would be overwritten silently: refused).
+PRESET_SETS = {"barrier": "alpha3", "2deg": "alpha1", "three_terminal": "side_leads", "five_terminal": "side_leads"}
 OTHER_JUNCTION = ("disorder_layers", "side_leads", "dxc_profile", "disorder_file", "preset")
 JUNCTION_KEYS = INTEGER_JUNCTION + NUMBER_JUNCTION + OTHER_JUNCTION
-STACK_KEYS = ("Lx", "Ly", "energy", "theta", "phi", "seed", "layers", "side_leads", "top", "bottom")
 SETTINGS = {"n_phi": "integer", "n_realizations": "integer", "kT": "number"}
 SEED_LIMIT = 2 ** 63
 SIZE_LIMIT = 100_000
@@ -296,11 +297,17 @@ def _junction_config(raw, overrides, base, allow_lists, where):
     if disorder is not None:
         values["disorder"] = disorder
     preset = values.pop("preset", "paper")
+    overwritten = PRESET_SETS.get(preset)
+    if overwritten in values:
+        raise ValueError(f"{where}: preset = {preset!r} sets {overwritten} itself, and {overwritten} is also given; "
+                         f"remove one of them")
     p = JunctionParams(**values)
     if preset in MECHANISMS:
         p = mechanism(preset, p, alpha1=values.get("alpha1", 0.2))
     elif preset == "three_terminal":
         p = p.replace(side_leads=("L", "R"))
+    elif preset == "five_terminal":
+        p = p.replace(side_leads=("L", "R", "F", "B"))
     validate(p)
     return junction_system(p), lists
 
@@ -355,6 +362,8 @@ def _fields(cls, table, where: str, base) -> dict:
     unknown = set(table) - names - extra
     if unknown:
         raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names | extra)}")
+    if "onsite" in table and "onsite_file" in table:
+        raise ValueError(f"{where}: give onsite or onsite_file, not both")
     out = {}
     for key, value in table.items():
         name = f"{where}.{key}"

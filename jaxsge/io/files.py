@@ -97,6 +97,11 @@ def write_json(path, obj) -> None:
     atomic_write(path, lambda fh: fh.write(text))
 
 
+def write_text(path, text: str) -> None:
+    data = text.encode()
+    atomic_write(path, lambda fh: fh.write(data))
+
+
 def write_npz(path, **arrays) -> None:
     for name, value in arrays.items():
         arr = np.asarray(value)

@@ -417,10 +417,13 @@ def direction(owner, theta, phi):
     return (theta, phi) if owner.theta is None else (owner.theta, owner.phi)
 
 
-def in_plane_table(layer: Layer) -> dict:
-    """Half table of the layer's in-plane hoppings beyond the nearest-neighbour -t: spin-orbit
-    coupling and the user's table (its (0, 0) entry apart)."""
-    soc = add_tables(linear_rashba_table(layer.alpha1), cubic_rashba_table(layer.alpha3), dresselhaus_table(layer.beta))
+SPIN_ORBIT_TABLES = {"alpha1": linear_rashba_table, "alpha3": cubic_rashba_table, "beta": dresselhaus_table}
+
+
+def in_plane_table(layer: Layer, spin_orbit=("alpha1", "alpha3", "beta")) -> dict:
+    """Half table of the layer's in-plane hoppings beyond the nearest-neighbour -t: the spin-orbit
+    terms named in ``spin_orbit`` (the others are zero) and the user's table (its (0, 0) entry apart)."""
+    soc = add_tables(*(SPIN_ORBIT_TABLES[name](getattr(layer, name)) for name in spin_orbit))
     return add_tables(soc, hermitian_half(table_entries(layer.hoppings, "hoppings")))
 
 

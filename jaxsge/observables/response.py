@@ -23,6 +23,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpy as np
 
+from ..core.precision import x64
+
 AXIS_PAIRS = {"x": ("L", "R"), "y": ("B", "F")}
 
 
@@ -33,6 +35,7 @@ def _index(leads, name: str) -> int:
     return leads.index(name)
 
 
+@x64
 def conductance_matrix(T, n_open):
     """G = diag(N) - T over the 2 n ports, shape (..., 2n, 2n), so that I = G mu."""
     n = T.shape[-1] * T.shape[-4]
@@ -61,6 +64,7 @@ def _small_solve(a, b):
     return x
 
 
+@x64
 def terminal_response(T, n_open, bias, floating=()):
     """Currents and potentials of every port for given biases, with floating leads solved for.
 
@@ -84,6 +88,7 @@ def terminal_response(T, n_open, bias, floating=()):
     return currents.reshape(currents.shape[:-1] + (n // 2, 2)), mu.reshape(mu.shape[:-1] + (n // 2, 2))
 
 
+@x64
 def spin_charge(T, n_open, leads, pair=("L", "R"), injector="M"):
     """G_sc: charge current I_first - I_second per unit spin bias of the injector.
 
@@ -97,6 +102,7 @@ def spin_charge(T, n_open, leads, pair=("L", "R"), injector="M"):
     return charge[..., first] - charge[..., second]
 
 
+@x64
 def charge_spin(T, n_open, leads, pair=("L", "R"), injector="M"):
     """G_cs: I_M^+ - I_M^- per unit electric bias mu_first - mu_second = -1, the injector floating [Eq. (3)]."""
     first, second, m = (_index(leads, name) for name in (*pair, injector))
@@ -113,6 +119,7 @@ def conversion_axes(leads) -> tuple:
     return tuple(axis for axis, pair in AXIS_PAIRS.items() if set(pair) <= leads)
 
 
+@x64
 def conversions(T, n_open, leads) -> dict:
     """G_sc and G_cs along every axis the leads allow (keys Gsc_x, Gsc_y, Gcs_x, Gcs_y), in e^2/h."""
     axes = conversion_axes(leads)
@@ -142,16 +149,19 @@ def _eq2(g):
     return (gl.sum(-1) * (gr[..., 0] - gr[..., 1]) - gr.sum(-1) * (gl[..., 0] - gl[..., 1])) / total
 
 
+@x64
 def eq2_spin_charge(T, leads):
     """Eq. (2) as printed: three terminals L, R, M."""
     return _eq2(_from_injector(T, leads))
 
 
+@x64
 def eq3_charge_spin(T, leads):
     """Eq. (3) as printed: three terminals L, R, M."""
     return -_eq2(_to_injector(T, leads))
 
 
+@x64
 def eq8_spin_charge(T, leads, axis: str = "x"):
     """Eq. (8) as printed (five terminals); axis y exchanges L <-> B and R <-> F."""
     g = _from_injector(T, leads)

@@ -17,7 +17,7 @@ from ..core.precision import x64
 from ..model.junction import JunctionParams
 from ..model.system import System, junction_system
 from ..plan.plan import subband_edges
-from ..solve.transmissions import plan_for, solve
+from ..solve.transmissions import plan_for, solve, solver_report
 from . import response
 from .thermal import thermal_nodes
 
@@ -31,7 +31,8 @@ class ConversionScan:
     ``G``: name -> array for the conductances the leads allow (``response.conversions``);
     ``T``, ``n_open``: the (thermally averaged) transmissions; ``quadrature_nodes``: thermal
     energy nodes of the final order (summed over the distinct energies; 0 at kT = 0) and
-    ``quadrature_error``: change from the previous order.
+    ``quadrature_error``: change from the previous order; ``solver``: the path and, for the
+    Krylov path, the largest iteration count and residual (``solve.transmissions.solver_report``).
     """
 
     theta: np.ndarray
@@ -45,6 +46,7 @@ class ConversionScan:
     path: str
     quadrature_nodes: int = 0
     quadrature_error: float = 0.0
+    solver: Optional[dict] = None
 
     def __getattr__(self, name):
         if name in CONDUCTANCES:
@@ -83,10 +85,7 @@ def _as_system(system) -> System:
 
 
 def _conductances(T, n_open, leads) -> dict:
-    import jax
-
-    with jax.enable_x64(True):
-        return {k: np.asarray(v) for k, v in response.conversions(T, n_open, leads).items()}
+    return {k: np.asarray(v) for k, v in response.conversions(T, n_open, leads).items()}
 
 
 @x64
@@ -110,17 +109,20 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
     energy = np.asarray(values[system.energy_name] if energy is None else energy, dtype=float)
     theta, phi, energy = np.broadcast_arrays(theta, phi, energy)
     stack = system.stack()
+    if not response.conversion_axes(stack.lead_names):
+        raise ValueError(f"a conversion scan needs the injector M and the side leads L, R (and B, F for the y axis): "
+                         f"this junction's leads are {stack.lead_names}")
     common = dict(fold=fold, path=path, memory_budget_gib=memory_budget_gib, progress=progress, reflection=False)
     if kT == 0:
         r = solve(stack.replace(theta=theta, phi=phi), energy, **common)
         return ConversionScan(theta, phi, energy, 0.0, _conductances(r.T, r.n_open, r.leads), r.T, r.n_open,
-                              r.leads, r.path)
+                              r.leads, r.path, solver=r.solver_report)
     plan_for(stack, np.unique(energy), fold=fold, path=path)  # the Fermi energies themselves need open channels
     edges = subband_edges(stack)
     order, previous, error = 4, None, np.inf
     while True:
         T = n_open = None
-        nodes = 0
+        nodes, stats = 0, []
         for value in np.unique(energy):
             at = energy == value
             eps, weights = thermal_nodes(value, kT, edges, order)
@@ -130,6 +132,7 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
             if T is None:
                 T = np.empty(theta.shape + r.T.shape[-4:])
                 n_open = np.empty(theta.shape + r.n_open.shape[-2:])
+            stats.append(np.zeros((1, 2)) if r.krylov is None else r.krylov.reshape(-1, 2))
             T[at] = np.einsum("nk...,k->n...", r.T, weights)
             n_open[at] = np.einsum("nk...,k->n...", r.n_open, weights)
         G = _conductances(T, n_open, r.leads)
@@ -137,7 +140,8 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
         if previous is not None:
             error = float(np.abs(current - previous).max())
             if error <= rtol * max(np.abs(current).max(), 1e-300):
-                return ConversionScan(theta, phi, energy, float(kT), G, T, n_open, r.leads, r.path, nodes, error)
+                return ConversionScan(theta, phi, energy, float(kT), G, T, n_open, r.leads, r.path, nodes, error,
+                                      solver_report(r.plan, np.concatenate(stats)))
         if 2 * order > max_order:
             raise ValueError(f"the thermal quadrature did not converge to rtol = {rtol} with {max_order} nodes per "
                              f"piece (last change {error:.3g}); raise max_order or rtol")

@@ -31,12 +31,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core.batching import chunk_size, map_over, memory_budget, padded_chunks
+from ..core.batching import chunk_size, memory_budget, padded_chunks
 from ..core.precision import x64
 from ..model.system import System, varied_leaves
 from ..plan.plan import check_size, edge_distance
 from ..solve.kernel import evaluate, upper_state
-from ..solve.transmissions import evaluation_bytes, plan_for
+from ..solve.transmissions import check_converged, evaluation_bytes, plan_for, solver_report
 from . import response
 from .scan import _as_system
 
@@ -50,7 +50,8 @@ class Sensitivities:
     ``values[q]`` for q in ``quantities`` ("T" with trailing axes (n_leads, 2, n_leads, 2), then
     the conversion conductances the leads allow); ``derivatives[q][name]`` = d q / d name, same
     shape. Batch shape: (realizations, *angles) when realizations were asked, else the
-    broadcast shape of theta and phi. Units: e^2/h per unit of the parameter.
+    broadcast shape of theta and phi. Units: e^2/h per unit of the parameter. ``solver``: the
+    path and, for the Krylov path, its largest iteration count and relative residual.
     """
 
     wrt: tuple
@@ -61,6 +62,7 @@ class Sensitivities:
     realizations: object
     leads: tuple
     path: str
+    solver: dict
 
 
 def _check_wrt(system: System, wrt) -> tuple:
@@ -113,28 +115,29 @@ def check_not_singular(system: System, wrt, varied) -> None:
 
 
 def _observables(s, energy, theta, phi, r, pl, leads):
-    """T and the conversion conductances at one point (traceable), the angles added to the stack's."""
-    T, n_open, _ = evaluate(s, s.theta + theta, s.phi + phi, energy, r, pl, upper_state(s, energy, r, pl),
-                            reflection=True, smatrix=False)
+    """T and the conversion conductances at one point (traceable), the angles added to the stack's;
+    and the Krylov solver's (iterations, residual) as auxiliary output."""
+    T, n_open, _, stats = evaluate(s, s.theta + theta, s.phi + phi, energy, r, pl, upper_state(s, energy, r, pl),
+                                   reflection=True, smatrix=False)
     out = {"T": T}
     if response.conversion_axes(leads):
         out.update(response.conversions(T, n_open, leads))
-    return out
+    return out, stats
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "leads", "on"))
-def _jvp_points(stack, energy, tangent, d_energy, theta, phi, index, pl, leads, on):
-    def point(a):
-        th, ph, r = a
+@functools.partial(jax.jit, static_argnames=("pl", "leads"))
+def _jvp_points(stack, energy, tangent, d_energy, theta, phi, index, pl, leads):
+    def point(th, ph, r):
         f = lambda s, e: _observables(s, e, th, ph, r, pl, leads)  # noqa: E731
         # The primal does not depend on the vmapped tangent: it (and its LU) is computed once.
-        return jax.vmap(lambda ds, de: jax.jvp(f, (stack, energy), (ds, de)), out_axes=(None, -1))(tangent, d_energy)
-    return map_over(point, (theta, phi, index), on=on)
+        return jax.vmap(lambda ds, de: jax.jvp(f, (stack, energy), (ds, de), has_aux=True),
+                        out_axes=(None, -1, 0))(tangent, d_energy)
+    return jax.vmap(point)(theta, phi, index)
 
 
 @x64
 def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations=None, fold: bool = True,
-                  memory_budget_gib=None, progress: bool = False) -> Sensitivities:
+                  path: str = "auto", memory_budget_gib=None, progress: bool = False) -> Sensitivities:
     """Forward-mode derivatives of T and the conversion conductances with respect to ``wrt``.
 
     ``system``: ``JunctionParams`` or a ``model.system.System``; ``wrt``: parameter names.
@@ -154,7 +157,7 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     varied = varied_leaves(system, wrt)
     check_not_singular(system, wrt, varied)
     concrete_stack = system.stack({**system.values, "theta": 0.0, "phi": 0.0})
-    pl = plan_for(concrete_stack, energy_value, fold=fold, varied=varied, realizations=realizations)
+    pl = plan_for(concrete_stack, energy_value, fold=fold, path=path, varied=varied, realizations=realizations)
     stack, energy, tangent, d_energy = _tangents(system, wrt, system.values)
     index = np.zeros(1, np.int64) if realizations is None else np.asarray(realizations, dtype=np.int64)
     if realizations is not None and (index.ndim != 1 or index.size == 0 or index.min() < 0):
@@ -164,20 +167,21 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     total = grid_theta.size
     # Each tangent carries its own copy of the large arrays alongside the value's.
     per = (1 + len(wrt)) * evaluation_bytes(concrete_stack, pl, True)
-    chunk = chunk_size(per, memory_budget(memory_budget_gib), total, f"with {len(wrt)} derivative(s)")
+    chunk = chunk_size(per, memory_budget(memory_budget_gib), total, f"with {len(wrt)} derivative(s)", one_on_cpu=True)
     leads = concrete_stack.lead_names
     work = padded_chunks(total, chunk)
     if progress:
         from tqdm.auto import tqdm
 
         work = tqdm(work, unit="chunk", desc=f"{total} evaluations + derivatives")
-    on = jax.default_backend()
     pieces = []
     for keep, idx in work:
         out = _jvp_points(stack, energy, tangent, d_energy, jnp.asarray(grid_theta[idx]), jnp.asarray(grid_phi[idx]),
-                          jnp.asarray(grid_index[idx]), pl, leads, on)
+                          jnp.asarray(grid_index[idx]), pl, leads)
         pieces.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out))
-    values, derivs = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *pieces)
+    values, derivs, stats = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *pieces)
+    if pl.krylov is not None:
+        check_converged(stats, pl)
     shape = theta.shape if realizations is None else (index.size,) + theta.shape
     values = {q: v.reshape(shape + v.shape[1:]) for q, v in values.items()}
     derivatives = {q: {name: d[..., k].reshape(shape + d.shape[1:-1]) for k, name in enumerate(wrt)}
@@ -187,13 +191,15 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
             if not np.all(np.isfinite(d)):
                 raise ValueError(f"d{q}/d{name} is not finite at some point (a channel opening or a singular system?)")
     return Sensitivities(wrt, values, derivatives, theta, phi, None if realizations is None else index, leads,
-                         pl.summary)
+                         pl.summary, solver_report(pl, stats))
 
 
 @functools.partial(jax.jit, static_argnames=("pl", "leads", "quantity"))
 def _value_and_grad(stack, energy, index, pl, leads, quantity):
-    f = lambda s, e: _observables(s, e, 0.0, 0.0, index, pl, leads)[quantity]  # noqa: E731
-    return jax.value_and_grad(f, argnums=(0, 1))(stack, energy)
+    def f(s, e):
+        out, stats = _observables(s, e, 0.0, 0.0, index, pl, leads)
+        return out[quantity], stats
+    return jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(stack, energy)
 
 
 def _with_onsite(stack, z: int, onsite):
@@ -202,14 +208,14 @@ def _with_onsite(stack, z: int, onsite):
 
 @x64
 def gradient(system, quantity: str = "Gsc_x", wrt=(), *, potential_layers=(), realization: int = 0,
-             fold: bool = True):
+             fold: bool = True, path: str = "auto"):
     """Reverse-mode gradient of one conversion conductance at one point.
 
     ``quantity``: one of Gsc_x, Gsc_y, Gcs_x, Gcs_y at the system's (scalar) angles and energy;
     ``wrt``: parameter names; ``potential_layers``: layers z whose on-site potential V(x, y)
     the gradient is also taken with respect to (returned under "potential", shape
-    (len(potential_layers), Lx, Ly)); ``realization``: the disorder realization. Returns
-    (value, {name: gradient}).
+    (len(potential_layers), Lx, Ly)); ``realization``: the disorder realization; ``path``: as
+    in :func:`sensitivities`. Returns (value, {name: gradient}).
     """
     system = _as_system(system)
     check_size(system.stack())
@@ -239,9 +245,12 @@ def gradient(system, quantity: str = "Gsc_x", wrt=(), *, potential_layers=(), re
     leads = stack.lead_names
     if quantity[-1] not in response.conversion_axes(leads):
         raise ValueError(f"quantity = {quantity!r} is not defined for the leads {leads}")
-    pl = plan_for(jax.tree_util.tree_map(np.asarray, stack), float(energy), fold=fold, varied=varied,
+    pl = plan_for(jax.tree_util.tree_map(np.asarray, stack), float(energy), fold=fold, path=path, varied=varied,
                   realizations=None if realization == 0 else [realization])
-    value, (g_stack, g_energy) = _value_and_grad(stack, energy, jnp.asarray(realization), pl, leads, quantity)
+    (value, stats), (g_stack, g_energy) = _value_and_grad(stack, energy, jnp.asarray(realization), pl, leads,
+                                                          quantity)
+    if pl.krylov is not None:
+        check_converged(stats, pl)
     grads = {}
     if potential_layers:
         grads["potential"] = np.stack([np.asarray(g_stack.layers[z].onsite) for z in potential_layers])

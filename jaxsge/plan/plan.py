@@ -36,6 +36,28 @@ from ..model.stack import (Stack, concrete, side_lead_chains, side_lead_extent, 
                            vertical_lead_chains)
 
 SOLVERS = ("auto", "dense", "krylov")
+# Half-width (units of the lowest layer's hopping t) of the shell of modes the Krylov
+# preconditioner keeps exactly; 0.6 t keeps the iterations flat in L for clean and K0 = 0.5
+# junctions (docs/krylov.md).
+KRYLOV_SHELL = 0.6
+
+
+@dataclasses.dataclass(frozen=True)
+class KrylovSetup:
+    """Static settings of the Krylov path (``solve.krylov``): the shell's flat indices (q * 2 + s,
+    spin along the top axis), the relative tolerance, the GMRES restart length, the iteration limit."""
+
+    shell: Tuple[int, ...]
+    tol: float
+    restart: int
+    max_iter: int
+
+
+# Krylov settings: relative residual of every solve, GMRES restart length, iteration limit (beyond
+# it the solve is refused, ``solve.transmissions.check_converged``).
+KRYLOV_TOLERANCE = 1e-10
+KRYLOV_RESTART = 30
+KRYLOV_MAX_ITER = 600
 PATH_NAMES = {"dense": "dense LU", "krylov": "Krylov (GMRES)"}
 
 
@@ -51,7 +73,9 @@ class Plan:
     layer, whether its onsite is a profile; ``side_magnetic``: per side lead, whether its spin
     is resolved along its exchange direction (else along its ``spin_axis``);
     ``side_channels``: per side lead, its candidate channels (width mode m, layer mode l, spin
-    s); ``top_channels`` / ``bottom_channels``: (mx, my, s). ``reasons``: one line per layer.
+    s); ``top_channels`` / ``bottom_channels``: (mx, my, s); ``spin_orbit``: per layer, the
+    spin-orbit terms that are present (non-zero or varied), the only ones the solver builds.
+    ``reasons``: one line per layer.
     """
 
     top_fold: Tuple[int, ...]
@@ -65,9 +89,11 @@ class Plan:
     side_channels: Tuple[Tuple[Tuple[int, int, int], ...], ...]
     top_channels: Tuple[Tuple[int, int, int], ...]
     bottom_channels: Tuple[Tuple[int, int, int], ...]
+    spin_orbit: Tuple[Tuple[str, ...], ...]
     reasons: Tuple[str, ...]
     fold: bool
     solver: str
+    krylov: Optional[KrylovSetup] = None
 
     @property
     def n_channels(self) -> int:
@@ -102,17 +128,26 @@ class Plan:
         return " + ".join(parts) + f", {PATH_NAMES[self.solver]}"
 
 
-def check_size(s: Stack) -> None:
+# Beyond this many sites per layer the Krylov path is faster than the dense LU on CPU (measured
+# crossovers, docs/krylov.md: clean between L = 50 and 70, disorder K0 = 0.5 in the layer, which
+# doubles the iterations, near L = 80); on accelerators the dense LU is used while it fits.
+KRYLOV_SITES_CPU = 60 * 60
+KRYLOV_SITES_CPU_DISORDERED = 80 * 80
+
+
+def check_size(s: Stack, dense: bool = True) -> None:
     """Refuse, before anything is allocated, a stack whose smallest dense matrix (order 2 Lx Ly, one
-    layer) cannot fit in the memory available (even the plan's mode tables grow like Lx^2)."""
+    layer) cannot fit in the memory available; without ``dense`` (the Krylov path), one whose mode
+    tables (Lx^2 + Ly^2) and a few hundred layer vectors cannot."""
     from ..core.batching import available_memory, format_bytes
 
-    need = 16.0 * float(s.N) ** 2
     have = available_memory()
+    need = 16.0 * float(s.N) ** 2 if dense else 16.0 * (s.Lx ** 2 + s.Ly ** 2 + 300 * s.N)
     if need > have:
-        raise ValueError(f"Lx = {s.Lx}, Ly = {s.Ly}: one dense layer matrix of order 2 Lx Ly = {s.N} needs "
-                         f"{format_bytes(need)}, more than the {format_bytes(have)} available (the direct solver needs "
-                         "at least one; see docs/performance.md for the largest sizes per memory)")
+        what = (f"one dense layer matrix of order 2 Lx Ly = {s.N} needs {format_bytes(need)}" if dense else
+                f"the Krylov path needs at least {format_bytes(need)}")
+        raise ValueError(f"Lx = {s.Lx}, Ly = {s.Ly}: {what}, more than the {format_bytes(have)} available "
+                         "(docs/performance.md gives the largest sizes per memory)")
 
 
 def _value(obj, field: str, varied):
@@ -160,12 +195,17 @@ def _sub(varied, *path):
     return varied
 
 
+def _spin_orbit(layer, layer_varied) -> Tuple[str, ...]:
+    """The spin-orbit terms of a layer that are non-zero (or will vary)."""
+    return tuple(name for name in ("alpha1", "alpha3", "beta")
+                 if (v := _value(layer, name, layer_varied)) is None or np.any(v))
+
+
 def _obstacles(s: Stack, z: int, touching: dict, axis, for_blocks: bool, varied) -> list:
     """Why layer z cannot be folded (or, ``for_blocks``, handled in spin blocks along the axis)."""
     layer, lv = s.layers[z], _sub(varied, "layers", z)
     why = []
-    soc = [name for name in ("alpha1", "alpha3", "beta")
-           if (v := _value(layer, name, lv)) is None or np.any(v)]
+    soc = _spin_orbit(layer, lv)
     if soc:
         why.append("spin-orbit coupling (" + ", ".join(soc) + ")")
     if layer.hoppings:
@@ -211,14 +251,16 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     """Decide the solution path and the candidate channels (plain Python, before jit).
 
     ``fold=False`` treats every layer densely (single-layer slices where possible), which must
-    give the same numbers (a check of the folding). ``solver``: "dense" (LU), "krylov" or
-    "auto" (dense; see ``solve.krylov`` for when Krylov is chosen). ``varied``: a Stack-shaped
+    give the same numbers (a check of the folding). ``solver``: "dense" (LU), "krylov" (GMRES,
+    ``solve.krylov``; a ValueError says why where it does not apply) or "auto": Krylov where it
+    applies and either is measured faster (on CPU from ``KRYLOV_SITES_CPU`` sites per layer,
+    ``KRYLOV_SITES_CPU_DISORDERED`` with disorder in it) or the dense LU does not fit; else dense. ``varied``: a Stack-shaped
     pytree of booleans marking the leaves that derivatives will move.
     """
     validate_stack(s)
-    check_size(s)
     if solver not in SOLVERS:
         raise ValueError(f"path = {solver!r} must be one of {SOLVERS}")
+    check_size(s, dense=solver == "dense")  # auto: the dense check comes when auto picks dense
     energies = np.atleast_1d(np.asarray(energies, dtype=float)).ravel()
     if energies.size == 0 or not np.all(np.isfinite(energies)):
         raise ValueError(f"energy must be finite (got {energies.tolist()})")
@@ -270,6 +312,7 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     disordered = tuple(bool((k0 := _value(layer, "K0", _sub(varied, "layers", z))) is None or np.any(k0))
                        for z, layer in enumerate(s.layers))
     profiled = tuple(bool(np.ndim(layer.onsite) > 0) for layer in s.layers)
+    spin_orbit = tuple(_spin_orbit(layer, _sub(varied, "layers", z)) for z, layer in enumerate(s.layers))
 
     side_magnetic, side_channels = [], []
     for k, lead in enumerate(s.side_leads):
@@ -284,9 +327,74 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
         mask = _candidates(energies, chain, float(lead.t), f"the {where} lead {lead.name!r}", allow_closed,
                            edge_tolerance)
         vertical[where] = tuple((int(a), int(b), int(c)) for a, b, c in np.argwhere(mask))
-    return Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), tuple(signs), disordered, profiled,
-                tuple(side_magnetic), tuple(side_channels), vertical["top"], vertical["bottom"], tuple(reasons),
-                fold, "dense" if solver == "auto" else solver)
+    pl = Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), tuple(signs), disordered, profiled,
+              tuple(side_magnetic), tuple(side_channels), vertical["top"], vertical["bottom"], spin_orbit,
+              tuple(reasons), fold, "dense")
+    return _choose_solver(s, energies, pl, solver)
+
+
+def krylov_obstacles(s: Stack, pl: Plan) -> list:
+    """Why the Krylov path does not apply to this plan (empty when it does)."""
+    why = []
+    if len(pl.slices) != 1 or pl.slices[0][0] != pl.slices[0][1]:
+        why.append("the lowest slice must be a single layer under the folded top")
+    if pl.blocks:
+        why.append("layers in spin blocks above it")
+    if pl.bottom_fold or s.bottom is not None:
+        why.append("a bottom lead")
+    z = pl.slices[-1][0]
+    if pl.signs[z] == 0:
+        why.append(f"layer {z}'s exchange is not collinear with the top lead's axis")
+    if (0, 0) in s.layers[z].hoppings:
+        why.append(f"layer {z} has an on-site hopping-table entry")
+    if any(lead.layers != (z, z) for lead in s.side_leads):
+        why.append("a side lead off the lowest layer")
+    return why
+
+
+def _choose_solver(s: Stack, energies, pl: Plan, solver: str) -> Plan:
+    from ..core.batching import available_memory, platform
+
+    if solver == "dense":
+        return pl
+    why = krylov_obstacles(s, pl)
+    if solver == "krylov" and why:
+        raise ValueError("path = 'krylov' does not apply to this junction: " + "; ".join(why) + " (use path dense)")
+    if solver == "auto":
+        dense_fits = 16.0 * 1.25 * float(s.N) ** 2 < 0.8 * available_memory()
+        sites = KRYLOV_SITES_CPU_DISORDERED if pl.disordered[pl.slices[-1][0]] else KRYLOV_SITES_CPU
+        faster = platform() == "cpu" and s.Lx * s.Ly >= sites
+        if why or (dense_fits and not faster):
+            check_size(s)
+            return pl
+    shell = krylov_shell(s, energies, pl)
+    return dataclasses.replace(pl, solver="krylov", krylov=KrylovSetup(shell, KRYLOV_TOLERANCE, KRYLOV_RESTART,
+                                                                        KRYLOV_MAX_ITER))
+
+
+def krylov_shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
+    """Flat indices q * 2 + s (spin along the top axis) of the modes of the lowest layer with
+    |Re D(q, s)| < KRYLOV_SHELL t at one of the energies, D = E - onsite - t eps_q + s Dxc/2 -
+    sigma_top(q, s) its mode-diagonal part (``solve.krylov``)."""
+    from ..core.chains import chain_self_energy, fold_mode_chains
+    from ..core.lattice import band_energies
+
+    z = pl.slices[-1][0]
+    layer = s.layers[z]
+    spin = np.array([1.0, -1.0])
+    keep = np.zeros((s.Lx, s.Ly, 2), bool)
+    for energy in energies:
+        if s.top is None:
+            sigma = np.zeros((s.Lx, s.Ly, 2))
+        else:
+            sigma = chain_self_energy(energy, vertical_lead_chains(s, s.top), s.top.t)
+        chains = [((float(np.asarray(s.layers[k].onsite)) + band_energies(s.Lx, s.Ly, float(s.layers[k].t)))[:, :, None]
+                   - spin * pl.signs[k] * float(s.layers[k].dxc) / 2, -float(s.layers[k - 1].tz)) for k in pl.top_fold]
+        sigma = np.asarray(fold_mode_chains(energy, sigma, chains)[0])
+        d = (energy - float(np.asarray(layer.onsite)) - band_energies(s.Lx, s.Ly, float(layer.t))[:, :, None]
+             + spin * pl.signs[z] * float(layer.dxc) / 2 - sigma)
+        keep |= np.abs(d.real) < KRYLOV_SHELL * float(layer.t)
+    return tuple(int(i) for i in np.flatnonzero(keep.reshape(-1)))
 
 
 def subband_edges(s: Stack) -> np.ndarray:

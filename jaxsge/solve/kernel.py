@@ -36,15 +36,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core.batching import map_over
 from ..core.chains import chain_broadening, chain_self_energy, fold_mode_chains
 from ..core.lattice import band_energies, disorder_realization, potential_in_modes, sine_modes, spin_along, \
     table_in_modes
 from ..core.linalg import lu_factor, lu_solve
 from ..model.stack import (SPIN_SIGN, Stack, direction, in_plane_table, layer_profile, layer_scalar_onsite,
-                           side_lead_chains, side_lead_extent, side_lead_modes, site_block, table_entries,
-                           vertical_lead_chains)
+                           side_lead_chains, side_lead_extent, side_lead_modes, side_lead_sites, site_block,
+                           table_entries, vertical_lead_chains)
 from ..plan.plan import Plan
+from . import krylov
+from .krylov import LayerOperator
 
 I2 = np.eye(2)
 
@@ -216,7 +217,7 @@ def upper_state(s: Stack, energy, realization, pl: Plan):
     for z in pl.blocks:
         layer = s.layers[z]
         h = _orbital_layer(s, z, draw, pl)[None] - (SPIN_SIGN * pl.signs[z] * layer.dxc / 2)[:, None, None] * eye
-        g = map_over(jnp.linalg.inv, energy * eye - h - sigma, on=jax.default_backend())
+        g = jnp.linalg.inv(energy * eye - h - sigma)  # both spin blocks in one (batched) call
         gb = g @ b
         c = c + jnp.einsum("scn,snk->ck", proj, gb)
         tz = s.layers[z - 1].tz
@@ -316,8 +317,13 @@ def _side_lead(s: Stack, k: int, first: int, nl: int, theta, phi, energy, pl: Pl
     return SideTerms(term, vec, gamma)
 
 
-def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl: Plan, extra_terms):
-    """E - H of layers first..last in their sine modes, plus ``extra_terms`` (8-D, e.g. -Sigma), (m, m)."""
+def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl: Plan, extra_terms,
+                  mode_blocks=None):
+    """E - H of layers first..last in their sine modes, plus ``extra_terms`` (8-D, e.g. -Sigma), (m, m).
+
+    ``mode_blocks``: a self-energy on the top layer that is diagonal in its modes, (Lx, Ly, 2, 2),
+    subtracted with the layer's own diagonal (one full-size term less).
+    """
     Lx, Ly, nl = s.Lx, s.Ly, last - first + 1
     total = 0.0
     for i, z in enumerate(range(first, last + 1)):
@@ -325,7 +331,12 @@ def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl:
         th, ph = direction(layer, theta, phi)
         dq = energy - layer_scalar_onsite(layer) - band_energies(Lx, Ly, layer.t)
         blocks = dq[:, :, None, None] * I2 - site_block(layer, th, ph)
-        term = _mode_diagonal(Lx, Ly, blocks) - table_in_modes(Lx, Ly, in_plane_table(layer))
+        if i == nl - 1 and mode_blocks is not None:  # the folded stack above, diagonal in the same modes
+            blocks = blocks - mode_blocks
+        term = _mode_diagonal(Lx, Ly, blocks)
+        table = in_plane_table(layer, pl.spin_orbit[z])
+        if table:
+            term = term - table_in_modes(Lx, Ly, table)
         profile = layer_profile(s, z, draw, pl.disordered[z])
         if profile is not None:
             term = term - potential_in_modes(profile).reshape(Lx, Ly, Lx, Ly)[:, :, None, :, :, None] \
@@ -365,15 +376,9 @@ def _incoming(s: Stack, upper, chi, cols_top, pl: Plan):
     return ("dense", sigma), DenseChannels(cols_top, src, out), upper.c
 
 
-def _sigma_term(kind_value, nl: int, Lx: int, Ly: int):
-    kind, value = kind_value
-    if kind == "diag":
-        return _place(nl, nl - 1, nl - 1, -_mode_diagonal(Lx, Ly, value))
-    return _place(nl, nl - 1, nl - 1, -value.reshape(Lx, Ly, 2, Lx, Ly, 2))
-
-
 def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflection: bool, smatrix: bool):
-    """T (n_leads, 2, n_leads, 2), n_open (n_leads, 2) and S (or None) at one angle, energy, realization.
+    """T (n_leads, 2, n_leads, 2), n_open (n_leads, 2), S (or None) and the Krylov statistics
+    (iterations, relative residual; zeros on the dense path) at one angle, energy, realization.
 
     ``upper``: :func:`upper_state` at this energy and realization. ``reflection``: solve the
     lowest slice for the top lead's channels too (exact spin-resolved reflection of the top
@@ -395,7 +400,8 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     for k_slice, (first, last) in enumerate(pl.slices):
         nl, lowest = last - first + 1, k_slice == len(pl.slices) - 1
         m = nl * N
-        terms = [_sigma_term(sigma_in, nl, Lx, Ly)]
+        kind, value = sigma_in
+        terms = [] if kind == "diag" else [_place(nl, nl - 1, nl - 1, -value.reshape(Lx, Ly, 2, Lx, Ly, 2))]
         groups = [_on_top_layer(g, nl, N) for g in carried]
         for k, lead in enumerate(s.side_leads):
             if first <= lead.layers[0] <= last:
@@ -411,12 +417,16 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
                 groups.append(_mode_channels(s, bottom, pl.bottom_channels, chi_bottom, cols["bottom"], 0))
                 b_idx = tuple(np.asarray(pl.bottom_channels, dtype=int).reshape(-1, 3).T)
                 c = c.at[np.ix_(cols["bottom"], cols["bottom"])].add(jnp.diag(bottom.direct[b_idx]))
-        a = _slice_matrix(s, first, last, theta, phi, energy, draw, pl, terms)
+        # Without reflection the top lead's channels are left out of the right-hand sides, when
+        # they are a group of their own (no dense slice above mixed them with side channels).
+        lean = "top" in cols and not reflection and len(pl.slices) == 1
+        if lowest and pl.krylov is not None:  # matrix-free: the slice matrix is never formed
+            operator = _layer_operator(s, first, theta, phi, energy, draw, pl, value)
+            amplitudes, stats = _solve_lowest_krylov(operator, chi_top, pl, groups, c, m, lean, top_group)
+            break
+        a = _slice_matrix(s, first, last, theta, phi, energy, draw, pl, terms, value if kind == "diag" else None)
         if lowest:
-            # Without reflection the top lead's channels are left out of the right-hand sides, when
-            # they are a group of their own (no dense slice above mixed them with side channels).
-            lean = "top" in cols and not reflection and len(pl.slices) == 1
-            amplitudes = _solve_lowest(a, groups, c, m, lean, top_group)
+            amplitudes, stats = _solve_lowest(a, groups, c, m, lean, top_group), jnp.zeros(2)
             break
         # An upper dense slice: eliminate it and pass its state to the layer below (first - 1).
         g = jnp.linalg.inv(a)
@@ -459,7 +469,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     n_open = (is_open.astype(float) @ onehot).reshape(n_leads, 2)
     if lean:
         T = _reflection_from_unitarity(T, n_open, len(s.side_leads))
-    return T, n_open, (s_matrix if smatrix else None)
+    return T, n_open, (s_matrix if smatrix else None), stats
 
 
 def _solve_lowest(a, groups, c, m: int, lean: bool, top_group):
@@ -479,8 +489,55 @@ def _solve_lowest(a, groups, c, m: int, lean: bool, top_group):
     all_cols = np.concatenate([grp.cols for grp in groups])
     x = lu_solve(factors, jnp.concatenate([grp.source(m) for grp in small], axis=1))
     c = c.at[np.ix_(all_cols, small_cols)].add(jnp.concatenate([grp.readout(x) for grp in groups], axis=0))
-    y = lu_solve(factors, jnp.concatenate([grp.readout_matrix(m) for grp in small], axis=0).T, transpose=True)
+    rhs = jnp.concatenate([grp.readout_matrix(m) for grp in small], axis=0).T
+    # The second solve waits for the first: two batched LAPACK calls must not run at once on CPU
+    # (core.batching).
+    x, rhs = jax.lax.optimization_barrier((x, rhs))
+    y = lu_solve(factors, rhs, transpose=True)
     return c.at[np.ix_(small_cols, top_group.cols)].add(top_group.source_t(y))
+
+
+def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_blocks):
+    """The lowest layer as a ``krylov.LayerOperator`` (the same terms as :func:`_slice_matrix`)."""
+    Lx, Ly = s.Lx, s.Ly
+    layer = s.layers[z]
+    th, ph = direction(layer, theta, phi)
+    dq = energy - layer_scalar_onsite(layer) - band_energies(Lx, Ly, layer.t)
+    diag = dq[:, :, None, None] * I2 - site_block(layer, th, ph) - mode_blocks
+    sides = []
+    for k, lead in enumerate(s.side_leads):
+        if lead.layers[0] != z:
+            continue
+        _, width = side_lead_extent(s, lead)
+        phi_w = sine_modes(width)[0]
+        sigma = chain_self_energy(energy, side_lead_chains(s, lead), lead.t)[:, 0, :]  # (width, 2)
+        chi = spin_along(*direction(lead, theta, phi)) if pl.side_magnetic[k] else spin_along(*lead.spin_axis)
+        block = jnp.einsum("im,ms,jm,as,bs->iajb", phi_w, sigma, phi_w, chi, jnp.conj(chi)).reshape(2 * width,
+                                                                                                      2 * width)
+        sides.append((*side_lead_sites(s, lead), block))
+    return LayerOperator(diag, in_plane_table(layer, pl.spin_orbit[z]), layer_profile(s, z, draw, pl.disordered[z]),
+                         tuple(sides), sine_modes(Lx)[0], sine_modes(Ly)[0])
+
+
+def _solve_lowest_krylov(operator, chi, pl: Plan, groups, c, m: int, lean: bool, top_group):
+    """As :func:`_solve_lowest`, with the solves done by ``krylov.solve``; also (iterations, residual)."""
+    d = jnp.einsum("as,xyab,bs->xys", jnp.conj(chi), operator.diag, chi).reshape(-1)
+    setup = pl.krylov
+    if not lean:
+        x, iterations, residual = krylov.solve(operator, chi, d, setup,
+                                               jnp.concatenate([grp.source(m) for grp in groups], axis=1))
+        rows = np.concatenate([grp.cols for grp in groups])
+        amplitudes = c.at[np.ix_(rows, rows)].add(jnp.concatenate([grp.readout(x) for grp in groups], axis=0))
+        return amplitudes, jnp.stack([iterations, residual]).astype(float)
+    small = [grp for grp in groups if grp is not top_group]
+    small_cols = np.concatenate([grp.cols for grp in small])
+    all_cols = np.concatenate([grp.cols for grp in groups])
+    x, it_x, res_x = krylov.solve(operator, chi, d, setup, jnp.concatenate([grp.source(m) for grp in small], axis=1))
+    c = c.at[np.ix_(all_cols, small_cols)].add(jnp.concatenate([grp.readout(x) for grp in groups], axis=0))
+    rhs = jnp.concatenate([grp.readout_matrix(m) for grp in small], axis=0).T
+    y, it_y, res_y = krylov.solve(operator, chi, d, setup, rhs, transpose=True)
+    amplitudes = c.at[np.ix_(small_cols, top_group.cols)].add(top_group.source_t(y))
+    return amplitudes, jnp.stack([jnp.maximum(it_x, it_y), jnp.maximum(res_x, res_y)]).astype(float)
 
 
 def _reflection_from_unitarity(T, n_open, top: int):
@@ -489,11 +546,19 @@ def _reflection_from_unitarity(T, n_open, top: int):
     Its row sums (into each spin of the top lead, from everything) and column sums (out of
     each spin) are fixed by unitarity of S; of the one-parameter family with these sums, the
     one with the least spin flip is stored. Every conversion conductance depends only on
-    these sums (``observables.response``).
+    these sums (``observables.response``). The sums are added one term after the other, in a
+    fixed order (a reduction's order may change with the number of devices of a process).
     """
-    others = np.arange(T.shape[0]) != top
-    col = n_open[top] - T[others][:, :, top, :].sum(axis=(0, 1))   # total out of top spin s'
-    row = n_open[top] - T[top][:, others, :].sum(axis=(1, 2))      # total into top spin s
+    others = [(a, s) for a in range(T.shape[0]) if a != top for s in range(2)]
+    col = [n_open[top, sp] - _ordered_sum([T[a, s, top, sp] for a, s in others]) for sp in range(2)]
+    row = [n_open[top, s] - _ordered_sum([T[top, s, a, sp] for a, sp in others]) for s in range(2)]
     flip = jnp.maximum(0.0, row[0] - col[0])
     block = jnp.stack([jnp.stack([row[0] - flip, flip]), jnp.stack([col[0] - row[0] + flip, col[1] - flip])])
     return T.at[top, :, top, :].set(block)
+
+
+def _ordered_sum(terms):
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total

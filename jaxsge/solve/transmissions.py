@@ -16,7 +16,7 @@ from typing import Optional, Tuple
 import jax
 import numpy as np
 
-from ..core.batching import chunk_size, map_over, memory_budget, padded_chunks
+from ..core.batching import chunk_size, memory_budget, padded_chunks
 from ..core.chains import BAND_EDGE_TOLERANCE
 from ..core.precision import x64
 from ..model.junction import JunctionParams, junction, validate
@@ -45,6 +45,11 @@ class Transmissions:
     leads: Tuple[str, ...]
     plan: Plan
     reflection_resolved: bool = True
+    krylov: Optional[np.ndarray] = None
+
+    @property
+    def solver_report(self) -> dict:
+        return solver_report(self.plan, self.krylov)
 
     @property
     def path(self) -> str:
@@ -92,6 +97,11 @@ MATRICES_SPIN_BLOCKS = 4.0
 def evaluation_bytes(s: Stack, pl: Plan, reflection: bool) -> float:
     """Peak memory (bytes) of one evaluation, or of the upper state it needs if that is larger."""
     N = s.N
+    if pl.krylov is not None:  # the GMRES basis per right-hand side, the shell's columns, its LU
+        n_side = sum(len(c) for c in pl.side_channels)
+        rhs = pl.n_channels if reflection else n_side
+        nc = len(pl.krylov.shell)
+        return 16.0 * ((pl.krylov.restart + 4) * N * rhs + 3 * N * nc + nc ** 2 + 20 * N)
     first, last = pl.slices[-1]
     m = (last - first + 1) * N
     dense_state = bool(pl.blocks) or len(pl.slices) > 1
@@ -106,30 +116,34 @@ def evaluation_bytes(s: Stack, pl: Plan, reflection: bool) -> float:
 
 
 @functools.partial(jax.jit, static_argnames=("pl",))
-def _upper(s, energy, realization, pl):
+def upper_at(s, energy, realization, pl):
+    """The angle-independent upper state (``kernel.upper_state``) at one energy and realization."""
     return upper_state(s, energy, realization, pl)
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "on"))
-def _angles(s, theta, phi, energy, realization, upper, pl, reflection, smatrix, on):
-    """Angles (leading axis) at one energy and realization, sharing ``upper``."""
-    return map_over(lambda a: evaluate(s, a[0], a[1], energy, realization, pl, upper, reflection, smatrix),
-                    (theta, phi), on=on)
+@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix"))
+def angles_at(s, theta, phi, energy, realization, upper, pl, reflection, smatrix):
+    """Angles (leading axis, vmapped) at one energy and realization, sharing ``upper``."""
+    return jax.vmap(lambda th, ph: evaluate(s, th, ph, energy, realization, pl, upper, reflection, smatrix))(
+        theta, phi)
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "on"))
-def _points(s, theta, phi, energy, realization, pl, reflection, smatrix, on):
+@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix"))
+def _points(s, theta, phi, energy, realization, pl, reflection, smatrix):
     """Points each at its own energy and realization (leading axis), the upper state computed per point."""
-    def one(a):
-        th, ph, e, r = a
+    def one(th, ph, e, r):
         return evaluate(s, th, ph, e, r, pl, upper_state(s, e, r, pl), reflection, smatrix)
-    return map_over(one, (theta, phi, energy, realization), on=on)
+    return jax.vmap(one)(theta, phi, energy, realization)
 
 
 def _grid(s: Stack, energy, realizations):
     """Flattened (theta, phi, energy, realization) of every evaluation and the batch shape."""
-    theta, phi, energy = np.broadcast_arrays(np.asarray(s.theta, dtype=float), np.asarray(s.phi, dtype=float),
-                                             np.asarray(energy, dtype=float))
+    arrays = [np.asarray(s.theta, dtype=float), np.asarray(s.phi, dtype=float), np.asarray(energy, dtype=float)]
+    try:
+        theta, phi, energy = np.broadcast_arrays(*arrays)
+    except ValueError:
+        raise ValueError(f"theta (shape {arrays[0].shape}), phi (shape {arrays[1].shape}) and the energy (shape "
+                         f"{arrays[2].shape}) must broadcast together: give arrays of one length, or single numbers")
     shape = theta.shape
     if realizations is None:
         index = np.zeros(1, dtype=np.int64)
@@ -179,7 +193,6 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
     budget = memory_budget(memory_budget_gib)
     chunk = chunk_size(evaluation_bytes(s, pl, reflection), budget, total, f"at Lx = {s.Lx}, Ly = {s.Ly}")
     base = s.replace(theta=0.0, phi=0.0)
-    on = jax.default_backend()
     keys = np.stack([energies, index.astype(float)], axis=1)
     unique, inverse = np.unique(keys, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
@@ -195,30 +208,56 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
         from tqdm.auto import tqdm
 
         work = tqdm(work, unit="chunk", desc=f"{total} evaluations")
-    T = n_open = S = None
+    T = n_open = S = stats = None
     upper, upper_of = None, None
     for k, keep, idx in work:
         if k is None:
-            out = _points(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, on)
+            out = _points(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix)
         else:
             if upper_of != k:
-                upper, upper_of = _upper(base, energies[idx[0]], index[idx[0]], pl), k
-            out = _angles(base, theta[idx], phi[idx], energies[idx[0]], index[idx[0]], upper, pl, reflection,
-                          smatrix, on)
-        t, n, sm = (None if a is None else np.asarray(a)[: keep.size] for a in out)
+                upper, upper_of = upper_at(base, energies[idx[0]], index[idx[0]], pl), k
+            out = angles_at(base, theta[idx], phi[idx], energies[idx[0]], index[idx[0]], upper, pl, reflection,
+                            smatrix)
+        t, n, sm, st = (None if a is None else np.asarray(a)[: keep.size] for a in out)
         if T is None:
             T = np.empty((total,) + t.shape[1:])
             n_open = np.empty((total,) + n.shape[1:])
             S = None if sm is None else np.empty((total,) + sm.shape[1:], complex)
-        T[keep], n_open[keep] = t, n
+            stats = np.empty((total, 2))
+        T[keep], n_open[keep], stats[keep] = t, n, st
         if S is not None:
             S[keep] = sm
+    if pl.krylov is not None:
+        check_converged(stats, pl)
     if not (np.all(np.isfinite(T)) and (S is None or np.all(np.isfinite(S)))):
         raise ValueError("the solve gave non-finite transmissions: the linear system of the junction is singular "
                          "at one of the energies (a bound state of the closed junction?); shift the energy slightly")
     resolved = reflection or s.top is None or len(pl.slices) > 1
     return Transmissions(T.reshape(shape + T.shape[1:]), n_open.reshape(shape + n_open.shape[1:]),
-                         None if S is None else S.reshape(shape + S.shape[1:]), s.lead_names, pl, resolved)
+                         None if S is None else S.reshape(shape + S.shape[1:]), s.lead_names, pl, resolved,
+                         None if pl.krylov is None else stats.reshape(shape + (2,)))
+
+
+def solver_report(pl: Plan, stats) -> dict:
+    """The path and, for the Krylov path, the largest iteration count and relative residual of
+    the solves (``stats[..., (iterations, residual)]``), with the tolerance and iteration limit."""
+    out = {"path": pl.summary, "solver": pl.solver}
+    if pl.krylov is not None:
+        stats = np.asarray(stats).reshape(-1, 2)
+        out.update(iterations=int(np.max(stats[:, 0])), relative_residual=float(np.max(stats[:, 1])),
+                   tolerance=pl.krylov.tol, max_iterations=pl.krylov.max_iter, restart=pl.krylov.restart,
+                   shell_modes=len(pl.krylov.shell))
+    return out
+
+
+def check_converged(stats, pl: Plan) -> None:
+    """Refuse results of Krylov solves that did not reach the tolerance (never a silent wrong number)."""
+    stats = np.asarray(stats).reshape(-1, 2)
+    worst = int(np.argmax(stats[:, 1]))
+    if not stats[worst, 1] <= pl.krylov.tol:
+        raise ValueError(f"the Krylov solver did not converge: relative residual {stats[worst, 1]:.3g} after "
+                         f"{int(stats[worst, 0])} iterations, above the tolerance {pl.krylov.tol:g} (limit "
+                         f"{pl.krylov.max_iter} iterations); use --path dense")
 
 
 @x64

@@ -374,3 +374,41 @@ def test_random_malformed_configs_never_end_in_a_traceback_or_nan(tmp_path, caps
             (case, values, captured.out[-500:])
         if code == 2:
             assert captured.err.startswith("jaxsge: error:") and captured.err.count("\n") == 1, captured.err
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs that were accepted and then ignored, overwritten or refused only late
+
+
+def test_preset_and_the_value_it_sets_are_not_both_accepted(tmp_path):
+    config = tmp_path / "preset.toml"
+    config.write_text(JUNCTION + 'preset = "barrier"\nalpha1 = 0.3\nalpha3 = -0.2\n')
+    assert_refused(run_cli("conductance", config), "preset = 'barrier'", "alpha3")
+
+
+def test_compare_of_a_text_setting_is_refused_before_computing(junction, tmp_path):
+    out = tmp_path / "scan"
+    assert_refused(run_cli("scan", junction, "--out", out, "--nphi", "8", "--compare", "disorder_layers=all,2deg"),
+                   "--compare disorder_layers")
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_stack_angles_of_different_lengths_are_refused(tmp_path):
+    config = tmp_path / "angles.toml"
+    config.write_text(STACK.replace("energy = 1.1\n", "energy = 1.1\ntheta = [0.5, 1.0]\nphi = [0.1, 0.2, 0.3]\n"))
+    assert_refused(run_cli("stack", config), "theta", "phi", "broadcast")
+
+
+def test_onsite_and_onsite_file_together_are_refused(tmp_path):
+    np.save(tmp_path / "v.npy", np.zeros((4, 4)))
+    config = tmp_path / "both.toml"
+    config.write_text(STACK.replace("onsite = 4.0\n", "onsite = 4.0\nonsite_file = \"v.npy\"\n"))
+    assert_refused(run_cli("stack", config), "onsite_file")
+
+
+def test_scan_without_conversion_leads_is_refused_before_solving(tmp_path):
+    config = tmp_path / "leads.toml"
+    config.write_text(STACK.replace('name = "L"', 'name = "A"').replace('name = "R"', 'name = "B"'))
+    out = tmp_path / "scan"
+    assert_refused(run_cli("scan", config, "--out", out, "--nphi", "8"), "side leads L, R")
+    assert not out.exists() or not any(out.iterdir())

@@ -198,6 +198,41 @@ def test_two_distributed_processes_give_the_same_bits(reference, tmp_path):
     assert_bit_identical(units_of(out, spec), expected)
 
 
+def free_slurm_port() -> int:
+    for port in np.random.default_rng().permutation(np.arange(61440, 65536)):
+        with socket.socket() as s:
+            try:
+                s.bind(("localhost", int(port)))
+            except OSError:
+                continue
+            return int(port)
+    raise RuntimeError("no free port in 61440-65535")
+
+
+def test_slurm_recipe_runs_one_process_per_task_to_the_same_bits(reference, tmp_path):
+    """scripts/slurm_ensemble.sbatch as a cluster runs it, with a stand-in for srun that starts
+    two tasks on this machine with SLURM's variables (jax.distributed finds them itself)."""
+    spec, _, expected = reference
+    config = write_config(tmp_path / "ens.toml", spec)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    srun = bin_dir / "srun"
+    srun.write_text("#!/bin/bash\n"
+                    "for i in 0 1; do SLURM_PROCID=$i SLURM_LOCALID=$i SLURM_NTASKS=2 SLURM_STEP_NODELIST=localhost "
+                    "\"$@\" & pids[$i]=$!; done\n"
+                    "status=0; for p in ${pids[@]}; do wait $p || status=1; done; exit $status\n")
+    srun.chmod(0o755)
+    job_id = str(free_slurm_port() - 61440)  # JAX derives the coordinator's port: 61440 + job id mod 4096
+    env = subprocess_env(PATH=f"{bin_dir}:{os.environ['PATH']}", SLURM_JOB_ID=job_id, CONFIG=str(config),
+                         OUT=str(tmp_path / "run"), JAXSGE=f"{sys.executable} -m jaxsge")
+    proc = subprocess.run(["bash", str(ROOT / "scripts" / "slurm_ensemble.sbatch"), "--memory-gib",
+                           str(budget(spec, 3))], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    last_run = json.loads((tmp_path / "run" / "stats.json").read_text())["last_run"]
+    assert last_run["process_count"] == 2
+    assert_bit_identical(units_of(tmp_path / "run", spec), expected)
+
+
 class Interrupted(Exception):
     pass
 

@@ -7,7 +7,7 @@ import pytest
 
 from jaxsge import JunctionParams, junction, mechanism
 from jaxsge.plan.plan import plan
-from jaxsge.solve.transmissions import _angles, _upper, evaluation_bytes
+from jaxsge.solve.transmissions import angles_at, evaluation_bytes, upper_at
 
 CASES = {
     "folded": dict(),
@@ -24,9 +24,9 @@ def test_estimate_bounds_the_compiled_peak(case, reflection):
     with jax.enable_x64(True):
         pl = plan(stack, p.mu)
         base = stack.replace(theta=0.0, phi=0.0)
-        upper_compiled = _upper.lower(base, p.mu, 0, pl).compile()
-        upper = _upper(base, p.mu, 0, pl)
-        angles = _angles.lower(base, jnp.zeros(1), jnp.zeros(1), p.mu, 0, upper, pl, reflection, False, "cpu").compile()
+        upper_compiled = upper_at.lower(base, p.mu, 0, pl).compile()
+        upper = upper_at(base, p.mu, 0, pl)
+        angles = angles_at.lower(base, jnp.zeros(1), jnp.zeros(1), p.mu, 0, upper, pl, reflection, False).compile()
     measured = max(upper_compiled.memory_analysis().temp_size_in_bytes, angles.memory_analysis().temp_size_in_bytes)
     estimate = evaluation_bytes(stack, pl, reflection)
     assert measured <= estimate <= 2.0 * measured, (measured / (16 * stack.N ** 2), estimate / (16 * stack.N ** 2))
