@@ -95,14 +95,17 @@ def paper(L: int, W: int, **changes) -> JunctionParams:
     return JunctionParams(Lx=L, Ly=L, W=W, **changes)
 
 
-def largest_fitting_L(memory: float, cap: int) -> int:
-    """The largest L (Lx = Ly = L, W = 0.6 L, clean paper junction, lean right-hand sides, dense
-    path) whose single evaluation fits in ``memory`` bytes by the memory rule of the solver."""
+def largest_fitting_L(memory: float, cap: int, path: str = "dense") -> int:
+    """The largest L (Lx = Ly = L, W = 0.6 L, clean paper junction, lean right-hand sides) whose
+    single evaluation on ``path`` fits in ``memory`` bytes by the memory rule of the solver."""
     best = None
-    for L in range(10, cap + 1, 2):
+    for L in range(10, cap + 1, 2 if path == "dense" else 10):
         p = paper(L, max(2, round(0.6 * L)))
         s = junction(p)
-        pl = plan_for(s, p.mu, path="dense")
+        try:
+            pl = plan_for(s, p.mu, path=path)
+        except ValueError:  # larger than the machine itself
+            break
         if evaluation_bytes(s, pl, False) > memory:
             break
         best = L
@@ -189,7 +192,9 @@ def largest(size: dict, device, time_left: float, record: dict) -> dict:
     fit = largest_fitting_L(memory, 400)
     clean = record["timings"].get("paper_clean", {})
     L = min(fit, size["largest_cap"])
-    out = {"largest_L_fitting": fit, "memory_bytes_used_for_rule": memory, "L_run": None}
+    out = {"largest_L_fitting": fit, "largest_L_fitting_krylov": largest_fitting_L(memory, size["largest_cap"] + 100,
+                                                                                  "krylov"),
+           "krylov_search_limit": size["largest_cap"] + 100, "memory_bytes_used_for_rule": memory, "L_run": None}
     if "median_s" in clean:
         predicted = clean["median_s"] * (L / size["L"]) ** 6  # one LU of order 2 L^2
         out["predicted_s_at_L_run"] = predicted
@@ -197,8 +202,17 @@ def largest(size: dict, device, time_left: float, record: dict) -> dict:
             out["not_run"] = f"L = {L} predicted to take {predicted:.0f} s, more than half the {time_left:.0f} s left"
             return out
     W = max(2, round(0.6 * L))
-    out.update(timed(lambda phi: transmissions(paper(L, W, phi=phi), reflection=False), [0.1, 0.2], device))
+    out.update(timed(lambda phi: transmissions(paper(L, W, phi=phi), path="dense", reflection=False), [0.1, 0.2],
+                     device))
     out["L_run"], out["W_run"] = L, W
+    krylov_fit = out["largest_L_fitting_krylov"] or 0
+    if fit < size["largest_cap"] <= krylov_fit:  # past the dense path's limit: the Krylov path, once
+        L = size["largest_cap"]
+        W = round(0.6 * L)
+        start = time.perf_counter()
+        r = transmissions(paper(L, W, phi=0.1), path="krylov", reflection=False)
+        out["krylov_at_cap"] = {"L": L, "W": W, "seconds_first_call": time.perf_counter() - start,
+                                "solver": r.solver_report, **peak_memory(device)}
     return out
 
 
@@ -213,7 +227,8 @@ def summary_line(t: dict) -> str:
     if "fraction_of_float64_peak" in t:
         parts.append(f"{t['gflops']:.4g} GFLOP/s = {t['fraction_of_float64_peak']:.2%} of float64 peak")
     if "largest_L_fitting" in t:
-        parts.insert(0, f"largest L fitting {t['largest_L_fitting']}, run at L = {t['L_run']}")
+        parts.insert(0, f"largest L fitting {t['largest_L_fitting']} (dense), {t['largest_L_fitting_krylov']} (Krylov, "
+                        f"searched to {t.get('krylov_search_limit', '-')}), run at L = {t['L_run']}")
     if "peak_bytes" in t:
         parts.append(f"peak {t['peak_bytes'] / 2 ** 30:.2f} GiB")
     return ", ".join(parts)

@@ -103,7 +103,9 @@ def plot(runs: dict, phi_of: dict, path) -> None:
 
     panels = [(name, xi) for name, run in runs.items() for xi in sorted({c["xi"] for c in run["cases"]})]
     fig = Figure(figsize=(3.4 * len(panels), 7.0))
-    colors = matplotlib.colormaps["viridis"](np.linspace(0.15, 0.8, 3))
+    strengths = sorted({c["K0"] for run in runs.values() for c in run["cases"]})
+    palette = matplotlib.colormaps["viridis"](np.linspace(0.15, 0.8, max(len(strengths), 2)))
+    colors = {k0: palette[i] for i, k0 in enumerate(strengths)}
     for j, (name, xi) in enumerate(panels):
         run, phi = runs[name], phi_of[name]
         ax = fig.add_subplot(2, len(panels), j + 1, projection="polar")
@@ -116,13 +118,13 @@ def plot(runs: dict, phi_of: dict, path) -> None:
         for k, c in enumerate([c for c in run["cases"] if c["xi"] == xi]):
             g, e = np.asarray(c["g_sc"]), np.asarray(c["g_sc_stderr"])
             label = f"K0 = {c['K0']:g} (n = {c['n_realizations']})"
-            ax.plot(closed, np.append(g, g[0]), color=colors[k], lw=1.4, label=label)
-            ax.fill_between(closed, np.append(g - e, g[0] - e[0]), np.append(g + e, g[0] + e[0]), color=colors[k],
-                            alpha=0.3, lw=0)
+            ax.plot(closed, np.append(g, g[0]), color=colors[c["K0"]], lw=1.4, label=label)
+            ax.fill_between(closed, np.append(g - e, g[0] - e[0]), np.append(g + e, g[0] + e[0]),
+                            color=colors[c["K0"]], alpha=0.3, lw=0)
             h = np.asarray(c["harmonics_abs_Gsc"])
             he = np.asarray(c["harmonics_abs_Gsc_stderr"])
             m = np.arange(h.size)
-            hax.bar(m[1:] + (k + 1) * width - 0.4, h[1:] / h[0], width, yerr=he[1:] / h[0], color=colors[k],
+            hax.bar(m[1:] + (k + 1) * width - 0.4, h[1:] / h[0], width, yerr=he[1:] / h[0], color=colors[c["K0"]],
                     label=label, capsize=2)
         for c in run["clean"]:
             if c["xi"] == xi:
@@ -134,8 +136,7 @@ def plot(runs: dict, phi_of: dict, path) -> None:
         hax.set_xlabel("harmonic m of |<G_sc>|(phi)", fontsize=8)
         hax.set_ylabel("A_m / A_0", fontsize=8)
         hax.tick_params(labelsize=7)
-        if j == 0:
-            ax.legend(loc="upper left", bbox_to_anchor=(-0.35, -0.05), fontsize=7, frameon=False)
+        ax.legend(loc="upper left", bbox_to_anchor=(-0.35, -0.05), fontsize=7, frameon=False)
     fig.suptitle("Disorder-averaged g_sc(phi) with one standard error (bands, jackknife) and its harmonics",
                  fontsize=10)
     fig.subplots_adjust(top=0.88, hspace=0.45, wspace=0.45)

@@ -31,7 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core.batching import chunk_size, memory_budget, padded_chunks
+from ..core.batching import chunk_size, memory_budget, padded_chunks, platform
 from ..core.precision import x64
 from ..model.system import System, varied_leaves
 from ..plan.plan import check_size, edge_distance
@@ -125,10 +125,18 @@ def _observables(s, energy, theta, phi, r, pl, leads):
     return out, stats
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "leads"))
-def _jvp_points(stack, energy, tangent, d_energy, theta, phi, index, pl, leads):
+@functools.partial(jax.jit, static_argnames=("pl", "leads", "sequential"))
+def _jvp_points(stack, energy, tangent, d_energy, theta, phi, index, pl, leads, sequential):
     def point(th, ph, r):
         f = lambda s, e: _observables(s, e, th, ph, r, pl, leads)  # noqa: E731
+        if sequential:
+            # CPU: the tangents one after the other on the linearised function (the value and its
+            # LU computed once). Vmapped, their batched LAPACK solves ran side by side and could
+            # take both threads of XLA's intra-op pool, each waiting for the other (a deadlock
+            # seen on 2 cores; docs/ensemble.md).
+            value, f_jvp, stats = jax.linearize(f, stack, energy, has_aux=True)
+            derivative = jax.lax.map(lambda t: f_jvp(*t), (tangent, d_energy))
+            return value, jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, -1), derivative), stats
         # The primal does not depend on the vmapped tangent: it (and its LU) is computed once.
         return jax.vmap(lambda ds, de: jax.jvp(f, (stack, energy), (ds, de), has_aux=True),
                         out_axes=(None, -1, 0))(tangent, d_energy)
@@ -177,7 +185,7 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     pieces = []
     for keep, idx in work:
         out = _jvp_points(stack, energy, tangent, d_energy, jnp.asarray(grid_theta[idx]), jnp.asarray(grid_phi[idx]),
-                          jnp.asarray(grid_index[idx]), pl, leads)
+                          jnp.asarray(grid_index[idx]), pl, leads, platform() == "cpu")
         pieces.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out))
     values, derivs, stats = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *pieces)
     if pl.krylov is not None:

@@ -130,9 +130,9 @@ class Plan:
 
 # Beyond this many sites per layer the Krylov path is faster than the dense LU on CPU (measured
 # crossovers, docs/krylov.md: clean between L = 50 and 70, disorder K0 = 0.5 in the layer, which
-# doubles the iterations, near L = 80); on accelerators the dense LU is used while it fits.
+# doubles to triples the iterations, near L = 90); on accelerators the dense LU is used while it fits.
 KRYLOV_SITES_CPU = 60 * 60
-KRYLOV_SITES_CPU_DISORDERED = 80 * 80
+KRYLOV_SITES_CPU_DISORDERED = 90 * 90
 
 
 def check_size(s: Stack, dense: bool = True) -> None:

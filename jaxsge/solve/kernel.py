@@ -535,6 +535,9 @@ def _solve_lowest_krylov(operator, chi, pl: Plan, groups, c, m: int, lean: bool,
     x, it_x, res_x = krylov.solve(operator, chi, d, setup, jnp.concatenate([grp.source(m) for grp in small], axis=1))
     c = c.at[np.ix_(all_cols, small_cols)].add(jnp.concatenate([grp.readout(x) for grp in groups], axis=0))
     rhs = jnp.concatenate([grp.readout_matrix(m) for grp in small], axis=0).T
+    # The transposed solve after the direct one, as on the dense path: two batched solves side
+    # by side can deadlock XLA's CPU thread pool (docs/ensemble.md).
+    x, rhs = jax.lax.optimization_barrier((x, rhs))
     y, it_y, res_y = krylov.solve(operator, chi, d, setup, rhs, transpose=True)
     amplitudes = c.at[np.ix_(small_cols, top_group.cols)].add(top_group.source_t(y))
     return amplitudes, jnp.stack([jnp.maximum(it_x, it_y), jnp.maximum(res_x, res_y)]).astype(float)

@@ -30,3 +30,19 @@ def test_estimate_bounds_the_compiled_peak(case, reflection):
     measured = max(upper_compiled.memory_analysis().temp_size_in_bytes, angles.memory_analysis().temp_size_in_bytes)
     estimate = evaluation_bytes(stack, pl, reflection)
     assert measured <= estimate <= 2.0 * measured, (measured / (16 * stack.N ** 2), estimate / (16 * stack.N ** 2))
+
+
+@pytest.mark.parametrize("reflection", [False, True])
+@pytest.mark.parametrize("L", [12, 20])
+def test_krylov_estimate_bounds_the_compiled_peak(L, reflection):
+    p = JunctionParams(Lx=L, Ly=L, Lz=4, W=8, n_barrier=2, K0=0.5, disorder_layers="2deg")
+    stack = junction(p)
+    with jax.enable_x64(True):
+        pl = plan(stack, p.mu, solver="krylov")
+        base = stack.replace(theta=0.0, phi=0.0)
+        upper = upper_at(base, p.mu, 0, pl)
+        angles = angles_at.lower(base, jnp.zeros(1), jnp.zeros(1), p.mu, 0, upper, pl, reflection, False).compile()
+    measured = angles.memory_analysis().temp_size_in_bytes
+    estimate = evaluation_bytes(stack, pl, reflection)
+    assert pl.solver == "krylov"
+    assert measured <= estimate <= 1.5 * measured, estimate / measured
