@@ -422,11 +422,11 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
         lean = "top" in cols and not reflection and len(pl.slices) == 1
         if lowest and pl.krylov is not None:  # matrix-free: the slice matrix is never formed
             operator = _layer_operator(s, first, theta, phi, energy, draw, pl, value)
-            amplitudes, stats = _solve_lowest_krylov(operator, chi_top, pl, groups, c, m, lean, top_group)
+            amplitudes, stats = _solve_lowest(_krylov_solver(operator, chi_top, pl), groups, c, m, lean, top_group)
             break
         a = _slice_matrix(s, first, last, theta, phi, energy, draw, pl, terms, value if kind == "diag" else None)
         if lowest:
-            amplitudes, stats = _solve_lowest(a, groups, c, m, lean, top_group), jnp.zeros(2)
+            amplitudes, stats = _solve_lowest(_dense_solver(a), groups, c, m, lean, top_group)
             break
         # An upper dense slice: eliminate it and pass its state to the layer below (first - 1).
         g = jnp.linalg.inv(a)
@@ -472,29 +472,48 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     return T, n_open, (s_matrix if smatrix else None), stats
 
 
-def _solve_lowest(a, groups, c, m: int, lean: bool, top_group):
-    """Amplitudes c + <out|G|src> over the channel groups, by one LU of the lowest slice.
+def _solve_lowest(solve, groups, c, m: int, lean: bool, top_group):
+    """Amplitudes c + <out|G|src> over the channel groups, and the solver's (iterations, residual).
 
-    ``lean``: leave the top group out of the right-hand sides; its columns are then obtained
-    from a transposed solve for the other groups' read-outs, and its own block stays at c.
+    ``solve(b, transpose)`` gives (x, stats) with A x = b (A^T x = b) for the lowest slice's
+    matrix A: one LU (:func:`_dense_solver`) or GMRES (:func:`_krylov_solver`). ``lean``: leave
+    the top group out of the right-hand sides; its columns are then obtained from a transposed
+    solve for the other groups' read-outs, and its own block stays at c.
     """
-    factors = lu_factor(a)
     if not lean:
-        x = lu_solve(factors, jnp.concatenate([grp.source(m) for grp in groups], axis=1))
+        x, stats = solve(jnp.concatenate([grp.source(m) for grp in groups], axis=1), False)
         rows = np.concatenate([grp.cols for grp in groups])
         amplitudes = jnp.concatenate([grp.readout(x) for grp in groups], axis=0)
-        return c.at[np.ix_(rows, rows)].add(amplitudes)
+        return c.at[np.ix_(rows, rows)].add(amplitudes), stats
     small = [grp for grp in groups if grp is not top_group]
     small_cols = np.concatenate([grp.cols for grp in small])
     all_cols = np.concatenate([grp.cols for grp in groups])
-    x = lu_solve(factors, jnp.concatenate([grp.source(m) for grp in small], axis=1))
+    x, stats_x = solve(jnp.concatenate([grp.source(m) for grp in small], axis=1), False)
     c = c.at[np.ix_(all_cols, small_cols)].add(jnp.concatenate([grp.readout(x) for grp in groups], axis=0))
     rhs = jnp.concatenate([grp.readout_matrix(m) for grp in small], axis=0).T
     # The second solve waits for the first: two batched LAPACK calls must not run at once on CPU
     # (core.batching).
     x, rhs = jax.lax.optimization_barrier((x, rhs))
-    y = lu_solve(factors, rhs, transpose=True)
-    return c.at[np.ix_(small_cols, top_group.cols)].add(top_group.source_t(y))
+    y, stats_y = solve(rhs, True)
+    return c.at[np.ix_(small_cols, top_group.cols)].add(top_group.source_t(y)), jnp.maximum(stats_x, stats_y)
+
+
+def _dense_solver(a):
+    """``solve(b, transpose)`` for :func:`_solve_lowest` by one in-place LU of ``a``."""
+    factors = lu_factor(a)
+    return lambda b, transpose: (lu_solve(factors, b, transpose=transpose), jnp.zeros(2))
+
+
+def _krylov_solver(operator, chi, pl: Plan):
+    """``solve(b, transpose)`` for :func:`_solve_lowest` by ``krylov.layer_solver`` (one preconditioner
+    for both directions); stats = (iterations, relative residual)."""
+    d = jnp.einsum("as,xyab,bs->xys", jnp.conj(chi), operator.diag, chi).reshape(-1)
+    solve = krylov.layer_solver(operator, chi, d, pl.krylov)
+
+    def run(b, transpose):
+        x, iterations, residual = solve(b, transpose)
+        return x, jnp.stack([iterations, residual]).astype(float)
+    return run
 
 
 def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_blocks):
@@ -517,30 +536,6 @@ def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_b
         sides.append((*side_lead_sites(s, lead), block))
     return LayerOperator(diag, in_plane_table(layer, pl.spin_orbit[z]), layer_profile(s, z, draw, pl.disordered[z]),
                          tuple(sides), sine_modes(Lx)[0], sine_modes(Ly)[0])
-
-
-def _solve_lowest_krylov(operator, chi, pl: Plan, groups, c, m: int, lean: bool, top_group):
-    """As :func:`_solve_lowest`, with the solves done by ``krylov.solve``; also (iterations, residual)."""
-    d = jnp.einsum("as,xyab,bs->xys", jnp.conj(chi), operator.diag, chi).reshape(-1)
-    setup = pl.krylov
-    if not lean:
-        x, iterations, residual = krylov.solve(operator, chi, d, setup,
-                                               jnp.concatenate([grp.source(m) for grp in groups], axis=1))
-        rows = np.concatenate([grp.cols for grp in groups])
-        amplitudes = c.at[np.ix_(rows, rows)].add(jnp.concatenate([grp.readout(x) for grp in groups], axis=0))
-        return amplitudes, jnp.stack([iterations, residual]).astype(float)
-    small = [grp for grp in groups if grp is not top_group]
-    small_cols = np.concatenate([grp.cols for grp in small])
-    all_cols = np.concatenate([grp.cols for grp in groups])
-    x, it_x, res_x = krylov.solve(operator, chi, d, setup, jnp.concatenate([grp.source(m) for grp in small], axis=1))
-    c = c.at[np.ix_(all_cols, small_cols)].add(jnp.concatenate([grp.readout(x) for grp in groups], axis=0))
-    rhs = jnp.concatenate([grp.readout_matrix(m) for grp in small], axis=0).T
-    # The transposed solve after the direct one, as on the dense path: two batched solves side
-    # by side can deadlock XLA's CPU thread pool (docs/ensemble.md).
-    x, rhs = jax.lax.optimization_barrier((x, rhs))
-    y, it_y, res_y = krylov.solve(operator, chi, d, setup, rhs, transpose=True)
-    amplitudes = c.at[np.ix_(small_cols, top_group.cols)].add(top_group.source_t(y))
-    return amplitudes, jnp.stack([jnp.maximum(it_x, it_y), jnp.maximum(res_x, res_y)]).astype(float)
 
 
 def _reflection_from_unitarity(T, n_open, top: int):

@@ -220,12 +220,13 @@ def gmres(operator, precondition, b, setup: KrylovSetup):
     return jax.lax.while_loop(unfinished, cycle, (x0, 0, jnp.array(jnp.inf)))
 
 
-def solve(operator: LayerOperator, chi, d, setup: KrylovSetup, b, transpose: bool = False):
-    """x with A x = b (A^T x = b when ``transpose``) for b (n, k) in the sigma_z mode basis.
+def layer_solver(operator: LayerOperator, chi, d, setup: KrylovSetup):
+    """``solve(b, transpose=False)``: x with A x = b (A^T x = b when ``transpose``) for b (n, k) in
+    the sigma_z mode basis, returning (x, iterations, relative residual).
 
     The iteration runs in the basis of spin along the top axis (spinors ``chi``), where D (``d``,
     flat (n,), index q * 2 + s) is diagonal: A_n = R^dagger A R with R = chi on every mode, and
-    A^T = R^* A_n^T R^T. Returns (x, iterations, relative residual).
+    A^T = R^* A_n^T R^T. The preconditioner is built once for both: S(A_n^T) = S(A_n)^T, the same LU.
     """
     shape = operator.diag.shape[:2] + (2, -1)
 
@@ -237,7 +238,6 @@ def solve(operator: LayerOperator, chi, d, setup: KrylovSetup, b, transpose: boo
         into, out = (chi, jnp.conj(chi).T) if not t else (jnp.conj(chi), chi.T)
         return rotate(operator.apply(rotate(v, into), t), out).reshape(v.shape)
 
-    # The preconditioner of A_n^T is that of A_n transposed: S(A_n^T) = S(A_n)^T, the same LU.
     built = shell_preconditioner(axis_operator, d, np.asarray(setup.shell))
 
     def run(t):
@@ -246,8 +246,11 @@ def solve(operator: LayerOperator, chi, d, setup: KrylovSetup, b, transpose: boo
             return x, (iterations, residual)
         return solver
 
-    into, out = (jnp.conj(chi).T, chi) if not transpose else (chi.T, jnp.conj(chi))
-    rhs = rotate(b, into).reshape(-1, b.shape[-1])
-    x, (iterations, residual) = jax.lax.custom_linear_solve(
-        lambda v: axis_operator(v, transpose), rhs, run(transpose), run(not transpose), has_aux=True)
-    return rotate(x, out).reshape(b.shape), iterations, residual
+    def solve(b, transpose: bool = False):
+        into, out = (jnp.conj(chi).T, chi) if not transpose else (chi.T, jnp.conj(chi))
+        rhs = rotate(b, into).reshape(-1, b.shape[-1])
+        x, (iterations, residual) = jax.lax.custom_linear_solve(
+            lambda v: axis_operator(v, transpose), rhs, run(transpose), run(not transpose), has_aux=True)
+        return rotate(x, out).reshape(b.shape), iterations, residual
+
+    return solve
