@@ -11,20 +11,20 @@ CONFIG_HELP = ("TOML config: a junction (keys of docs/model.md, optionally prese
                "layer ([[layers]] tables); see docs/configs.md")
 
 
-def add_config(cmd, lists: bool = False) -> None:
-    cmd.add_argument("config", help=CONFIG_HELP)
-    example = "--set K0=0.5,1.0" if lists else "--set phi=pi/4"
+def add_config(cmd, note: str = "", example: str = "--set phi=pi/4") -> None:
+    cmd.add_argument("config", help=CONFIG_HELP + note)
     cmd.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help=f"override a parameter or setting (repeatable), e.g. {example}")
 
 
-def add_solver(cmd) -> None:
+def add_solver(cmd, fold: bool = True, memory: str = "for one batch of evaluations") -> None:
     cmd.add_argument("--path", choices=SOLVERS, default="auto",
                      help="solver of the lowest layer slice: dense LU, Krylov (GMRES), or auto (default)")
-    cmd.add_argument("--no-fold", action="store_true",
-                     help="eliminate every layer densely (no folding, no spin blocks): a cross-check of the folding")
+    if fold:
+        cmd.add_argument("--no-fold", action="store_true", help="eliminate every layer densely (no folding, no "
+                         "spin blocks): a cross-check of the folding")
     cmd.add_argument("--memory-gib", type=float, metavar="GIB",
-                     help="memory budget for one batch of evaluations (default: 60%% of what the device has)")
+                     help=f"memory budget {memory} (default: 60%% of what the device has)")
 
 
 def solver_options(args) -> dict:
@@ -35,3 +35,10 @@ def solver_options(args) -> dict:
 
 def command_line(argv) -> list:
     return list(sys.argv if argv is None else ["jaxsge", *argv])
+
+
+def check_n_phi(n, minimum: int) -> int:
+    """The number of angles of a phi scan (``--nphi`` or the config's ``n_phi``), checked."""
+    if isinstance(n, bool) or not isinstance(n, int) or not minimum <= n <= 100_000:
+        raise ValueError(f"nphi = {n!r} must be an integer between {minimum} and 100000")
+    return n

@@ -8,7 +8,6 @@ leads allow, G_sc and G_cs. ``--json`` prints one JSON object; ``--out`` writes 
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
@@ -16,10 +15,10 @@ import numpy as np
 from .. import __version__
 from ..core.precision import x64
 from ..io.files import json_text, output_file, write_json
-from ..observables import response
-from ..solve.transmissions import Transmissions, plan_for, solve
-from .common import add_config, add_solver, command_line, solver_options
 from ..io.config import load_config
+from ..observables import response
+from ..solve.transmissions import Transmissions, solve
+from .common import add_config, add_solver, command_line, solver_options
 
 UNITS = "conductances in e^2/h (transmission probabilities) at zero temperature, at the Fermi energy"
 
@@ -46,19 +45,12 @@ def conversions_or_undefined(result: Transmissions):
     """(conductances, undefined): the conversion conductances that are finite, and a reason for the others."""
     if not response.conversion_axes(result.leads):
         return {}, {}
-    import jax
-
-    with jax.enable_x64(True):
-        values = {k: np.asarray(v) for k, v in response.conversions(result.T, result.n_open, result.leads).items()}
-    good, undefined = {}, {}
-    for key, value in values.items():
-        if np.all(np.isfinite(value)):
-            good[key] = value
-        else:
-            undefined[key] = ("undefined: the floating lead M has no open channel, so no current can keep it "
-                              "neutral" if not np.all(result.n_open[..., result.index("M"), :].sum(-1) > 0)
-                              else "undefined: the response equations are singular")
-    return good, undefined
+    values = {k: np.asarray(v) for k, v in response.conversions(result.T, result.n_open, result.leads).items()}
+    why = ("undefined: the floating lead M has no open channel, so no current can keep it neutral"
+           if not np.all(result.n_open[..., result.index("M"), :].sum(-1) > 0)
+           else "undefined: the response equations are singular")
+    good = {k: v for k, v in values.items() if np.all(np.isfinite(v))}
+    return good, {k: why for k in values if k not in good}
 
 
 def transmission_report(result: Transmissions, system, requested: dict, seconds: float) -> dict:
@@ -76,9 +68,8 @@ def transmission_report(result: Transmissions, system, requested: dict, seconds:
            "system": system.describe(), "units": UNITS}
     if "M" in result.leads:
         others = [name for name in result.leads if name != "M"]
-        from_m, to_m = result.from_lead("M"), result.to_lead("M")
-        out["T_from_M"] = {a: {"+": float(from_m[i, 0]), "-": float(from_m[i, 1])} for i, a in enumerate(others)}
-        out["T_to_M"] = {a: {"+": float(to_m[i, 0]), "-": float(to_m[i, 1])} for i, a in enumerate(others)}
+        for key, T_M in (("T_from_M", result.from_lead("M")), ("T_to_M", result.to_lead("M"))):
+            out[key] = {a: {"+": float(T_M[i, 0]), "-": float(T_M[i, 1])} for i, a in enumerate(others)}
     good, undefined = conversions_or_undefined(result)
     out.update({k: float(v) for k, v in good.items()})
     if undefined:
@@ -88,29 +79,25 @@ def transmission_report(result: Transmissions, system, requested: dict, seconds:
     return out
 
 
-def _print(report: dict, out) -> None:
-    print(f"solver: {report['solver']['path']} ({report['solver']['seconds']:.2f} s)", file=out)
+def _print(report: dict) -> None:
+    print(f"solver: {report['solver']['path']} ({report['solver']['seconds']:.2f} s)")
     if "T_from_M" in report:
-        print("spin-resolved conductances in e^2/h (s = +/-: spin parallel/antiparallel to n in M)", file=out)
-        print(f"{'lead':<6}{'T(a<-M,+)':>14}{'T(a<-M,-)':>14}{'T(M,+<-a)':>14}{'T(M,-<-a)':>14}{'open':>14}", file=out)
+        print("spin-resolved conductances in e^2/h (s = +/-: spin parallel/antiparallel to n in M)")
+        print(f"{'lead':<6}{'T(a<-M,+)':>14}{'T(a<-M,-)':>14}{'T(M,+<-a)':>14}{'T(M,-<-a)':>14}{'open':>14}")
         for lead, fm in report["T_from_M"].items():
             tm, n = report["T_to_M"][lead], report["n_open"][lead]
             print(f"{lead:<6}{fm['+']:>14.8g}{fm['-']:>14.8g}{tm['+']:>14.8g}{tm['-']:>14.8g}"
-                  f"{'/'.join(str(v) for v in n.values()):>14}", file=out)
+                  f"{'/'.join(str(v) for v in n.values()):>14}")
         nm = report["n_open"]["M"]
-        print(f"open channels in M: {nm['+']} (s = +), {nm['-']} (s = -)", file=out)
+        print(f"open channels in M: {nm['+']} (s = +), {nm['-']} (s = -)")
     print(f"current-conservation residual: {report['conservation_residual']:.2e} "
-          "(max over incoming lead and spin of |sum of outgoing probabilities - open channels|)", file=out)
+          "(max over incoming lead and spin of |sum of outgoing probabilities - open channels|)")
+    undefined = report.get("undefined", {})
     for kind, label, symbol in (("Gsc", "spin-charge", "G_sc"), ("Gcs", "charge-spin", "G_cs")):
-        parts = []
-        for axis in "xy":
-            key = f"{kind}_{axis}"
-            if key in report:
-                parts.append(f"{symbol}^{axis} = {report[key]:.6g}")
-            elif key in report.get("undefined", {}):
-                parts.append(f"{symbol}^{axis} {report['undefined'][key]}")
+        parts = [f"{symbol}^{axis} = {report[key]:.6g}" if key in report else f"{symbol}^{axis} {undefined[key]}"
+                 for axis, key in ((axis, f"{kind}_{axis}") for axis in "xy") if key in report or key in undefined]
         if parts:
-            print(f"{label}  " + "  ".join(parts) + "   (e^2/h)", file=out)
+            print(f"{label}  " + "  ".join(parts) + "   (e^2/h)")
 
 
 @x64
@@ -120,19 +107,18 @@ def run(args, argv=None) -> int:
     if args.out:
         output_file(args.out)
     system = config.system
-    stack = system.stack()
     for name in ("theta", "phi"):
         if np.ndim(system.values[name]):
             raise ValueError(f"{name} is a list: conductance works at one angle (use jaxsge scan for a scan)")
-    plan_for(stack, system.energy(), fold=options["fold"], path=options["path"], allow_closed=args.allow_closed)
     start = time.perf_counter()
-    result = solve(stack, system.energy(), reflection=True, allow_closed=args.allow_closed, **options)
-    report = transmission_report(result, system, {"path": args.path, "fold": not args.no_fold}, time.perf_counter() - start)
+    result = solve(system.stack(), system.energy(), reflection=True, allow_closed=args.allow_closed, **options)
+    report = transmission_report(result, system, {"path": args.path, "fold": not args.no_fold},
+                                 time.perf_counter() - start)
     report["command"] = command_line(argv)
     if args.out:
         write_json(args.out, report)
     if args.json:
         print(json_text(report))
     else:
-        _print(report, sys.stdout)
+        _print(report)
     return 0

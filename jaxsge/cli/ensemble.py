@@ -19,24 +19,21 @@ from ..core.precision import x64
 from ..ensemble.report import run_and_report
 from ..ensemble.spec import spec_from_settings, validate_spec
 from ..io.config import load_config
-from ..plan.plan import SOLVERS
-from .common import CONFIG_HELP
+from .common import add_config, add_solver
 
 
 def add_parser(sub):
     cmd = sub.add_parser("ensemble", help="disorder-averaged G_sc(phi) over realizations (Fig. 3), resumable",
                          description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cmd.add_argument("config", help=CONFIG_HELP + "; plus n_realizations, n_phi and K0 (a number or a list)")
-    cmd.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                     help="override a setting (repeatable), e.g. --set n_realizations=150 --set K0=0.5,1.0")
-    cmd.add_argument("--out", required=True, help="output folder (manifest.json, units/, ensemble.npz, stats.json, figures)")
-    cmd.add_argument("--resume", action="store_true", help="continue the run in --out: compute only missing realizations")
+    add_config(cmd, "; plus n_realizations, n_phi and K0 (a number or a list)",
+               "--set n_realizations=150 --set K0=0.5,1.0")
+    add_solver(cmd, fold=False, memory="per device for one block of units")
+    cmd.add_argument("--out", required=True,
+                     help="output folder (manifest.json, units/, ensemble.npz, stats.json, figures)")
+    cmd.add_argument("--resume", action="store_true",
+                     help="continue the run in --out: compute only missing realizations")
     cmd.add_argument("--force", action="store_true",
                      help="with --resume: accept fewer realizations than the folder holds (the extra ones are kept)")
-    cmd.add_argument("--memory-gib", type=float, metavar="GIB",
-                     help="memory budget per device for one block of units (default: 60%% of the device)")
-    cmd.add_argument("--path", choices=SOLVERS, default="auto",
-                     help="solver of the lowest layer: dense LU, Krylov (GMRES), or auto (default)")
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     dist = cmd.add_argument_group("multi-process runs (jax.distributed)")
     dist.add_argument("--distributed", action="store_true",
@@ -90,14 +87,9 @@ def run(args, argv=None) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    """``python -m jaxsge.cli.ensemble ensemble ...``: the command alone (as the multi-process tests start it)."""
-    from .main import main as full
-
-    return full(argv)
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # python -m jaxsge.cli.ensemble ensemble ...: as the multi-process tests start it
     import sys
+
+    from .main import main
 
     sys.exit(main(sys.argv[1:]))

@@ -22,8 +22,7 @@ from ..io.files import output_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.sensitivity import sensitivities
 from ..plot.transport import sensitivity_panels
-from .common import add_config, add_solver, command_line, solver_options
-from .scan import n_phi_of
+from .common import add_config, add_solver, check_n_phi, command_line, solver_options
 
 
 def add_parser(sub):
@@ -42,17 +41,16 @@ def run(args, argv=None) -> int:
     config = load_config(args.config, args.set)
     options = solver_options(args)
     wrt = [name.strip() for name in args.wrt.split(",") if name.strip()]
-    n_phi = n_phi_of(args, config, 1)
+    n_phi = check_n_phi(args.nphi if args.nphi is not None else config.settings.get("n_phi", 64), 1)
     system = config.system
-    phi = np.asarray([float(np.asarray(system.values["phi"]))]) if n_phi == 1 else uniform_phi(n_phi)
     if n_phi == 1 and np.ndim(system.values["phi"]):
         raise ValueError("--nphi 1 evaluates at the config's phi, which must then be one number")
+    phi = np.asarray([float(np.asarray(system.values["phi"]))]) if n_phi == 1 else uniform_phi(n_phi)
     n_real = config.settings.get("n_realizations")
     realizations = None if n_real is None else list(range(n_real))
     out = output_folder(args.out)
     start = time.perf_counter()
-    s = sensitivities(system, wrt, phi=phi, realizations=realizations, fold=options["fold"], path=options["path"],
-                      memory_budget_gib=options["memory_budget_gib"], progress=not args.no_progress)
+    s = sensitivities(system, wrt, phi=phi, realizations=realizations, progress=not args.no_progress, **options)
     seconds = time.perf_counter() - start
     arrays = {"phi": phi, "theta": np.asarray(system.values["theta"], dtype=float), **s.values,
               **{f"d{q}_d{name}": d for q, per in s.derivatives.items() for name, d in per.items()}}
@@ -63,8 +61,7 @@ def run(args, argv=None) -> int:
     meta = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path,
             "system": system.describe(), "wrt": list(s.wrt), "leads": list(s.leads),
             "scanned": {"phi": phi.tolist(), "n_phi": n_phi, "realizations": realizations},
-            "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **s.solver},
-            "seconds": seconds,
+            "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **s.solver}, "seconds": seconds,
             "units": "conductances in e^2/h; derivatives in e^2/h per unit of the parameter (energies in t, angles in "
                      "radians); zero temperature",
             "arrays": {"sensitivity.npz": "phi (n_phi); " + ", ".join(scalars) + " ([n_realizations,] n_phi); T "
@@ -75,13 +72,11 @@ def run(args, argv=None) -> int:
     write_json(out / "sensitivity.json", meta)
     if "Gsc_x" in s.values and n_phi > 1:
         mean = (lambda a: a.mean(axis=0)) if realizations is not None else (lambda a: a)
-        stack = system.stack()
+        stack, theta = system.stack(), float(np.asarray(system.values["theta"]))
         sensitivity_panels(phi, {q: mean(s.values[q]) for q in ("Gsc_x", "Gsc_y") if q in s.values},
                            {q: {n: mean(d) for n, d in per.items()} for q, per in s.derivatives.items() if q != "T"},
-                           s.wrt, suptitle=(f"G_sc and its derivatives, theta = "
-                                            f"{float(np.asarray(system.values['theta'])):.3g}, Lx = {stack.Lx}, "
-                                            f"Ly = {stack.Ly}" + (f", mean of {len(realizations)} realizations"
-                                                                  if realizations else "")),
+                           s.wrt, suptitle=f"G_sc and its derivatives, theta = {theta:.3g}, Lx = {stack.Lx}, "
+                           f"Ly = {stack.Ly}" + (f", mean of {len(realizations)} realizations" if realizations else ""),
                            path=out / "sensitivity.png")
     for key, value in meta["max_abs_derivative"].items():
         print(f"max over phi |{key}| = {value:.4g}")

@@ -9,7 +9,7 @@ results, timings), ``stack.npz`` and, with ``--nphi``, ``polar.png``.
 
 from __future__ import annotations
 
-import sys
+import contextlib
 import time
 
 import numpy as np
@@ -21,8 +21,8 @@ from ..io.files import output_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.scan import normalised_amplitude
 from ..plot.transport import polar_panels
-from ..solve.transmissions import plan_for, solve
-from .common import add_config, add_solver, command_line, solver_options
+from ..solve.transmissions import solve
+from .common import add_config, add_solver, check_n_phi, command_line, solver_options
 from .conductance import conversions_or_undefined
 
 
@@ -36,26 +36,26 @@ def add_parser(sub):
     return cmd
 
 
-def _print(result, energy, conversion, undefined, out) -> None:
+def _print(result, energy, conversion, undefined) -> None:
     T = np.asarray(result.T)
     leads = result.leads
     if T.ndim > 4:
-        print(f"{T.shape[0]} angles; the table is for the first one", file=out)
+        print(f"{T.shape[0]} angles; the table is for the first one")
         T = T[0]
-    print(f"spin-summed conductances G(a <- b) in e^2/h at energy {energy:g}", file=out)
-    print("a \\ b " + "".join(f"{name:>12}" for name in leads), file=out)
+    print(f"spin-summed conductances G(a <- b) in e^2/h at energy {energy:g}")
+    print("a \\ b " + "".join(f"{name:>12}" for name in leads))
     for i, a in enumerate(leads):
-        print(f"{a:<6}" + "".join(f"{T[i, :, j, :].sum():>12.6g}" for j in range(len(leads))), file=out)
-    print("spin-resolved T(a <- b, s) for s = +/- along b's axis:", file=out)
+        print(f"{a:<6}" + "".join(f"{T[i, :, j, :].sum():>12.6g}" for j in range(len(leads))))
+    print("spin-resolved T(a <- b, s) for s = +/- along b's axis:")
     for j, b in enumerate(leads):
-        row = ", ".join(f"{a}: {T[i, :, j, 0].sum():.6g} / {T[i, :, j, 1].sum():.6g}" for i, a in enumerate(leads) if i != j)
-        print(f"  from {b}: {row}", file=out)
-    print(f"current-conservation residual: {np.max(result.conservation_residual()):.2e}", file=out)
+        print(f"  from {b}: " + ", ".join(f"{a}: {T[i, :, j, 0].sum():.6g} / {T[i, :, j, 1].sum():.6g}"
+                                          for i, a in enumerate(leads) if i != j))
+    print(f"current-conservation residual: {np.max(result.conservation_residual()):.2e}")
     if conversion:
         print("  ".join(f"{k.replace('sc_', '_sc^').replace('cs_', '_cs^')} = {np.ravel(v)[0]:.6g}"
-                        for k, v in sorted(conversion.items())) + "  (e^2/h)", file=out)
+                        for k, v in sorted(conversion.items())) + "  (e^2/h)")
     for key, why in undefined.items():
-        print(f"{key}: {why}", file=out)
+        print(f"{key}: {why}")
 
 
 @x64
@@ -66,18 +66,15 @@ def run(args, argv=None) -> int:
     stack = system.stack()
     energy = float(np.asarray(system.energy()))
     if args.nphi is not None:
-        if not 8 <= args.nphi <= 100_000:
-            raise ValueError(f"nphi = {args.nphi} must be an integer between 8 and 100000")
-        stack = stack.replace(phi=uniform_phi(args.nphi))
+        stack = stack.replace(phi=uniform_phi(check_n_phi(args.nphi, 8)))
     out = output_folder(args.out) if args.out else None
-    plan_for(stack, energy, fold=options["fold"], path=options["path"])
     start = time.perf_counter()
     result = solve(stack, energy, reflection=args.nphi is None, progress=args.nphi is not None, **options)
     seconds = time.perf_counter() - start
     conversion, undefined = conversions_or_undefined(result)
     if args.explain:
         print(result.plan.explain())
-    _print(result, energy, conversion, undefined, sys.stdout)
+    _print(result, energy, conversion, undefined)
     print(f"solver: {result.plan.summary} ({seconds:.2f} s)")
     if out is None:
         return 0
@@ -86,7 +83,7 @@ def run(args, argv=None) -> int:
               "conservation_residual": result.conservation_residual(),
               "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **result.solver_report,
                          "explain": result.plan.explain(), "seconds": seconds},
-              "system": system.describe(), **{k: np.asarray(v) for k, v in conversion.items()},
+              "system": system.describe(), **conversion,
               "units": "conductances in e^2/h (transmission probabilities) at zero temperature; angles in radians",
               "axes": "T[..., to_lead, to_spin, from_lead, from_spin]; spin 0/1 = +/- along each lead's axis"}
     if args.nphi is not None:
@@ -97,14 +94,13 @@ def run(args, argv=None) -> int:
         report["note"] = "the top lead's spin-resolved self-reflection is from unitarity (its sums are exact)"
     write_json(out / "stack.json", report)
     write_npz(out / "stack.npz", T=result.T, n_open=result.n_open, theta=np.asarray(stack.theta),
-              phi=np.asarray(stack.phi), energy=energy, **{k: np.asarray(v) for k, v in conversion.items()})
+              phi=np.asarray(stack.phi), energy=energy, **conversion)
     written = ["stack.json", "stack.npz"]
     if args.nphi is not None and "Gsc_x" in conversion:
         gx, gy = conversion["Gsc_x"], conversion.get("Gsc_y", 0 * conversion["Gsc_x"])
-        try:
+        g = None
+        with contextlib.suppress(ValueError):  # G_sc vanishes at every angle: no figure
             g = normalised_amplitude(gx, gy)
-        except ValueError:
-            g = None
         if g is not None:
             polar_panels(np.asarray(stack.phi), [{"g_sc": g}], [config.path.rsplit("/", 1)[-1]],
                          suptitle=f"normalised g_sc(phi), max |G_sc| = {np.hypot(gx, gy).max():.3g} e^2/h, "

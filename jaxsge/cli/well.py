@@ -1,10 +1,8 @@
 """``jaxsge well CONFIG --out DIR [--set NAME=VALUE ...]``: the quantum well of the second seed paper (Figs. 2-6).
 
-The config (``configs/well_paper.toml``; :mod:`jaxsge.well.config`) has a ``[well]`` table with
-the fields of :class:`jaxsge.well.model.WellParams` and one table per figure. ``--set d=3``
-changes a well parameter, ``--set fig3.n_alpha=51`` or ``--set fig4.alpha_L=0.02,0.06`` a figure
-setting. Writes ``well.npz``, ``well.json`` and ``well_fig2_states.png`` ... ``well_fig6_thickness.png``
-(:func:`jaxsge.well.figures.well_report`); every input and the output folder are checked first.
+The config (``configs/well_paper.toml``) is read by :mod:`jaxsge.well.config` (``--set d=3``,
+``--set fig3.n_alpha=51``); :func:`jaxsge.well.figures.well_report` checks every input and the output
+folder first, then writes ``well.npz``, ``well.json`` and ``well_fig2_states.png`` ... ``well_fig6_thickness.png``.
 """
 
 from __future__ import annotations

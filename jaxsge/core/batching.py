@@ -50,6 +50,7 @@ def memory_budget(memory_budget_gib=None, device=None) -> int:
     A ValueError names the option when the request is not a positive number or exceeds what
     the device has available.
     """
+    device = jax.devices()[0] if device is None else device
     available = available_memory(device)
     if memory_budget_gib is None:
         return int(DEFAULT_BUDGET_FRACTION * available)
@@ -57,14 +58,10 @@ def memory_budget(memory_budget_gib=None, device=None) -> int:
     if not np.isfinite(requested) or requested <= 0:
         raise ValueError(f"memory budget {memory_budget_gib!r} GiB must be a positive number")
     if requested * GIB > available:
+        where = "this machine" if device.platform == "cpu" else f"the {device.platform} device {device.device_kind}"
         raise ValueError(f"memory budget {requested:g} GiB exceeds the {available / GIB:.1f} GiB available on "
-                         f"{_device_name(device)}; ask for less")
+                         f"{where}; ask for less")
     return int(requested * GIB)
-
-
-def _device_name(device=None) -> str:
-    device = jax.devices()[0] if device is None else device
-    return "this machine" if device.platform == "cpu" else f"the {device.platform} device {device.device_kind}"
 
 
 def format_bytes(n: float) -> str:
@@ -90,11 +87,8 @@ def chunk_size(per_evaluation: float, budget: int, total: int, what: str, one_on
 def padded_chunks(total: int, chunk: int):
     """(positions, indices) per chunk: ``indices`` of fixed length ``chunk`` (the last one padded by
     repeating its last position), ``positions`` the ones to keep."""
-    out = []
-    for start in range(0, total, chunk):
-        positions = np.arange(start, min(start + chunk, total))
-        out.append((positions, np.concatenate([positions, np.full(chunk - positions.size, positions[-1])])))
-    return out
+    return [(np.arange(start, min(start + chunk, total)), np.minimum(np.arange(start, start + chunk), total - 1))
+            for start in range(0, total, chunk)]
 
 
 def platform(device=None) -> str:

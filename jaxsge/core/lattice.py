@@ -22,7 +22,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-SIGMA_0 = np.eye(2, dtype=complex)
 SIGMA_X = np.array([[0, 1], [1, 0]], dtype=complex)
 SIGMA_Y = np.array([[0, -1j], [1j, 0]], dtype=complex)
 SIGMA_Z = np.array([[1, 0], [0, -1]], dtype=complex)
@@ -36,11 +35,8 @@ def magnetization(theta, phi):
 
 def spin_along(theta, phi):
     """Spinors of n.sigma = +1 and -1 as columns, shape (2, 2): chi[:, 0] is s = +, chi[:, 1] is s = -."""
-    c, s = jnp.cos(theta / 2), jnp.sin(theta / 2)
-    e = jnp.exp(1j * phi)
-    plus = jnp.stack([c + 0j, e * s])
-    minus = jnp.stack([-jnp.conj(e) * s + 0j, c + 0j])
-    return jnp.stack([plus, minus], axis=1)
+    c, s, e = jnp.cos(theta / 2) + 0j, jnp.sin(theta / 2), jnp.exp(1j * phi)
+    return jnp.array([[c, -jnp.conj(e) * s], [e * s, c]])
 
 
 def exchange_block(dxc, theta, phi):
@@ -80,12 +76,6 @@ def mode_shift(L: int, d: int) -> np.ndarray:
 def band_energies(Lx: int, Ly: int, t) -> jnp.ndarray:
     """t (eps_mx + eps_my): the nearest-neighbour hopping -t of a layer in its sine modes, (Lx, Ly)."""
     return t * (mode_energies(Lx)[:, None] + mode_energies(Ly)[None, :])
-
-
-def nearest_neighbour_table(t) -> dict:
-    """Spin-independent hopping -t to the +x and +y neighbours (half of the offsets)."""
-    eye = jnp.asarray(SIGMA_0)
-    return {(1, 0): -t * eye, (0, 1): -t * eye}
 
 
 def linear_rashba_table(alpha1) -> dict:
@@ -145,10 +135,9 @@ def table_in_modes(Lx: int, Ly: int, table: dict, hermitian: bool = True):
     factors = {}
     for (dx, dy), block in table.items():
         inner = mode_shift(Ly, dy)[:, None, :, None] * jnp.asarray(block)[None, :, None, :]
-        factors[dx] = factors[dx] + inner if dx in factors else inner
+        factors = add_tables(factors, {dx: inner})
         if hermitian:
-            conj = jnp.conj(jnp.transpose(inner, (2, 3, 0, 1)))
-            factors[-dx] = factors[-dx] + conj if -dx in factors else conj
+            factors = add_tables(factors, {-dx: jnp.conj(jnp.transpose(inner, (2, 3, 0, 1)))})
     out = jnp.zeros((Lx, Ly, 2, Lx, Ly, 2), dtype=complex)
     for dx, inner in sorted(factors.items()):
         out = out + mode_shift(Lx, dx)[:, None, None, :, None, None] * inner[None, :, :, None, :, :]
@@ -162,12 +151,6 @@ def potential_in_modes(potential):
     phix, phiy = sine_modes(Lx)[0], sine_modes(Ly)[0]
     along_x = jnp.einsum("xm,xk,xy->mky", phix, phix, potential)
     return jnp.einsum("mky,yn,yl->mnkl", along_x, phiy, phiy).reshape(Lx * Ly, Lx * Ly)
-
-
-def to_modes(Lx: int, Ly: int, vectors):
-    """Real-space layer vectors (Lx, Ly, ...) in the sine-mode basis (the transform is its own inverse)."""
-    phix, phiy = sine_modes(Lx)[0], sine_modes(Ly)[0]
-    return jnp.einsum("xm,yn,xy...->mn...", phix, phiy, vectors)
 
 
 def disorder_realization(seed: int, index, shape):

@@ -40,17 +40,6 @@ def _no_info(a):
     return (jnp.real(a[..., 0, 0]) * 0).astype(np.int32)
 
 
-def _jax_lu(a):
-    lu, pivots, _ = lax.linalg.lu(a)
-    return lu, pivots, _no_info(a)
-
-
-def _cpu_getrf(a):
-    from jaxlib import lapack
-
-    return _getrf_call(lapack.prepare_lapack_call("getrf_ffi", np.dtype(a.dtype)))(a)
-
-
 @jax.custom_jvp
 def lu_factor(a):
     """(lu, pivots, info) of a square complex matrix: P A = L U with L unit lower triangular.
@@ -62,10 +51,13 @@ def lu_factor(a):
     """
     backend = jax.default_backend()
     if backend == "cpu":
-        return _cpu_getrf(a)
+        from jaxlib import lapack
+
+        return _getrf_call(lapack.prepare_lapack_call("getrf_ffi", np.dtype(a.dtype)))(a)
     if backend in ("gpu", "cuda"):
         return _getrf_call(CUDA_GETRF)(a)
-    return _jax_lu(a)
+    lu, pivots, _ = lax.linalg.lu(a)
+    return lu, pivots, _no_info(a)
 
 
 @lu_factor.defjvp

@@ -1,9 +1,6 @@
-"""Double precision for jaxsge without touching the user's global JAX configuration.
-
-Every public entry point is wrapped in :func:`x64`, which enables ``jax_enable_x64`` only for
-the duration of the call (JAX's context manager is thread-local), so arrays are float64 /
-complex128 inside jaxsge whatever the caller's default is.
-"""
+"""Double precision for jaxsge without touching the user's global JAX configuration: every public
+entry point is wrapped in :func:`x64`, so arrays are float64 / complex128 inside jaxsge whatever the
+caller's default is."""
 
 from __future__ import annotations
 

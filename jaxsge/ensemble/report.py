@@ -1,16 +1,13 @@
 """A finished ensemble's files: every unit assembled, the statistics, the summary and the figures.
 
-``ensemble.npz`` holds every unit (disordered arrays (*cases, n_realizations, n_phi, ...),
-clean ones (*cases[:-1], n_phi, ...)) and every statistic; ``stats.json`` every parameter, a
-summary per case and what is undefined and why; ``fig3.png`` the disorder-averaged g_sc(phi)
-with the clean curve, ``curves.png`` G_sc^x, G_sc^y with their standard errors,
-``convergence.png`` the convergence with the number of realizations.
+``ensemble.npz`` (every unit and statistic), ``stats.json`` (every parameter, a summary per case,
+what is undefined and why), ``fig3.png`` (the disorder-averaged g_sc(phi) over the clean curve),
+``curves.png`` (G_sc^x, G_sc^y with their standard errors) and ``convergence.png``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import pathlib
 from typing import Optional
 
@@ -21,7 +18,7 @@ from ..io.files import write_json, write_npz
 from ..observables.harmonics import default_order, local_maxima
 from . import store
 from .run import RunReport, run_ensemble
-from .spec import FORMAT, EnsembleSpec, Unit, all_units, identity, run_hash
+from .spec import FORMAT, EnsembleSpec, all_units, identity, run_hash
 from .stats import ensemble_statistics
 
 
@@ -46,22 +43,19 @@ def load_ensemble(out_dir, spec: EnsembleSpec) -> EnsembleData:
     if missing:
         raise ValueError(f"{len(missing)} of {len(units)} units are missing in {str(out_dir)!r} "
                          f"(first: {missing[0].filename(spec.names)}); run again with --resume")
-    shape = spec.shape
-    clean_cases = list(itertools.product(*(range(n) for n in shape[:-1])))
-    clean = [store.read_unit(out_dir, spec, Unit(c + (-1,), 0), keys) for c in clean_cases]
-    cases = list(itertools.product(*(range(n) for n in shape)))
-    per_case = [[store.read_unit(out_dir, spec, Unit(c, r), keys) for r in range(spec.n_realizations)] for c in cases]
-    disordered = {k: np.asarray([[u[k] for u in units_of_case] for units_of_case in per_case]).reshape(
-        shape + (spec.n_realizations,) + per_case[0][0][k].shape) for k in keys}
-    clean_arrays = {k: np.asarray([u[k] for u in clean]).reshape(shape[:-1] + clean[0][k].shape) for k in keys}
+    read = {u: store.read_unit(out_dir, spec, u, keys) for u in units}
+    clean = [read[u] for u in units if u.clean]
+    ordered = [read[u] for u in sorted(u for u in units if not u.clean)]  # case by case, then realization
+    shape = spec.shape + (spec.n_realizations,)
+    disordered = {k: np.asarray([u[k] for u in ordered]).reshape(shape + ordered[0][k].shape) for k in keys}
+    clean_arrays = {k: np.asarray([u[k] for u in clean]).reshape(spec.shape[:-1] + clean[0][k].shape) for k in keys}
     return EnsembleData(spec, disordered, clean_arrays, leads)
 
 
 def _summary(data: EnsembleData, stats: dict, conductances) -> list:
     spec, out = data.spec, []
-    for case in itertools.product(*(range(n) for n in spec.shape)):
-        values = spec.values(case)
-        entry = {"case": values, "n_realizations": spec.n_realizations,
+    for case in np.ndindex(*spec.shape):
+        entry = {"case": spec.values(case), "n_realizations": spec.n_realizations,
                  "max_abs_mean_Gsc": float(np.hypot(stats["mean_Gsc_x"][case],
                                                     stats.get("mean_Gsc_y", 0 * stats["mean_Gsc_x"])[case]).max()),
                  "phi_of_local_maxima_g_sc": local_maxima(spec.phi, stats["g_sc"][case]),
@@ -84,9 +78,8 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
     out_dir = pathlib.Path(out_dir)
     spec = data.spec
     conductances = store.conductance_keys(data.leads)
-    arrays = {"phi": spec.phi, **{f"case_{name}": np.asarray(values) for name, values in spec.cases},
-              **data.disordered, **{f"clean_{k}": v for k, v in data.clean.items()}, **stats}
-    write_npz(out_dir / "ensemble.npz", **arrays)
+    write_npz(out_dir / "ensemble.npz", phi=spec.phi, **{f"case_{n}": np.asarray(values) for n, values in spec.cases},
+              **data.disordered, **{f"clean_{k}": v for k, v in data.clean.items()}, **stats)
     undefined = {}
     if spec.n_realizations < 2:
         undefined["stderr"] = "undefined with one realization (the sample standard deviation needs two or more)"

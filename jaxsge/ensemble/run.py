@@ -1,14 +1,10 @@
 """Running an ensemble: units batched under the memory budget, sharded over devices and processes.
 
-Each process evaluates the units u with ``u % process_count == process_index`` (the processes
-of a ``jax.distributed`` job; ``docs/ensemble.md`` has the recipe for one process per GPU
-under SLURM), in blocks through one jitted function of fixed shape: ``shard_map`` over a 1D
-mesh of the process's local devices, each device taking ``block`` units. Within a unit, the
-angle-independent upper layers of its realization are eliminated once (``solve.kernel``) and
-only the lowest slice is solved per angle. Units are grouped by solution plan (the clean
-cases fold what the disordered ones cannot), one compiled function per plan. Every finished
-unit is written at once (``ensemble.store``); one block stays in flight so that the devices
-do not wait for the host.
+Each process of a ``jax.distributed`` job evaluates the units u with ``u % process_count ==
+process_index`` (``docs/ensemble.md``), in blocks through one jitted ``shard_map`` of fixed shape
+over its local devices, one compiled function per solution plan (the clean cases fold what the
+disordered ones cannot). A unit's upper layers are eliminated once, the lowest slice solved per
+angle. Every finished unit is written at once (``ensemble.store``), one block staying in flight.
 """
 
 from __future__ import annotations
@@ -20,11 +16,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ..core.batching import chunk_size, memory_budget, padded_chunks, settled_on_cpu
 from ..core.precision import x64
-from ..io.files import FolderLock, output_folder
+from ..io.files import FolderLock, output_folder, write_json
 from ..observables import response
 from ..solve.kernel import evaluate, upper_state
 from ..solve.transmissions import check_converged, evaluation_bytes, plan_for
@@ -51,12 +48,10 @@ def local_mesh() -> Mesh:
 
 
 def block_functions(pl, leads, mesh: Mesh):
-    """Two jitted functions over blocks of units (block x devices, sharded over the mesh):
-    ``uppers(stacks, energies, indices)``, each unit's angle-independent upper state (its
-    realization's upper layers, eliminated once), and ``angles(stacks, energies, indices,
+    """Two jitted functions over blocks of units sharded over the mesh: ``uppers(stacks, energies,
+    indices)``, each unit's angle-independent upper state, and ``angles(stacks, energies, indices,
     uppers, phis)``, the transmissions and conversion conductances at every angle of ``phis``
-    (replicated) for every unit. ``shard_map`` hands each device its own units, so the compiled
-    per-device program has the same shape whatever the number of devices."""
+    (replicated). The per-device program has the same shape whatever the number of devices."""
     batch = PartitionSpec("batch")
 
     def uppers(stacks, energies, indices):
@@ -77,21 +72,16 @@ def block_functions(pl, leads, mesh: Mesh):
 def _barrier(name: str) -> None:
     """Wait for every process of a jax.distributed job (no-op for a single process)."""
     if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
         multihost_utils.sync_global_devices(name)
 
 
 def _plans(spec: EnsembleSpec, units):
     """Units grouped by plan; the stacks and energies of each unit's case (built on the host)."""
-    cases = {}
+    cases, groups = {}, {}
     for u in units:
         if u.case not in cases:
             system = spec.case_system(u.case)
-            stack = system.stack()
-            cases[u.case] = (stack, float(system.energy()))
-    groups = {}
-    for u in units:
+            cases[u.case] = (system.stack(), float(system.energy()))
         stack, energy = cases[u.case]
         pl = plan_for(stack, energy, path=spec.path, realizations=None if u.clean else [u.realization])
         groups.setdefault(pl, []).append(u)
@@ -106,11 +96,9 @@ def _sizes(spec: EnsembleSpec, pl, stack, budget: int, devices: int):
     process run their programs at once: then also one angle per call."""
     per_eval = evaluation_bytes(stack, pl, reflection=False)
     where = f"of the ensemble at Lx = {stack.Lx}, Ly = {stack.Ly}"
-    serial = devices > 1
     chunk_size(2 * per_eval, budget, 1, where)  # refuses when not even the upper state and one angle fit
-    angles = 1 if serial else int(max(1, min(spec.n_phi, budget // per_eval - 1)))
-    units = chunk_size(per_eval * (1 + angles), budget, 64, where, one_on_cpu=True)
-    return units, angles
+    angles = 1 if devices > 1 else int(max(1, min(spec.n_phi, budget // per_eval - 1)))
+    return chunk_size(per_eval * (1 + angles), budget, 64, where, one_on_cpu=True), angles
 
 
 @x64
@@ -134,6 +122,10 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
     out_dir = pathlib.Path(out_dir)
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"--out {str(out_dir)!r} is a file; give a folder")
+    keys = store.RESULT_KEYS + store.conductance_keys(leads)
+    n = len(leads)
+    shapes = {"T": (spec.n_phi, n, 2, n, 2), "n_open": (spec.n_phi, n, 2),
+              **dict.fromkeys(store.conductance_keys(leads), (spec.n_phi,))}
     pid, count = jax.process_index(), jax.process_count()
     lock = FolderLock(out_dir)
     if pid == 0:
@@ -145,38 +137,37 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
             (out_dir / store.UNITS).mkdir(parents=True, exist_ok=True)
             for stale in (out_dir / store.UNITS).glob(".tmp-*"):  # left by a killed writer
                 stale.unlink()
-            store.write_manifest(out_dir, spec, largest)
-        keys = store.RESULT_KEYS + store.conductance_keys(leads)
-        shapes = _unit_shapes(spec, leads)
-        if pid == 0:  # damaged unit files are set aside before any process looks for its work
+            write_json(out_dir / store.MANIFEST, store.manifest(spec, largest))
+            # damaged unit files are set aside before any process looks for its work
             store.verified_units(out_dir, spec, keys, shapes, set_aside=True)
         _barrier("jaxsge-ensemble-start")
         done = store.verified_units(out_dir, spec, keys, shapes, set_aside=False)
-        mine = [u for k, u in enumerate(units) if k % count == pid and u not in done]
+        mine = {u for k, u in enumerate(units) if k % count == pid and u not in done}
         digest = run_hash(spec)
-        sharding = NamedSharding(mesh, PartitionSpec("batch"))
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(mine), unit="unit", desc=f"process {pid}/{count}" if count > 1 else "ensemble")
+        def finish(unit, results, pl):
+            if pl.krylov is not None:
+                check_converged(results["solver_stats"], pl)
+            store.write_unit(out_dir, spec, unit, results, digest)
+            bar.update(1)
+            if on_unit is not None:
+                on_unit(unit)
+
         start = time.perf_counter()
         blocks = {}
-        try:
+        with tqdm(total=len(mine), unit="unit", desc=f"process {pid}/{count}" if count > 1 else "ensemble",
+                  disable=not progress) as bar:
             for pl, group in groups.items():
-                todo = [u for u in group if u in set(mine)]
+                todo = [u for u in group if u in mine]
                 if not todo:
                     continue
                 units_per_device, angles = sizes[pl]
                 block = min(units_per_device, -(-len(todo) // mesh.size)) * mesh.size
                 blocks[f"plan {len(blocks)}: {pl.summary}, {'clean' if group[0].clean else 'disordered'}"] = {
                     "units_per_device": block // mesh.size, "angles_per_call": angles}
-                functions = block_functions(pl, leads, mesh)
-                _stream(todo, cases, functions, spec.phi, angles, block, sharding,
-                        lambda u, r, pl=pl: _finish(out_dir, spec, u, r, digest, bar, on_unit, pl))
-        finally:
-            if bar is not None:
-                bar.close()
+                _stream(todo, cases, block_functions(pl, leads, mesh), spec.phi, angles, block,
+                        NamedSharding(mesh, PartitionSpec("batch")), lambda u, r, pl=pl: finish(u, r, pl))
         seconds = time.perf_counter() - start
         _barrier("jaxsge-ensemble-end")
     finally:
@@ -184,54 +175,30 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
     return RunReport(len(mine), len(mine) * spec.n_phi, seconds, blocks, mesh.size, pid, count)
 
 
-def _unit_shapes(spec: EnsembleSpec, leads) -> dict:
-    n = len(leads)
-    return {"T": (spec.n_phi, n, 2, n, 2), "n_open": (spec.n_phi, n, 2),
-            **{k: (spec.n_phi,) for k in store.conductance_keys(leads)}}
-
-
-def _finish(out_dir, spec, unit, results, digest, bar, on_unit, pl):
-    if pl.krylov is not None:
-        check_converged(results["solver_stats"], pl)
-    store.write_unit(out_dir, spec, unit, results, digest)
-    if bar is not None:
-        bar.update(1)
-    if on_unit is not None:
-        on_unit(unit)
-
-
 def _stream(units, cases, functions, phi, angles: int, block: int, sharding, on_done):
-    """Evaluate the units in blocks, calling ``on_done(unit, results)`` as each block completes.
-
-    Per block: the upper states once, then the angles in chunks of ``angles`` (the last one
-    padded, then trimmed). On accelerators one block stays in flight: the next is dispatched
-    (asynchronously) before the previous one's results are fetched and written; on CPU every
-    call finishes first (``core.batching.settled_on_cpu``).
-    """
+    """Evaluate the units in blocks (upper states once, then the angles in padded chunks), calling
+    ``on_done(unit, results)`` per unit. On accelerators the next block is dispatched before the
+    previous one is fetched; on CPU every call finishes first (``core.batching.settled_on_cpu``)."""
     uppers, at_angles = functions
-    stacks = [cases[u.case][0] for u in units]
     energies = np.asarray([cases[u.case][1] for u in units])
     index = np.asarray([u.realization for u in units], dtype=np.int64)
-    in_flight = None
+    in_flight = []
     for keep, idx in padded_chunks(len(units), block):
-        batch = jax.tree_util.tree_map(lambda *leaves: np.stack([np.asarray(v, dtype=np.result_type(np.asarray(v).dtype,
-                                                                                                      float))
-                                                                 for v in leaves]),
-                                       *[stacks[i] for i in idx])
+        batch = jax.tree_util.tree_map(
+            lambda *leaves: np.stack([np.asarray(v, dtype=np.result_type(np.asarray(v).dtype, float)) for v in leaves]),
+            *[cases[units[i].case][0] for i in idx])
         args = tuple(jax.device_put(a, sharding) for a in (batch, energies[idx], index[idx]))
         upper = settled_on_cpu(uppers(*args))
-        pieces = [(positions, settled_on_cpu(at_angles(*args, upper, jax.numpy.asarray(phi[chunk]))))
-                  for positions, chunk in padded_chunks(phi.size, angles)]
-        if in_flight is not None:
-            _collect(*in_flight, units, on_done)
-        in_flight = (keep, pieces)
-    if in_flight is not None:
-        _collect(*in_flight, units, on_done)
+        in_flight.append((keep, [(positions, settled_on_cpu(at_angles(*args, upper, jnp.asarray(phi[chunk]))))
+                                 for positions, chunk in padded_chunks(phi.size, angles)]))
+        if len(in_flight) > 1:
+            _collect(*in_flight.pop(0), units, on_done)
+    for keep, pieces in in_flight:
+        _collect(keep, pieces, units, on_done)
 
 
 def _collect(keep, pieces, units, on_done):
     host = [(positions, jax.device_get(out)) for positions, out in pieces]
     for k, i in enumerate(keep):
-        results = {name: np.concatenate([np.asarray(out[name][k])[: positions.size] for positions, out in host])
-                   for name in host[0][1]}
-        on_done(units[i], results)
+        on_done(units[i], {name: np.concatenate([np.asarray(out[name][k])[: positions.size] for positions, out in host])
+                           for name in host[0][1]})

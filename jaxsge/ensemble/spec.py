@@ -2,24 +2,17 @@
 
 An ensemble evaluates the spin-resolved transmissions, and from them G_sc and G_cs
 [Eq. (8) of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023)], for every case (a value
-of each listed parameter: for the paper's junction the exchange decay length xi and the
-disorder strength K0; for any stack any of its parameters, the disorder strength last), every
-disorder realization r and every angle phi_j = 2 pi j / n_phi, plus the clean junction (disorder
-strength 0) of every combination of the other parameters.
-
-Reproducibility. Realization r is the standard-normal draw of ``fold_in(PRNGKey(seed), r)``
-scaled by the case's disorder strength (``core.lattice.disorder_realization``): a function of
-(seed, r) alone, the same for every case (common random numbers), whatever the batching, the
-devices or the processes. The work is split into *units* (one realization of one case, all
-angles; or one clean case), and a unit's numbers do not depend on which other units share its
-batch.
+of each listed parameter, the disorder strength last), every disorder realization r and every
+angle phi_j = 2 pi j / n_phi, plus the clean junction of every combination of the other
+parameters. Realization r depends on (seed, r) alone (``core.lattice.disorder_realization``;
+``docs/ensemble.md``, Reproducibility), and the work is split into *units* (one realization of
+one case, all angles; or one clean case) whose numbers do not depend on their batch.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import itertools
 import json
 import math
 from typing import NamedTuple, Tuple
@@ -64,10 +57,8 @@ class EnsembleSpec:
 
     def values(self, case: Tuple[int, ...]) -> dict:
         """Parameter values of a case (disorder index -1: the clean junction)."""
-        out = {}
-        for (name, values), i in zip(self.cases, case):
-            out[name] = 0.0 if (name == self.disorder and i < 0) else float(values[i])
-        return out
+        return {name: 0.0 if (name == self.disorder and i < 0) else float(values[i])
+                for (name, values), i in zip(self.cases, case)}
 
     def case_system(self, case: Tuple[int, ...]) -> System:
         return self.system.with_values(**self.values(case), phi=0.0)
@@ -94,28 +85,23 @@ class Unit(NamedTuple):
 def all_units(spec: EnsembleSpec) -> list:
     """The clean cases, then realization by realization over the disordered cases, so that an
     interrupted run holds about as many realizations of each case."""
-    shape = spec.shape
-    others = list(itertools.product(*(range(n) for n in shape[:-1])))
-    clean = [Unit(tuple(c) + (-1,), 0) for c in others]
-    cases = list(itertools.product(*(range(n) for n in shape)))
-    return clean + [Unit(tuple(c), r) for r in range(spec.n_realizations) for c in cases]
+    return ([Unit(c + (-1,), 0) for c in np.ndindex(*spec.shape[:-1])]
+            + [Unit(c, r) for r in range(spec.n_realizations) for c in np.ndindex(*spec.shape)])
 
 
 def validate_spec(spec: EnsembleSpec) -> None:
     """Raise ValueError naming the offending setting, its value and what is allowed."""
-    n = spec.n_realizations
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-        raise ValueError(f"n_realizations = {n!r} must be an integer >= 1")
-    if isinstance(spec.n_phi, bool) or not isinstance(spec.n_phi, (int, np.integer)) or spec.n_phi < 8:
-        raise ValueError(f"n_phi = {spec.n_phi!r} must be an integer >= 8")
+    for setting, low in (("n_realizations", 1), ("n_phi", 8)):
+        n = getattr(spec, setting)
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < low:
+            raise ValueError(f"{setting} = {n!r} must be an integer >= {low}")
     if spec.path not in SOLVERS:
         raise ValueError(f"path = {spec.path!r} must be one of {', '.join(SOLVERS)}")
-    base = spec.system.base
-    xi_listed = len(dict(spec.cases).get("xi", ())) > 1
-    if spec.system.kind == "junction" and base.dxc_profile is not None and xi_listed:
+    junction = spec.system.kind == "junction"
+    if junction and spec.system.base.dxc_profile is not None and len(dict(spec.cases).get("xi", ())) > 1:
         raise ValueError("xi is listed, but the config's dxc_profile replaces the exponential exchange profile, so xi "
                          "has no effect: list xi without a dxc_profile, or give one xi")
-    if spec.system.kind == "junction" and base.disorder is not None:
+    if junction and spec.system.base.disorder is not None:
         raise ValueError("disorder_file gives one fixed potential: an ensemble draws its realizations from (seed, "
                          "realization) with K0; remove disorder_file")
     if not spec.cases or spec.cases[-1][0] != spec.disorder:
@@ -152,7 +138,8 @@ def identity(spec: EnsembleSpec) -> dict:
     else:
         described["stack"].pop("phi", None)
     return {"format": FORMAT, "system": described, "cases": {name: list(values) for name, values in spec.cases},
-            "disorder": spec.disorder, "path": spec.path, "n_phi": int(spec.n_phi), "phi": "2 pi j / n_phi, j = 0 .. n_phi - 1"}
+            "disorder": spec.disorder, "path": spec.path, "n_phi": int(spec.n_phi),
+            "phi": "2 pi j / n_phi, j = 0 .. n_phi - 1"}
 
 
 def run_hash(spec: EnsembleSpec) -> str:

@@ -1,12 +1,10 @@
 """Statistics of a finished ensemble: means, standard errors, the Fig. 3 curves, convergence, harmonics.
 
 Arrays of disordered units have shape (*cases, n_realizations, n_phi, ...), the clean ones
-(*cases[:-1], n_phi, ...) (``cases``: the case axes, disorder strength last). Standard errors
-are s / sqrt(n) with s the sample standard deviation (ddof = 1): undefined for one
-realization, and then absent (stated in words in the summary), never NaN. The normalised
-anisotropy g_sc(phi) = sqrt(<Gx>^2 + <Gy>^2) / max over phi is taken of the disorder-averaged
+(*cases[:-1], n_phi, ...). Standard errors are s / sqrt(n) (ddof = 1), absent (never NaN) for one
+realization. g_sc(phi) = sqrt(<Gx>^2 + <Gy>^2) / max over phi of the disorder-averaged
 conductances [Fig. 3 of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023)], with a
-jackknife standard error.
+jackknife standard error (``docs/ensemble.md``, Statistics).
 """
 
 from __future__ import annotations
@@ -14,17 +12,14 @@ from __future__ import annotations
 import numpy as np
 
 from ..observables.harmonics import angular_harmonics
-from ..observables.scan import ZERO_CONDUCTANCE
+from ..observables.scan import ZERO_CONDUCTANCE, normalised_amplitude
 
 
 def mean_and_stderr(samples, axis: int = 0):
     """Mean over ``axis`` and its standard error (None for fewer than two samples)."""
     samples = np.asarray(samples)
     n = samples.shape[axis]
-    mean = samples.mean(axis=axis)
-    if n < 2:
-        return mean, None
-    return mean, samples.std(axis=axis, ddof=1) / np.sqrt(n)
+    return samples.mean(axis=axis), (samples.std(axis=axis, ddof=1) / np.sqrt(n) if n > 1 else None)
 
 
 def running_mean_and_stderr(samples, axis: int = 0):
@@ -41,11 +36,7 @@ def running_mean_and_stderr(samples, axis: int = 0):
 
 def normalised(gx, gy) -> np.ndarray:
     """g = sqrt(gx^2 + gy^2) / max over the last axis; an error if a curve vanishes identically."""
-    amplitude = np.hypot(gx, gy)
-    top = amplitude.max(axis=-1, keepdims=True)
-    if np.any(top <= ZERO_CONDUCTANCE):
-        raise ValueError("g_sc is undefined: the disorder-averaged G_sc vanishes at every angle")
-    return amplitude / top
+    return normalised_amplitude(gx, gy, axis=-1)
 
 
 def jackknife(estimate, samples_x, samples_y):
@@ -53,8 +44,7 @@ def jackknife(estimate, samples_x, samples_y):
     n = samples_x.shape[0]
     if n < 2:
         return None
-    leave_out = [estimate((samples_x.sum(0) - samples_x) / (n - 1), (samples_y.sum(0) - samples_y) / (n - 1))]
-    values = leave_out[0]
+    values = estimate((samples_x.sum(0) - samples_x) / (n - 1), (samples_y.sum(0) - samples_y) / (n - 1))
     return np.sqrt((n - 1) / n * ((values - values.mean(0)) ** 2).sum(0))
 
 
@@ -69,9 +59,8 @@ def ensemble_statistics(disordered: dict, clean: dict, conductances, n_harmonics
     |G| = sqrt(Gx^2 + Gy^2), ``convergence_g_sc`` = max_phi |g_sc,n - g_sc,N|, and
     ``relative_stderr`` (n = 2..N) = max_phi SE_n / max_phi |<G>_N|.
     """
-    gx = disordered["Gsc_x"]
-    gy = disordered.get("Gsc_y", np.zeros_like(gx))
-    axis = gx.ndim - 2  # the realization axis
+    axis = disordered["Gsc_x"].ndim - 2  # the realization axis
+    gx, gy = (np.moveaxis(disordered.get(k, np.zeros_like(disordered["Gsc_x"])), axis, 0) for k in ("Gsc_x", "Gsc_y"))
     out = {}
     for key in conductances:
         mean, stderr = mean_and_stderr(disordered[key], axis=axis)
@@ -80,20 +69,17 @@ def ensemble_statistics(disordered: dict, clean: dict, conductances, n_harmonics
         if stderr is not None:
             out[f"stderr_{key}"] = stderr
             moved = np.moveaxis(disordered[key], axis, 0)
-            err = jackknife(lambda a, b: angular_harmonics(a, n_harmonics), moved, moved)
-            out[f"harmonics_stderr_{key}"] = err
+            out[f"harmonics_stderr_{key}"] = jackknife(lambda a, b: angular_harmonics(a, n_harmonics), moved, moved)
     mean_y = out.get("mean_Gsc_y", np.zeros_like(out["mean_Gsc_x"]))
     out["g_sc"] = normalised(out["mean_Gsc_x"], mean_y)
-    err = jackknife(normalised, np.moveaxis(gx, axis, 0), np.moveaxis(gy, axis, 0))
-    if err is not None:
-        out["g_sc_stderr"] = err
+    if gx.shape[0] > 1:
+        out["g_sc_stderr"] = jackknife(normalised, gx, gy)
     clean_y = clean.get("Gsc_y", np.zeros_like(clean["Gsc_x"]))
     if np.all(np.hypot(clean["Gsc_x"], clean_y).max(axis=-1) > ZERO_CONDUCTANCE):
         out["clean_g_sc"] = normalised(clean["Gsc_x"], clean_y)
-    mean_x, se_x = running_mean_and_stderr(gx, axis=axis)
-    mean_y_run, se_y = running_mean_and_stderr(gy, axis=axis)
-    running = np.hypot(mean_x, mean_y_run)
-    out["running_mean_Gsc"] = np.moveaxis(running, 0, -2)
+    mean_x, se_x = running_mean_and_stderr(gx)
+    mean_y_run, se_y = running_mean_and_stderr(gy)
+    out["running_mean_Gsc"] = np.moveaxis(np.hypot(mean_x, mean_y_run), 0, -2)
     final = np.hypot(out["mean_Gsc_x"], mean_y).max(axis=-1)
     change = np.hypot(mean_x - out["mean_Gsc_x"], mean_y_run - mean_y).max(axis=-1)
     out["convergence"] = np.moveaxis(change / final, 0, -1)

@@ -1,13 +1,9 @@
 """The ensemble folder: manifest, one verified file per finished unit, resumption without loss.
 
-``OUT/manifest.json`` holds every parameter and the hash of those that determine the numbers;
-``OUT/units/*.npz`` one file per finished unit, written atomically (``io.files``), so an
-interrupted run loses at most the units in flight and ``resume`` computes only the missing
-ones. On resume every unit file is verified (readable, every array present with the right
-shape, finite, stamped with this run's hash and its own unit): a damaged or foreign file is
-set aside with a warning and recomputed. ``OUT/.lock`` keeps a second writer out. A run is
-never silently replaced by a different one: other parameters are refused, and so is resuming
-a run with fewer realizations than the folder holds, unless ``force``.
+``OUT/manifest.json`` holds every parameter and the run's hash; ``OUT/units/*.npz`` one file per
+finished unit, written atomically, verified on resume (a damaged or foreign file is set aside to
+``OUT/damaged/`` and recomputed). Another run's folder, or one with more realizations than asked
+(unless ``force``), is refused (``docs/ensemble.md``, Output folder).
 """
 
 from __future__ import annotations
@@ -21,7 +17,8 @@ import zipfile
 import numpy as np
 
 from .. import __version__
-from ..io.files import atomic_write, write_json
+from ..io.files import atomic_write
+from ..observables.response import conversion_axes
 from .spec import EnsembleSpec, Unit, all_units, identity, run_hash
 
 MANIFEST = "manifest.json"
@@ -31,20 +28,16 @@ RESULT_KEYS = ("T", "n_open", "solver_stats")
 
 
 def conductance_keys(leads) -> tuple:
-    from ..observables.response import conversion_axes
-
-    axes = conversion_axes(leads)
-    return tuple(f"{kind}_{axis}" for kind in ("Gsc", "Gcs") for axis in axes)
+    return tuple(f"{kind}_{axis}" for kind in ("Gsc", "Gcs") for axis in conversion_axes(leads))
 
 
 def write_unit(out_dir, spec: EnsembleSpec, unit: Unit, results: dict, digest: str) -> None:
     meta = {"run_hash": np.asarray(digest), "unit_case": np.asarray(unit.case, dtype=np.int64),
             "unit_realization": np.asarray(unit.realization, dtype=np.int64)}
-    path = pathlib.Path(out_dir) / UNITS / unit.filename(spec.names)
-    atomic_write(path, lambda fh: np.savez(fh, **results, **meta))
+    atomic_write(pathlib.Path(out_dir) / UNITS / unit.filename(spec.names), lambda fh: np.savez(fh, **results, **meta))
 
 
-def _check_unit(path: pathlib.Path, spec: EnsembleSpec, unit: Unit, digest: str, keys, shapes) -> dict:
+def _check_unit(path: pathlib.Path, unit: Unit, digest: str, keys, shapes) -> dict:
     """The unit's arrays, or a ValueError saying what is wrong with the file."""
     try:
         with np.load(path) as data:
@@ -67,7 +60,7 @@ def read_unit(out_dir, spec: EnsembleSpec, unit: Unit, keys, shapes=None) -> dic
     """The arrays of one finished unit; ValueError if the file is damaged or belongs to another run."""
     path = pathlib.Path(out_dir) / UNITS / unit.filename(spec.names)
     try:
-        return _check_unit(path, spec, unit, run_hash(spec), keys, shapes or {})
+        return _check_unit(path, unit, run_hash(spec), keys, shapes or {})
     except ValueError as err:
         raise ValueError(f"{str(path)!r}: {err}; refusing to use it") from None
 
@@ -76,8 +69,6 @@ def verified_units(out_dir, spec: EnsembleSpec, keys, shapes, set_aside: bool) -
     """Units whose files are sound; with ``set_aside`` any other unit file of this run is moved to
     ``damaged/`` with a warning (so that it is recomputed)."""
     folder = pathlib.Path(out_dir) / UNITS
-    if not folder.is_dir():
-        return set()
     names = {p.name for p in folder.glob("*.npz")}
     digest = run_hash(spec)
     good = set()
@@ -86,25 +77,23 @@ def verified_units(out_dir, spec: EnsembleSpec, keys, shapes, set_aside: bool) -
         if name not in names:
             continue
         try:
-            _check_unit(folder / name, spec, unit, digest, keys, shapes)
+            _check_unit(folder / name, unit, digest, keys, shapes)
             good.add(unit)
         except ValueError as err:
-            if not set_aside:
-                continue
-            damaged = pathlib.Path(out_dir) / DAMAGED
-            damaged.mkdir(exist_ok=True)
-            (folder / name).replace(damaged / name)
-            warnings.warn(f"unit file {name} is unusable ({err}); moved to {DAMAGED}/ and recomputed", stacklevel=2)
+            if set_aside:
+                (folder.parent / DAMAGED).mkdir(exist_ok=True)
+                (folder / name).replace(folder.parent / DAMAGED / name)
+                warnings.warn(f"unit file {name} is unusable ({err}); moved to {DAMAGED}/ and recomputed",
+                              stacklevel=2)
     return good
 
 
 def manifest(spec: EnsembleSpec, largest: int) -> dict:
-    names = spec.names
     return {"identity": identity(spec), "hash": run_hash(spec), "n_realizations": spec.n_realizations,
             "largest_n_realizations": largest, "jaxsge_version": __version__,
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "layout": {MANIFEST: "this file", f"{UNITS}/clean_*.npz": "the clean junction of each case",
-                       f"{UNITS}/{'_'.join(n + '<i>' for n in names)}_r<r>.npz": "realization r of a case",
+                       f"{UNITS}/{'_'.join(n + '<i>' for n in spec.names)}_r<r>.npz": "realization r of a case",
                        "arrays per unit": "T (n_phi, n_leads, 2, n_leads, 2), n_open (n_phi, n_leads, 2), conversion "
                                           "conductances (n_phi,), solver_stats (n_phi, 2: Krylov iterations and "
                                           "relative residual, zeros for the dense path); run_hash, unit_case, "
@@ -130,8 +119,7 @@ def check_out_dir(out_dir, spec: EnsembleSpec, resume: bool, force: bool) -> int
     reports on the first n).
     """
     out_dir = pathlib.Path(out_dir)
-    entries = sorted(p.name for p in out_dir.iterdir() if p.name != ".lock") if out_dir.is_dir() else []
-    if not entries:
+    if not out_dir.is_dir() or all(p.name == ".lock" for p in out_dir.iterdir()):
         return spec.n_realizations
     path = out_dir / MANIFEST
     if not path.is_file():
@@ -142,21 +130,16 @@ def check_out_dir(out_dir, spec: EnsembleSpec, resume: bool, force: bool) -> int
         old_hash, old_identity = old["hash"], old["identity"]
         old_n = int(old.get("largest_n_realizations", old["n_realizations"]))
     except (ValueError, KeyError, TypeError) as err:
-        raise ValueError(f"{str(path)!r} is not a valid ensemble manifest ({err}); refusing to touch {str(out_dir)!r}") \
-            from None
+        raise ValueError(f"{str(path)!r} is not a valid ensemble manifest ({err}); "
+                         f"refusing to touch {str(out_dir)!r}") from None
     if old_hash != run_hash(spec):
         diff = ", ".join(_differences(old_identity, json.loads(json.dumps(identity(spec))))) or "format"
         raise ValueError(f"--out {str(out_dir)!r} holds a run with other parameters (differing: {diff}); "
                          "refusing to mix them: choose another folder")
-    has_units = (out_dir / UNITS).is_dir() and any((out_dir / UNITS).glob("*.npz"))
-    if has_units and not resume:
+    if not resume and any((out_dir / UNITS).glob("*.npz")):
         raise ValueError(f"--out {str(out_dir)!r} already holds this run; pass --resume to continue it")
     if old_n > spec.n_realizations and not force:
         raise ValueError(f"--out {str(out_dir)!r} holds this run with n_realizations = {old_n}; resuming with "
                          f"n_realizations = {spec.n_realizations} would replace its results by those of fewer "
                          "realizations: ask for at least as many, use another folder, or pass --force")
     return max(old_n, spec.n_realizations)
-
-
-def write_manifest(out_dir, spec: EnsembleSpec, largest: int) -> None:
-    write_json(pathlib.Path(out_dir) / MANIFEST, manifest(spec, largest))

@@ -1,22 +1,15 @@
 """The one configuration layer: TOML files and ``--set NAME=VALUE`` overrides, coerced one way, validated early.
 
-Two kinds of junction config, told apart by their keys (``docs/configs.md``):
-
-* **junction**: flat keys named as in ``docs/model.md`` (Lx, Ly, Lz, W, n_barrier, t, mu,
-  alpha3, alpha1, dxc, U0, xi, theta, phi, K0, seed, disorder_layers, side_leads, dxc_profile,
-  disorder_file), optionally ``preset`` = "paper", "three_terminal", "five_terminal" or a Fig. 2
-  mechanism "barrier", "2deg", "both" (``model.junction.mechanism``).
-* **stack**: ``[[layers]]`` tables written like the Hamiltonian (``model.stack.Layer``, plus
-  ``repeat`` and ``onsite_file``), ``[[side_leads]]``, ``[top]``, ``[bottom]``, and Lx, Ly,
-  energy, theta, phi, seed. Top-level keys and ``--set`` may also name any parameter of the
-  stack's System (``model.system``: ``layers[2].alpha1``, ``M.dxc``, or a layer field shared by
-  the layers that set it, such as ``K0`` or ``alpha1``).
-
-Both take the run settings ``n_phi``, ``n_realizations`` and ``kT``; for ensembles a parameter
-may be a list (``K0 = [0.5, 1.0]``, ``--set xi=7.2,9.6``). Numbers may be expressions of pi
-("pi/4", "1.2*6"); integers must be exact (``Lx = 8.7`` is refused, never truncated).
-Everything is checked here, in plain Python, before any computation: an error is a
-ValueError naming the parameter, its value and what is allowed.
+Two kinds of config, told apart by a top-level key ``layers`` (what each may hold: ``docs/configs.md``):
+a **junction** (flat keys named as in ``docs/model.md``, optionally a ``preset``: "paper",
+"three_terminal", "five_terminal" or a Fig. 2 mechanism, ``model.junction.mechanism``) and a **stack**
+(``[[layers]]``, ``[[side_leads]]``, ``[top]``, ``[bottom]`` tables written like the Hamiltonian, plus
+``repeat`` and ``onsite_file``; top-level keys and ``--set`` may name any parameter of its
+``model.system.System``, such as ``layers[2].alpha1`` or ``M.dxc``). Both take the run settings
+``n_phi``, ``n_realizations`` and ``kT``; for ensembles a parameter may be a list (``K0 = [0.5, 1.0]``,
+``--set xi=7.2,9.6``). Numbers may be expressions of pi; integers must be exact (never truncated).
+Everything is checked here, in plain Python, before any computation: an error is a ValueError
+naming the parameter, its value and what is allowed.
 """
 
 from __future__ import annotations
@@ -31,20 +24,24 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from ..model.junction import DISORDER_LAYERS, MECHANISMS, SIDE_LEADS, JunctionParams, mechanism, validate
+from ..model.junction import DISORDER_LAYERS, MECHANISMS, NUMBER_FIELDS, SIDE_LEADS, JunctionParams, mechanism, validate
 from ..model.stack import Layer, SideLead, Stack, VerticalLead
 from ..model.system import System, junction_system, stack_system
 
 PRESETS = ("paper", "three_terminal", "five_terminal") + MECHANISMS
 INTEGER_JUNCTION = ("Lx", "Ly", "Lz", "W", "n_barrier", "seed")
-NUMBER_JUNCTION = ("t", "mu", "alpha3", "alpha1", "dxc", "U0", "xi", "theta", "phi", "K0")
 # What each preset sets (a value given for it too would be overwritten silently: refused).
 PRESET_SETS = {"barrier": "alpha3", "2deg": "alpha1", "three_terminal": "side_leads", "five_terminal": "side_leads"}
+CHOICES = {"disorder_layers": DISORDER_LAYERS, "preset": PRESETS}
+NUMBER_JUNCTION = NUMBER_FIELDS  # the numbers of JunctionParams
 OTHER_JUNCTION = ("disorder_layers", "side_leads", "dxc_profile", "disorder_file", "preset")
 JUNCTION_KEYS = INTEGER_JUNCTION + NUMBER_JUNCTION + OTHER_JUNCTION
 SETTINGS = {"n_phi": "integer", "n_realizations": "integer", "kT": "number"}
 SEED_LIMIT = 2 ** 63
 SIZE_LIMIT = 100_000
+# Bounds of the integer keys of both kinds of config; any other integer key is 1 .. SIZE_LIMIT.
+INTEGER_BOUNDS = {"seed": (0, SEED_LIMIT - 1), "n_barrier": (0, SIZE_LIMIT), "width": (0, SIZE_LIMIT),
+                  "offset": (0, SIZE_LIMIT), "layers": (0, SIZE_LIMIT)}
 
 _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
         ast.Pow: operator.pow, ast.USub: operator.neg, ast.UAdd: operator.pos}
@@ -56,19 +53,14 @@ def _evaluate(text: str, name: str, integer: bool):
     infinity); exact integer arithmetic, bounded, for integers."""
 
     def ev(node):
-        if isinstance(node, ast.Expression):
-            return ev(node.body)
-        if isinstance(node, ast.Constant) and not isinstance(node.value, bool) \
-                and isinstance(node.value, int if integer else (int, float)):
+        if isinstance(node, ast.Constant) and type(node.value) in ((int,) if integer else (int, float)):
             return node.value if integer else float(node.value)
         if isinstance(node, ast.Name) and node.id == "pi" and not integer:
             return math.pi
-        if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
+        if isinstance(node, ast.BinOp) and type(node.op) in _OPS and not (integer and isinstance(node.op, ast.Div)):
             left, right = ev(node.left), ev(node.right)
             if integer and isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > SEED_LIMIT):
                 raise OverflowError
-            if integer and isinstance(node.op, ast.Div):
-                raise TypeError
             value = _OPS[type(node.op)](left, right)
             if integer and abs(value) > 2 ** 64:
                 raise OverflowError
@@ -77,7 +69,7 @@ def _evaluate(text: str, name: str, integer: bool):
             return _OPS[type(node.op)](ev(node.operand))
         raise ValueError
     try:
-        value = ev(ast.parse(text.strip(), mode="eval"))
+        value = ev(ast.parse(text.strip(), mode="eval").body)
     except OverflowError:
         raise ValueError(f"{name} = {text!r} is too large") from None
     except (ValueError, SyntaxError, ZeroDivisionError, TypeError, RecursionError, MemoryError):
@@ -109,19 +101,15 @@ def parse_integer(value, name: str, minimum: Optional[int] = None, maximum: Opti
         text = value.strip()
         try:
             number = _evaluate(text, name, integer=True)
-        except ValueError:
-            as_float = None
+        except ValueError:  # "8.0" or "1e3" is accepted, "8.7" refused with the message above
             try:
                 as_float = float(text)
             except ValueError:
-                pass
-            if as_float is not None and math.isfinite(as_float) and as_float.is_integer() and abs(as_float) < 2 ** 53:
-                number = int(as_float)
-            else:
+                as_float = math.nan
+            if not (math.isfinite(as_float) and as_float.is_integer() and abs(as_float) < 2 ** 53):
                 raise
-    elif isinstance(value, bool):
-        raise ValueError(f"{name} = {value!r} must be an integer")
-    elif isinstance(value, int):
+            number = int(as_float)
+    elif isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) < 2 ** 53:
         number = int(value)
@@ -136,12 +124,7 @@ def parse_integer(value, name: str, minimum: Optional[int] = None, maximum: Opti
 
 def parse_numbers(value, name: str) -> tuple:
     """A number, a list of numbers or a comma-separated string as a tuple of floats."""
-    if isinstance(value, str):
-        items = [v for v in value.split(",")]
-    elif isinstance(value, (list, tuple)):
-        items = list(value)
-    else:
-        items = [value]
+    items = value.split(",") if isinstance(value, str) else list(value) if isinstance(value, (list, tuple)) else [value]
     if not items:
         raise ValueError(f"{name} must be a number or a non-empty list of numbers")
     return tuple(parse_number(v, name) for v in items)
@@ -176,6 +159,8 @@ def split_overrides(overrides: Iterable[str]) -> list:
 
 def load_array(path, name: str, base: Optional[pathlib.Path]) -> np.ndarray:
     """A real .npy array (path relative to the config's folder); its shape is checked by the model."""
+    if not isinstance(path, (str, pathlib.Path)):
+        raise ValueError(f"{name} = {path!r} must be a path (a string)")
     path = pathlib.Path(path)
     path = path if path.is_absolute() or base is None else base / path
     try:
@@ -220,36 +205,31 @@ def load_config(config, overrides: Iterable[str] = (), allow_lists: bool = False
     are angle grids).
     """
     path = pathlib.Path(config)
-    raw = dict(read_toml(path))
-    base = path.parent
+    raw = read_toml(path)
     pairs = split_overrides(overrides)
-    settings = {}
-    for name in list(raw):
-        if name in SETTINGS:
-            settings[name] = _setting(name, raw.pop(name))
-    remaining = []
-    for name, value in pairs:
-        if name in SETTINGS:
-            settings[name] = _setting(name, value)
-        else:
-            remaining.append((name, value))
-    if "layers" in raw:
-        system, lists = _stack_config(raw, remaining, base, allow_lists, str(path))
-    else:
-        system, lists = _junction_config(raw, remaining, base, allow_lists, str(path))
+    settings = {name: _setting(name, value) for name, value in [*raw.items(), *pairs] if name in SETTINGS}
+    sources = [(name, value, from_command_line) for from_command_line, items in ((False, raw.items()), (True, pairs))
+               for name, value in items if name not in SETTINGS]  # everything else, the file first
+    build = _stack_config if "layers" in raw else _junction_config
+    system, lists = build(sources, path.parent, allow_lists, str(path))
     return Config(system, settings, tuple(lists), str(path))
+
+
+def _integer(key: str, value, name: Optional[str] = None) -> int:
+    """An integer config key within its bounds (``INTEGER_BOUNDS``)."""
+    return parse_integer(value, name or key, *INTEGER_BOUNDS.get(key, (1, SIZE_LIMIT)))
 
 
 def _list_or_number(name, value, allow_lists, lists):
     """A number; or, for ensembles, a list kept aside (its first value stands in the system)."""
     is_list = isinstance(value, list) or (isinstance(value, str) and "," in value)
-    if not is_list:
-        lists[:] = [(n, v) for n, v in lists if n != name]  # a later single value replaces a list
-        return parse_number(value, name)
-    if not allow_lists:
+    if is_list and not allow_lists:
         raise ValueError(f"{name} = {value!r}: a list of values is only accepted by the ensemble command")
+    lists[:] = [(n, v) for n, v in lists if n != name]  # a later value replaces an earlier list
+    if not is_list:
+        return parse_number(value, name)
     values = parse_numbers(value, name)
-    lists[:] = [(n, v) for n, v in lists if n != name] + [(name, values)]
+    lists.append((name, values))
     return values[0]
 
 
@@ -259,13 +239,12 @@ def _list_or_number(name, value, allow_lists, lists):
 
 def _junction_value(name, value, base, allow_lists, lists):
     if name in INTEGER_JUNCTION:
-        limits = {"seed": (0, SEED_LIMIT - 1), "n_barrier": (0, SIZE_LIMIT)}.get(name, (1, SIZE_LIMIT))
-        return parse_integer(value, name, *limits)
+        return _integer(name, value)
     if name in NUMBER_JUNCTION:
         return _list_or_number(name, value, allow_lists, lists)
-    if name == "disorder_layers":
-        if value not in DISORDER_LAYERS:
-            raise ValueError(f"disorder_layers = {value!r} must be one of {DISORDER_LAYERS}")
+    if name in CHOICES:
+        if value not in CHOICES[name]:
+            raise ValueError(f"{name} = {value!r} must be one of {CHOICES[name]}")
         return value
     if name == "side_leads":
         items = value.split(",") if isinstance(value, str) else value
@@ -275,27 +254,20 @@ def _junction_value(name, value, base, allow_lists, lists):
     if name == "dxc_profile":
         return np.asarray(parse_numbers(value, name), dtype=float)
     if name == "disorder_file":
-        if not isinstance(value, str):
-            raise ValueError(f"disorder_file = {value!r} must be a path (a string)")
-        return load_array(value, "disorder_file", base)
-    if name == "preset":
-        if value not in PRESETS:
-            raise ValueError(f"preset = {value!r} must be one of {PRESETS}")
-        return value
+        return load_array(value, name, base)
     raise ValueError(f"unknown parameter {name!r}; allowed: {', '.join(JUNCTION_KEYS + tuple(SETTINGS))}")
 
 
-def _junction_config(raw, overrides, base, allow_lists, where):
+def _junction_config(sources, base, allow_lists, where):
     lists, values = [], {}
-    sources = [(name, value, base) for name, value in raw.items()]
-    sources += [(name, value, pathlib.Path.cwd()) for name, value in overrides]  # --set paths: from here
-    for name, value, folder in sources:
+    for name, value, from_command_line in sources:
         if isinstance(value, dict):
-            raise ValueError(f"{where}: table [{name}] is not part of a junction config (a stack config has [[layers]])")
+            raise ValueError(f"{where}: table [{name}] is not part of a junction config (a stack config has "
+                             "[[layers]])")
+        folder = pathlib.Path.cwd() if from_command_line else base  # --set paths: from here
         values[name] = _junction_value(name, value, folder, allow_lists, lists)
-    disorder = values.pop("disorder_file", None)
-    if disorder is not None:
-        values["disorder"] = disorder
+    if "disorder_file" in values:
+        values["disorder"] = values.pop("disorder_file")
     preset = values.pop("preset", "paper")
     overwritten = PRESET_SETS.get(preset)
     if overwritten in values:
@@ -304,10 +276,8 @@ def _junction_config(raw, overrides, base, allow_lists, where):
     p = JunctionParams(**values)
     if preset in MECHANISMS:
         p = mechanism(preset, p, alpha1=values.get("alpha1", 0.2))
-    elif preset == "three_terminal":
-        p = p.replace(side_leads=("L", "R"))
-    elif preset == "five_terminal":
-        p = p.replace(side_leads=("L", "R", "F", "B"))
+    elif preset != "paper":
+        p = p.replace(side_leads=("L", "R") if preset == "three_terminal" else SIDE_LEADS)
     validate(p)
     return junction_system(p), lists
 
@@ -350,10 +320,6 @@ def _table(entries, name):
     return out
 
 
-LAYER_INTEGER = {"repeat"}
-LEAD_INTEGER = {"width", "offset"}
-
-
 def _fields(cls, table, where: str, base) -> dict:
     if not isinstance(table, dict):
         raise ValueError(f"{where} must be a table")
@@ -370,20 +336,15 @@ def _fields(cls, table, where: str, base) -> dict:
         if key in ("hoppings", "up"):
             out[key] = _table(value, name)
         elif key == "onsite_file":
-            if not isinstance(value, str):
-                raise ValueError(f"{name} = {value!r} must be a path (a string)")
             out["onsite"] = load_array(value, name, base)
         elif key in ("name", "edge"):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{name} = {value!r} must be a non-empty string")
             out[key] = value
-        elif key in LAYER_INTEGER:
-            out[key] = parse_integer(value, name, 1, SIZE_LIMIT)
-        elif key in LEAD_INTEGER:
-            out[key] = parse_integer(value, name, 0, SIZE_LIMIT)
-        elif key == "layers":
-            out[key] = (parse_integer(value, name, 0, SIZE_LIMIT) if not isinstance(value, list)
-                        else tuple(parse_integer(v, name, 0, SIZE_LIMIT) for v in value))
+        elif key == "layers" and isinstance(value, list):
+            out[key] = tuple(_integer(key, v, name) for v in value)
+        elif key in ("repeat", "width", "offset", "layers"):
+            out[key] = _integer(key, value, name)
         elif key == "spin_axis":
             out[key] = parse_numbers(value, name)
         elif isinstance(value, list):
@@ -410,16 +371,12 @@ def _layers(entries, base) -> tuple:
     return tuple(layers)
 
 
-def _stack_config(raw, overrides, base, allow_lists, where):
-    lists = []
-    structural = {}
+def _stack_config(sources, base, allow_lists, where):
+    lists, structural = [], {}
     parameters = []  # System parameters set at top level or by --set, applied after building
-    sources = [(name, value, False) for name, value in raw.items()] + [(n, v, True) for n, v in overrides]
     for name, value, from_command_line in sources:
-        if name in ("Lx", "Ly"):
-            structural[name] = parse_integer(value, name, 1, SIZE_LIMIT)
-        elif name == "seed":
-            structural[name] = parse_integer(value, name, 0, SEED_LIMIT - 1)
+        if name in ("Lx", "Ly", "seed"):
+            structural[name] = _integer(name, value)
         elif name in ("theta", "phi") and isinstance(value, list) and not allow_lists:
             structural[name] = np.asarray(parse_numbers(value, name))
         elif name in ("layers", "side_leads", "top", "bottom"):
@@ -437,12 +394,9 @@ def _stack_config(raw, overrides, base, allow_lists, where):
     stack = Stack(Lx=structural["Lx"], Ly=structural["Ly"], layers=_layers(structural["layers"], base),
                   side_leads=tuple(SideLead(**_fields(SideLead, t, f"side_leads[{i}]", base))
                                    for i, t in enumerate(side)),
-                  top=VerticalLead(**_fields(VerticalLead, structural["top"], "top", base)) if "top" in structural
-                  else None,
-                  bottom=VerticalLead(**_fields(VerticalLead, structural["bottom"], "bottom", base))
-                  if "bottom" in structural else None,
-                  seed=structural.get("seed", 0),
-                  **{k: structural[k] for k in ("theta", "phi") if k in structural})
+                  **{k: VerticalLead(**_fields(VerticalLead, structural[k], k, base))
+                     for k in ("top", "bottom") if k in structural},
+                  **{k: structural[k] for k in ("seed", "theta", "phi") if k in structural})
     values = {name: _list_or_number(name, value, allow_lists, lists) for name, value in parameters}
     energy = values.pop("energy", None)
     system = stack_system(stack, 0.0 if energy is None else energy)

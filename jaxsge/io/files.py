@@ -30,14 +30,6 @@ KILL_HOOK = "JAXSGE_KILL_WHILE_WRITING"
 FILE_MODE = 0o644
 
 
-def _fsync_dir(path: pathlib.Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def atomic_write(path, write) -> None:
     """Write through ``write(fh)`` (a binary file) into ``path`` atomically (see the module docstring)."""
     path = pathlib.Path(path)
@@ -59,7 +51,11 @@ def atomic_write(path, write) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def to_json(obj, where: str = "result"):
@@ -93,8 +89,7 @@ def json_text(obj) -> str:
 
 
 def write_json(path, obj) -> None:
-    text = json_text(obj).encode()
-    atomic_write(path, lambda fh: fh.write(text))
+    write_text(path, json_text(obj))
 
 
 def write_text(path, text: str) -> None:
@@ -126,20 +121,25 @@ def _check_parent(path: pathlib.Path, option: str) -> None:
             return
 
 
+def _make_folder(path: pathlib.Path, folder: pathlib.Path, option: str, failure: str) -> pathlib.Path:
+    """Check the parents of ``path``, create ``folder`` (``failure`` says what could not be) and check its space."""
+    _check_parent(path, option)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"{option} {str(path)!r}{failure}: {err.strerror}") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"{option} {str(path)!r}: no permission to write in {str(folder)!r}")
+    probe_space(folder, option)
+    return path
+
+
 def output_folder(path, option: str = "--out") -> pathlib.Path:
     """The output folder, created if needed; a ValueError naming the option if it cannot be written."""
     path = pathlib.Path(path)
     if path.exists() and not path.is_dir():
         raise ValueError(f"{option} {str(path)!r} is a file; give a folder")
-    _check_parent(path, option)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ValueError(f"{option} {str(path)!r} cannot be created: {err.strerror}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError(f"{option} {str(path)!r}: no permission to write in it")
-    probe_space(path, option)
-    return path
+    return _make_folder(path, path, option, " cannot be created")
 
 
 def output_file(path, option: str = "--out") -> pathlib.Path:
@@ -147,13 +147,7 @@ def output_file(path, option: str = "--out") -> pathlib.Path:
     path = pathlib.Path(path)
     if path.is_dir():
         raise ValueError(f"{option} {str(path)!r} is a folder; give a file name")
-    _check_parent(path, option)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ValueError(f"{option} {str(path)!r}: its folder cannot be created: {err.strerror}") from None
-    probe_space(path.parent, option)
-    return path
+    return _make_folder(path, path.parent, option, ": its folder cannot be created")
 
 
 # A result needs a little room: refuse a full disk before computing, not after.
@@ -180,12 +174,10 @@ def _alive(pid: int) -> bool:
 
 
 class FolderLock:
-    """An exclusive lock on a folder (``.lock`` holding pid, host and start time), as a context manager."""
-
-    NAME = ".lock"
+    """An exclusive lock on a folder (``.lock`` holding pid, host and start time): ``acquire``, then ``release``."""
 
     def __init__(self, folder):
-        self.path = pathlib.Path(folder) / self.NAME
+        self.path = pathlib.Path(folder) / ".lock"
         self.held = False
 
     def acquire(self) -> None:
@@ -195,7 +187,10 @@ class FolderLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
             except FileExistsError:
-                holder = self._holder()
+                try:
+                    holder = json.loads(self.path.read_text())
+                except (OSError, ValueError):
+                    holder = {}
                 if holder.get("host") == socket.gethostname() and isinstance(holder.get("pid"), int) \
                         and not _alive(holder["pid"]):
                     self.path.unlink(missing_ok=True)  # left by a process that died
@@ -209,21 +204,7 @@ class FolderLock:
             self.held = True
             return
 
-    def _holder(self) -> dict:
-        try:
-            return json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {}
-
     def release(self) -> None:
         if self.held:
             self.path.unlink(missing_ok=True)
             self.held = False
-
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc):
-        self.release()
-        return False

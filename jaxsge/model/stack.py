@@ -1,36 +1,15 @@
 """The layered junction: layers with their own terms, side leads anywhere, top and bottom leads.
 
-A :class:`Stack` is a pile of ``Lz`` square layers of ``Lx x Ly`` sites (hard walls in x and y,
-two spin orbitals per site in the sigma_z basis, lattice constant 1). Every :class:`Layer`
-carries its own Hamiltonian, written term by term the way a Kwant user writes a continuum
-model and discretised exactly as ``kwant.continuum.discretize`` does (p -> sin k,
-p^2 -> 2 - 2 cos k, p^3 -> sin^3 k):
-
-    H_layer = onsite(x, y) + V(x, y) - t (nearest-neighbour hopping)
-              - (dxc / 2) n.sigma                                  exchange, n = n(theta, phi)
-              + alpha1 (sigma_x p_y - sigma_y p_x)                 linear Rashba
-              + alpha3 (p_x^2 - p_y^2)(sigma_x p_y - sigma_y p_x)  cubic Rashba (docs/model.md)
-              + beta (sigma_x p_x - sigma_y p_y)                   Dresselhaus
-              + sum_d hoppings[d]                                  any table offset -> 2x2, H[r, r+d]
-
-with V = K0 w, w standard normal per site: realization r of the stack's ``seed``
-(``core.lattice.disorder_realization``). A layer is coupled to the layer above by ``-tz`` on
-every site, or by the table ``up`` (offset d -> 2x2 block H[(r, z), (r + d, z + 1)]).
-
-Leads [the Landauer-Buttiker set-up of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402
-(2023), Eq. (1), with any number of electrodes]: any number of :class:`SideLead` (a strip
-continuing a layer or a range of adjacent layers through an edge, at a chosen offset and
-width, normal or magnetic), an optional top :class:`VerticalLead` above layer ``Lz - 1``
-(cross-section the whole layer) and an optional bottom one below layer 0.
-
-Directions: ``theta = phi = None`` on a layer or a lead means "along the stack's magnetization"
-``(Stack.theta, Stack.phi)``, the angles that scans vary; explicit angles fix a direction, so
-non-collinear stacks are written layer by layer.
-
-Every physical number (onsite energies and profiles, hoppings and hopping tables, exchange
-magnitudes and directions, alpha1, alpha3, beta, K0, every lead's parameters) is a pytree
-leaf: it can be traced, batched, differentiated and changed without recompiling. Geometry
-(sizes, lead placement, names, the seed) is static.
+A :class:`Stack` is a pile of ``Lz`` square layers of ``Lx x Ly`` sites (hard walls in x and y, two
+spin orbitals per site in the sigma_z basis, lattice constant 1). Every :class:`Layer` carries its
+own Hamiltonian, term by term, discretised as ``kwant.continuum.discretize`` does (p -> sin k,
+p^2 -> 2 - 2 cos k, p^3 -> sin^3 k; the terms are tabulated in ``docs/layered.md``). Leads [the
+Landauer-Buttiker set-up of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023), Eq. (1), with
+any number of electrodes]: any number of :class:`SideLead`, an optional top and bottom
+:class:`VerticalLead`. Angles None on a layer or a lead follow the stack's magnetization
+``(Stack.theta, Stack.phi)``, the angles that scans vary. Every physical number is a pytree leaf
+(traced, batched, differentiated, changed without recompiling); geometry (sizes, lead placement,
+names, the seed) is static.
 """
 
 from __future__ import annotations
@@ -43,21 +22,36 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core.lattice import (add_tables, band_energies, cubic_rashba_table, dresselhaus_table, exchange_block, is_upper_half,
-                            linear_rashba_table, mode_energies)
+from ..core.lattice import (add_tables, band_energies, cubic_rashba_table, dresselhaus_table, exchange_block,
+                            is_upper_half, linear_rashba_table, mode_energies)
 
 EDGES = ("-x", "+x", "-y", "+y")
 # The elimination along z is unrolled when compiled (one step per layer): deeper stacks would
 # compile for minutes. 256 layers is far beyond any junction studied here.
 MAX_LAYERS = 256
+SPIN_SIGN = np.array([1.0, -1.0])  # s = + (parallel to the axis), s = - (antiparallel)
+LAYER_NUMBERS = ("t", "K0", "dxc", "alpha1", "alpha3", "beta", "tz")  # a layer's fields that are one number
 
 
-@dataclasses.dataclass(frozen=True)
+def static(default=dataclasses.MISSING):
+    """A dataclass field that is pytree metadata (geometry: changing it recompiles)."""
+    return dataclasses.field(default=default, metadata={"static": True})
+
+
+def pytree(cls):
+    """``cls`` as a frozen dataclass with ``replace``, registered as a pytree whose leaves are its
+    fields not marked :func:`static`."""
+    cls.replace = dataclasses.replace
+    return jax.tree_util.register_dataclass(dataclasses.dataclass(frozen=True)(cls))
+
+
+@pytree
 class Layer:
-    """One layer of the stack, its terms set by name (see the module docstring).
+    """One layer of the stack, its terms set by name (tabulated in ``docs/layered.md``).
 
     ``onsite``: a number or an (Lx, Ly) profile (energy); ``t``: in-plane nearest-neighbour
-    hopping; ``K0``: disorder strength (standard deviation of V, energy); ``dxc``, ``theta``,
+    hopping; ``K0``: disorder strength (the potential is K0 w, w standard normal per site drawn from
+    the stack's seed by ``core.lattice.disorder_realization``); ``dxc``, ``theta``,
     ``phi``: exchange -(dxc/2) n.sigma (angles None: the stack's magnetization); ``alpha1``,
     ``alpha3``, ``beta``: linear Rashba, cubic Rashba, Dresselhaus; ``hoppings``: extra in-plane
     table {(dx, dy): 2x2 or number}, entry d being H[r, r+d] (Kwant's orientation; the entry for
@@ -77,13 +71,10 @@ class Layer:
     hoppings: Any = dataclasses.field(default_factory=dict)
     tz: Any = 1.0
     up: Any = dataclasses.field(default_factory=dict)
-    name: str = ""
-
-    def replace(self, **changes) -> "Layer":
-        return dataclasses.replace(self, **changes)
+    name: str = static("")
 
 
-@dataclasses.dataclass(frozen=True)
+@pytree
 class SideLead:
     """A semi-infinite strip leaving the stack through an edge ("-x", "+x", "-y", "+y").
 
@@ -96,34 +87,29 @@ class SideLead:
     a normal one.
     """
 
-    name: str
-    edge: str
-    layers: Any = 0
-    width: Optional[int] = None
-    offset: Optional[int] = None
+    name: str = static()
+    edge: str = static()
+    layers: Any = static(0)
+    width: Optional[int] = static(None)
+    offset: Optional[int] = static(None)
     onsite: Any = None
     t: Any = 1.0
     tz: Any = 1.0
     dxc: Any = 0.0
     theta: Any = None
     phi: Any = None
-    spin_axis: Tuple[float, float] = (0.0, 0.0)
+    spin_axis: Tuple[float, float] = static((0.0, 0.0))
 
     def __post_init__(self):
         # Static fields only: data fields may hold tracers or placeholders when JAX rebuilds the pytree.
-        layers = self.layers
-        if isinstance(layers, (int, np.integer)) and not isinstance(layers, bool):
-            layers = (int(layers), int(layers))
-        elif isinstance(layers, (tuple, list)) and len(layers) == 2:
-            layers = tuple(layers)
-        object.__setattr__(self, "layers", layers)
+        if is_int(self.layers):
+            object.__setattr__(self, "layers", (int(self.layers),) * 2)
+        elif isinstance(self.layers, (tuple, list)) and len(self.layers) == 2:
+            object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "spin_axis", tuple(self.spin_axis))
 
-    def replace(self, **changes) -> "SideLead":
-        return dataclasses.replace(self, **changes)
 
-
-@dataclasses.dataclass(frozen=True)
+@pytree
 class VerticalLead:
     """A semi-infinite lead along z above the top layer (or below layer 0), cross-section Lx x Ly.
 
@@ -131,18 +117,15 @@ class VerticalLead:
     -(dxc/2) n.sigma (angles None: the stack's magnetization). Spin is resolved along n.
     """
 
-    name: str = "M"
+    name: str = static("M")
     onsite: Any = 6.0
     t: Any = 1.0
     dxc: Any = 0.0
     theta: Any = None
     phi: Any = None
 
-    def replace(self, **changes) -> "VerticalLead":
-        return dataclasses.replace(self, **changes)
 
-
-@dataclasses.dataclass(frozen=True)
+@pytree
 class Stack:
     """A layered junction: layers bottom to top, its leads, the magnetization angles, the seed.
 
@@ -150,15 +133,15 @@ class Stack:
     None (the angles that scans vary). ``seed`` draws the disorder of the layers with K0 > 0.
     """
 
-    Lx: int
-    Ly: int
+    Lx: int = static()
+    Ly: int = static()
     layers: Tuple[Layer, ...]
     side_leads: Tuple[SideLead, ...] = ()
     top: Optional[VerticalLead] = None
     bottom: Optional[VerticalLead] = None
     theta: Any = math.pi / 2
     phi: Any = 0.0
-    seed: int = 0
+    seed: int = static(0)
 
     def __post_init__(self):
         object.__setattr__(self, "layers", tuple(self.layers))
@@ -173,31 +156,15 @@ class Stack:
         """Orbitals in one layer, 2 Lx Ly."""
         return 2 * self.Lx * self.Ly
 
-    def replace(self, **changes) -> "Stack":
-        return dataclasses.replace(self, **changes)
-
     @property
     def lead_names(self) -> Tuple[str, ...]:
         """Leads in the order of the transmission arrays: side leads, then top, then bottom."""
-        names = [lead.name for lead in self.side_leads]
-        names += [lead.name for lead in (self.top, self.bottom) if lead is not None]
-        return tuple(names)
+        return tuple(lead.name for lead in self.side_leads) + tuple(lead.name for _, lead in self.vertical_leads)
 
     @property
     def vertical_leads(self):
         """(where, lead) for the top and bottom leads that exist."""
         return tuple((where, lead) for where, lead in (("top", self.top), ("bottom", self.bottom)) if lead is not None)
-
-
-jax.tree_util.register_dataclass(
-    Layer, data_fields=["onsite", "t", "K0", "dxc", "theta", "phi", "alpha1", "alpha3", "beta", "hoppings", "tz", "up"],
-    meta_fields=["name"])
-jax.tree_util.register_dataclass(
-    SideLead, data_fields=["onsite", "t", "tz", "dxc", "theta", "phi"],
-    meta_fields=["name", "edge", "layers", "width", "offset", "spin_axis"])
-jax.tree_util.register_dataclass(VerticalLead, data_fields=["onsite", "t", "dxc", "theta", "phi"], meta_fields=["name"])
-jax.tree_util.register_dataclass(Stack, data_fields=["layers", "side_leads", "top", "bottom", "theta", "phi"],
-                                 meta_fields=["Lx", "Ly", "seed"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,43 +173,58 @@ jax.tree_util.register_dataclass(Stack, data_fields=["layers", "side_leads", "to
 
 def concrete(value) -> Optional[np.ndarray]:
     """The value as a NumPy array, or None when it is a tracer (it is then checked where it was made)."""
-    if isinstance(value, jax.core.Tracer):
-        return None
-    return np.asarray(value)
+    return None if isinstance(value, jax.core.Tracer) else np.asarray(value)
 
 
-def _is_int(value) -> bool:
+def is_int(value) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def _check_real(where: str, value, allow_array: bool = False):
+def check_integers(obj, names, positive=(), where: str = "") -> None:
+    """ValueError unless the fields ``names`` of ``obj`` are integers, those in ``positive`` >= 1 and
+    a ``seed`` in [0, 2**63)."""
+    for name in names:
+        value = getattr(obj, name)
+        if not is_int(value):
+            raise ValueError(f"{where}{name} = {value!r} must be an integer")
+        if name in positive and value < 1:
+            raise ValueError(f"{where}{name} = {value} must be a positive integer (>= 1)")
+        if name == "seed" and not 0 <= value < 2 ** 63:
+            raise ValueError(f"seed = {value} must satisfy 0 <= seed < 2**63")
+
+
+def check_real(where: str, value, shapes=((),), note: str = "it must be one number") -> None:
+    """ValueError unless ``value`` is real and finite, with one of the ``shapes`` (None: any shape;
+    ``note`` says which). A tracer passes (it is checked where it was made)."""
     arr = concrete(value)
     if arr is None:
         return
-    if arr.dtype == object or arr.dtype == bool or not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ValueError(f"{where} = {_show(value)} must be a real number")
-    if arr.ndim > 0 and not allow_array:
-        raise ValueError(f"{where} = {_show(value)} must be a real number, not an array of shape {arr.shape}")
+    number = arr.ndim == 0
+    if arr.dtype.kind not in "iuf":
+        raise ValueError(f"{where} = {arr.tolist()!r} must be a real number" if number
+                         else f"{where} must hold real numbers (got an array of {arr.dtype})")
+    if shapes is not None and arr.shape not in shapes:
+        raise ValueError(f"{where} has shape {arr.shape}; {note}")
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{where} = {_show(value)} must be finite (got NaN or infinity)")
+        raise ValueError(f"{where} = {arr.tolist()!r} must be finite (got NaN or infinity)" if number
+                         else f"{where} must hold finite numbers (got NaN or infinity)")
 
 
-def _show(value) -> str:
-    """A value for a message: numbers plainly, arrays by shape (never a NumPy repr)."""
-    arr = np.asarray(value) if not isinstance(value, (str, bytes)) else None
-    if arr is None or arr.dtype == object:
-        return repr(value)
-    if arr.ndim == 0:
-        return f"{arr.item()!r}"
-    return f"an array of shape {arr.shape}"
+def check_sign(where: str, value, strict: bool = True, note: str = "") -> None:
+    """ValueError unless the number ``value`` is > 0 (>= 0 when not ``strict``); ``note`` says what it is."""
+    arr = concrete(value)
+    if arr is not None and not np.all(arr > 0 if strict else arr >= 0):
+        raise ValueError(f"{where} = {arr.tolist()!r} must be {'>' if strict else '>='} 0{note}")
 
 
-def _check_direction(where: str, theta, phi):
-    if (theta is None) != (phi is None):
+def _check_fields(where: str, owner, names, positive=()) -> None:
+    """The numbers ``names`` of a layer or lead (those in ``positive`` > 0) and its direction."""
+    if (owner.theta is None) != (owner.phi is None):
         raise ValueError(f"{where}: give both theta and phi, or neither (None follows the stack's magnetization)")
-    if theta is not None:
-        _check_real(f"{where}.theta", theta)
-        _check_real(f"{where}.phi", phi)
+    for name in names + (("theta", "phi") if owner.theta is not None else ()):
+        check_real(f"{where}.{name}", getattr(owner, name))
+    for name in positive:
+        check_sign(f"{where}.{name}", getattr(owner, name))
 
 
 def table_entries(table, where: str) -> dict:
@@ -256,7 +238,7 @@ def table_entries(table, where: str) -> dict:
         raise ValueError(f"{where} must be a dict {{(dx, dy): 2x2 block or number}}, got {type(table).__name__}")
     out = {}
     for offset, block in table.items():
-        if not (isinstance(offset, tuple) and len(offset) == 2 and all(_is_int(v) for v in offset)):
+        if not (isinstance(offset, tuple) and len(offset) == 2 and all(is_int(v) for v in offset)):
             raise ValueError(f"{where}: offset {offset!r} must be a pair (dx, dy) of integers")
         b = jnp.asarray(block, dtype=complex)
         out[offset] = b * jnp.eye(2) if b.ndim == 0 else b
@@ -270,19 +252,15 @@ def hermitian_half(table: dict) -> dict:
     """
     half = {}
     for d, b in table.items():
-        if d == (0, 0):
-            continue
-        neg = (-d[0], -d[1])
         if is_upper_half(d):
             half[d] = b
-        elif neg not in table:
-            half[neg] = jnp.conj(b).T
+        elif d != (0, 0) and (-d[0], -d[1]) not in table:
+            half[-d[0], -d[1]] = jnp.conj(b).T
     return half
 
 
 def _check_table(where: str, table, shape, in_plane: bool) -> None:
-    entries = table_entries(table, where)
-    values = {d: concrete(b) for d, b in entries.items()}
+    values = {d: concrete(b) for d, b in table_entries(table, where).items()}
     for d, b in values.items():
         if b is None:
             continue
@@ -292,17 +270,11 @@ def _check_table(where: str, table, shape, in_plane: bool) -> None:
             raise ValueError(f"{where}: the block at offset {d} must be finite")
         if abs(d[0]) >= shape[0] or abs(d[1]) >= shape[1]:
             raise ValueError(f"{where}: offset {d} does not fit in a {shape[0]} x {shape[1]} layer")
-    if not in_plane:
-        return
-    for d, b in values.items():
-        if b is None:
-            continue
-        if d == (0, 0) and not np.allclose(b, b.conj().T, atol=1e-14):
-            raise ValueError(f"{where}: the (0, 0) entry must be Hermitian")
+    for d, b in values.items() if in_plane else ():
         neg = (-d[0], -d[1])
-        if d != (0, 0) and neg in values and values[neg] is not None and not np.allclose(values[neg], b.conj().T,
-                                                                                        atol=1e-14):
-            raise ValueError(f"{where}: entries {d} and {neg} must be conjugate transposes (the layer must be Hermitian)")
+        if b is not None and values.get(neg) is not None and not np.allclose(values[neg], b.conj().T, atol=1e-14):
+            raise ValueError(f"{where}: the (0, 0) entry must be Hermitian" if d == neg else f"{where}: entries {d} "
+                             f"and {neg} must be conjugate transposes (the layer must be Hermitian)")
 
 
 def side_lead_extent(stack: Stack, lead: SideLead) -> Tuple[int, int]:
@@ -317,33 +289,19 @@ def validate_stack(s: Stack) -> None:
     """Raise ValueError naming the offending parameter, its value and what is allowed."""
     if not isinstance(s, Stack):
         raise ValueError(f"expected a Stack, got {type(s).__name__}")
-    for name in ("Lx", "Ly", "seed"):
-        value = getattr(s, name)
-        if not _is_int(value):
-            raise ValueError(f"{name} = {value!r} must be an integer")
-    if s.Lx < 1 or s.Ly < 1:
-        raise ValueError(f"Lx = {s.Lx}, Ly = {s.Ly} must be positive integers (>= 1)")
-    if not 0 <= s.seed < 2 ** 63:
-        raise ValueError(f"seed = {s.seed} must satisfy 0 <= seed < 2**63")
+    check_integers(s, ("Lx", "Ly", "seed"), positive=("Lx", "Ly"))
     if s.Lz < 1 or not all(isinstance(layer, Layer) for layer in s.layers):
         raise ValueError("layers must be a non-empty sequence of Layer")
     if s.Lz > MAX_LAYERS:
         raise ValueError(f"the stack has {s.Lz} layers; at most {MAX_LAYERS} are supported")
-    _check_real("theta", s.theta, allow_array=True)
-    _check_real("phi", s.phi, allow_array=True)
+    check_real("theta", s.theta, shapes=None)
+    check_real("phi", s.phi, shapes=None)
     for z, layer in enumerate(s.layers):
         where = f"layers[{z}]"
-        onsite = concrete(layer.onsite)
-        if onsite is not None and onsite.ndim > 0 and onsite.shape != (s.Lx, s.Ly):
-            raise ValueError(f"{where}.onsite has shape {onsite.shape}; a profile must have shape (Lx, Ly) = "
-                             f"({s.Lx}, {s.Ly})")
-        _check_real(f"{where}.onsite", layer.onsite, allow_array=True)
-        for name in ("t", "K0", "dxc", "alpha1", "alpha3", "beta", "tz"):
-            _check_real(f"{where}.{name}", getattr(layer, name))
-        k0 = concrete(layer.K0)
-        if k0 is not None and k0 < 0:
-            raise ValueError(f"{where}.K0 = {float(k0)} must be >= 0 (disorder strength, energy units)")
-        _check_direction(where, layer.theta, layer.phi)
+        check_real(f"{where}.onsite", layer.onsite, shapes=((), (s.Lx, s.Ly)),
+                   note=f"a profile must have shape (Lx, Ly) = ({s.Lx}, {s.Ly})")
+        _check_fields(where, layer, LAYER_NUMBERS)
+        check_sign(f"{where}.K0", layer.K0, strict=False, note=" (disorder strength, energy units)")
         _check_table(f"{where}.hoppings", layer.hoppings, (s.Lx, s.Ly), in_plane=True)
         _check_table(f"{where}.up", layer.up, (s.Lx, s.Ly), in_plane=False)
         if layer.up and z == s.Lz - 1:
@@ -362,50 +320,29 @@ def validate_stack(s: Stack) -> None:
         where = f"side lead {lead.name!r}"
         if lead.edge not in EDGES:
             raise ValueError(f"{where}: edge = {lead.edge!r} must be one of {EDGES}")
-        if not (isinstance(lead.layers, tuple) and len(lead.layers) == 2 and all(_is_int(v) for v in lead.layers)):
-            raise ValueError(f"{where}: layers = {lead.layers!r} must be a layer index or a (first, last) pair")
-        z0, z1 = lead.layers
-        if not 0 <= z0 <= z1 < s.Lz:
-            raise ValueError(f"{where}: layers = {lead.layers} must satisfy 0 <= first <= last < Lz = {s.Lz}")
-        for name in ("width", "offset"):
-            value = getattr(lead, name)
-            if value is not None and not _is_int(value):
-                raise ValueError(f"{where}: {name} = {value!r} must be an integer")
+        z0, z1 = lead.layers if isinstance(lead.layers, tuple) and len(lead.layers) == 2 else (None, None)
+        if not (is_int(z0) and is_int(z1) and 0 <= z0 <= z1 < s.Lz):
+            raise ValueError(f"{where}: layers = {lead.layers!r} must satisfy 0 <= first <= last < Lz = {s.Lz} "
+                             "(a layer index or a (first, last) pair)")
+        check_integers(lead, [n for n in ("width", "offset") if getattr(lead, n) is not None], where=f"{where}: ")
         length = s.Ly if lead.edge in ("-x", "+x") else s.Lx
         offset, width = side_lead_extent(s, lead)
         if not (1 <= width and 0 <= offset and offset + width <= length):
             raise ValueError(f"{where}: offset = {offset}, width = {width} must satisfy 1 <= width and "
                              f"0 <= offset <= offset + width <= {length} (the edge length)")
-        for name in ("t", "tz", "dxc"):
-            _check_real(f"{where}.{name}", getattr(lead, name))
-        for name in ("t", "tz"):
-            value = concrete(getattr(lead, name))
-            if value is not None and not value > 0:
-                raise ValueError(f"{where}: {name} = {float(value)} must be > 0")
-        _check_direction(where, lead.theta, lead.phi)
+        _check_fields(where, lead, ("t", "tz", "dxc"), positive=("t", "tz"))
         if not (len(lead.spin_axis) == 2 and all(np.isfinite(float(v)) for v in lead.spin_axis)):
             raise ValueError(f"{where}: spin_axis = {lead.spin_axis!r} must be a pair (theta, phi) of finite numbers")
-        n_layers = z1 - z0 + 1
-        if lead.onsite is None:
-            for z in range(z0, z1 + 1):
-                onsite = concrete(s.layers[z].onsite)
-                if onsite is not None and onsite.ndim > 0:
-                    raise ValueError(f"{where}: layer {z} has an onsite profile; give the lead its own onsite")
-        else:
-            _check_real(f"{where}.onsite", lead.onsite, allow_array=True)
-            onsite = concrete(lead.onsite)
-            if onsite is not None and onsite.ndim > 0 and onsite.shape != (n_layers,):
-                raise ValueError(f"{where}: onsite has shape {onsite.shape}; give one number or one per layer "
-                                 f"({n_layers})")
+        if lead.onsite is not None:
+            check_real(f"{where}.onsite", lead.onsite, shapes=((), (z1 - z0 + 1,)),
+                       note=f"give one number or one per layer ({z1 - z0 + 1})")
+        for z in range(z0, z1 + 1) if lead.onsite is None else ():
+            if np.ndim(s.layers[z].onsite):
+                raise ValueError(f"{where}: layer {z} has an onsite profile; give the lead its own onsite")
     for where, lead in s.vertical_leads:
         if not isinstance(lead, VerticalLead):
             raise ValueError(f"{where} must be a VerticalLead or None")
-        for name in ("onsite", "t", "dxc"):
-            _check_real(f"{where} lead {lead.name!r}.{name}", getattr(lead, name))
-        t = concrete(lead.t)
-        if t is not None and not t > 0:
-            raise ValueError(f"{where} lead {lead.name!r}: t = {float(t)} must be > 0")
-        _check_direction(f"{where} lead {lead.name!r}", lead.theta, lead.phi)
+        _check_fields(f"{where} lead {lead.name!r}", lead, ("onsite", "t", "dxc"), positive=("t",))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -459,11 +396,9 @@ def layer_scalar_onsite(layer: Layer):
 def side_lead_sites(stack: Stack, lead: SideLead) -> Tuple[np.ndarray, np.ndarray]:
     """(x, y) coordinates of the lead's interface sites in each of its layers, in order along the edge."""
     offset, width = side_lead_extent(stack, lead)
-    j = offset + np.arange(width)
-    edge = lead.edge
-    x = {"-x": np.zeros(width, int), "+x": np.full(width, stack.Lx - 1), "-y": j, "+y": j}[edge]
-    y = {"-x": j, "+x": j, "-y": np.zeros(width, int), "+y": np.full(width, stack.Ly - 1)}[edge]
-    return x, y
+    along = offset + np.arange(width)
+    across = np.full(width, 0 if lead.edge[0] == "-" else (stack.Lx if lead.edge[1] == "x" else stack.Ly) - 1)
+    return (across, along) if lead.edge[1] == "x" else (along, across)
 
 
 def side_lead_onsite(stack: Stack, lead: SideLead):
@@ -472,12 +407,6 @@ def side_lead_onsite(stack: Stack, lead: SideLead):
     if lead.onsite is None:
         return jnp.stack([jnp.asarray(stack.layers[z].onsite, dtype=float) for z in range(z0, z1 + 1)])
     return jnp.broadcast_to(jnp.asarray(lead.onsite, dtype=float), (z1 - z0 + 1,))
-
-
-__all__ = ["Layer", "SideLead", "VerticalLead", "Stack", "validate_stack", "EDGES"]
-
-
-SPIN_SIGN = np.array([1.0, -1.0])  # s = + (parallel to the axis), s = - (antiparallel)
 
 
 def side_lead_modes(stack: Stack, lead: SideLead):
@@ -499,9 +428,8 @@ def side_lead_modes(stack: Stack, lead: SideLead):
 
 def side_lead_chains(stack: Stack, lead: SideLead):
     """Onsite energies of the lead's mode chains, (width, layers, 2): t eps_m + mu_l - s dxc/2."""
-    _, width = side_lead_extent(stack, lead)
     _, mu = side_lead_modes(stack, lead)
-    e_w = mode_energies(width)
+    e_w = mode_energies(side_lead_extent(stack, lead)[1])
     return (lead.t * e_w[:, None, None] + mu[None, :, None]) - SPIN_SIGN[None, None, :] * lead.dxc / 2
 
 

@@ -1,34 +1,25 @@
 """A junction as a function of named parameters: what observables scan, differentiate and average.
 
-A :class:`System` pairs a traceable builder ``values -> (Stack, energy)`` with the current value
-of every named parameter, so that every observable works the same way for any junction:
-scans set the angles and the energy, sensitivities differentiate through the builder,
-ensembles set the disorder strength and other case parameters by name.
-
-* The paper's junction (:func:`junction_system`): the names of ``JunctionParams`` (t, mu,
-  alpha3, alpha1, dxc, U0, xi, theta, phi, K0), the energy being ``mu``.
-* Any stack (:func:`stack_system`): ``energy``, ``theta``, ``phi``; every number of a layer as
-  ``layers[z].field`` and of a lead as ``LEAD.field`` (e.g. ``M.dxc``); and a layer field name
-  alone (``alpha1``, ``K0``, ...) for the layers where that field is set (non-zero), which
-  must share one value: setting it sets them all, and its derivative is the sum of theirs.
+A :class:`System` pairs a traceable builder ``values -> (Stack, energy)`` with the current value of
+every named parameter, so that scans, sensitivities and ensembles work the same way for any junction.
+The paper's junction (:func:`junction_system`) has the numbers of ``JunctionParams`` (the energy is
+``mu``). Any stack (:func:`stack_system`) has ``energy``, ``theta``, ``phi``, every number of a layer
+as ``layers[z].field`` and of a lead as ``LEAD.field`` (e.g. ``M.dxc``), and a layer field name alone
+(``alpha1``, ``K0``, ...) for the layers where it is set (non-zero), which must share one value:
+setting it sets them all, and its derivative is the sum of theirs.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import re
 from typing import Any, Callable, Mapping, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .junction import NUMBER_FIELDS, JunctionParams, junction, params_dict, validate
-from .stack import Stack, concrete, validate_stack
-
-LAYER_FIELDS = ("onsite", "t", "K0", "dxc", "theta", "phi", "alpha1", "alpha3", "beta", "tz")
-SIDE_LEAD_FIELDS = ("onsite", "t", "tz", "dxc", "theta", "phi")
-VERTICAL_LEAD_FIELDS = ("onsite", "t", "dxc", "theta", "phi")
+from .junction import NUMBER_FIELDS, JunctionParams, junction, params_dict, plain, validate
+from .stack import LAYER_NUMBERS, Stack, check_real, concrete, validate_stack
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,11 +63,9 @@ class System:
     def check(self) -> None:
         """Validate in plain Python (ValueError naming the parameter)."""
         if self.kind == "junction":
-            validate(self.base.replace(**{k: v for k, v in self.values.items() if k in NUMBER_FIELDS}))
+            validate(self.base.replace(**self.values))
         validate_stack(self.stack())
-        energy = concrete(self.energy())
-        if energy is not None and (energy.dtype == object or not np.all(np.isfinite(energy.astype(float)))):
-            raise ValueError(f"{self.energy_name} = {energy.tolist()} must be finite")
+        check_real(self.energy_name, self.energy(), shapes=None)
 
     def describe(self) -> dict:
         """Everything that defines the system, as JSON-able values."""
@@ -84,12 +73,7 @@ class System:
             return {"kind": "junction", "params": params_dict(self.base.replace(**self.values))}
         from ..io.describe import stack_dict
 
-        return {"kind": "stack", "stack": stack_dict(self.stack()), "energy": _plain(self.energy())}
-
-
-def _plain(value):
-    arr = np.asarray(value)
-    return arr.tolist() if arr.ndim else float(arr)
+        return {"kind": "stack", "stack": stack_dict(self.stack()), "energy": plain(self.energy())}
 
 
 def junction_system(p: JunctionParams) -> System:
@@ -98,8 +82,7 @@ def junction_system(p: JunctionParams) -> System:
     values = {name: getattr(p, name) for name in NUMBER_FIELDS}
 
     def build(v):
-        q = p.replace(**{name: v[name] for name in NUMBER_FIELDS})
-        return junction(q), v["mu"]
+        return junction(p.replace(**{name: v[name] for name in NUMBER_FIELDS})), v["mu"]
 
     return System("junction", values, build, "mu", p)
 
@@ -108,75 +91,67 @@ def junction_system(p: JunctionParams) -> System:
 # Any stack: parameters addressed by path
 
 
-_LAYER_PATH = re.compile(r"^layers\[(\d+)\]\.(\w+)$")
+def _get(obj, path):
+    """The value at ``path`` (attribute names and tuple indices) inside ``obj``."""
+    for key in path:
+        obj = obj[key] if isinstance(key, int) else getattr(obj, key)
+    return obj
 
 
-def _leaf_setters(stack: Stack) -> dict:
-    """name -> (getter, setter) for every numeric leaf of the stack that a parameter can address."""
-    out = {"theta": (lambda s: s.theta, lambda s, v: s.replace(theta=v)),
-           "phi": (lambda s: s.phi, lambda s, v: s.replace(phi=v))}
-    for z, layer in enumerate(stack.layers):
-        for field in LAYER_FIELDS:
-            if field in ("theta", "phi") and layer.theta is None:
-                continue
-            out[f"layers[{z}].{field}"] = (
-                lambda s, z=z, f=field: getattr(s.layers[z], f),
-                lambda s, v, z=z, f=field: s.replace(layers=s.layers[:z] + (s.layers[z].replace(**{f: v}),)
-                                                      + s.layers[z + 1:]))
-    for k, lead in enumerate(stack.side_leads):
-        for field in SIDE_LEAD_FIELDS:
-            if (field in ("theta", "phi") and lead.theta is None) or (field == "onsite" and lead.onsite is None):
-                continue
-            out[f"{lead.name}.{field}"] = (
-                lambda s, k=k, f=field: getattr(s.side_leads[k], f),
-                lambda s, v, k=k, f=field: s.replace(side_leads=s.side_leads[:k] + (s.side_leads[k].replace(**{f: v}),)
-                                                     + s.side_leads[k + 1:]))
-    for where, lead in stack.vertical_leads:
-        for field in VERTICAL_LEAD_FIELDS:
-            if field in ("theta", "phi") and lead.theta is None:
-                continue
-            out[f"{lead.name}.{field}"] = (
-                lambda s, w=where, f=field: getattr(getattr(s, w), f),
-                lambda s, v, w=where, f=field: s.replace(**{w: getattr(s, w).replace(**{f: v})}))
-    return out
+def _set(obj, path, value):
+    """``obj`` with the value at ``path`` replaced (traceable: only dataclass and tuple copies)."""
+    if not path:
+        return value
+    key, rest = path[0], path[1:]
+    if isinstance(key, int):
+        return obj[:key] + (_set(obj[key], rest, value),) + obj[key + 1:]
+    return obj.replace(**{key: _set(getattr(obj, key), rest, value)})
+
+
+def _leaf_paths(stack: Stack) -> dict:
+    """name -> path of every number of the stack that a parameter can address: the data fields of its
+    layers and leads (hopping tables and unset angles or lead onsite apart)."""
+    owners = [(f"layers[{z}]", ("layers", z)) for z in range(stack.Lz)]
+    owners += [(lead.name, ("side_leads", k)) for k, lead in enumerate(stack.side_leads)]
+    owners += [(lead.name, (where,)) for where, lead in stack.vertical_leads]
+    paths = {"theta": ("theta",), "phi": ("phi",)}
+    for prefix, path in owners:
+        owner = _get(stack, path)
+        paths.update({f"{prefix}.{f.name}": path + (f.name,) for f in dataclasses.fields(owner)
+                      if not f.metadata.get("static") and f.name not in ("hoppings", "up")
+                      and getattr(owner, f.name) is not None})
+    return paths
 
 
 def _groups(stack: Stack) -> dict:
     """Layer field name -> the layers where it is set (non-zero), when they share one value."""
     out = {}
-    for field in LAYER_FIELDS:
-        if field in ("theta", "phi", "onsite"):
-            continue
-        layers = [z for z, layer in enumerate(stack.layers) if np.ndim(getattr(layer, field)) == 0
-                  and float(getattr(layer, field)) != 0.0]
-        values = {float(getattr(stack.layers[z], field)) for z in layers}
-        if layers and len(values) == 1:
-            out[field] = tuple(layers)
+    for field in LAYER_NUMBERS:
+        values = {z: float(getattr(layer, field)) for z, layer in enumerate(stack.layers)
+                  if float(getattr(layer, field)) != 0.0}
+        if len(set(values.values())) == 1:
+            out[field] = tuple(values)
     return out
 
 
 def stack_system(stack: Stack, energy) -> System:
     """A stack with its numbers as named parameters (see the module docstring) and ``energy``."""
     validate_stack(stack)
-    setters = _leaf_setters(stack)
+    paths = _leaf_paths(stack)
     groups = _groups(stack)
     values = {"energy": energy}
-    for name, (get, _) in setters.items():
-        value = get(stack)
-        if np.ndim(value) == 0 or name in ("theta", "phi"):
-            values[name] = value
-    for field, layers in groups.items():
-        values[field] = getattr(stack.layers[layers[0]], field)
+    values.update({name: _get(stack, path) for name, path in paths.items()
+                   if np.ndim(_get(stack, path)) == 0 or name in ("theta", "phi")})
+    values.update({field: getattr(stack.layers[layers[0]], field) for field, layers in groups.items()})
 
     def build(v):
         s = stack
         for name, value in v.items():
-            if name in setters:
-                s = setters[name][1](s, value)
+            if name in paths:
+                s = _set(s, paths[name], value)
         for field, layers in groups.items():
-            if field in v:
-                for z in layers:
-                    s = setters[f"layers[{z}].{field}"][1](s, v[field])
+            for z in layers if field in v else ():
+                s = _set(s, ("layers", z, field), v[field])
         return s, v["energy"]
 
     def build_checked(v):

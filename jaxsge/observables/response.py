@@ -2,16 +2,14 @@
 
 Ports are (lead, spin) pairs, spin as in ``solve.Transmissions``. In linear response the
 Landauer-Buttiker currents [Eq. (1) of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023)]
-are I_i = sum_j (N_i delta_ij - T_ij) mu_j, with I_i the particle current flowing from
-reservoir i into the junction (e = h = 1: conductances in e^2/h). This is the sign with which
-the general solver reproduces the paper's printed Eqs. (2), (3) and (8) and the
-Onsager-Casimir relation (4) (tests/observables/test_response.py).
+are I_i = sum_j (N_i delta_ij - T_ij) mu_j, I_i flowing from reservoir i into the junction
+(e = h = 1: conductances in e^2/h); with this sign the general solver reproduces the paper's
+Eqs. (2), (3), (8) and the Onsager-Casimir relation (4) (tests/observables/test_response.py).
 
-Each lead either has set potentials (per spin) or floats: its two spin ports then share an
-unknown common shift fixed by zero net charge current (a spin bias may still be applied on
-top of it, as for the spin pumper M). The conversion set-ups need, of the injector's own
-spin-resolved reflection, only its row and column sums: they are exact also when the solver
-filled that block from unitarity (``solve(..., reflection=False)``).
+A lead has set potentials (per spin) or floats: its two spin ports then share an unknown shift
+fixed by zero net charge current (a spin bias may sit on top, as for the spin pumper M). The
+conversion set-ups need, of the injector's own reflection, only its row and column sums: exact
+also when the solver filled that block from unitarity (``solve(..., reflection=False)``).
 
 Conventions (``docs/model.md``): the injector is the lead named M; G_sc^x and G_cs^x use the
 pair (L, R), G_sc^y and G_cs^y the pair (B, F) [the paper's Eq. (8) and its image under
@@ -33,14 +31,6 @@ def _index(leads, name: str) -> int:
     if name not in leads:
         raise ValueError(f"lead {name!r} is not one of the junction's leads {leads}")
     return leads.index(name)
-
-
-@x64
-def conductance_matrix(T, n_open):
-    """G = diag(N) - T over the 2 n ports, shape (..., 2n, 2n), so that I = G mu."""
-    n = T.shape[-1] * T.shape[-4]
-    t = T.reshape(T.shape[:-4] + (n, n))
-    return jnp.einsum("...i,ij->...ij", n_open.reshape(n_open.shape[:-2] + (n,)), jnp.eye(n)) - t
 
 
 def _small_solve(a, b):
@@ -74,7 +64,9 @@ def terminal_response(T, n_open, bias, floating=()):
     reservoirs into the junction and sum to zero (charge conservation).
     """
     n = T.shape[-1] * T.shape[-4]
-    g = conductance_matrix(T, n_open)
+    # G = diag(N) - T over the 2n ports, so that I = G mu.
+    diag = jnp.einsum("...i,ij->...ij", n_open.reshape(n_open.shape[:-2] + (n,)), jnp.eye(n))
+    g = diag - T.reshape(T.shape[:-4] + (n, n))
     mu = jnp.asarray(bias).reshape(jnp.shape(bias)[:-2] + (n,))
     floating = tuple(floating)
     if floating:
@@ -98,8 +90,7 @@ def spin_charge(T, n_open, leads, pair=("L", "R"), injector="M"):
     first, second, m = (_index(leads, name) for name in (*pair, injector))
     bias = jnp.zeros(jnp.shape(n_open)).at[..., m, :].set(jnp.array([0.5, -0.5]))
     currents, _ = terminal_response(T, n_open, bias, floating=(m,))
-    charge = currents.sum(axis=-1)
-    return charge[..., first] - charge[..., second]
+    return currents[..., first, :].sum(axis=-1) - currents[..., second, :].sum(axis=-1)
 
 
 @x64
@@ -126,21 +117,16 @@ def conversions(T, n_open, leads) -> dict:
     if not axes:
         raise ValueError(f"conversion conductances need the injector M and the pair L, R (and B, F for y); "
                          f"the leads are {tuple(leads)}")
-    out = {f"Gsc_{a}": spin_charge(T, n_open, leads, AXIS_PAIRS[a]) for a in axes}
-    out.update({f"Gcs_{a}": charge_spin(T, n_open, leads, AXIS_PAIRS[a]) for a in axes})
-    return out
+    return {**{f"Gsc_{a}": spin_charge(T, n_open, leads, AXIS_PAIRS[a]) for a in axes},
+            **{f"Gcs_{a}": charge_spin(T, n_open, leads, AXIS_PAIRS[a]) for a in axes}}
 
 
-def _from_injector(T, leads, injector="M"):
-    """G^s_{alpha M} = T(alpha, s <- M) summed over alpha's spin: dict lead -> (..., 2)."""
+def _injector_sums(T, leads, injector="M"):
+    """G^s_{alpha M} = T(alpha, s <- M) and G^s_{M alpha} = T(M, s <- alpha), each summed over alpha's
+    spin: two dicts lead -> (..., 2)."""
     m = _index(leads, injector)
-    return {name: T[..., i, :, m, :].sum(axis=-2) for i, name in enumerate(leads)}
-
-
-def _to_injector(T, leads, injector="M"):
-    """G^s_{M alpha} = T(M, s <- alpha) summed over alpha's spin: dict lead -> (..., 2)."""
-    m = _index(leads, injector)
-    return {name: T[..., m, :, i, :].sum(axis=-1) for i, name in enumerate(leads)}
+    return ({name: T[..., i, :, m, :].sum(axis=-2) for i, name in enumerate(leads)},
+            {name: T[..., m, :, i, :].sum(axis=-1) for i, name in enumerate(leads)})
 
 
 def _eq2(g):
@@ -152,23 +138,21 @@ def _eq2(g):
 @x64
 def eq2_spin_charge(T, leads):
     """Eq. (2) as printed: three terminals L, R, M."""
-    return _eq2(_from_injector(T, leads))
+    return _eq2(_injector_sums(T, leads)[0])
 
 
 @x64
 def eq3_charge_spin(T, leads):
     """Eq. (3) as printed: three terminals L, R, M."""
-    return -_eq2(_to_injector(T, leads))
+    return -_eq2(_injector_sums(T, leads)[1])
 
 
 @x64
 def eq8_spin_charge(T, leads, axis: str = "x"):
     """Eq. (8) as printed (five terminals); axis y exchanges L <-> B and R <-> F."""
-    g = _from_injector(T, leads)
-    a, b, c, d = ("L", "R", "B", "F") if axis == "x" else ("B", "F", "L", "R")
-    ga, gb, gc, gd = g[a], g[b], g[c], g[d]
+    g = _injector_sums(T, leads)[0]
+    ga, gb, gc, gd = (g[name] for name in (("L", "R", "B", "F") if axis == "x" else ("B", "F", "L", "R")))
     total = sum(g[name].sum(-1) for name in ("L", "R", "F", "B"))
-    up, down = 0, 1
-    return (ga.sum(-1) * (gb[..., up] - gb[..., down]) - gb.sum(-1) * (ga[..., up] - ga[..., down])
-            + (ga[..., down] - gb[..., down]) * (gc[..., up] + gd[..., up])
-            - (ga[..., up] - gb[..., up]) * (gc[..., down] + gd[..., down])) / total
+    return (ga.sum(-1) * (gb[..., 0] - gb[..., 1]) - gb.sum(-1) * (ga[..., 0] - ga[..., 1])  # spin up 0, down 1
+            + (ga[..., 1] - gb[..., 1]) * (gc[..., 0] + gd[..., 0])
+            - (ga[..., 0] - gb[..., 0]) * (gc[..., 1] + gd[..., 1])) / total

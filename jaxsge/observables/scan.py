@@ -76,7 +76,8 @@ def normalised_amplitude(gx, gy, axis=None) -> np.ndarray:
     return amplitude / top
 
 
-def _as_system(system) -> System:
+def as_system(system) -> System:
+    """A System from ``JunctionParams`` or a System; a ValueError for anything else."""
     if isinstance(system, JunctionParams):
         return junction_system(system)
     if isinstance(system, System):
@@ -100,14 +101,12 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
     orders (nodes per piece between subband edges: 4, 8, 16, ...); a ValueError if
     ``max_order`` is passed.
     """
-    system = _as_system(system)
+    system = as_system(system)
     if not (np.isfinite(kT) and kT >= 0):
         raise ValueError(f"kT = {kT} must be a finite number >= 0 (temperature in units of t)")
-    values = system.values
-    theta = np.asarray(values["theta"] if theta is None else theta, dtype=float)
-    phi = np.asarray(values["phi"] if phi is None else phi, dtype=float)
-    energy = np.asarray(values[system.energy_name] if energy is None else energy, dtype=float)
-    theta, phi, energy = np.broadcast_arrays(theta, phi, energy)
+    given = {"theta": theta, "phi": phi, system.energy_name: energy}
+    theta, phi, energy = np.broadcast_arrays(*(np.asarray(system.values[k] if v is None else v, dtype=float)
+                                               for k, v in given.items()))
     stack = system.stack()
     if not response.conversion_axes(stack.lead_names):
         raise ValueError(f"a conversion scan needs the injector M and the side leads L, R (and B, F for the y axis): "
@@ -118,10 +117,10 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
         return ConversionScan(theta, phi, energy, 0.0, _conductances(r.T, r.n_open, r.leads), r.T, r.n_open,
                               r.leads, r.path, solver=r.solver_report)
     plan_for(stack, np.unique(energy), fold=fold, path=path)  # the Fermi energies themselves need open channels
-    edges = subband_edges(stack)
+    edges, n = subband_edges(stack), len(stack.lead_names)
     order, previous, error = 4, None, np.inf
     while True:
-        T = n_open = None
+        T, n_open = np.empty(theta.shape + (n, 2, n, 2)), np.empty(theta.shape + (n, 2))
         nodes, stats = 0, []
         for value in np.unique(energy):
             at = energy == value
@@ -129,9 +128,6 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
             nodes += eps.size
             r = solve(stack.replace(theta=theta[at][:, None], phi=phi[at][:, None]), eps[None, :], allow_closed=True,
                       edge_tolerance=0.0, **common)
-            if T is None:
-                T = np.empty(theta.shape + r.T.shape[-4:])
-                n_open = np.empty(theta.shape + r.n_open.shape[-2:])
             stats.append(np.zeros((1, 2)) if r.krylov is None else r.krylov.reshape(-1, 2))
             T[at] = np.einsum("nk...,k->n...", r.T, weights)
             n_open[at] = np.einsum("nk...,k->n...", r.n_open, weights)

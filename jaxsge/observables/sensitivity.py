@@ -1,24 +1,18 @@
 """Derivatives of the transmissions and of G_sc / G_cs with respect to any named parameter, by AD.
 
-A System maps named parameters to a Stack (``model.system``). Its tangent along a parameter,
-d stack / d x (computed eagerly: building a stack is cheap), is fed to the JVP of the one
-traceable core (``solve.kernel``), so the chain rule gives d observable / d x exactly, to
-rounding, not by finite differences:
-
-* :func:`sensitivities`, forward mode: one JVP per parameter, vmapped over the parameters (the
-  value, and every LU factorisation, computed once), batched over angles and disorder
-  realizations; the right choice for a few parameters and many outputs.
-* :func:`gradient`, reverse mode: one VJP of one scalar; the right choice for many inputs,
-  such as the on-site potential V(x, y) of every layer.
+A System maps named parameters to a Stack (``model.system``); its tangent d stack / d x
+(computed eagerly) is fed to the JVP of the traceable core (``solve.kernel``), so d observable /
+d x is exact to rounding (``docs/sensitivity.md``): :func:`sensitivities` in forward mode (one JVP
+per parameter, the value and its LU factorisations computed once; few parameters, many outputs),
+:func:`gradient` in reverse mode (one VJP of one scalar; many inputs, such as the on-site
+potential V(x, y) of every layer).
 
 The plan is made for the leaves the parameters move (``model.system.varied_leaves``): a layer
-whose alpha1 is differentiated at alpha1 = 0 is treated as spin-orbit coupled. Branches: the
-lead self-energies' square roots follow the value's branch (``core.chains.chain_root``), and
-closed channels are kept off the Fisher-Lee square root. At a channel opening (the energy at
-a subband edge of a lead) the transmissions have a square-root onset, so derivatives with
-respect to anything that moves the energy relative to the edges (the energy, any lead
-parameter, and through them t and dxc of the paper's junction) diverge there: those are
-refused within ``SINGULAR_TOLERANCE`` x 2t of an edge.
+whose alpha1 is differentiated at alpha1 = 0 is treated as spin-orbit coupled. Square roots keep
+the value's branch (``core.chains.chain_root``). At a channel opening (the energy at a lead's
+subband edge) the transmissions have a square-root onset, so derivatives with respect to anything
+that moves the energy relative to the edges (the energy, any lead parameter, and through them t
+and dxc of the paper's junction) diverge: those are refused within ``SINGULAR_TOLERANCE`` x 2t.
 """
 
 from __future__ import annotations
@@ -38,7 +32,7 @@ from ..plan.plan import check_size, edge_distance
 from ..solve.kernel import evaluate, upper_state
 from ..solve.transmissions import check_converged, evaluation_bytes, plan_for, solver_report
 from . import response
-from .scan import _as_system
+from .scan import CONDUCTANCES, as_system
 
 SINGULAR_TOLERANCE = 1e-6
 
@@ -79,14 +73,13 @@ def _check_wrt(system: System, wrt) -> tuple:
     return wrt
 
 
-def _tangents(system: System, wrt, values):
-    """(stack, energy) at ``values`` and their tangents along each parameter (stacked on a leading axis)."""
-    base = {**values, "theta": 0.0, "phi": 0.0}
+def _tangents(system: System, wrt):
+    """(stack, energy) at the system's values (angles 0) and their tangents, stacked over ``wrt``."""
+    base = {**system.values, "theta": 0.0, "phi": 0.0}
     stacks, energies = [], []
     for name in wrt:
-        def f(x, name=name):
-            return system.build({**base, name: x})
-        (stack, energy), (ds, de) = jax.jvp(f, (jnp.asarray(base[name], dtype=float),), (jnp.ones(()),))
+        (stack, energy), (ds, de) = jax.jvp(lambda x, name=name: system.build({**base, name: x}),
+                                            (jnp.asarray(base[name], dtype=float),), (jnp.ones(()),))
         stacks.append(ds)
         energies.append(jnp.asarray(de, dtype=float))
     tangent = jax.tree_util.tree_map(lambda *x: jnp.stack([jnp.asarray(v, dtype=jnp.result_type(float, v))
@@ -94,14 +87,14 @@ def _tangents(system: System, wrt, values):
     return stack, jnp.asarray(energy, dtype=float), tangent, jnp.stack(energies)
 
 
-def check_not_singular(system: System, wrt, varied) -> None:
+def check_not_singular(system: System, wrt) -> None:
     """Refuse derivatives that diverge at a channel opening (plain Python)."""
-    lead_flags = jax.tree_util.tree_leaves((varied.side_leads, varied.top, varied.bottom))
+    def moves_a_lead(name):
+        varied = varied_leaves(system, [name])
+        return any(jax.tree_util.tree_leaves((varied.side_leads, varied.top, varied.bottom)))
+
     moves = [name for name in wrt if name == system.energy_name]
-    if any(lead_flags):
-        moves += [name for name in wrt if name != system.energy_name and any(jax.tree_util.tree_leaves(
-            (varied_leaves(system, [name]).side_leads, varied_leaves(system, [name]).top,
-             varied_leaves(system, [name]).bottom)))]
+    moves += [name for name in wrt if name != system.energy_name and moves_a_lead(name)]
     if not moves:
         return
     energy = np.asarray(system.energy(), dtype=float)
@@ -119,10 +112,8 @@ def _observables(s, energy, theta, phi, r, pl, leads):
     and the Krylov solver's (iterations, residual) as auxiliary output."""
     T, n_open, _, stats = evaluate(s, s.theta + theta, s.phi + phi, energy, r, pl, upper_state(s, energy, r, pl),
                                    reflection=True, smatrix=False)
-    out = {"T": T}
-    if response.conversion_axes(leads):
-        out.update(response.conversions(T, n_open, leads))
-    return out, stats
+    conversions = response.conversions(T, n_open, leads) if response.conversion_axes(leads) else {}
+    return {"T": T, **conversions}, stats
 
 
 @functools.partial(jax.jit, static_argnames=("pl", "leads", "sequential"))
@@ -153,20 +144,19 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     ``realizations`` a sequence of disorder realization indices. Evaluated point by point in
     chunks that fit ``memory_budget_gib``.
     """
-    system = _as_system(system)
+    system = as_system(system)
     check_size(system.stack())
     wrt = _check_wrt(system, wrt)
     energy_value = np.asarray(system.energy(), dtype=float)
     if energy_value.ndim:
         raise ValueError(f"sensitivities work at one Fermi energy: {system.energy_name} must be one number")
-    theta = np.asarray(system.values["theta"] if theta is None else theta, dtype=float)
-    phi = np.asarray(system.values["phi"] if phi is None else phi, dtype=float)
-    theta, phi = np.broadcast_arrays(theta, phi)
+    theta, phi = np.broadcast_arrays(*(np.asarray(system.values[k] if v is None else v, dtype=float)
+                                       for k, v in (("theta", theta), ("phi", phi))))
     varied = varied_leaves(system, wrt)
-    check_not_singular(system, wrt, varied)
+    check_not_singular(system, wrt)
     concrete_stack = system.stack({**system.values, "theta": 0.0, "phi": 0.0})
     pl = plan_for(concrete_stack, energy_value, fold=fold, path=path, varied=varied, realizations=realizations)
-    stack, energy, tangent, d_energy = _tangents(system, wrt, system.values)
+    stack, energy, tangent, d_energy = _tangents(system, wrt)
     index = np.zeros(1, np.int64) if realizations is None else np.asarray(realizations, dtype=np.int64)
     if realizations is not None and (index.ndim != 1 or index.size == 0 or index.min() < 0):
         raise ValueError(f"realizations must be a non-empty 1D sequence of integers >= 0, got {realizations!r}")
@@ -177,13 +167,11 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     per = (1 + len(wrt)) * evaluation_bytes(concrete_stack, pl, True)
     chunk = chunk_size(per, memory_budget(memory_budget_gib), total, f"with {len(wrt)} derivative(s)", one_on_cpu=True)
     leads = concrete_stack.lead_names
-    work = padded_chunks(total, chunk)
-    if progress:
-        from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
 
-        work = tqdm(work, unit="chunk", desc=f"{total} evaluations + derivatives")
     pieces = []
-    for keep, idx in work:
+    for keep, idx in tqdm(padded_chunks(total, chunk), unit="chunk", desc=f"{total} evaluations + derivatives",
+                          disable=not progress):
         out = _jvp_points(stack, energy, tangent, d_energy, jnp.asarray(grid_theta[idx]), jnp.asarray(grid_phi[idx]),
                           jnp.asarray(grid_index[idx]), pl, leads, platform() == "cpu")
         pieces.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out))
@@ -225,11 +213,11 @@ def gradient(system, quantity: str = "Gsc_x", wrt=(), *, potential_layers=(), re
     (len(potential_layers), Lx, Ly)); ``realization``: the disorder realization; ``path``: as
     in :func:`sensitivities`. Returns (value, {name: gradient}).
     """
-    system = _as_system(system)
+    system = as_system(system)
     check_size(system.stack())
     wrt = _check_wrt(system, wrt) if wrt else ()
-    if quantity not in ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y"):
-        raise ValueError(f"quantity = {quantity!r} must be one of Gsc_x, Gsc_y, Gcs_x, Gcs_y")
+    if quantity not in CONDUCTANCES:
+        raise ValueError(f"quantity = {quantity!r} must be one of {', '.join(CONDUCTANCES)}")
     for name in ("theta", "phi", system.energy_name):
         if np.ndim(system.values[name]):
             raise ValueError("gradient works at one point: theta, phi and the energy must be single numbers")
@@ -237,8 +225,7 @@ def gradient(system, quantity: str = "Gsc_x", wrt=(), *, potential_layers=(), re
     if not wrt and not potential_layers:
         raise ValueError("gradient needs wrt names or potential_layers")
     varied = varied_leaves(system, wrt) if wrt else None
-    if wrt:
-        check_not_singular(system, wrt, varied)
+    check_not_singular(system, wrt)
     values = dict(system.values)
     x0 = {name: jnp.asarray(values[name], dtype=float) for name in wrt}
     (stack0, energy), pullback = jax.vjp(lambda x: system.build({**values, **x}), x0)
@@ -264,10 +251,8 @@ def gradient(system, quantity: str = "Gsc_x", wrt=(), *, potential_layers=(), re
         grads["potential"] = np.stack([np.asarray(g_stack.layers[z].onsite) for z in potential_layers])
     if wrt:
         for z in potential_layers:  # back to the shape the builder made
-            g_stack = _with_onsite(g_stack, z, jnp.reshape(g_stack.layers[z].onsite.sum()
-                                                           if np.ndim(stack0.layers[z].onsite) == 0
-                                                           else g_stack.layers[z].onsite,
-                                                           np.shape(stack0.layers[z].onsite)))
+            onsite, shape = g_stack.layers[z].onsite, np.shape(stack0.layers[z].onsite)
+            g_stack = _with_onsite(g_stack, z, jnp.reshape(onsite.sum() if shape == () else onsite, shape))
         (g_x,) = pullback((g_stack, g_energy))
         grads.update({name: float(g_x[name]) for name in wrt})
     if not all(np.all(np.isfinite(g)) for g in grads.values()) or not math.isfinite(float(value)):

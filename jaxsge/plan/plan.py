@@ -1,20 +1,11 @@
 """The solution plan: every static decision about a stack, made in plain Python before anything is traced.
 
-The Hamiltonian is block tridiagonal along z. The plan splits the stack in three parts and
-says which it chose for each layer, and why (:meth:`Plan.explain`):
-
-* **folded**: runs of layers at the top (above the highest layer that needs dense algebra)
-  and at the bottom that are laterally uniform (scalar onsite, no disorder, no spin-orbit
-  coupling, no extra hoppings, no side lead) with exchange collinear with their vertical lead's
-  spin axis and plain vertical hopping. The hard-wall sine modes times spin along the axis are
-  exact eigenstates of every such layer, so the lead and these layers fold into a self-energy
-  mode by mode (a scalar continued fraction per mode): no dense algebra.
-* **spin blocks**: next, going down, layers without spin-orbit coupling or side leads whose
-  exchange is collinear with the top axis (disorder and onsite profiles allowed): block
-  diagonal in spin along the axis, each costs two inversions of order Lx Ly.
-* **dense**: the remaining layers, grouped into slices (a side lead spanning several layers
-  puts them in one slice), eliminated top-down by the block recursive Green's function; the
-  lowest slice is solved by one LU (or a Krylov method, ``solver``) for the channels needed.
+The Hamiltonian is block tridiagonal along z. The plan splits the stack into layers **folded**
+into the top or bottom lead (laterally uniform, exchange collinear with the lead's axis: a
+scalar continued fraction per sine mode), layers in **spin blocks** along the top axis (no
+spin-orbit coupling or side lead, collinear exchange) and **dense** slices, the lowest solved
+by one LU or a Krylov method (``solver``); docs/layered.md ("How the path is chosen") gives
+the rules, :meth:`Plan.explain` which was chosen for each layer, and why.
 
 The plan also fixes the candidate channels of every lead (open at one of the energies asked
 for) and, for derivatives, which leaves will vary: ``varied`` is a Stack-shaped pytree of
@@ -25,6 +16,7 @@ alpha1 = 0 is not folded), since the plan must hold at every point the derivativ
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from typing import Optional, Tuple
 
 import jax
@@ -32,8 +24,7 @@ import numpy as np
 
 from ..core.chains import BAND_EDGE_TOLERANCE, open_mask
 from ..core.lattice import magnetization
-from ..model.stack import (Stack, concrete, side_lead_chains, side_lead_extent, validate_stack,
-                           vertical_lead_chains)
+from ..model.stack import Stack, concrete, side_lead_chains, validate_stack, vertical_lead_chains
 
 SOLVERS = ("auto", "dense", "krylov")
 # Half-width (units of the lowest layer's hopping t) of the shell of modes the Krylov
@@ -69,9 +60,8 @@ class Plan:
     descending, bottom one ascending); ``blocks``: layers eliminated in spin blocks
     (descending); ``slices``: dense slices (first, last), top to bottom, the last one solved by
     ``solver``; ``signs``: per layer, +-1 when its exchange is along +-(its fold or block axis),
-    0 if not collinear; ``disordered``: per layer, whether it draws disorder; ``profiled``: per
-    layer, whether its onsite is a profile; ``side_magnetic``: per side lead, whether its spin
-    is resolved along its exchange direction (else along its ``spin_axis``);
+    0 if not collinear; ``disordered``: per layer, whether it draws disorder; ``side_magnetic``:
+    per side lead, whether its spin is resolved along its exchange direction (else ``spin_axis``);
     ``side_channels``: per side lead, its candidate channels (width mode m, layer mode l, spin
     s); ``top_channels`` / ``bottom_channels``: (mx, my, s); ``spin_orbit``: per layer, the
     spin-orbit terms that are present (non-zero or varied), the only ones the solver builds.
@@ -84,14 +74,12 @@ class Plan:
     bottom_fold: Tuple[int, ...]
     signs: Tuple[int, ...]
     disordered: Tuple[bool, ...]
-    profiled: Tuple[bool, ...]
     side_magnetic: Tuple[bool, ...]
     side_channels: Tuple[Tuple[Tuple[int, int, int], ...], ...]
     top_channels: Tuple[Tuple[int, int, int], ...]
     bottom_channels: Tuple[Tuple[int, int, int], ...]
     spin_orbit: Tuple[Tuple[str, ...], ...]
     reasons: Tuple[str, ...]
-    fold: bool
     solver: str
     krylov: Optional[KrylovSetup] = None
 
@@ -102,10 +90,6 @@ class Plan:
     @property
     def any_disorder(self) -> bool:
         return any(self.disordered)
-
-    @property
-    def lowest_slice(self) -> Tuple[int, int]:
-        return self.slices[-1]
 
     def explain(self) -> str:
         """Which layers take which path, and why (one line per layer, top to bottom)."""
@@ -118,11 +102,7 @@ class Plan:
     @property
     def summary(self) -> str:
         """A short name of the path: folded, spin blocks, dense, with the solver."""
-        parts = []
-        if self.top_fold or self.bottom_fold:
-            parts.append("folded")
-        if self.blocks:
-            parts.append("spin blocks")
+        parts = ["folded"] * bool(self.top_fold or self.bottom_fold) + ["spin blocks"] * bool(self.blocks)
         n_dense = sum(b - a + 1 for a, b in self.slices)
         parts.append(f"{n_dense} dense layer{'s' if n_dense > 1 else ''}")
         return " + ".join(parts) + f", {PATH_NAMES[self.solver]}"
@@ -152,13 +132,14 @@ def check_size(s: Stack, dense: bool = True) -> None:
 
 def _value(obj, field: str, varied):
     """A field's concrete value, or None when it will vary (or is traced): then it counts as unknown."""
-    if varied is not None and _is_varied(getattr(varied, field)):
+    if varied is not None and any(bool(v) for v in jax.tree_util.tree_leaves(getattr(varied, field))):
         return None
     return concrete(getattr(obj, field))
 
 
-def _is_varied(flags) -> bool:
-    return any(bool(v) for v in jax.tree_util.tree_leaves(flags))
+def _present(obj, field: str, varied) -> bool:
+    """Whether a field is non-zero, or unknown (it will vary): the plan must allow for it."""
+    return (value := _value(obj, field, varied)) is None or bool(np.any(value))
 
 
 def _axis_key(owner, varied) -> object:
@@ -174,8 +155,7 @@ def _axis_key(owner, varied) -> object:
 
 def _collinear_sign(layer, layer_varied, axis) -> Optional[int]:
     """+1 or -1 when the layer's exchange is along +-axis (or absent), None otherwise."""
-    dxc = _value(layer, "dxc", layer_varied)
-    if dxc is not None and not np.any(dxc):
+    if not _present(layer, "dxc", layer_varied):
         return 1
     key = _axis_key(layer, layer_varied)
     if key is None or axis is None:
@@ -197,45 +177,25 @@ def _sub(varied, *path):
 
 def _spin_orbit(layer, layer_varied) -> Tuple[str, ...]:
     """The spin-orbit terms of a layer that are non-zero (or will vary)."""
-    return tuple(name for name in ("alpha1", "alpha3", "beta")
-                 if (v := _value(layer, name, layer_varied)) is None or np.any(v))
+    return tuple(name for name in ("alpha1", "alpha3", "beta") if _present(layer, name, layer_varied))
 
 
 def _obstacles(s: Stack, z: int, touching: dict, axis, for_blocks: bool, varied) -> list:
     """Why layer z cannot be folded (or, ``for_blocks``, handled in spin blocks along the axis)."""
     layer, lv = s.layers[z], _sub(varied, "layers", z)
-    why = []
     soc = _spin_orbit(layer, lv)
-    if soc:
-        why.append("spin-orbit coupling (" + ", ".join(soc) + ")")
-    if layer.hoppings:
-        why.append("extra hopping table")
-    if z in touching:
-        why.append("side lead(s) " + ", ".join(touching[z]))
-    if layer.up or (z > 0 and s.layers[z - 1].up):
-        why.append("inter-layer hopping table")
-    if _collinear_sign(layer, lv, axis) is None:
-        why.append("exchange not collinear with the lead's spin axis")
+    checks = [(soc, "spin-orbit coupling (" + ", ".join(soc) + ")"), (layer.hoppings, "extra hopping table"),
+              (z in touching, "side lead(s) " + ", ".join(touching.get(z, ()))),
+              (layer.up or (z > 0 and s.layers[z - 1].up), "inter-layer hopping table"),
+              (_collinear_sign(layer, lv, axis) is None, "exchange not collinear with the lead's spin axis")]
     if not for_blocks:
-        k0 = _value(layer, "K0", lv)
-        if k0 is None or np.any(k0):
-            why.append("disorder")
-        if np.ndim(layer.onsite) > 0:
-            why.append("onsite profile")
-    return why
+        checks += [(_present(layer, "K0", lv), "disorder"), (np.ndim(layer.onsite) > 0, "onsite profile")]
+    return [text for failed, text in checks if failed]
 
 
-def _lead_layers(s: Stack) -> dict:
-    """layer -> names of the side leads touching it."""
-    out = {}
-    for lead in s.side_leads:
-        for z in range(lead.layers[0], lead.layers[1] + 1):
-            out.setdefault(z, []).append(lead.name)
-    return out
-
-
-def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: float) -> np.ndarray:
-    """Mode chains (onsite ``chain``, hopping -t) open at any of the energies; an error if none is."""
+def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: float) -> tuple:
+    """Indices of the mode chains (onsite ``chain``, hopping -t) open at any of the energies; an error if none is."""
+    chain, t = np.asarray(chain), float(t)
     mask = np.zeros(np.shape(chain), bool)
     for energy in energies:
         mask |= open_mask(energy, chain, t, what, tolerance)
@@ -243,7 +203,7 @@ def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: fl
         raise ValueError(f"{what} has no open channel at the energies asked for (its band is "
                          f"[{np.min(chain) - 2 * t:.4f}, {np.max(chain) + 2 * t:.4f}]); pass allow_closed=True "
                          "(--allow-closed) to get zero transmissions")
-    return mask
+    return tuple(tuple(int(i) for i in index) for index in np.argwhere(mask))
 
 
 def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_closed: bool = False,
@@ -254,8 +214,8 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     give the same numbers (a check of the folding). ``solver``: "dense" (LU), "krylov" (GMRES,
     ``solve.krylov``; a ValueError says why where it does not apply) or "auto": Krylov where it
     applies and either is measured faster (on CPU from ``KRYLOV_SITES_CPU`` sites per layer,
-    ``KRYLOV_SITES_CPU_DISORDERED`` with disorder in it) or the dense LU does not fit; else dense. ``varied``: a Stack-shaped
-    pytree of booleans marking the leaves that derivatives will move.
+    ``KRYLOV_SITES_CPU_DISORDERED`` with disorder in it) or the dense LU does not fit; else dense.
+    ``varied``: a Stack-shaped pytree of booleans marking the leaves that derivatives will move.
     """
     validate_stack(s)
     if solver not in SOLVERS:
@@ -264,29 +224,28 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     energies = np.atleast_1d(np.asarray(energies, dtype=float)).ravel()
     if energies.size == 0 or not np.all(np.isfinite(energies)):
         raise ValueError(f"energy must be finite (got {energies.tolist()})")
-    Lz, touching = s.Lz, _lead_layers(s)
+    Lz = s.Lz
+    touching = {z: names for z in range(Lz)  # layer -> names of the side leads touching it
+                if (names := [lead.name for lead in s.side_leads if lead.layers[0] <= z <= lead.layers[1]])}
     top_axis = "stack" if s.top is None else _axis_key(s.top, _sub(varied, "top"))
     bottom_axis = "stack" if s.bottom is None else _axis_key(s.bottom, _sub(varied, "bottom"))
     reasons = [""] * Lz
 
-    top_fold, bottom_fold, blocks = [], [], []
-    if fold:
-        for z in range(Lz - 1, 0, -1):
-            if _obstacles(s, z, touching, top_axis, False, varied):
-                break
-            top_fold.append(z)
-            reasons[z] = "folded into the top lead (laterally uniform, spin along its axis)"
-        lowest_free = min(top_fold, default=Lz)
-        for z in range(0, lowest_free - 1):
-            if _obstacles(s, z, touching, bottom_axis, False, varied) or s.layers[z].up:
-                break
-            bottom_fold.append(z)
-            reasons[z] = "folded into the bottom lead (laterally uniform, spin along its axis)"
-        for z in range(lowest_free - 1, len(bottom_fold), -1):
-            if _obstacles(s, z, touching, top_axis, True, varied):
-                break
-            blocks.append(z)
-            reasons[z] = "spin blocks along the top axis (no spin-orbit coupling, collinear exchange)"
+    def leading(layers, axis, for_blocks: bool, reason: str) -> list:
+        """The layers, in order, up to the first with an obstacle (none without ``fold``)."""
+        taken = list(itertools.takewhile(lambda z: fold and not _obstacles(s, z, touching, axis, for_blocks, varied),
+                                         layers))
+        for z in taken:
+            reasons[z] = reason
+        return taken
+
+    top_fold = leading(range(Lz - 1, 0, -1), top_axis, False,
+                       "folded into the top lead (laterally uniform, spin along its axis)")
+    lowest_free = min(top_fold, default=Lz)
+    bottom_fold = leading(range(0, lowest_free - 1), bottom_axis, False,
+                          "folded into the bottom lead (laterally uniform, spin along its axis)")
+    blocks = leading(range(lowest_free - 1, len(bottom_fold), -1), top_axis, True,
+                     "spin blocks along the top axis (no spin-orbit coupling, collinear exchange)")
     dense_top = min(blocks + top_fold, default=Lz) - 1
     dense_bottom = len(bottom_fold)
 
@@ -294,8 +253,7 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     # self-energy couples them, so they must share a diagonal block).
     slices = []
     for z in range(dense_bottom, dense_top + 1):
-        joined = any(lead.layers[0] < z <= lead.layers[1] for lead in s.side_leads)
-        if slices and joined:
+        if slices and any(lead.layers[0] < z <= lead.layers[1] for lead in s.side_leads):
             slices[-1] = (slices[-1][0], z)
         else:
             slices.append((z, z))
@@ -305,51 +263,32 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
         below = " (lowest slice)" if z <= slices[-1][1] else ""
         reasons[z] = "dense" + below + ": " + ("; ".join(why) if why else "between dense layers")
 
-    signs = []
-    for z, layer in enumerate(s.layers):
-        sign = _collinear_sign(layer, _sub(varied, "layers", z), bottom_axis if z in bottom_fold else top_axis)
-        signs.append(0 if sign is None else sign)
-    disordered = tuple(bool((k0 := _value(layer, "K0", _sub(varied, "layers", z))) is None or np.any(k0))
-                       for z, layer in enumerate(s.layers))
-    profiled = tuple(bool(np.ndim(layer.onsite) > 0) for layer in s.layers)
+    signs = tuple(0 if (sign := _collinear_sign(layer, _sub(varied, "layers", z),
+                                                bottom_axis if z in bottom_fold else top_axis)) is None else sign
+                  for z, layer in enumerate(s.layers))
+    disordered = tuple(_present(layer, "K0", _sub(varied, "layers", z)) for z, layer in enumerate(s.layers))
     spin_orbit = tuple(_spin_orbit(layer, _sub(varied, "layers", z)) for z, layer in enumerate(s.layers))
 
-    side_magnetic, side_channels = [], []
-    for k, lead in enumerate(s.side_leads):
-        dxc = _value(lead, "dxc", _sub(varied, "side_leads", k))
-        side_magnetic.append(bool(dxc is None or np.any(dxc)))
-        chain = np.asarray(side_lead_chains(s, lead))
-        mask = _candidates(energies, chain, float(lead.t), f"side lead {lead.name!r}", allow_closed, edge_tolerance)
-        side_channels.append(tuple((int(m), int(l), int(sp)) for m, l, sp in np.argwhere(mask)))
-    vertical = {"top": (), "bottom": ()}
-    for where, lead in s.vertical_leads:
-        chain = np.asarray(vertical_lead_chains(s, lead))
-        mask = _candidates(energies, chain, float(lead.t), f"the {where} lead {lead.name!r}", allow_closed,
-                           edge_tolerance)
-        vertical[where] = tuple((int(a), int(b), int(c)) for a, b, c in np.argwhere(mask))
-    pl = Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), tuple(signs), disordered, profiled,
-              tuple(side_magnetic), tuple(side_channels), vertical["top"], vertical["bottom"], spin_orbit,
-              tuple(reasons), fold, "dense")
+    side_magnetic = tuple(_present(lead, "dxc", _sub(varied, "side_leads", k)) for k, lead in enumerate(s.side_leads))
+    side_channels = tuple(_candidates(energies, side_lead_chains(s, lead), lead.t, f"side lead {lead.name!r}",
+                                      allow_closed, edge_tolerance) for lead in s.side_leads)
+    vertical = {where: _candidates(energies, vertical_lead_chains(s, lead), lead.t, f"the {where} lead {lead.name!r}",
+                                   allow_closed, edge_tolerance) for where, lead in s.vertical_leads}
+    pl = Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), signs, disordered, side_magnetic,
+              side_channels, vertical.get("top", ()), vertical.get("bottom", ()), spin_orbit, tuple(reasons), "dense")
     return _choose_solver(s, energies, pl, solver)
 
 
 def krylov_obstacles(s: Stack, pl: Plan) -> list:
     """Why the Krylov path does not apply to this plan (empty when it does)."""
-    why = []
-    if len(pl.slices) != 1 or pl.slices[0][0] != pl.slices[0][1]:
-        why.append("the lowest slice must be a single layer under the folded top")
-    if pl.blocks:
-        why.append("layers in spin blocks above it")
-    if pl.bottom_fold or s.bottom is not None:
-        why.append("a bottom lead")
     z = pl.slices[-1][0]
-    if pl.signs[z] == 0:
-        why.append(f"layer {z}'s exchange is not collinear with the top lead's axis")
-    if (0, 0) in s.layers[z].hoppings:
-        why.append(f"layer {z} has an on-site hopping-table entry")
-    if any(lead.layers != (z, z) for lead in s.side_leads):
-        why.append("a side lead off the lowest layer")
-    return why
+    checks = [(len(pl.slices) != 1 or pl.slices[0][0] != pl.slices[0][1],
+               "the lowest slice must be a single layer under the folded top"),
+              (pl.blocks, "layers in spin blocks above it"), (pl.bottom_fold or s.bottom is not None, "a bottom lead"),
+              (pl.signs[z] == 0, f"layer {z}'s exchange is not collinear with the top lead's axis"),
+              ((0, 0) in s.layers[z].hoppings, f"layer {z} has an on-site hopping-table entry"),
+              (any(lead.layers != (z, z) for lead in s.side_leads), "a side lead off the lowest layer")]
+    return [text for failed, text in checks if failed]
 
 
 def _choose_solver(s: Stack, energies, pl: Plan, solver: str) -> Plan:
@@ -383,42 +322,32 @@ def krylov_shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
     layer = s.layers[z]
     spin = np.array([1.0, -1.0])
     keep = np.zeros((s.Lx, s.Ly, 2), bool)
+    chains = [((float(np.asarray(s.layers[k].onsite)) + band_energies(s.Lx, s.Ly, float(s.layers[k].t)))[:, :, None]
+               - spin * pl.signs[k] * float(s.layers[k].dxc) / 2, -float(s.layers[k - 1].tz)) for k in pl.top_fold]
     for energy in energies:
-        if s.top is None:
-            sigma = np.zeros((s.Lx, s.Ly, 2))
-        else:
-            sigma = chain_self_energy(energy, vertical_lead_chains(s, s.top), s.top.t)
-        chains = [((float(np.asarray(s.layers[k].onsite)) + band_energies(s.Lx, s.Ly, float(s.layers[k].t)))[:, :, None]
-                   - spin * pl.signs[k] * float(s.layers[k].dxc) / 2, -float(s.layers[k - 1].tz)) for k in pl.top_fold]
-        sigma = np.asarray(fold_mode_chains(energy, sigma, chains)[0])
+        top = (np.zeros((s.Lx, s.Ly, 2)) if s.top is None
+               else chain_self_energy(energy, vertical_lead_chains(s, s.top), s.top.t))
+        sigma = np.asarray(fold_mode_chains(energy, top, chains)[0])
         d = (energy - float(np.asarray(layer.onsite)) - band_energies(s.Lx, s.Ly, float(layer.t))[:, :, None]
              + spin * pl.signs[z] * float(layer.dxc) / 2 - sigma)
         keep |= np.abs(d.real) < KRYLOV_SHELL * float(layer.t)
     return tuple(int(i) for i in np.flatnonzero(keep.reshape(-1)))
 
 
+def _lead_chains(s: Stack) -> list:
+    """(onsites of its mode chains, flat; hopping t) of every lead."""
+    return ([(np.asarray(side_lead_chains(s, lead)).ravel(), float(lead.t)) for lead in s.side_leads]
+            + [(np.asarray(vertical_lead_chains(s, lead)).ravel(), float(lead.t)) for _, lead in s.vertical_leads])
+
+
 def subband_edges(s: Stack) -> np.ndarray:
     """Sorted energies at which a channel of any lead opens or closes (the square-root onsets of T(E))."""
-    edges = []
-    for lead in s.side_leads:
-        chain = np.asarray(side_lead_chains(s, lead)).ravel()
-        edges += [chain - 2 * float(lead.t), chain + 2 * float(lead.t)]
-    for _, lead in s.vertical_leads:
-        chain = np.asarray(vertical_lead_chains(s, lead)).ravel()
-        edges += [chain - 2 * float(lead.t), chain + 2 * float(lead.t)]
+    edges = [chain + sign * 2 * t for chain, t in _lead_chains(s) for sign in (-1, 1)]
     return np.unique(np.concatenate(edges)) if edges else np.zeros(0)
 
 
 def edge_distance(s: Stack, energies) -> float:
     """Smallest distance, in units of 2t of the lead, from any energy to a subband edge of any lead."""
     energies = np.atleast_1d(np.asarray(energies, dtype=float)).ravel()
-    best = np.inf
-    leads = [(np.asarray(side_lead_chains(s, lead)).ravel(), float(lead.t)) for lead in s.side_leads]
-    leads += [(np.asarray(vertical_lead_chains(s, lead)).ravel(), float(lead.t)) for _, lead in s.vertical_leads]
-    for chain, t in leads:
-        z = (energies[:, None] - chain[None, :]) / (2 * t)
-        best = min(best, float(np.abs(np.abs(z) - 1).min()))
-    return best
-
-
-__all__ = ["Plan", "plan", "subband_edges", "edge_distance", "SOLVERS", "side_lead_extent"]
+    return min((float(np.abs(np.abs((energies[:, None] - chain[None, :]) / (2 * t)) - 1).min())
+                for chain, t in _lead_chains(s)), default=np.inf)

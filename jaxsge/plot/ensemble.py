@@ -6,8 +6,6 @@ strength over the clean junction.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 from matplotlib.figure import Figure
 
@@ -17,13 +15,8 @@ from .transport import fermi_contour_bands, polar_panels
 
 def _panels(spec):
     """(index of the non-disorder cases, title) per panel."""
-    names, shape = spec.names, spec.shape
-    out = []
-    for case in itertools.product(*(range(n) for n in shape[:-1])):
-        values = spec.values(case + (-1,))
-        title = ", ".join(f"{n} = {values[n]:g}" for n in names[:-1]) or "ensemble"
-        out.append((case, title))
-    return out
+    return [(case, ", ".join(f"{n} = {spec.values(case + (-1,))[n]:g}" for n in spec.names[:-1]) or "ensemble")
+            for case in np.ndindex(*spec.shape[:-1])]
 
 
 def junction_contours(system):
@@ -42,24 +35,17 @@ def junction_contours(system):
 def plot_fig3(data, stats, path):
     """Fig. 3 (b), (c): disorder-averaged g_sc(phi) with its jackknife error, over the clean curve."""
     spec = data.spec
-    disorder_values = spec.cases[-1][1]
-    curves, errors, titles, contours = [], [], [], []
-    for case, title in _panels(spec):
-        panel, err = {}, {}
-        if "clean_g_sc" in stats:
-            panel["clean"] = stats["clean_g_sc"][case]
-        for j, value in enumerate(disorder_values):
-            label = f"{spec.disorder} = {value:g} (mean of {spec.n_realizations})"
-            panel[label] = stats["g_sc"][case + (j,)]
-            err[label] = stats["g_sc_stderr"][case + (j,)] if "g_sc_stderr" in stats else None
-        curves.append(panel)
-        errors.append(err)
-        titles.append(title)
-        contours.append(junction_contours(spec.case_system(case + (-1,))))
-    stack = spec.system.stack()
-    return polar_panels(spec.phi, curves, titles, contours if any(c for c in contours) else None, errors=errors,
-                        suptitle=f"disorder-averaged g_sc(phi), theta = {float(np.asarray(spec.system.values['theta'])):.3g}, "
-                                 f"Lx = {stack.Lx}, Ly = {stack.Ly}", path=path)
+    panels = _panels(spec)
+    labels = [f"{spec.disorder} = {value:g} (mean of {spec.n_realizations})" for value in spec.cases[-1][1]]
+    curves = [({"clean": stats["clean_g_sc"][case]} if "clean_g_sc" in stats else {})
+              | {label: stats["g_sc"][case + (j,)] for j, label in enumerate(labels)} for case, _ in panels]
+    errors = [{label: stats["g_sc_stderr"][case + (j,)] if "g_sc_stderr" in stats else None
+               for j, label in enumerate(labels)} for case, _ in panels]
+    stack, theta = spec.system.stack(), float(np.asarray(spec.system.values["theta"]))
+    return polar_panels(spec.phi, curves, [title for _, title in panels],
+                        [junction_contours(spec.case_system(case + (-1,))) for case, _ in panels], errors=errors,
+                        suptitle=f"disorder-averaged g_sc(phi), theta = {theta:.3g}, Lx = {stack.Lx}, Ly = {stack.Ly}",
+                        path=path)
 
 
 def plot_curves(data, stats, path):
@@ -70,8 +56,7 @@ def plot_curves(data, stats, path):
     fig = Figure(figsize=(5 * len(keys), 3.4 * len(panels)), layout="constrained")
     axes = fig.subplots(len(panels), len(keys), squeeze=False, sharex=True)
     for row, (case, title) in enumerate(panels):
-        for col, key in enumerate(keys):
-            ax = axes[row, col]
+        for ax, key in zip(axes[row], keys):
             ax.plot(spec.phi, data.clean[key][case], "k--", lw=1.2, label="clean")
             for j, value in enumerate(spec.cases[-1][1]):
                 mean = stats[f"mean_{key}"][case + (j,)]
@@ -93,22 +78,16 @@ def plot_convergence(data, stats, path):
     spec = data.spec
     n = np.arange(1, spec.n_realizations + 1)
     fig = Figure(figsize=(15, 3.8), layout="constrained")
-    axes = fig.subplots(1, 3)
-    for case, title in _panels(spec):
-        for j, value in enumerate(spec.cases[-1][1]):
-            label = f"{title}, {spec.disorder} = {value:g}"
-            full = case + (j,)
-            if spec.n_realizations > 1:
-                axes[0].loglog(n[:-1], stats["convergence"][full][:-1], lw=1.2, label=label)
-                axes[1].loglog(n[1:], stats["relative_stderr"][full], lw=1.2, label=label)
-                axes[2].loglog(n[:-1], stats["convergence_g_sc"][full][:-1], lw=1.2, label=label)
-    if spec.n_realizations > 2:
-        ref = max(stats["relative_stderr"][..., 0].max(), 1e-300)
-        axes[1].loglog(n[1:], ref * np.sqrt(2 / n[1:]), "k:", lw=1, label="1/sqrt(n)")
-    axes[0].set_title("max_phi |<G_sc>_n - <G_sc>_N| / max_phi |<G_sc>_N|", fontsize=9)
-    axes[1].set_title("standard error of <G_sc>_n / max_phi |<G_sc>_N|", fontsize=9)
-    axes[2].set_title("max_phi |g_sc(<G>_n) - g_sc(<G>_N)|", fontsize=9)
-    for ax in axes:
+    measures = (("convergence", n[:-1], "max_phi |<G_sc>_n - <G_sc>_N| / max_phi |<G_sc>_N|"),
+                ("relative_stderr", n[1:], "standard error of <G_sc>_n / max_phi |<G_sc>_N|"),
+                ("convergence_g_sc", n[:-1], "max_phi |g_sc(<G>_n) - g_sc(<G>_N)|"))
+    for ax, (key, x, title) in zip(fig.subplots(1, 3), measures):
+        for case, panel in _panels(spec) if spec.n_realizations > 1 else ():
+            for j, value in enumerate(spec.cases[-1][1]):
+                ax.loglog(x, stats[key][case + (j,)][: x.size], lw=1.2, label=f"{panel}, {spec.disorder} = {value:g}")
+        if key == "relative_stderr" and spec.n_realizations > 2:
+            ax.loglog(x, max(stats[key][..., 0].max(), 1e-300) * np.sqrt(2 / x), "k:", lw=1, label="1/sqrt(n)")
+        ax.set_title(title, fontsize=9)
         ax.set_xlabel("realizations n")
         if spec.n_realizations > 1:
             ax.legend(fontsize=7)

@@ -1,9 +1,7 @@
-"""Transport figures: polar plots of the normalised spin-charge conductance, with the 2DEG Fermi contours beside
-them, and derivatives against phi.
+"""Transport figures: polar plots of the normalised G_sc with the 2DEG Fermi contours, derivatives against phi.
 
-Figures are built with ``matplotlib.figure.Figure`` (no pyplot, no backend switch: importing
-jaxsge leaves the user's matplotlib configuration alone) and saved atomically
-(``io.files.write_figure``).
+Built with ``matplotlib.figure.Figure`` (no pyplot, no backend switch: importing jaxsge leaves the
+user's matplotlib configuration alone) and saved atomically (``io.files.write_figure``).
 """
 
 from __future__ import annotations
@@ -45,14 +43,13 @@ def polar_panels(phi, curves, titles, contours=None, suptitle=None, path=None, e
     for i, (panel, title) in enumerate(zip(curves, titles)):
         ax = fig.add_subplot(grid[0, i], projection="polar")
         for label, values in panel.items():
-            line, = ax.plot(closed, np.append(values, values[:1]), lw=1.8, label=label)
+            ring = np.append(values, values[:1])
+            line, = ax.plot(closed, ring, lw=1.8, label=label)
             if errors is not None and errors[i].get(label) is not None:
                 err = np.append(errors[i][label], errors[i][label][:1])
-                ax.fill_between(closed, np.append(values, values[:1]) - err, np.append(values, values[:1]) + err,
-                                color=line.get_color(), alpha=0.25, lw=0)
-        ax.set_ylim(0, 1.08)
+                ax.fill_between(closed, ring - err, ring + err, color=line.get_color(), alpha=0.25, lw=0)
+        ax.set(ylim=(0, 1.08), rlabel_position=112)
         ax.set_title(title, fontsize=10)
-        ax.set_rlabel_position(112)
         if len(panel) > 1:
             ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), fontsize=8, frameon=False, ncol=2)
         if with_contours and contours[i]:
@@ -62,9 +59,7 @@ def polar_panels(phi, curves, titles, contours=None, suptitle=None, path=None, e
                 for band in bands:
                     inset.contour(kx, ky, band, levels=[0.0], colors=colors[j % len(colors)], linewidths=0.9)
                 inset.plot([], [], color=colors[j % len(colors)], label=label)
-            inset.set_aspect("equal")
-            inset.set_xticks([])
-            inset.set_yticks([])
+            inset.set(aspect="equal", xticks=[], yticks=[])
             inset.set_title("Fermi contours of the 2DEG", fontsize=8)
             inset.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
     if suptitle:

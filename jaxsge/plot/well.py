@@ -1,4 +1,4 @@
-"""Figures of the quantum well, analogues of Figs. 2-6 of the quantum-well paper (A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116).
+"""Figures of the quantum well, analogues of Figs. 2-6 of the quantum-well paper (A. Hariri et al., arXiv:1907.07116).
 
 Each function takes the arrays computed by :mod:`jaxsge.well.figures`, returns the figure and,
 given a path, writes it atomically (``io.files.write_figure``). Figures are built with
@@ -97,19 +97,18 @@ def profile_grid(grid, path=None):
     rows, cols = len(grid), len(grid[0])
     fig = Figure(figsize=(4 * cols, 2.8 * rows), layout="tight")
     axes = fig.subplots(rows, cols, squeeze=False)
-    for r, row in enumerate(grid):
-        for c, cell in enumerate(row):
-            ax = axes[r, c]
-            ax.plot(cell["z"], cell["S"], color="k")
-            ax.fill_between(cell["z"], 0, cell["S"], where=cell["S"] > 0, color=PLUS, alpha=0.4)
-            ax.fill_between(cell["z"], 0, cell["S"], where=cell["S"] < 0, color=MINUS, alpha=0.4)
-            for edge in (0, cell["d"]):
-                ax.axvline(edge, color="k", ls=":", lw=0.8)
-            ax.set_title(cell["title"], fontsize=9)
-            if r == rows - 1:
-                ax.set_xlabel("z (nm)")
-            if c == 0:
-                ax.set_ylabel("S_y(z)")
+    for (r, c), ax in np.ndenumerate(axes):
+        cell = grid[r][c]
+        ax.plot(cell["z"], cell["S"], color="k")
+        ax.fill_between(cell["z"], 0, cell["S"], where=cell["S"] > 0, color=PLUS, alpha=0.4)
+        ax.fill_between(cell["z"], 0, cell["S"], where=cell["S"] < 0, color=MINUS, alpha=0.4)
+        for edge in (0, cell["d"]):
+            ax.axvline(edge, color="k", ls=":", lw=0.8)
+        ax.set_title(cell["title"], fontsize=9)
+        if r == rows - 1:
+            ax.set_xlabel("z (nm)")
+        if c == 0:
+            ax.set_ylabel("S_y(z)")
     return finish(fig, path)
 
 

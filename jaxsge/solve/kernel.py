@@ -1,36 +1,35 @@
 """The traceable core: spin-resolved transmissions of a stack at one angle, energy and realization.
 
-Everything is written in the basis of hard-wall sine modes of each layer, (mx, my, spin), with
-index ``(z_in_slice, mx, my, spin)`` inside a slice of layers. There the vertical leads and the
-folded layers are diagonal (``core.chains.fold_mode_chains``), so M's self-energy is added to
-the lowest layer mode by mode and never stored as a dense matrix; every other term is a
-broadcast product of small factors (``core.lattice.table_in_modes``), so a slice matrix
-E - H - Sigma is written once, into its own buffer, and factorised in place
+Everything is written in the hard-wall sine modes of each layer, index ``(z_in_slice, mx, my,
+spin)`` in a slice of layers. There the vertical leads and the folded layers are diagonal
+(``core.chains.fold_mode_chains``), so M's self-energy is added mode by mode, never stored as a
+dense matrix; every other term is a broadcast product of small factors (``core.lattice.table_in_modes``),
+so a slice matrix E - H - Sigma is written once, into its own buffer, and factorised in place
 (``core.linalg.lu_factor``): one dense matrix of order 2 Lx Ly alive at the paper's junction.
 
 The elimination runs from the top down (block Gauss along z): the top lead and the folded
-layers, then the spin-block layers (:func:`upper_state`, independent of the magnetization
-angles, so scans and ensembles compute it once per energy and realization), then the dense
-slices by the recursive Green's function g = (E - H - Sigma)^-1, carrying the sources of the
-channels above and the read-outs that give their outgoing amplitudes, and the lowest slice by
-one LU. With x the solution for a unit source in channel j, the amplitude in channel i is
-c_ij + <out_i | x_j> (c: the part that never reaches the lowest slice), and the S-matrix is
-the Fisher-Lee relation S = -1 + i Gamma^1/2 (amplitudes) Gamma^1/2 in the leads' mode bases
-[D. S. Fisher, P. A. Lee, PRB 23, 6851 (1981)]; T(a, s <- b, s') sums |S|^2 over the channels
-of each lead and spin [Eq. (1) of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023)].
+layers, the spin-block layers (:func:`upper_state`, angle-independent: once per energy and
+realization), the dense slices by the recursive Green's function g = (E - H - Sigma)^-1,
+carrying the sources of the channels above and the read-outs of their outgoing amplitudes, and
+the lowest slice by one LU. With x the solution for a unit source in channel j, the amplitude
+in channel i is c_ij + <out_i | x_j> (c: the part that never reaches the lowest slice); the
+S-matrix is the Fisher-Lee relation S = -1 + i Gamma^1/2 (amplitudes) Gamma^1/2 in the leads'
+mode bases [D. S. Fisher, P. A. Lee, PRB 23, 6851 (1981)], and T(a, s <- b, s') sums |S|^2 over
+the channels of each lead and spin [Eq. (1) of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023)].
 
-Right-hand sides. The transmissions between a side lead and anything need only the side
-leads' channels as sources: x = G u for them, and y = G^T v for their read-outs v give
-<v | G | top source> = y^T (top source). So without ``reflection`` the lowest slice is solved
-for twice the side channels (160 at the paper's size) instead of every channel (538), and the
-top lead's spin-resolved self-reflection, the one block this leaves out, is filled from
-unitarity (:func:`_reflection_from_unitarity`): its row and column sums are exact; how the
-reflected electrons split between spin flip and no flip is not resolved.
+Right-hand sides: x = G u for the side leads' sources u and y = G^T v for their read-outs v give
+every transmission that involves a side lead (<v | G | top source> = y^T (top source)). So
+without ``reflection`` the lowest slice is solved for twice the side channels (160 at the
+paper's size) instead of every channel (538), and the top lead's spin-resolved self-reflection
+is filled from unitarity (:func:`_reflection_from_unitarity`: its row and column sums are exact,
+its split between spin flip and no flip is not resolved).
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+import functools
+import operator
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -48,10 +47,6 @@ from . import krylov
 from .krylov import LayerOperator
 
 I2 = np.eye(2)
-
-
-# ---------------------------------------------------------------------------------------------
-# Channel groups: sources and read-outs of a set of channels in a slice
 
 
 class ModeChannels(NamedTuple):
@@ -112,33 +107,17 @@ def _on_top_layer(group, nl: int, N: int):
     return group._replace(src=jnp.pad(group.src, ((pad, 0), (0, 0))), out=jnp.pad(group.out, ((0, 0), (pad, 0))))
 
 
-# ---------------------------------------------------------------------------------------------
-# Channel layout
-
-
 def channel_layout(s: Stack, pl: Plan):
     """Column ranges of every lead's channels in the S-matrix order (side leads, top, bottom),
     and the (lead index, spin) of every channel."""
     cols, lead, spin, start = {}, [], [], 0
-    groups = [(k, ch) for k, ch in enumerate(pl.side_channels)]
-    index = len(s.side_leads)
-    for where, channels in (("top", pl.top_channels), ("bottom", pl.bottom_channels)):
-        if getattr(s, where) is not None:
-            groups.append((where, channels))
-    for key, channels in groups:
+    groups = list(enumerate(pl.side_channels)) + [(w, getattr(pl, w + "_channels")) for w, _ in s.vertical_leads]
+    for index, (key, channels) in enumerate(groups):
         cols[key] = np.arange(start, start + len(channels))
         start += len(channels)
-        if isinstance(key, int):
-            lead += [key] * len(channels)
-        else:
-            lead += [index] * len(channels)
-            index += 1
+        lead += [index] * len(channels)
         spin += [c[2] for c in channels]
     return cols, np.asarray(lead, dtype=int), np.asarray(spin, dtype=int)
-
-
-# ---------------------------------------------------------------------------------------------
-# Vertical leads and the layers folded into them; the angle-independent upper state
 
 
 class DiagState(NamedTuple):
@@ -169,54 +148,47 @@ def draw_disorder(s: Stack, realization, pl: Plan):
 
 def _vertical_fold(s: Stack, energy, where: str, pl: Plan) -> DiagState:
     lead = getattr(s, where)
-    layers = pl.top_fold if where == "top" else pl.bottom_fold
-    if lead is None:
-        sigma = jnp.zeros((s.Lx, s.Ly, 2), complex)
-    else:
-        sigma = chain_self_energy(energy, vertical_lead_chains(s, lead), lead.t)
-    chains = []
-    for z in layers:
-        layer = s.layers[z]
-        e_q = (layer_scalar_onsite(layer) + band_energies(s.Lx, s.Ly, layer.t))[:, :, None] \
-            - SPIN_SIGN * pl.signs[z] * layer.dxc / 2
-        # The hopping to the next layer inwards carries the source amplitude (H[z, z +- 1] = -tz).
-        chains.append((e_q, -s.layers[z - 1].tz if where == "top" else -layer.tz))
+    sigma = (jnp.zeros((s.Lx, s.Ly, 2), complex) if lead is None
+             else chain_self_energy(energy, vertical_lead_chains(s, lead), lead.t))
+    # Per folded layer its mode energies per spin, and the hopping to the next layer inwards, which
+    # carries the source amplitude (H[z, z +- 1] = -tz).
+    chains = [((layer_scalar_onsite(s.layers[z]) + band_energies(s.Lx, s.Ly, s.layers[z].t))[:, :, None]
+               - SPIN_SIGN * pl.signs[z] * s.layers[z].dxc / 2, -s.layers[z - 1 if where == "top" else z].tz)
+              for z in getattr(pl, where + "_fold")]
     return DiagState(*fold_mode_chains(energy, sigma, chains))
 
 
-def _orbital_layer(s: Stack, z: int, draw, pl: Plan):
-    """Spin-independent part of layer z in its sine modes (Lx Ly, Lx Ly): onsite, hopping, potential."""
-    layer = s.layers[z]
-    diag = (layer_scalar_onsite(layer) + band_energies(s.Lx, s.Ly, layer.t)).reshape(-1)
-    h = jnp.diag(diag).astype(complex)
-    profile = layer_profile(s, z, draw, pl.disordered[z])
-    return h if profile is None else h + potential_in_modes(profile)
+def _index(channels):
+    """A lead's channels ((mx, my, s), or (m, l, s) for a side lead) as a tuple of three index arrays."""
+    return tuple(np.asarray(channels, dtype=int).reshape(-1, 3).T)
 
 
 def upper_state(s: Stack, energy, realization, pl: Plan):
-    """The top lead, its folded layers and the spin-block layers eliminated (angle-independent).
-
-    In the basis of spin along the top lead's axis every one of these layers is -s Dxc/2 plus a
-    spin-independent part, whatever the direction of the axis, so this is computed once per
-    energy and realization for any number of angles. Returns a DiagState (no spin-block layer)
-    or a BlockState.
-    """
+    """The top lead, its folded layers and the spin-block layers eliminated: a DiagState (no spin-block
+    layer) or a BlockState. In the basis of spin along the top axis each of these layers is -s Dxc/2
+    plus a spin-independent part, whatever the axis, so this is angle-independent: computed once per
+    energy and realization for any number of angles."""
     state = _vertical_fold(s, energy, "top", pl)
     if not pl.blocks:
         return state
     n = s.Lx * s.Ly
-    q = np.asarray(pl.top_channels, dtype=int).reshape(-1, 3)
-    flat, spin, cols = q[:, 0] * s.Ly + q[:, 1], q[:, 2], np.arange(q.shape[0])
-    amp = state.amp[q[:, 0], q[:, 1], q[:, 2]]
+    mx, my, spin = q = _index(pl.top_channels)
+    flat, cols = mx * s.Ly + my, np.arange(mx.size)
+    amp = state.amp[q]
     sigma = jax.vmap(jnp.diag)(jnp.moveaxis(state.sigma, -1, 0).reshape(2, n))
     b = jnp.zeros((2, n, cols.size), complex).at[spin, flat, cols].set(amp)
     proj = jnp.zeros((2, cols.size, n), complex).at[spin, cols, flat].set(amp)
-    c = jnp.diag(state.direct[q[:, 0], q[:, 1], q[:, 2]])
+    c = jnp.diag(state.direct[q])
     draw = draw_disorder(s, realization, pl)
     eye = jnp.eye(n)
     for z in pl.blocks:
         layer = s.layers[z]
-        h = _orbital_layer(s, z, draw, pl)[None] - (SPIN_SIGN * pl.signs[z] * layer.dxc / 2)[:, None, None] * eye
+        # The spin-independent part in sine modes (onsite, hopping, potential), then -s Dxc/2 per spin block.
+        h = jnp.diag((layer_scalar_onsite(layer) + band_energies(s.Lx, s.Ly, layer.t)).reshape(-1)).astype(complex)
+        profile = layer_profile(s, z, draw, pl.disordered[z])
+        if profile is not None:
+            h = h + potential_in_modes(profile)
+        h = h[None] - (SPIN_SIGN * pl.signs[z] * layer.dxc / 2)[:, None, None] * eye
         g = jnp.linalg.inv(energy * eye - h - sigma)  # both spin blocks in one (batched) call
         gb = g @ b
         c = c + jnp.einsum("scn,snk->ck", proj, gb)
@@ -225,28 +197,26 @@ def upper_state(s: Stack, energy, realization, pl: Plan):
     return BlockState(sigma, b, proj, c)
 
 
-def _axis_spinors(lead, theta, phi):
-    """Spinors of a vertical lead's axis (the stack's direction when it has none)."""
-    if lead is None:
-        return spin_along(theta, phi)
-    return spin_along(*direction(lead, theta, phi))
+def _spinors(lead, theta, phi, magnetic: bool = True):
+    """Spinors of a lead's spin axis: its exchange direction (the stack's when it has none, or for no
+    vertical lead), or its ``spin_axis`` for a normal side lead (``magnetic`` False)."""
+    if not magnetic:
+        return spin_along(*lead.spin_axis)
+    return spin_along(*((theta, phi) if lead is None else direction(lead, theta, phi)))
 
 
-def _mode_channels(s: Stack, state: DiagState, channels, chi, cols, layer_in_slice: int) -> ModeChannels:
-    q = np.asarray(channels, dtype=int).reshape(-1, 3)
-    amp = state.amp[q[:, 0], q[:, 1], q[:, 2]]
-    spinor = chi[:, q[:, 2]].T
-    rows = layer_in_slice * s.Lx * s.Ly + q[:, 0] * s.Ly + q[:, 1]
-    return ModeChannels(cols, rows, amp[:, None] * spinor, amp[:, None] * jnp.conj(spinor))
+def _mode_channels(s: Stack, state: DiagState, channels, chi, cols):
+    """A vertical lead's channels on the adjacent layer (ModeChannels) and their direct term (nt, nt)."""
+    mx, my, spin = q = _index(channels)
+    amp = state.amp[q]
+    spinor = chi[:, spin].T
+    return (ModeChannels(cols, mx * s.Ly + my, amp[:, None] * spinor, amp[:, None] * jnp.conj(spinor)),
+            jnp.diag(state.direct[q]))
 
 
 def _diag_sigma(state: DiagState, chi):
     """sum_s sigma(q, s) chi_s chi_s^dagger per mode: (Lx, Ly, 2, 2) in the sigma_z basis."""
     return jnp.einsum("xys,as,bs->xyab", state.sigma, chi, jnp.conj(chi))
-
-
-# ---------------------------------------------------------------------------------------------
-# Slice matrices
 
 
 def _place(nl: int, i: int, j: int, term):
@@ -257,22 +227,15 @@ def _place(nl: int, i: int, j: int, term):
 
 
 def _mode_diagonal(Lx: int, Ly: int, blocks):
-    """delta(mode, mode') blocks(mode)[a, b] as a broadcastable 6-D term; blocks: (Lx, Ly, 2, 2) or (2, 2)."""
+    """delta(mode, mode') blocks(mode)[a, b] as a broadcastable 6-D term; blocks: (Lx, Ly, 2, 2) or (1, 1, 2, 2)."""
     blocks = jnp.asarray(blocks)
-    if blocks.ndim == 2:
-        blocks = blocks[None, None]
     return (np.eye(Lx)[:, None, None, :, None, None] * np.eye(Ly)[None, :, None, None, :, None]
             * blocks[:, :, :, None, None, :])
 
 
-class SideTerms(NamedTuple):
-    term: jnp.ndarray       # -Sigma as an 8-D broadcastable slice term
-    vectors: jnp.ndarray    # channel sources (m, n_channels)
-    gamma: jnp.ndarray      # broadening of each channel
-
-
-def _side_lead(s: Stack, k: int, first: int, nl: int, theta, phi, energy, pl: Plan) -> SideTerms:
-    """Self-energy, channel vectors and broadenings of side lead k in a slice starting at layer ``first``.
+def _side_lead(s: Stack, k: int, first: int, nl: int, theta, phi, energy, pl: Plan):
+    """Side lead k in a slice starting at layer ``first``: -Sigma (an 8-D broadcastable slice term),
+    the channel sources (m, n_channels) and the channels' broadenings.
 
     The lead's mode (m, l) is phi_W[:, m] across its width times U[:, l] across its layers; its
     interface sites lie on one edge column (x fixed for the -x and +x edges), so in the slice's
@@ -286,35 +249,25 @@ def _side_lead(s: Stack, k: int, first: int, nl: int, theta, phi, energy, pl: Pl
     u_slice = jnp.zeros((nl, u.shape[1])).at[z0 - first:z1 - first + 1].set(u)
     chains = side_lead_chains(s, lead)
     sigma = chain_self_energy(energy, chains, lead.t)  # (width, layers, 2)
-    if pl.side_magnetic[k]:
-        chi = spin_along(*direction(lead, theta, phi))
-    else:
-        chi = spin_along(*lead.spin_axis)
+    chi = _spinors(lead, theta, phi, pl.side_magnetic[k])
     across_x = lead.edge in ("-x", "+x")
     L_across, L_along = (s.Lx, s.Ly) if across_x else (s.Ly, s.Lx)
-    edge_index = 0 if lead.edge in ("-x", "-y") else L_across - 1
-    edge = sine_modes(L_across)[0][edge_index]  # (L_across,)
+    edge = sine_modes(L_across)[0][0 if lead.edge[0] == "-" else -1]  # (L_across,)
     psi = sine_modes(L_along)[0][offset:offset + width].T @ sine_modes(width)[0]  # (L_along, width)
     spin_proj = jnp.einsum("as,bs->sab", chi, jnp.conj(chi))
     ks = jnp.einsum("zl,am,mls,wl,bm,scd->zacwbd", u_slice, psi, sigma, u_slice, psi, spin_proj)
-    # ks: (z, along, spin, z', along', spin'); put the edge factor on the across axes.
-    if across_x:
-        term = -(edge[None, :, None, None, None, None, None, None] * edge[None, None, None, None, None, :, None, None]
-                 * ks[:, None, :, :, :, None, :, :])
-    else:
-        term = -(edge[None, None, :, None, None, None, None, None] * edge[None, None, None, None, None, None, :, None]
-                 * ks[:, :, None, :, :, :, None, :])
-    ch = np.asarray(pl.side_channels[k], dtype=int).reshape(-1, 3)
-    along = psi[:, ch[:, 0]] * 1.0  # (L_along, nch)
-    layer = u_slice[:, ch[:, 1]]  # (nl, nch)
-    spinor = chi[:, ch[:, 2]]  # (2, nch)
-    if across_x:
-        vec = layer[:, None, None, None, :] * edge[None, :, None, None, None] * along[None, None, :, None, :]
-    else:
-        vec = layer[:, None, None, None, :] * along[None, :, None, None, :] * edge[None, None, :, None, None]
+    # ks: (z, along, spin, z', along', spin'); put the edge factor on the across axes (x: 1 and 5, y: 2 and 6).
+    axis = 1 if across_x else 2
+    term = -(edge.reshape([-1 if i == axis else 1 for i in range(8)])
+             * edge.reshape([-1 if i == axis + 4 else 1 for i in range(8)]) * jnp.expand_dims(ks, (axis, axis + 4)))
+    width_mode, layer_mode, spin = q = _index(pl.side_channels[k])
+    along = psi[:, width_mode]  # (L_along, nch)
+    layer = u_slice[:, layer_mode]  # (nl, nch)
+    spinor = chi[:, spin]  # (2, nch)
+    x_factor, y_factor = (edge[:, None], along) if across_x else (along, edge[:, None])
+    vec = layer[:, None, None, None, :] * x_factor[None, :, None, None, :] * y_factor[None, None, :, None, :]
     vec = (vec * spinor[None, None, None, :, :]).reshape(nl * s.N, -1)
-    gamma = chain_broadening(energy, chains[ch[:, 0], ch[:, 1], ch[:, 2]], lead.t)
-    return SideTerms(term, vec, gamma)
+    return term, vec, chain_broadening(energy, chains[q], lead.t)
 
 
 def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl: Plan, extra_terms,
@@ -328,9 +281,8 @@ def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl:
     total = 0.0
     for i, z in enumerate(range(first, last + 1)):
         layer = s.layers[z]
-        th, ph = direction(layer, theta, phi)
         dq = energy - layer_scalar_onsite(layer) - band_energies(Lx, Ly, layer.t)
-        blocks = dq[:, :, None, None] * I2 - site_block(layer, th, ph)
+        blocks = dq[:, :, None, None] * I2 - site_block(layer, *direction(layer, theta, phi))
         if i == nl - 1 and mode_blocks is not None:  # the folded stack above, diagonal in the same modes
             blocks = blocks - mode_blocks
         term = _mode_diagonal(Lx, Ly, blocks)
@@ -344,36 +296,25 @@ def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl:
         total = total + _place(nl, i, i, term)
         if z < last:
             up = table_entries(layer.up, "up")
-            hop = table_in_modes(Lx, Ly, up, hermitian=False) if up else -layer.tz * _mode_diagonal(Lx, Ly, I2)
-            total = total - _place(nl, i, i + 1, hop) - _place(nl, i + 1, i, jnp.conj(jnp.transpose(hop, (3, 4, 5, 0, 1, 2))))
-    for term in extra_terms:
-        total = total + term
+            hop = (table_in_modes(Lx, Ly, up, hermitian=False) if up
+                   else -layer.tz * _mode_diagonal(Lx, Ly, I2[None, None]))
+            down = jnp.conj(jnp.transpose(hop, (3, 4, 5, 0, 1, 2)))
+            total = total - _place(nl, i, i + 1, hop) - _place(nl, i + 1, i, down)
+    total = functools.reduce(operator.add, extra_terms, total)
     m = nl * s.N
     return jnp.broadcast_to(total, (nl, Lx, Ly, 2, nl, Lx, Ly, 2)).reshape(m, m)
 
 
-def _interlayer(s: Stack, z: int):
-    """H[layer z, layer z + 1] in sine modes: the scalar -tz, or an (N, N) matrix from ``up``."""
-    up = table_entries(s.layers[z].up, "up")
-    if not up:
-        return -s.layers[z].tz
-    return table_in_modes(s.Lx, s.Ly, up, hermitian=False).reshape(s.N, s.N)
-
-
-# ---------------------------------------------------------------------------------------------
-# The evaluation
-
-
 def _incoming(s: Stack, upper, chi, cols_top, pl: Plan):
-    """The upper state as seen by the highest dense slice: (sigma term kind, value), top channels, c block."""
+    """The upper state as seen by the highest dense slice: its self-energy (mode-diagonal blocks
+    (Lx, Ly, 2, 2), or a dense (N, N) matrix), the top channels and their c block."""
     if isinstance(upper, DiagState):
-        return ("diag", _diag_sigma(upper, chi)), _mode_channels(s, upper, pl.top_channels, chi, cols_top, 0), \
-            jnp.diag(upper.direct[tuple(np.asarray(pl.top_channels, dtype=int).reshape(-1, 3).T)])
+        return _diag_sigma(upper, chi), *_mode_channels(s, upper, pl.top_channels, chi, cols_top)
     N = s.N
     sigma = jnp.einsum("sij,as,bs->iajb", upper.sigma, chi, jnp.conj(chi)).reshape(N, N)
     src = jnp.einsum("sic,as->iac", upper.b, chi).reshape(N, -1)
     out = jnp.einsum("sci,as->cia", upper.proj, jnp.conj(chi)).reshape(-1, N)
-    return ("dense", sigma), DenseChannels(cols_top, src, out), upper.c
+    return sigma, DenseChannels(cols_top, src, out), upper.c
 
 
 def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflection: bool, smatrix: bool):
@@ -389,7 +330,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     cols, lead_of, spin_of = channel_layout(s, pl)
     nch = lead_of.size
     n_leads = len(s.lead_names)
-    chi_top = _axis_spinors(s.top, theta, phi)
+    chi_top = _spinors(s.top, theta, phi)
     sigma_in, top_group, c_top = _incoming(s, upper, chi_top, cols.get("top", np.zeros(0, int)), pl)
     c = jnp.zeros((nch, nch), complex)
     if "top" in cols:
@@ -397,72 +338,68 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     carried = [top_group] if "top" in cols else []
     gammas = {}
 
-    for k_slice, (first, last) in enumerate(pl.slices):
-        nl, lowest = last - first + 1, k_slice == len(pl.slices) - 1
+    for first, last in pl.slices:
+        nl = last - first + 1
         m = nl * N
-        kind, value = sigma_in
-        terms = [] if kind == "diag" else [_place(nl, nl - 1, nl - 1, -value.reshape(Lx, Ly, 2, Lx, Ly, 2))]
+        mode_blocks = sigma_in if sigma_in.ndim == 4 else None
+        terms = [] if mode_blocks is not None else [_place(nl, nl - 1, nl - 1, -sigma_in.reshape(Lx, Ly, 2, Lx, Ly, 2))]
         groups = [_on_top_layer(g, nl, N) for g in carried]
         for k, lead in enumerate(s.side_leads):
             if first <= lead.layers[0] <= last:
-                side = _side_lead(s, k, first, nl, theta, phi, energy, pl)
-                terms.append(side.term)
-                gammas[k] = side.gamma
-                groups.append(DenseChannels(cols[k], side.vectors, jnp.conj(side.vectors).T))
-        if lowest and (s.bottom is not None or pl.bottom_fold):
-            bottom = _vertical_fold(s, energy, "bottom", pl)
-            chi_bottom = _axis_spinors(s.bottom, theta, phi)
-            terms.append(_place(nl, 0, 0, -_mode_diagonal(Lx, Ly, _diag_sigma(bottom, chi_bottom))))
-            if "bottom" in cols:
-                groups.append(_mode_channels(s, bottom, pl.bottom_channels, chi_bottom, cols["bottom"], 0))
-                b_idx = tuple(np.asarray(pl.bottom_channels, dtype=int).reshape(-1, 3).T)
-                c = c.at[np.ix_(cols["bottom"], cols["bottom"])].add(jnp.diag(bottom.direct[b_idx]))
-        # Without reflection the top lead's channels are left out of the right-hand sides, when
-        # they are a group of their own (no dense slice above mixed them with side channels).
-        lean = "top" in cols and not reflection and len(pl.slices) == 1
-        if lowest and pl.krylov is not None:  # matrix-free: the slice matrix is never formed
-            operator = _layer_operator(s, first, theta, phi, energy, draw, pl, value)
-            amplitudes, stats = _solve_lowest(_krylov_solver(operator, chi_top, pl), groups, c, m, lean, top_group)
-            break
-        a = _slice_matrix(s, first, last, theta, phi, energy, draw, pl, terms, value if kind == "diag" else None)
-        if lowest:
-            amplitudes, stats = _solve_lowest(_dense_solver(a), groups, c, m, lean, top_group)
-            break
+                term, vectors, gammas[k] = _side_lead(s, k, first, nl, theta, phi, energy, pl)
+                terms.append(term)
+                groups.append(DenseChannels(cols[k], vectors, jnp.conj(vectors).T))
+        if (first, last) == pl.slices[-1]:
+            break  # the lowest slice, solved below
         # An upper dense slice: eliminate it and pass its state to the layer below (first - 1).
-        g = jnp.linalg.inv(a)
+        g = jnp.linalg.inv(_slice_matrix(s, first, last, theta, phi, energy, draw, pl, terms, mode_blocks))
         src = jnp.concatenate([grp.source(m) for grp in groups], axis=1)
         out = jnp.concatenate([grp.readout_matrix(m) for grp in groups], axis=0)
         all_cols = np.concatenate([grp.cols for grp in groups])
         gsrc = g @ src
         c = c.at[np.ix_(all_cols, all_cols)].add(out @ gsrc)
-        v = _interlayer(s, first - 1)  # H[layer first - 1, layer first]
-        bottom_rows = slice(0, N)
-        if jnp.ndim(v) == 0:
-            sigma_next = v * jnp.conj(v) * g[bottom_rows, bottom_rows]
-            src_next, out_next = v * gsrc[bottom_rows], (out @ g)[:, bottom_rows] * jnp.conj(v)
+        # v = H[layer first - 1, layer first] in sine modes: an (N, N) matrix from ``up``, or the scalar -tz.
+        up = table_entries(s.layers[first - 1].up, "up")
+        if up:
+            v = table_in_modes(Lx, Ly, up, hermitian=False).reshape(N, N)
+            sigma_in = v @ g[:N, :N] @ v.conj().T
+            src_next, out_next = v @ gsrc[:N], (out @ g)[:, :N] @ v.conj().T
         else:
-            sigma_next = v @ g[bottom_rows, bottom_rows] @ v.conj().T
-            src_next, out_next = v @ gsrc[bottom_rows], (out @ g)[:, bottom_rows] @ v.conj().T
-        sigma_in = ("dense", sigma_next)
+            v = -s.layers[first - 1].tz
+            sigma_in = v * jnp.conj(v) * g[:N, :N]
+            src_next, out_next = v * gsrc[:N], (out @ g)[:, :N] * jnp.conj(v)
         carried = [DenseChannels(all_cols, src_next, out_next)]
-        top_group = carried[0]
 
+    if s.bottom is not None or pl.bottom_fold:
+        bottom = _vertical_fold(s, energy, "bottom", pl)
+        chi_bottom = _spinors(s.bottom, theta, phi)
+        terms.append(_place(nl, 0, 0, -_mode_diagonal(Lx, Ly, _diag_sigma(bottom, chi_bottom))))
+        if "bottom" in cols:
+            group, c_bottom = _mode_channels(s, bottom, pl.bottom_channels, chi_bottom, cols["bottom"])
+            groups.append(group)
+            c = c.at[np.ix_(cols["bottom"], cols["bottom"])].add(c_bottom)
+    # Without reflection the top lead's channels are left out of the right-hand sides, when
+    # they are a group of their own (no dense slice above mixed them with side channels).
+    lean = "top" in cols and not reflection and len(pl.slices) == 1
+    if pl.krylov is not None:  # matrix-free: the slice matrix is never formed
+        solver = krylov.layer_solver(_layer_operator(s, first, theta, phi, energy, draw, pl, mode_blocks), chi_top,
+                                     pl.krylov)
+    else:
+        solver = _dense_solver(_slice_matrix(s, first, last, theta, phi, energy, draw, pl, terms, mode_blocks))
+    amplitudes, stats = _solve_lowest(solver, groups, c, m, lean)
+
+    for where, lead in s.vertical_leads:
+        chains = vertical_lead_chains(s, lead)[_index(getattr(pl, where + "_channels"))]
+        gammas[where] = chain_broadening(energy, chains, lead.t)
     gamma = jnp.zeros(nch)
-    for k, value in gammas.items():
-        gamma = gamma.at[cols[k]].set(value)
-    for where in ("top", "bottom"):
-        if where in cols:
-            lead = getattr(s, where)
-            q = np.asarray(pl.top_channels if where == "top" else pl.bottom_channels, dtype=int).reshape(-1, 3)
-            gamma = gamma.at[cols[where]].set(
-                chain_broadening(energy, vertical_lead_chains(s, lead)[q[:, 0], q[:, 1], q[:, 2]], lead.t))
+    for key, value in gammas.items():
+        gamma = gamma.at[cols[key]].set(value)
     is_open = gamma > 0
     # sqrt has an infinite derivative at 0: keep closed channels (Gamma = 0) off its argument.
     root = jnp.where(is_open, jnp.sqrt(jnp.where(is_open, gamma, 1.0)), 0.0)
     s_matrix = -jnp.eye(nch) + 1j * root[:, None] * amplitudes * root[None, :]
     s_matrix = jnp.where(is_open[:, None] & is_open[None, :], s_matrix, 0.0)
-    onehot = np.zeros((nch, 2 * n_leads))
-    onehot[np.arange(nch), 2 * lead_of + spin_of] = 1.0
+    onehot = np.eye(2 * n_leads)[2 * lead_of + spin_of]
     # |S|^2 as re^2 + im^2: the derivative of abs is undefined at the zero entries of closed channels.
     T = jnp.einsum("ia,ij,jb->ab", onehot, jnp.real(s_matrix) ** 2 + jnp.imag(s_matrix) ** 2, onehot)
     T = T.reshape(n_leads, 2, n_leads, 2)
@@ -472,30 +409,27 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     return T, n_open, (s_matrix if smatrix else None), stats
 
 
-def _solve_lowest(solve, groups, c, m: int, lean: bool, top_group):
+def _solve_lowest(solve, groups, c, m: int, lean: bool):
     """Amplitudes c + <out|G|src> over the channel groups, and the solver's (iterations, residual).
 
     ``solve(b, transpose)`` gives (x, stats) with A x = b (A^T x = b) for the lowest slice's
-    matrix A: one LU (:func:`_dense_solver`) or GMRES (:func:`_krylov_solver`). ``lean``: leave
-    the top group out of the right-hand sides; its columns are then obtained from a transposed
-    solve for the other groups' read-outs, and its own block stays at c.
+    matrix A: one LU (:func:`_dense_solver`) or GMRES (``krylov.layer_solver``). ``lean``: leave
+    the first group (the top lead's) out of the right-hand sides; its columns are then obtained
+    from a transposed solve for the other groups' read-outs, and its own block stays at c.
     """
-    if not lean:
-        x, stats = solve(jnp.concatenate([grp.source(m) for grp in groups], axis=1), False)
-        rows = np.concatenate([grp.cols for grp in groups])
-        amplitudes = jnp.concatenate([grp.readout(x) for grp in groups], axis=0)
-        return c.at[np.ix_(rows, rows)].add(amplitudes), stats
-    small = [grp for grp in groups if grp is not top_group]
+    small = groups[1:] if lean else groups
     small_cols = np.concatenate([grp.cols for grp in small])
     all_cols = np.concatenate([grp.cols for grp in groups])
-    x, stats_x = solve(jnp.concatenate([grp.source(m) for grp in small], axis=1), False)
+    x, stats = solve(jnp.concatenate([grp.source(m) for grp in small], axis=1), False)
     c = c.at[np.ix_(all_cols, small_cols)].add(jnp.concatenate([grp.readout(x) for grp in groups], axis=0))
+    if not lean:
+        return c, stats
     rhs = jnp.concatenate([grp.readout_matrix(m) for grp in small], axis=0).T
     # The second solve waits for the first: two batched LAPACK calls must not run at once on CPU
     # (core.batching).
     x, rhs = jax.lax.optimization_barrier((x, rhs))
     y, stats_y = solve(rhs, True)
-    return c.at[np.ix_(small_cols, top_group.cols)].add(top_group.source_t(y)), jnp.maximum(stats_x, stats_y)
+    return c.at[np.ix_(small_cols, groups[0].cols)].add(groups[0].source_t(y)), jnp.maximum(stats, stats_y)
 
 
 def _dense_solver(a):
@@ -504,36 +438,21 @@ def _dense_solver(a):
     return lambda b, transpose: (lu_solve(factors, b, transpose=transpose), jnp.zeros(2))
 
 
-def _krylov_solver(operator, chi, pl: Plan):
-    """``solve(b, transpose)`` for :func:`_solve_lowest` by ``krylov.layer_solver`` (one preconditioner
-    for both directions); stats = (iterations, relative residual)."""
-    d = jnp.einsum("as,xyab,bs->xys", jnp.conj(chi), operator.diag, chi).reshape(-1)
-    solve = krylov.layer_solver(operator, chi, d, pl.krylov)
-
-    def run(b, transpose):
-        x, iterations, residual = solve(b, transpose)
-        return x, jnp.stack([iterations, residual]).astype(float)
-    return run
-
-
 def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_blocks):
     """The lowest layer as a ``krylov.LayerOperator`` (the same terms as :func:`_slice_matrix`)."""
     Lx, Ly = s.Lx, s.Ly
     layer = s.layers[z]
-    th, ph = direction(layer, theta, phi)
     dq = energy - layer_scalar_onsite(layer) - band_energies(Lx, Ly, layer.t)
-    diag = dq[:, :, None, None] * I2 - site_block(layer, th, ph) - mode_blocks
+    diag = dq[:, :, None, None] * I2 - site_block(layer, *direction(layer, theta, phi)) - mode_blocks
     sides = []
     for k, lead in enumerate(s.side_leads):
-        if lead.layers[0] != z:
-            continue
-        _, width = side_lead_extent(s, lead)
-        phi_w = sine_modes(width)[0]
-        sigma = chain_self_energy(energy, side_lead_chains(s, lead), lead.t)[:, 0, :]  # (width, 2)
-        chi = spin_along(*direction(lead, theta, phi)) if pl.side_magnetic[k] else spin_along(*lead.spin_axis)
-        block = jnp.einsum("im,ms,jm,as,bs->iajb", phi_w, sigma, phi_w, chi, jnp.conj(chi)).reshape(2 * width,
-                                                                                                      2 * width)
-        sides.append((*side_lead_sites(s, lead), block))
+        if lead.layers[0] == z:
+            width = side_lead_extent(s, lead)[1]
+            phi_w = sine_modes(width)[0]
+            sigma = chain_self_energy(energy, side_lead_chains(s, lead), lead.t)[:, 0, :]  # (width, 2)
+            chi = _spinors(lead, theta, phi, pl.side_magnetic[k])
+            block = jnp.einsum("im,ms,jm,as,bs->iajb", phi_w, sigma, phi_w, chi, jnp.conj(chi))
+            sides.append((*side_lead_sites(s, lead), block.reshape(2 * width, 2 * width)))
     return LayerOperator(diag, in_plane_table(layer, pl.spin_orbit[z]), layer_profile(s, z, draw, pl.disordered[z]),
                          tuple(sides), sine_modes(Lx)[0], sine_modes(Ly)[0])
 
@@ -548,15 +467,9 @@ def _reflection_from_unitarity(T, n_open, top: int):
     fixed order (a reduction's order may change with the number of devices of a process).
     """
     others = [(a, s) for a in range(T.shape[0]) if a != top for s in range(2)]
-    col = [n_open[top, sp] - _ordered_sum([T[a, s, top, sp] for a, s in others]) for sp in range(2)]
-    row = [n_open[top, s] - _ordered_sum([T[top, s, a, sp] for a, sp in others]) for s in range(2)]
+    ordered_sum = functools.partial(functools.reduce, operator.add)
+    col = [n_open[top, sp] - ordered_sum([T[a, s, top, sp] for a, s in others]) for sp in range(2)]
+    row = [n_open[top, s] - ordered_sum([T[top, s, a, sp] for a, sp in others]) for s in range(2)]
     flip = jnp.maximum(0.0, row[0] - col[0])
     block = jnp.stack([jnp.stack([row[0] - flip, flip]), jnp.stack([col[0] - row[0] + flip, col[1] - flip])])
     return T.at[top, :, top, :].set(block)
-
-
-def _ordered_sum(terms):
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total

@@ -1,31 +1,21 @@
-"""The lowest layer solved matrix-free: preconditioned GMRES instead of one dense LU.
+"""The lowest layer solved matrix-free: preconditioned GMRES instead of one dense LU (docs/krylov.md).
 
-Where the lowest slice is one layer with the folded top lead right above it (the paper's
-junction, clean or with disorder in the 2DEG), its matrix in the basis of sine modes (q) times
-spin along the top axis (s) is A = D - K: D(q, s) = E - onsite - t eps_q + s Dxc/2 - sigma_M(q, s)
-is diagonal, and K (spin-orbit coupling, any hopping table, the disorder potential, the side
-leads) is local in real space. A is applied without being stored: D in the mode basis, K as a
-stencil between two sine transforms; a vector costs O(L^3) instead of the O(L^4) of a dense
-product, and nothing of order (2 L^2)^2 is ever held.
+Where the lowest slice is one layer with the folded top lead right above it, its matrix in the
+basis of sine modes (q) times spin along the top axis (s) is A = D - K: D(q, s) = E - onsite -
+t eps_q + s Dxc/2 - sigma_M(q, s) is diagonal, and K (spin-orbit coupling, any hopping table,
+the disorder potential, the side leads) is local in real space, applied as a stencil between
+two sine transforms: O(L^3) per vector instead of O(L^4), nothing of order (2 L^2)^2 held.
 
-Preconditioner (the "Fermi-shell Schur" preconditioner, found in a study of this system; see
-docs/krylov.md): the modes with |Re D| < ``plan.KRYLOV_SHELL`` t, about 0.21 L^2 of the 2 L^2, are
-the near-resonant cavity levels that the spin-orbit coupling and the disorder mix; the others
-are far from the Fermi energy and nearly decoupled. M is the exact inverse of A with its
-off-shell block A_ff replaced by its diagonal D_f (the shell is fixed by the plan,
-``plan.krylov_shell``):
+Preconditioner (the Fermi-shell Schur complement): the modes with |Re D| < ``plan.KRYLOV_SHELL`` t
+(the shell c, ``plan.krylov_shell``) are the near-resonant ones that the spin-orbit coupling and
+the disorder mix; M is the exact inverse of A with its off-shell block A_ff replaced by D_f:
 
     y_f = D_f^-1 r_f,   x_c = S^-1 (r_c - (A y)_c),   x_f = y_f - D_f^-1 (A x_c)_f,
     S = A_cc - A_cf D_f^-1 A_fc   (dense, of the shell's size, one LU),
 
-two applications of A per application of M. S is built column by column with the same
-operator (2 n_c applications). With it GMRES needs about 20 iterations (clean) and 35-70
-(2DEG disorder K0 = 0.5) from L = 30 to 150, against 100-600 and 170-1100 with the spin-orbit-
-free sine preconditioner (docs/krylov.md). The transposed system A^T y = b, which the
-transmissions need too, uses A^T and S^T (the same LU).
-
-The solves are wrapped in ``lax.custom_linear_solve``, so derivatives go through them
-implicitly (one more solve per tangent), with the accuracy of the Krylov tolerance.
+two applications of A per application of M; the transposed system A^T y = b uses A^T and S^T
+(the same LU). The solves are wrapped in ``lax.custom_linear_solve``, so derivatives go through
+them implicitly (one more solve per tangent), with the accuracy of the Krylov tolerance.
 """
 
 from __future__ import annotations
@@ -38,6 +28,7 @@ import numpy as np
 
 from ..core.linalg import lu_factor, lu_solve
 from ..plan.plan import KrylovSetup
+
 
 class LayerOperator(NamedTuple):
     """The lowest layer's matrix A = E - H - Sigma in its sine modes (sigma_z basis), matrix-free.
@@ -58,8 +49,7 @@ class LayerOperator(NamedTuple):
 
     def apply(self, x, transpose: bool = False):
         """A x (or A^T x) for x of shape (Lx, Ly, 2, k) in the sine-mode basis."""
-        blocks = jnp.swapaxes(self.diag, -1, -2) if transpose else self.diag
-        out = blocks[:, :, :, 0, None] * x[:, :, 0:1, :] + blocks[:, :, :, 1, None] * x[:, :, 1:2, :]
+        out = _spin_product(jnp.swapaxes(self.diag, -1, -2) if transpose else self.diag, x)
         k_real = self._local(_sine_transform(self.phix, self.phiy, x), transpose)
         return out - _sine_transform(self.phix, self.phiy, k_real)
 
@@ -90,10 +80,8 @@ class LayerOperator(NamedTuple):
 
 
 def _sine_transform(phix, phiy, v):
-    """v (Lx, Ly, ...) between real space and sine modes (the transform is its own inverse).
-
-    The transforms are real: real and imaginary parts go through real matrix products, which
-    is half the work of a complex product and twice as fast again on CPU."""
+    """v (Lx, Ly, ...) between real space and sine modes (its own inverse), by real matrix products on
+    the real and imaginary parts: half the work of a complex product, and twice as fast again on CPU."""
     Lx, Ly = v.shape[:2]
     parts = jnp.stack([jnp.real(v), jnp.imag(v)], axis=-1)
     a = (phix.T @ parts.reshape(Lx, -1)).reshape(Lx, Ly, -1)
@@ -102,40 +90,30 @@ def _sine_transform(phix, phiy, v):
 
 
 def _spin_product(block, v):
-    """block (2, 2) acting on the spin axis of v (Lx, Ly, 2, k), written elementwise so that XLA fuses
-    every term of the stencil into one pass (a 2 x 2 dot product per term would be one pass each)."""
-    return block[None, None, :, 0, None] * v[:, :, 0:1, :] + block[None, None, :, 1, None] * v[:, :, 1:2, :]
+    """block (2, 2), or one per site or mode (Lx, Ly, 2, 2), acting on the spin axis of v (Lx, Ly, 2, k),
+    written elementwise so that XLA fuses every term of the stencil into one pass (a 2 x 2 dot
+    product per term would be one pass each)."""
+    return block[..., :, 0, None] * v[:, :, 0:1, :] + block[..., :, 1, None] * v[:, :, 1:2, :]
 
 
-class ShellPreconditioner(NamedTuple):
-    """The Fermi-shell Schur preconditioner of an operator in the basis (q, s along the axis)."""
-
-    shell: np.ndarray
-    inverse_diag: jnp.ndarray
-    factors: tuple
-
-    def apply(self, operator, r, transpose: bool):
-        """M^-1 r (M^-T r when ``transpose``) for r of shape (n, k); ``operator(v, transpose)``."""
-        c = self.shell
-        y = r * self.inverse_diag[:, None]
-        y = y.at[c].set(0.0)
-        t = operator(y, transpose)
-        x_c = lu_solve(self.factors, r[c] - t[c], transpose=transpose)
-        x = jnp.zeros_like(r).at[c].set(x_c)
-        z = operator(x, transpose)
-        return (x + (y - z * self.inverse_diag[:, None])).at[c].set(x_c)
-
-
-def shell_preconditioner(operator, d, shell: np.ndarray) -> ShellPreconditioner:
-    """Build S = A_cc - A_cf D_f^-1 A_fc from 2 n_c applications of A, and its LU."""
+def shell_preconditioner(operator, d, shell: np.ndarray):
+    """The Fermi-shell Schur preconditioner of ``operator(v, transpose)`` in the basis (q, s along the
+    axis), diagonal ``d``: S = A_cc - A_cf D_f^-1 A_fc from 2 n_c applications of A, and its LU.
+    Returns ``apply(r, transpose)``: M^-1 r (M^-T r when ``transpose``) for r of shape (n, k)."""
     n = d.shape[0]
     off = np.ones(n, bool)
     off[shell] = False
     inverse_diag = jnp.where(off, 1.0 / jnp.where(off, d, 1.0), 0.0)
     columns = jnp.zeros((n, shell.size), complex).at[shell, np.arange(shell.size)].set(1.0)
     a_c = operator(columns, False)                      # A e_c: rows c give A_cc, rows f give A_fc
-    s = a_c[shell] - operator(a_c * inverse_diag[:, None], False)[shell]
-    return ShellPreconditioner(shell, inverse_diag, lu_factor(s))
+    factors = lu_factor(a_c[shell] - operator(a_c * inverse_diag[:, None], False)[shell])
+
+    def apply(r, transpose: bool):
+        y = (r * inverse_diag[:, None]).at[shell].set(0.0)
+        x_c = lu_solve(factors, r[shell] - operator(y, transpose)[shell], transpose=transpose)
+        x = jnp.zeros_like(r).at[shell].set(x_c)
+        return (x + (y - operator(x, transpose) * inverse_diag[:, None])).at[shell].set(x_c)
+    return apply
 
 
 def gmres(operator, precondition, b, setup: KrylovSetup):
@@ -145,11 +123,11 @@ def gmres(operator, precondition, b, setup: KrylovSetup):
     relative residual ||b - A x|| / ||b|| of the columns, recomputed at the end)."""
     n, k = b.shape
     m = setup.restart
-    b_norm = jnp.linalg.norm(b, axis=0)
-    scale = jnp.where(b_norm > 0, b_norm, 1.0)
 
     def safe(v):
         return jnp.where(v > 0, v, 1.0)
+
+    scale = safe(jnp.linalg.norm(b, axis=0))
 
     def cycle(state):
         x, iterations, _ = state
@@ -187,7 +165,7 @@ def gmres(operator, precondition, b, setup: KrylovSetup):
             a, c = h[j], h[j + 1]
             r_ = jnp.sqrt(jnp.abs(a) ** 2 + jnp.abs(c) ** 2)
             c_new = jnp.where(r_ > 0, jnp.abs(a) / safe(r_), 1.0)
-            phase = jnp.where(jnp.abs(a) > 0, a / jnp.where(jnp.abs(a) > 0, jnp.abs(a), 1.0), 1.0)
+            phase = jnp.where(jnp.abs(a) > 0, a / safe(jnp.abs(a)), 1.0)
             s_new = jnp.where(r_ > 0, phase * jnp.conj(c) / safe(r_), 0.0)
             h = h.at[j].set(c_new * a + s_new * c).at[j + 1].set(0.0)
             cs, sn = cs.at[j].set(c_new), sn.at[j].set(s_new)
@@ -216,19 +194,19 @@ def gmres(operator, precondition, b, setup: KrylovSetup):
         _, iterations, residual = state
         return (residual > setup.tol) & (iterations < setup.max_iter)
 
-    x0 = jnp.zeros_like(b)
-    return jax.lax.while_loop(unfinished, cycle, (x0, 0, jnp.array(jnp.inf)))
+    return jax.lax.while_loop(unfinished, cycle, (jnp.zeros_like(b), 0, jnp.array(jnp.inf)))
 
 
-def layer_solver(operator: LayerOperator, chi, d, setup: KrylovSetup):
-    """``solve(b, transpose=False)``: x with A x = b (A^T x = b when ``transpose``) for b (n, k) in
-    the sigma_z mode basis, returning (x, iterations, relative residual).
+def layer_solver(operator: LayerOperator, chi, setup: KrylovSetup):
+    """``solve(b, transpose)``: x with A x = b (A^T x = b when ``transpose``) for b (n, k) in the
+    sigma_z mode basis, and the statistics (iterations, relative residual) as floats.
 
-    The iteration runs in the basis of spin along the top axis (spinors ``chi``), where D (``d``,
-    flat (n,), index q * 2 + s) is diagonal: A_n = R^dagger A R with R = chi on every mode, and
+    The iteration runs in the basis of spin along the top axis (spinors ``chi``), where D (flat
+    (n,), index q * 2 + s) is diagonal: A_n = R^dagger A R with R = chi on every mode, and
     A^T = R^* A_n^T R^T. The preconditioner is built once for both: S(A_n^T) = S(A_n)^T, the same LU.
     """
     shape = operator.diag.shape[:2] + (2, -1)
+    d = jnp.einsum("as,xyab,bs->xys", jnp.conj(chi), operator.diag, chi).reshape(-1)
 
     def rotate(v, m):
         return jnp.einsum("ab,xybk->xyak", m, v.reshape(shape))
@@ -238,19 +216,19 @@ def layer_solver(operator: LayerOperator, chi, d, setup: KrylovSetup):
         into, out = (chi, jnp.conj(chi).T) if not t else (jnp.conj(chi), chi.T)
         return rotate(operator.apply(rotate(v, into), t), out).reshape(v.shape)
 
-    built = shell_preconditioner(axis_operator, d, np.asarray(setup.shell))
+    precondition = shell_preconditioner(axis_operator, d, np.asarray(setup.shell))
 
     def run(t):
         def solver(matvec, rhs):
-            x, iterations, residual = gmres(matvec, lambda v: built.apply(axis_operator, v, t), rhs, setup)
+            x, iterations, residual = gmres(matvec, lambda v: precondition(v, t), rhs, setup)
             return x, (iterations, residual)
         return solver
 
-    def solve(b, transpose: bool = False):
+    def solve(b, transpose: bool):
         into, out = (jnp.conj(chi).T, chi) if not transpose else (chi.T, jnp.conj(chi))
         rhs = rotate(b, into).reshape(-1, b.shape[-1])
         x, (iterations, residual) = jax.lax.custom_linear_solve(
             lambda v: axis_operator(v, transpose), rhs, run(transpose), run(not transpose), has_aux=True)
-        return rotate(x, out).reshape(b.shape), iterations, residual
+        return rotate(x, out).reshape(b.shape), jnp.stack([iterations, residual]).astype(float)
 
     return solve

@@ -63,14 +63,12 @@ class Transmissions:
     def from_lead(self, lead: str = "M") -> np.ndarray:
         """T(a, s <- lead), summed over a's spin, for every other lead a: shape (..., n_leads - 1, 2)."""
         b = self.index(lead)
-        others = [i for i in range(len(self.leads)) if i != b]
-        return self.T[..., :, :, b, :][..., others, :, :].sum(axis=-2)
+        return np.delete(self.T[..., :, :, b, :], b, axis=-3).sum(axis=-2)
 
     def to_lead(self, lead: str = "M") -> np.ndarray:
         """T(lead, s <- a), summed over a's spin, for every other lead a: shape (..., n_leads - 1, 2)."""
         a = self.index(lead)
-        others = [i for i in range(len(self.leads)) if i != a]
-        return np.swapaxes(self.T[..., a, :, :, :][..., others, :].sum(axis=-1), -1, -2)
+        return np.swapaxes(np.delete(self.T[..., a, :, :, :], a, axis=-2).sum(axis=-1), -1, -2)
 
     def conservation_residual(self) -> np.ndarray:
         """max over incoming (lead, spin) of |sum of outgoing probabilities - open channels|."""
@@ -82,37 +80,28 @@ class Transmissions:
                                    S=None if self.S is None else self.S[index])
 
 
-# Memory of one evaluation in dense matrices of the slice's order m (16 m^2 bytes), from XLA's
-# own memory analysis of the compiled kernel, with a margin (tests/solve/test_memory.py checks
-# that these bound the measured figures): the lowest slice assembled in one buffer and
-# factorised in it; a dense state from above (spin blocks or dense slices) adds one matrix;
-# an upper dense slice is inverted (three matrices); the spin-block layers, eliminated once per
-# energy and realization, hold four.
-MATRICES_LOWEST = 1.25
-MATRICES_DENSE_STATE = 1.0
-MATRICES_UPPER_SLICE = 3.0
-MATRICES_SPIN_BLOCKS = 4.0
-
-
 def evaluation_bytes(s: Stack, pl: Plan, reflection: bool) -> float:
     """Peak memory (bytes) of one evaluation, or of the upper state it needs if that is larger."""
     N = s.N
     if pl.krylov is not None:  # the GMRES basis per right-hand side, the shell's columns, its LU
-        n_side = sum(len(c) for c in pl.side_channels)
-        rhs = pl.n_channels if reflection else n_side
+        rhs = pl.n_channels if reflection else sum(len(c) for c in pl.side_channels)
         nc = len(pl.krylov.shell)
         # XLA holds the basis of the restart loop twice (measured, tests/solve/test_memory.py).
         return 16.0 * ((2 * pl.krylov.restart + 8) * N * rhs + 3 * N * nc + nc ** 2 + 20 * N)
+    # In dense matrices of the slice's order m (16 m^2 bytes), from XLA's own memory analysis of the
+    # compiled kernel, with a margin (tests/solve/test_memory.py checks that these bound the measured
+    # figures): the lowest slice assembled in one buffer and factorised in it (1.25); a dense state
+    # from above (spin blocks or dense slices) adds one matrix; an upper dense slice is inverted (three
+    # matrices); the spin-block layers, eliminated once per energy and realization, hold four.
     first, last = pl.slices[-1]
     m = (last - first + 1) * N
     dense_state = bool(pl.blocks) or len(pl.slices) > 1
     n_side = sum(len(c) for c in pl.side_channels) + len(pl.bottom_channels)
     rhs = pl.n_channels if reflection or len(pl.slices) > 1 else 2 * n_side
-    lowest = (MATRICES_LOWEST + (MATRICES_DENSE_STATE if dense_state else 0.0)) * m ** 2 + 3 * m * rhs
-    upper = [MATRICES_UPPER_SLICE * ((b - a + 1) * N) ** 2 + 6 * (b - a + 1) * N * pl.n_channels
-             for a, b in pl.slices[:-1]]
+    lowest = (1.25 + (1.0 if dense_state else 0.0)) * m ** 2 + 3 * m * rhs
+    upper = [3.0 * ((b - a + 1) * N) ** 2 + 6 * (b - a + 1) * N * pl.n_channels for a, b in pl.slices[:-1]]
     if pl.blocks:
-        upper.append(MATRICES_SPIN_BLOCKS * N ** 2 + 4 * N * len(pl.top_channels))
+        upper.append(4.0 * N ** 2 + 4 * N * len(pl.top_channels))
     return 16.0 * max([lowest] + upper)
 
 
@@ -132,9 +121,8 @@ def angles_at(s, theta, phi, energy, realization, upper, pl, reflection, smatrix
 @functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix"))
 def _points(s, theta, phi, energy, realization, pl, reflection, smatrix):
     """Points each at its own energy and realization (leading axis), the upper state computed per point."""
-    def one(th, ph, e, r):
-        return evaluate(s, th, ph, e, r, pl, upper_state(s, e, r, pl), reflection, smatrix)
-    return jax.vmap(one)(theta, phi, energy, realization)
+    return jax.vmap(lambda th, ph, e, r: evaluate(s, th, ph, e, r, pl, upper_state(s, e, r, pl), reflection,
+                                                  smatrix))(theta, phi, energy, realization)
 
 
 def _grid(s: Stack, energy, realizations):
@@ -153,9 +141,8 @@ def _grid(s: Stack, energy, realizations):
         if index.ndim != 1 or index.size == 0 or not np.issubdtype(index.dtype, np.integer) or index.min() < 0:
             raise ValueError(f"realizations must be a non-empty 1D sequence of integers >= 0, got {realizations!r}")
         shape = (index.size,) + shape
-    n = theta.size
-    flat = [np.tile(v.reshape(-1), index.size) for v in (theta, phi, energy)]
-    return flat[0], flat[1], flat[2], np.repeat(index.astype(np.int64), n), shape
+    flat = (np.tile(v.reshape(-1), index.size) for v in (theta, phi, energy))
+    return (*flat, np.repeat(index.astype(np.int64), theta.size), shape)
 
 
 def plan_for(s: Stack, energies, *, fold=True, path="auto", allow_closed=False, edge_tolerance=BAND_EDGE_TOLERANCE,
@@ -191,15 +178,12 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
                   realizations=realizations)
     theta, phi, energies, index, shape = _grid(s, energy, realizations)
     total = theta.size
-    budget = memory_budget(memory_budget_gib)
-    chunk = chunk_size(evaluation_bytes(s, pl, reflection), budget, total, f"at Lx = {s.Lx}, Ly = {s.Ly}")
+    chunk = chunk_size(evaluation_bytes(s, pl, reflection), memory_budget(memory_budget_gib), total,
+                       f"at Lx = {s.Lx}, Ly = {s.Ly}")
     base = s.replace(theta=0.0, phi=0.0)
-    keys = np.stack([energies, index.astype(float)], axis=1)
-    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    shared = unique.shape[0] < total
-    if shared:
-        groups = [np.flatnonzero(inverse == k) for k in range(unique.shape[0])]
+    unique, inverse = np.unique(np.stack([energies, index.astype(float)], axis=1), axis=0, return_inverse=True)
+    if unique.shape[0] < total:  # points share their (energy, realization): one upper state per group
+        groups = [np.flatnonzero(inverse.reshape(-1) == k) for k in range(unique.shape[0])]
         chunk = min(chunk, max(g.size for g in groups))
         work = [(k, group[positions], group[idx]) for k, group in enumerate(groups)
                 for positions, idx in padded_chunks(group.size, chunk)]
@@ -209,7 +193,7 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
         from tqdm.auto import tqdm
 
         work = tqdm(work, unit="chunk", desc=f"{total} evaluations")
-    T = n_open = S = stats = None
+    results = None  # T, n_open, S (or None), stats over every evaluation
     upper, upper_of = None, None
     for k, keep, idx in work:
         if k is None:
@@ -219,24 +203,21 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
                 upper, upper_of = upper_at(base, energies[idx[0]], index[idx[0]], pl), k
             out = angles_at(base, theta[idx], phi[idx], energies[idx[0]], index[idx[0]], upper, pl, reflection,
                             smatrix)
-        t, n, sm, st = (None if a is None else np.asarray(a)[: keep.size] for a in out)
-        if T is None:
-            T = np.empty((total,) + t.shape[1:])
-            n_open = np.empty((total,) + n.shape[1:])
-            S = None if sm is None else np.empty((total,) + sm.shape[1:], complex)
-            stats = np.empty((total, 2))
-        T[keep], n_open[keep], stats[keep] = t, n, st
-        if S is not None:
-            S[keep] = sm
+        out = [None if a is None else np.asarray(a)[: keep.size] for a in out]
+        if results is None:
+            results = [None if a is None else np.empty((total,) + a.shape[1:], a.dtype) for a in out]
+        for result, a in zip(results, out):
+            if a is not None:
+                result[keep] = a
+    T, n_open, S, stats = results
     if pl.krylov is not None:
         check_converged(stats, pl)
     if not (np.all(np.isfinite(T)) and (S is None or np.all(np.isfinite(S)))):
         raise ValueError("the solve gave non-finite transmissions: the linear system of the junction is singular "
                          "at one of the energies (a bound state of the closed junction?); shift the energy slightly")
+    T, n_open, S, stats = (None if a is None else a.reshape(shape + a.shape[1:]) for a in results)
     resolved = reflection or s.top is None or len(pl.slices) > 1
-    return Transmissions(T.reshape(shape + T.shape[1:]), n_open.reshape(shape + n_open.shape[1:]),
-                         None if S is None else S.reshape(shape + S.shape[1:]), s.lead_names, pl, resolved,
-                         None if pl.krylov is None else stats.reshape(shape + (2,)))
+    return Transmissions(T, n_open, S, s.lead_names, pl, resolved, None if pl.krylov is None else stats)
 
 
 def solver_report(pl: Plan, stats) -> dict:

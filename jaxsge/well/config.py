@@ -1,28 +1,13 @@
 """The config of ``jaxsge well``: a ``[well]`` table and one table per figure, checked before any computation.
 
-``[well]`` holds the fields of :class:`jaxsge.well.model.WellParams` (d, V_L, V_R, E_F, Delta,
-alpha_L, alpha_R, Delta_L, Delta_R, mass; eV, nm, eV nm^2, m_e). The figure tables and their
-defaults are :data:`DEFAULT_SECTIONS` (``configs/well_paper.toml`` writes them all out):
-
-* ``fig2``: ``alpha_L`` (list), ``alpha_R``: one panel of states per alpha_L (seed Fig. 2).
-* ``fig3``: ``alpha_L`` from 0 to ``alpha_L_max`` (> 0) in ``n_alpha`` (>= 2) points, one curve per
-  ``alpha_R`` (list), resolved by chirality at ``resolved_alpha_R`` (seed Fig. 3).
-* ``fig4``: profiles S_y(z) at ``alpha_R`` for each ``alpha_L`` (list), ``n_z`` (>= 2) points on
-  [-margin, d + margin], ``margin`` >= 0 nm (seed Fig. 4).
-* ``fig5``: profiles for each width ``d`` (list, all > 0) and the cases alpha_L = +/- alpha_R,
-  alpha_R = 0 at coupling ``alpha``; ``n_z``, ``margin`` as for fig4 (seed Fig. 5).
-* ``fig6``: widths from ``d_min`` (> 0) to ``d_max`` (> d_min) in ``n_d`` (>= 2) points for each
-  ``alpha`` (list; alpha_L = -alpha_R = alpha); the 1/d guide is fitted on d >= ``guide_from``;
-  local maxima are searched on [d_min, ``maxima_below``] (maxima_below in (d_min, d_max]) with
-  ``n_fine`` (>= 2) points (seed Fig. 6).
-* ``derivatives``: central-difference steps ``step_alpha`` (> 0, eV nm^2) and ``step_d`` (> 0 nm,
-  below the widths it is taken at) for the autodiff check.
-* ``numerics``: ``n_k_factor`` (integer >= 1) multiplies the default root grid.
-
-``--set d=3`` changes a well parameter, ``--set fig3.n_alpha=51`` or ``--set fig4.alpha_L=0.02,0.06``
-a figure setting. Numbers are read by :mod:`jaxsge.io.config` (expressions of pi allowed);
-integer settings must be exact integers (151.5 is refused, never truncated). Every error is a
-ValueError naming the parameter, its value and what is allowed.
+``[well]`` holds the fields of :class:`jaxsge.well.model.WellParams`; the figure tables (fig2 ... fig6,
+derivatives, numerics) and their defaults are :data:`DEFAULT_SECTIONS` (``configs/well_paper.toml``
+writes them all out). docs/configs.md ("The well command") lists every setting, its units and its
+allowed range, as checked by :func:`validate_sections`. ``--set d=3`` changes a well parameter,
+``--set fig3.n_alpha=51`` or ``--set fig4.alpha_L=0.02,0.06`` a figure setting. Numbers are read by
+:mod:`jaxsge.io.config` (expressions of pi allowed); integer settings must be exact integers (151.5
+is refused, never truncated). Every error is a ValueError naming the parameter, its value and what
+is allowed.
 """
 
 from __future__ import annotations
@@ -45,10 +30,8 @@ DEFAULT_SECTIONS = {
 }
 #: Integer settings and their smallest value (a linspace of n points needs n >= 2).
 INTEGER_MINIMUM = {"n_alpha": 2, "n_z": 2, "n_d": 2, "n_fine": 2, "n_k_factor": 1}
-
-
-def allowed_names() -> str:
-    return ", ".join(PARAM_FIELDS) + ", " + ", ".join(f"{s}.{k}" for s in DEFAULT_SECTIONS for k in DEFAULT_SECTIONS[s])
+#: Every figure setting as ``section.key``.
+SETTING_NAMES = [f"{s}.{k}" for s in DEFAULT_SECTIONS for k in DEFAULT_SECTIONS[s]]
 
 
 def parse_setting(section: str, key: str, value):
@@ -72,12 +55,12 @@ def load_well_config(path=None, overrides: Iterable[str] = ()) -> tuple[WellPara
 
     def assign(name, value):
         section, dot, key = name.partition(".")
-        if dot and section in sections and key in sections[section]:
+        if name in SETTING_NAMES:
             sections[section][key] = parse_setting(section, key, value)
         elif not dot and name in PARAM_FIELDS:
             well[name] = parse_number(value, name)
         else:
-            raise ValueError(f"unknown parameter {name!r}; allowed: {allowed_names()}")
+            raise ValueError(f"unknown parameter {name!r}; allowed: {', '.join((*PARAM_FIELDS, *SETTING_NAMES))}")
 
     for table, entries in raw.items():
         if table not in ("well", *DEFAULT_SECTIONS):
@@ -107,9 +90,9 @@ def validate_sections(p: WellParams, sections: dict) -> None:
     """
     validate(p)
     names = {f"{s}.{k}" for s in sections for k in sections[s]}
-    expected = {f"{s}.{k}" for s in DEFAULT_SECTIONS for k in DEFAULT_SECTIONS[s]}
-    if names != expected:
-        raise ValueError(f"figure settings: missing {sorted(expected - names)}, unknown {sorted(names - expected)}")
+    if names != set(SETTING_NAMES):
+        raise ValueError(f"figure settings: missing {sorted(set(SETTING_NAMES) - names)}, "
+                         f"unknown {sorted(names - set(SETTING_NAMES))}")
     fig3, fig5, fig6 = (sections[s] for s in ("fig3", "fig5", "fig6"))
     steps = sections["derivatives"]
     require(fig3["alpha_L_max"] > 0, "fig3.alpha_L_max", fig3["alpha_L_max"],

@@ -1,4 +1,4 @@
-"""The seed's Figs. 2-6 for the quantum well (A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116, Sec. III), the autodiff check, and the report.
+"""The seed's Figs. 2-6 (A. Hariri et al., arXiv:1907.07116, Sec. III) for the quantum well, autodiff check, report.
 
 :func:`well_report` computes every figure of a config (:mod:`jaxsge.well.config`) and writes,
 atomically, ``well.npz`` (arrays), ``well.json`` (every parameter, the summary numbers,
@@ -14,14 +14,15 @@ from __future__ import annotations
 import dataclasses
 import time
 
+import jax
 import numpy as np
 
 from .. import __version__
 from ..io.files import output_folder, write_json, write_npz
 from ..plot import well as well_plot
 from .config import validate_sections
-from .model import (HBAR2_2ME, PARAM_FIELDS, UNITS, WellNumerics, WellParams, WellStates, fermi_states,
-                    resolve_numerics, spin_derivatives, spin_profile, validate)
+from .model import (HBAR2_2ME, PARAM_FIELDS, UNITS, WellParams, WellStates, fermi_states, resolve_numerics,
+                    spin_derivatives, spin_profile, validate)
 
 UNITS_NOTE = ("spin densities in units of tau e E / hbar: profiles S_y(z) in nm^-2, integrals in nm^-1 "
               "(Eq. (6) of the seed with the angular integral done analytically; sigma_y is the Pauli matrix); "
@@ -39,25 +40,6 @@ SCAN_SETTINGS = {"fig2": "fig2.alpha_L, fig2.alpha_R", "fig3": "fig3.alpha_L_max
 STATE_COUNT_WIDTHS = (0.2, 0.52, 1.0, 2.2, 3.0, 5.0, 10.0)
 
 
-def fig3_alpha_L(cfg) -> np.ndarray:
-    return np.linspace(0.0, cfg["alpha_L_max"], cfg["n_alpha"])
-
-
-def fig3_alpha_R(cfg) -> np.ndarray:
-    """The curves' alpha_R, with the chirality-resolved one appended if it is not among them."""
-    alpha_R = np.asarray(cfg["alpha_R"])
-    resolved = cfg["resolved_alpha_R"]
-    return alpha_R if resolved in alpha_R else np.append(alpha_R, resolved)
-
-
-def fig6_widths(cfg) -> np.ndarray:
-    return np.linspace(cfg["d_min"], cfg["d_max"], cfg["n_d"])
-
-
-def fig6_fine_widths(cfg) -> np.ndarray:
-    return np.linspace(cfg["d_min"], cfg["maxima_below"], cfg["n_fine"])
-
-
 def fig5_batch(p: WellParams, d, alpha) -> WellParams:
     """The three Rashba cases of Fig. 5 at width(s) d."""
     return p.replace(d=d, alpha_L=alpha * np.array([s for _, s, _ in CASES]),
@@ -72,19 +54,25 @@ def derivative_points(p: WellParams, sections) -> list:
 
 
 def figure_batches(p: WellParams, sections) -> dict:
-    """The parameter batch of every scan of the report, by name (what :func:`figure_numerics` sizes)."""
-    fig6 = sections["fig6"]
-    alpha6 = np.asarray(fig6["alpha"])
+    """The parameter batch of every scan of the report, by name (what :func:`figure_numerics` sizes).
+
+    Fig. 3 appends the chirality-resolved alpha_R to the curves' alpha_R if it is not among them.
+    """
+    fig3, fig6 = sections["fig3"], sections["fig6"]
+    alpha_R3, alpha6 = np.asarray(fig3["alpha_R"]), np.asarray(fig6["alpha"])
+    if fig3["resolved_alpha_R"] not in alpha_R3:
+        alpha_R3 = np.append(alpha_R3, fig3["resolved_alpha_R"])
     points = [q for _, q in derivative_points(p, sections)]
     return {
         "fig2": p.replace(alpha_L=np.asarray(sections["fig2"]["alpha_L"]), alpha_R=sections["fig2"]["alpha_R"]),
-        "fig3": p.replace(alpha_L=fig3_alpha_L(sections["fig3"])[None, :],
-                          alpha_R=fig3_alpha_R(sections["fig3"])[:, None]),
+        "fig3": p.replace(alpha_L=np.linspace(0.0, fig3["alpha_L_max"], fig3["n_alpha"])[None, :],
+                          alpha_R=alpha_R3[:, None]),
         "fig4": p.replace(alpha_L=np.asarray(sections["fig4"]["alpha_L"]), alpha_R=sections["fig4"]["alpha_R"]),
         "fig5": fig5_batch(p, np.asarray(sections["fig5"]["d"])[:, None], sections["fig5"]["alpha"]),
-        "fig6": p.replace(d=fig6_widths(fig6)[None, :], alpha_L=alpha6[:, None], alpha_R=-alpha6[:, None]),
-        **{f"fig6.fine[{i}]": p.replace(d=fig6_fine_widths(fig6), alpha_L=float(a), alpha_R=-float(a))
-           for i, a in enumerate(alpha6)},
+        "fig6": p.replace(d=np.linspace(fig6["d_min"], fig6["d_max"], fig6["n_d"])[None, :], alpha_L=alpha6[:, None],
+                          alpha_R=-alpha6[:, None]),
+        **{f"fig6.fine[{i}]": p.replace(d=np.linspace(fig6["d_min"], fig6["maxima_below"], fig6["n_fine"]),
+                                        alpha_L=float(a), alpha_R=-float(a)) for i, a in enumerate(alpha6)},
         "derivatives": WellParams(**{n: np.array([float(getattr(q, n)) for q in points]) for n in PARAM_FIELDS}),
     }
 
@@ -104,11 +92,6 @@ def figure_numerics(batches: dict, n_k_factor: int) -> dict:
         except ValueError as err:
             raise ValueError(f"the {name} scan (set by {SCAN_SETTINGS[name.split('[')[0]]}): {err}") from None
     return out
-
-
-def state_changes(x, n) -> list:
-    """(x_before, x_after, n_before, n_after) wherever the number of states changes along a scan."""
-    return [(float(x[i]), float(x[i + 1]), int(n[i]), int(n[i + 1])) for i in np.flatnonzero(np.diff(n))]
 
 
 def threshold(p: WellParams, name, lo, hi, numerics, steps=40) -> float:
@@ -131,20 +114,16 @@ def local_maxima(x, y) -> list:
 def batch_row(st: WellStates, index) -> WellStates:
     """The states of one row of a 2D batch, as a 1D WellStates."""
     fields = {f.name: getattr(st, f.name) for f in dataclasses.fields(st)}
-    for key, value in fields.items():
-        if isinstance(value, np.ndarray):
-            fields[key] = value[index]
-    fields["params"] = WellParams(**{n: np.asarray(getattr(st.params, n))[index] for n in PARAM_FIELDS})
-    return type(st)(**fields)
+    rows = {key: value[index] for key, value in fields.items() if isinstance(value, np.ndarray)}
+    return dataclasses.replace(st, params=jax.tree.map(lambda a: np.asarray(a)[index], st.params), **rows)
 
 
-def numerics_record(numerics: WellNumerics, rigorous: bool) -> dict:
-    return {**dataclasses.asdict(numerics), "k_max_rigorous": rigorous}
+def fig2(p, cfg, batches, num, progress):
+    """Seed Fig. 2: the states at E_F and their contributions to int_0^d S_y dz.
 
-
-def fig2(p, cfg, batch, numerics, progress):
-    """Seed Fig. 2: the states at E_F and their contributions to int_0^d S_y dz. Returns (arrays, summary, panels)."""
-    st = fermi_states(batch, numerics, progress=progress)
+    Like every figN below: returns (arrays, summary entries, a function drawing the figure into a path).
+    """
+    st = fermi_states(batches["fig2"], num["fig2"], progress=progress)
     c = HBAR2_2ME / float(p.mass)
     panels, summary = [], []
     for i, a in enumerate(cfg["alpha_L"]):
@@ -163,29 +142,26 @@ def fig2(p, cfg, batch, numerics, progress):
     arrays = {"fig2_alpha_L": np.asarray(cfg["alpha_L"]), "fig2_k": st.k, "fig2_valid": st.valid,
               "fig2_S_state_well": st.S_state_well, "fig2_chirality": st.chirality, "fig2_kappa": st.kappa,
               "fig2_dE_dk": st.dE_dk, "fig2_sigma_z": st.sigma_z}
-    return arrays, summary, panels
+    return arrays, {"fig2": summary}, lambda path: well_plot.states_panels(panels, path)
 
 
-def fig3(p, cfg, batch, numerics, progress):
-    """Seed Fig. 3: int_0^d S_y dz versus alpha_L per alpha_R, its chirality parts, the refined state changes.
-
-    Returns (arrays, summary, interface maximum, plot arguments).
-    """
-    alpha_L, all_R = fig3_alpha_L(cfg), fig3_alpha_R(cfg)
+def fig3(p, cfg, batches, num, progress):
+    """Seed Fig. 3: int_0^d S_y dz versus alpha_L per alpha_R, its chirality parts, the refined state changes,
+    and where S_y at the left interface peaks along the resolved curve (the seed's Fig. 4 discussion)."""
+    alpha_L, all_R = batches["fig3"].alpha_L[0], batches["fig3"].alpha_R[:, 0]
     resolved = cfg["resolved_alpha_R"]
-    st = fermi_states(batch, numerics, progress=progress)
+    st = fermi_states(batches["fig3"], num["fig3"], progress=progress)
     r = int(np.flatnonzero(all_R == resolved)[0])
     plus = np.where(st.S_state_well[r] > 0, st.S_state_well[r], 0).sum(-1)
     minus = np.where(st.S_state_well[r] < 0, st.S_state_well[r], 0).sum(-1)
-    # S_y at the left interface along the resolved curve (the seed's Fig. 4 discussion).
     at_interface = spin_profile(batch_row(st, r), np.array([0.0])).sum(-2)[:, 0]
     summary = []
-    for i, a_r in enumerate(all_R):
-        steps = state_changes(alpha_L, st.n_states[i])
-        refined = [threshold(p.replace(alpha_R=float(a_r)), "alpha_L", lo, hi, numerics) for lo, hi, _, _ in steps]
-        summary.append({"alpha_R": float(a_r), "n_states_at_0": int(st.n_states[i, 0]),
-                        "state_changes": [{"alpha_L": t, "n_before": s[2], "n_after": s[3]}
-                                          for t, s in zip(refined, steps)],
+    for i, (a_r, n) in enumerate(zip(all_R, st.n_states)):
+        # Each change of the number of states, refined by bisection between the scan points around it.
+        q = p.replace(alpha_R=float(a_r))
+        changes = [{"alpha_L": threshold(q, "alpha_L", float(alpha_L[j]), float(alpha_L[j + 1]), num["fig3"]),
+                    "n_before": int(n[j]), "n_after": int(n[j + 1])} for j in np.flatnonzero(np.diff(n))]
+        summary.append({"alpha_R": float(a_r), "n_states_at_0": int(n[0]), "state_changes": changes,
                         "S_well_max": float(st.S_well[i].max()),
                         "alpha_L_of_max": float(alpha_L[np.argmax(st.S_well[i])])})
     interface = {"alpha_R": float(resolved), "alpha_L_of_max_S_y(0)": float(alpha_L[np.argmax(at_interface)])}
@@ -194,72 +170,70 @@ def fig3(p, cfg, batch, numerics, progress):
     curves = {f"alpha_R = {a:g}": st.S_well[i] for i, a in enumerate(all_R) if a in cfg["alpha_R"]}
     resolved_curve = {"label": f"alpha_R = {resolved:g}", "plus": plus, "minus": minus, "total": st.S_well[r],
                       "n_states": st.n_states[r]}
-    return arrays, summary, interface, (alpha_L, curves, resolved_curve)
+    return (arrays, {"fig3": summary, "fig3_interface_maximum": interface},
+            lambda path: well_plot.alpha_scan(alpha_L, curves, resolved_curve, path))
 
 
-def fig4(p, cfg, batch, numerics, progress):
-    """Seed Fig. 4: profiles S_y(z) for several alpha_L at one alpha_R. Returns (arrays, summary, z, curves)."""
-    st = fermi_states(batch, numerics, progress=progress)
+def fig4(p, cfg, batches, num, progress):
+    """Seed Fig. 4: profiles S_y(z) for several alpha_L at one alpha_R."""
+    st = fermi_states(batches["fig4"], num["fig4"], progress=progress)
     z = np.linspace(-cfg["margin"], float(p.d) + cfg["margin"], cfg["n_z"])
     prof = st.profile(z).sum(-2)
     summary = {"alpha_R": cfg["alpha_R"], "alpha_L": list(cfg["alpha_L"]), "n_states": st.n_states.tolist(),
                "S_y_at_0": spin_profile(st, np.array([0.0])).sum(-2)[:, 0].tolist(), "S_well": st.S_well.tolist()}
     arrays = {"fig4_z": z, "fig4_alpha_L": np.asarray(cfg["alpha_L"]), "fig4_profile": prof}
-    return arrays, summary, z, {f"alpha_L = {a:g}": prof[i] for i, a in enumerate(cfg["alpha_L"])}
+    curves = {f"alpha_L = {a:g}": prof[i] for i, a in enumerate(cfg["alpha_L"])}
+    title = f"S_y(z), d = {float(p.d):g} nm, alpha_R = {cfg['alpha_R']:g}"
+    return arrays, {"fig4": summary}, lambda path: well_plot.profiles(z, curves, float(p.d), title, path)
 
 
-def fig5(p, cfg, numerics, progress):
-    """Seed Fig. 5: profiles for each width and the three Rashba cases. Returns (arrays, summary, grid of panels)."""
+def fig5(p, cfg, batches, num, progress):
+    """Seed Fig. 5: profiles for each width and the three Rashba cases."""
     a = cfg["alpha"]
-    grid, rows, zs, summary = [], [], [], []
+    grid, summary = [], []
     for d in cfg["d"]:
-        st = fermi_states(fig5_batch(p, d, a), numerics, progress=progress)
+        st = fermi_states(fig5_batch(p, d, a), num["fig5"], progress=progress)
         z = np.linspace(-cfg["margin"], d + cfg["margin"], cfg["n_z"])
         prof = st.profile(z).sum(-2)
         grid.append([{"z": z, "S": prof[j], "d": d,
                       "title": f"{name}, d = {d:g} nm: {int(st.n_states[j])} states, int_0^d = {st.S_well[j]:.3g}"}
                      for j, (name, _, _) in enumerate(CASES)])
-        rows.append(prof)
-        zs.append(z)
         summary.append({"d": d, "alpha": a, "cases": [
             {"case": name, "n_states": int(st.n_states[j]), "S_well": float(st.S_well[j]),
              "S_total": float(st.S_total[j])} for j, (name, _, _) in enumerate(CASES)]})
-    arrays = {"fig5_d": np.asarray(cfg["d"]), "fig5_z": np.array(zs), "fig5_profiles": np.array(rows)}
-    return arrays, summary, grid
+    arrays = {"fig5_d": np.asarray(cfg["d"]), "fig5_z": np.array([row[0]["z"] for row in grid]),
+              "fig5_profiles": np.array([[cell["S"] for cell in row] for row in grid])}
+    return arrays, {"fig5": summary}, lambda path: well_plot.profile_grid(grid, path)
 
 
-def fig6(p, cfg, batch, numerics, fine_numerics, progress):
+def fig6(p, cfg, batches, num, progress):
     """Seed Fig. 6: int_0^d S_y dz versus d for alpha_L = -alpha_R, its 1/d guide, onset and local maxima.
 
-    Returns (arrays, summary, undefined, d, series); ``undefined`` says in words which summary
-    numbers do not exist for this config (stored as null).
+    The summary entries include ``undefined``: in words, which summary numbers do not exist for
+    this config (stored as null).
     """
-    d = fig6_widths(cfg)
-    fine_d = fig6_fine_widths(cfg)
-    st = fermi_states(batch, numerics, progress=progress)
+    d = batches["fig6"].d[0]
+    st = fermi_states(batches["fig6"], num["fig6"], progress=progress)
     far = d >= cfg["guide_from"]
     series, summary, undefined = [], [], {}
     for i, a in enumerate(cfg["alpha"]):
         S, n = st.S_well[i], st.n_states[i]
         where = f"fig6 alpha = {a:g}"
-        guide = spread = None
-        if not np.any(far):
+        guide = float(S[far].mean()) if np.any(far) else None
+        spread = float(np.ptp(S[far]) / abs(guide)) if guide else None
+        if guide is None:
             undefined[f"{where}: guide_constant"] = (f"no width d >= fig6.guide_from = {cfg['guide_from']:g} nm in "
                                                      f"[{cfg['d_min']:g}, {cfg['d_max']:g}] nm to fit the 1/d guide on")
-        else:
-            guide = float(S[far].mean())
-            if guide == 0:
-                undefined[f"{where}: relative_spread_S_well_beyond_guide_from"] = (
-                    "int_0^d S_y dz averages to 0 beyond fig6.guide_from: no relative spread")
-            else:
-                spread = float(np.ptp(S[far]) / abs(guide))
+        elif guide == 0:
+            undefined[f"{where}: relative_spread_S_well_beyond_guide_from"] = (
+                "int_0^d S_y dz averages to 0 beyond fig6.guide_from: no relative spread")
         first = np.flatnonzero(n > 0)
         onset = None
         if first.size and first[0] > 0:
             onset = threshold(p.replace(alpha_L=float(a), alpha_R=-float(a)), "d", float(d[first[0] - 1]),
-                              float(d[first[0]]), numerics)
-        fine = fermi_states(p.replace(d=fine_d, alpha_L=float(a), alpha_R=-float(a)), fine_numerics[i],
-                            progress=progress)
+                              float(d[first[0]]), num["fig6"])
+        fine_d = batches[f"fig6.fine[{i}]"].d
+        fine = fermi_states(batches[f"fig6.fine[{i}]"], num[f"fig6.fine[{i}]"], progress=progress)
         summary.append({"alpha_L": float(a), "alpha_R": -float(a), "guide_constant": guide,
                         "d_first_state": onset,
                         "local_maxima_S_well": local_maxima(fine_d, fine.S_well),
@@ -271,7 +245,7 @@ def fig6(p, cfg, batch, numerics, fine_numerics, progress):
         series.append({"label": f"alpha_L = -alpha_R = {a:g}", "S": S, "n_states": n, "guide": guide})
     arrays = {"fig6_d": d, "fig6_alpha": np.asarray(cfg["alpha"]), "fig6_S_well": st.S_well,
               "fig6_S_total": st.S_total, "fig6_n_states": st.n_states}
-    return arrays, summary, undefined, d, series
+    return arrays, {"fig6": summary, "undefined": undefined}, lambda path: well_plot.thickness_scan(d, series, path)
 
 
 def derivative_checks(p, sections, numerics) -> list:
@@ -305,37 +279,22 @@ def well_report(p: WellParams, sections: dict, out_dir, progress: bool = False, 
     numerics = figure_numerics(batches, sections["numerics"]["n_k_factor"])
     out = output_folder(out_dir)
     num = {name: value[0] for name, value in numerics.items()}
-    timings = {}
-    summary = {"numerics": {name: numerics_record(*value) for name, value in numerics.items()}}
-    clock = time.perf_counter()
-
-    def lap(name):
-        nonlocal clock
-        timings[name] = time.perf_counter() - clock
-        clock = time.perf_counter()
-
-    fig2_arrays, summary["fig2"], panels = fig2(p, sections["fig2"], batches["fig2"], num["fig2"], progress)
-    lap("fig2")
-    fig3_arrays, summary["fig3"], summary["fig3_interface_maximum"], fig3_plot = fig3(
-        p, sections["fig3"], batches["fig3"], num["fig3"], progress)
-    lap("fig3")
-    fig4_arrays, summary["fig4"], z, profiles = fig4(p, sections["fig4"], batches["fig4"], num["fig4"], progress)
-    lap("fig4")
-    fig5_arrays, summary["fig5"], grid = fig5(p, sections["fig5"], num["fig5"], progress)
-    lap("fig5")
-    fine = [num[f"fig6.fine[{i}]"] for i in range(len(sections["fig6"]["alpha"]))]
-    fig6_arrays, summary["fig6"], undefined, d, series = fig6(p, sections["fig6"], batches["fig6"], num["fig6"],
-                                                               fine, progress)
-    lap("fig6")
+    summary = {"numerics": {name: {**dataclasses.asdict(n), "k_max_rigorous": rigorous}
+                            for name, (n, rigorous) in numerics.items()}}
+    arrays, draws, timings = {}, [], {}
+    for name, compute in (("fig2", fig2), ("fig3", fig3), ("fig4", fig4), ("fig5", fig5), ("fig6", fig6)):
+        start = time.perf_counter()
+        figure_arrays, entries, draw = compute(p, sections[name], batches, num, progress)
+        arrays.update(figure_arrays)
+        summary.update(entries)
+        draws.append(draw)
+        timings[name] = time.perf_counter() - start
+    start = time.perf_counter()
     summary["derivatives"] = derivative_checks(p, sections, num["derivatives"])
-    lap("derivatives")
-    arrays = {**fig2_arrays, **fig3_arrays, **fig4_arrays, **fig5_arrays, **fig6_arrays}
-    well_plot.states_panels(panels, out / FIGURE_FILES[0])
-    well_plot.alpha_scan(*fig3_plot, out / FIGURE_FILES[1])
-    title = f"S_y(z), d = {float(p.d):g} nm, alpha_R = {sections['fig4']['alpha_R']:g}"
-    well_plot.profiles(z, profiles, float(p.d), title, out / FIGURE_FILES[2])
-    well_plot.profile_grid(grid, out / FIGURE_FILES[3])
-    well_plot.thickness_scan(d, series, out / FIGURE_FILES[4])
+    timings["derivatives"] = time.perf_counter() - start
+    undefined = summary.pop("undefined")
+    for draw, name in zip(draws, FIGURE_FILES):
+        draw(out / name)
     write_npz(out / "well.npz", **arrays)
     meta = {"jaxsge_version": __version__, "command": command, "params": p.as_dict(),
             "param_units": UNITS, "hbar2_over_2me_eV_nm2": HBAR2_2ME, "sections": sections,

@@ -5,26 +5,19 @@ Model of A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116 (I/F/I trilayer), E
 
     H = p^2/2m + V(z) + Delta(z) sigma_z + alpha_L (z x p).sigma delta(z) - alpha_R (z x p).sigma delta(z - d)
 
-with V = V_L (z < 0), 0 (0 <= z <= d), V_R (z > d), the magnetisation along z, the exchange
-Delta inside the ferromagnet (and optionally Delta_L, Delta_R in the barriers), one effective
-mass everywhere. Units: eV and nm; alpha in eV nm^2 with (z x p)/hbar = z x k, i.e. the
-interface term is alpha (z x k).sigma delta(z) (k in 1/nm), which is the reading under which
-Eq. (5) of the seed, psi'(d+) - psi'(d-) = -(2 m alpha_R / hbar^2)(z x p).sigma psi(d), is
-dimensionally consistent.
-
-In-plane rotations (about z, spin included) are a symmetry, so the states are computed for k
-along x and rotated. For k = k x the interface term is alpha k sigma_y; in the spin basis
-rotated by pi/2 about z (sigma_y -> sigma_x, sigma_z unchanged) the z-problem is real:
+(conventions, units and derivations: docs/quantum_well.md). Energies in eV, lengths in nm,
+alpha in eV nm^2 with (z x p)/hbar = z x k, the reading under which the seed's Eq. (5) is
+dimensionally consistent. States are computed for k along x, in the spin basis rotated by pi/2
+about z, where the z-problem is real:
 
     H_z(k) = -c d^2/dz^2 + V(z) + c k^2 + Delta(z) sigma_z + k sigma_x [alpha_L delta(z) - alpha_R delta(z - d)],
 
 c = hbar^2/2m. Every array named ``sigma_y`` below is the laboratory sigma_y, which is
 sigma_x in this working basis; the laboratory sigma_x vanishes for real states.
 
-Bound states at the Fermi energy are the roots k_n of the matching condition of Eq. (5) at
-both interfaces, written as a real 2 x 2 determinant (:func:`matching_determinant`). The
-spin density is the Kubo formula of Eq. (6) with the angular integral done analytically
-(:func:`fermi_states`, docs/quantum_well.md):
+Bound states at E_F are the roots k_n of the matching condition of Eq. (5) at both interfaces
+(:func:`matching_determinant`). The spin density is the Kubo formula of Eq. (6) with the
+angular integral done analytically (:func:`fermi_states`):
 
     S_y(z) = -(tau e E / hbar) (1 / 8 pi^2) sum_n k_n sign(d eps_n/dk) s_n(z),
 
@@ -42,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core.batching import padded_chunks
 from ..core.precision import x64
 
 # CODATA 2018 (hbar from the exact h; e exact since the 2019 SI).
@@ -100,11 +94,7 @@ class WellParams:
 
     def as_dict(self) -> dict:
         """Plain floats (or lists for batched fields), for result files."""
-        out = {}
-        for name in PARAM_FIELDS:
-            arr = np.asarray(getattr(self, name), dtype=float)
-            out[name] = arr.tolist() if arr.ndim else float(arr)
-        return out
+        return {name: np.asarray(getattr(self, name), dtype=float).tolist() for name in PARAM_FIELDS}
 
 
 jax.tree_util.register_dataclass(WellParams, data_fields=list(PARAM_FIELDS), meta_fields=[])
@@ -125,12 +115,6 @@ class WellNumerics:
     n_slots: Optional[int] = None
     n_quad: Optional[int] = None
     bisect_steps: int = 64
-
-
-def _concrete(value) -> Optional[np.ndarray]:
-    if isinstance(value, jax.core.Tracer):
-        return None
-    return np.asarray(value)
 
 
 def _entry(value, bad=None) -> str:
@@ -157,9 +141,9 @@ def validate(p: WellParams) -> None:
     """
     values = {}
     for name in PARAM_FIELDS:
-        value = _concrete(getattr(p, name))
-        if value is None:
+        if isinstance(getattr(p, name), jax.core.Tracer):
             continue
+        value = np.asarray(getattr(p, name))
         if value.size == 0:
             raise ValueError(f"{name} is an empty array; give a number ({UNITS[name]})")
         if value.dtype == bool or not np.issubdtype(value.dtype, np.number) or np.iscomplexobj(value):
@@ -167,21 +151,17 @@ def validate(p: WellParams) -> None:
         if not np.all(np.isfinite(value)):
             raise ValueError(f"{name} = {_entry(value, ~np.isfinite(value))} must be finite (got NaN or infinity)")
         values[name] = value.astype(float)
-    if "d" in values:
-        bad = (values["d"] <= 0) | (values["d"] > MAGNITUDE_LIMIT)
+    limit = MAGNITUDE_LIMIT
+    ranges = {  # name: (out of range, what is allowed); the other fields must be within +/- limit
+        "d": (lambda v: (v <= 0) | (v > limit), f"> 0 and at most {limit:g} (width of the ferromagnet, nm)"),
+        "mass": (lambda v: (v < 1 / limit) | (v > limit),
+                 f"between {1 / limit:g} and {limit:g} (effective mass in units of m_e)")}
+    for name in sorted(values, key=lambda n: n not in ranges):  # d and mass first, then PARAM_FIELDS order
+        out_of_range, allowed = ranges.get(name, (lambda v: np.abs(v) > limit, f"within +/-{limit:g} {UNITS[name]} "
+                                                  "(Eq. (1) is a non-relativistic effective-mass model)"))
+        bad = out_of_range(values[name])
         if np.any(bad):
-            raise ValueError(f"d = {_entry(values['d'], bad)} must be > 0 and at most {MAGNITUDE_LIMIT:g} "
-                             "(width of the ferromagnet, nm)")
-    if "mass" in values:
-        bad = (values["mass"] < 1 / MAGNITUDE_LIMIT) | (values["mass"] > MAGNITUDE_LIMIT)
-        if np.any(bad):
-            raise ValueError(f"mass = {_entry(values['mass'], bad)} must be between {1 / MAGNITUDE_LIMIT:g} and "
-                             f"{MAGNITUDE_LIMIT:g} (effective mass in units of m_e)")
-    for name in (n for n in PARAM_FIELDS if n in values and n not in ("d", "mass")):
-        large = np.abs(values[name]) > MAGNITUDE_LIMIT
-        if np.any(large):
-            raise ValueError(f"{name} = {_entry(values[name], large)} must be within +/-{MAGNITUDE_LIMIT:g} "
-                             f"{UNITS[name]} (Eq. (1) is a non-relativistic effective-mass model)")
+            raise ValueError(f"{name} = {_entry(values[name], bad)} must be {allowed}")
     if not set(PARAM_FIELDS) <= set(values):
         return
     try:
@@ -204,25 +184,13 @@ def validate(p: WellParams) -> None:
                          f"-|Delta| = {_entry(bottom, bad)} eV")
 
 
-@dataclasses.dataclass(frozen=True)
-class _Static:
-    n_k: int
-    n_slots: int
-    n_quad: int
-    bisect_steps: int
-    degenerate: bool
-
-
 def resolve_numerics(p: WellParams, numerics: Optional[WellNumerics] = None) -> tuple[WellNumerics, bool]:
     """Fill the unset fields of ``numerics`` for the (possibly batched, concrete) parameters ``p``.
 
-    Returns the settings and whether [0, k_max] provably holds every root. The bound: with
-    |psi(z)|^2 <= ||psi|| ||psi'|| (1D Sobolev), the interface terms are at least
-    -A^2 k^2 / 4c with A = |alpha_L| + |alpha_R|, so an eigenvalue E_F at momentum k requires
-    c k^2 (1 - A^2/4c^2) <= E_F + |Delta|. The default k_max is this bound, capped at
-    K_CAP k_top (k_top^2 = (E_F + |Delta|)/c); where the cap applies (A within 0.5 % of 2c or
-    beyond; for A > 2c the spectrum is unbounded below) a root beyond the cap is not excluded
-    (docs/quantum_well.md: near alpha = 2c one root runs to infinity).
+    Returns the settings and whether [0, k_max] provably holds every root. The default k_max is
+    the bound c k^2 (1 - A^2/4c^2) <= E_F + |Delta|, A = |alpha_L| + |alpha_R| (docs/quantum_well.md,
+    "k_max"), capped at K_CAP k_top (k_top^2 = (E_F + |Delta|)/c); where the cap applies (A within
+    0.5 % of 2c or beyond) a root beyond the cap is not excluded (near A = 2c one root runs to infinity).
     """
     numerics = numerics or WellNumerics()
     a = {name: np.asarray(getattr(p, name), dtype=float) for name in PARAM_FIELDS}
@@ -258,9 +226,7 @@ def resolve_numerics(p: WellParams, numerics: Optional[WellNumerics] = None) -> 
     return WellNumerics(k_max, int(n_k), int(n_slots), int(n_quad), numerics.bisect_steps), rigorous
 
 
-# ---------------------------------------------------------------------------------------------
-# Solutions in each region
-# ---------------------------------------------------------------------------------------------
+# --- Solutions in each region ---
 
 def _coefficients(p: WellParams, E, k):
     """Per spin: x = lambda^2 in the well (u'' = x u), decay constants q_L, q_R, and the
@@ -409,9 +375,7 @@ def _null_vector(A):
     return jnp.zeros(n).at[cols].set(sol).at[j].set(1.0)
 
 
-# ---------------------------------------------------------------------------------------------
-# Roots: bracket on a grid, refine by bisection, differentiate implicitly
-# ---------------------------------------------------------------------------------------------
+# --- Roots: bracket on a grid, refine by bisection, differentiate implicitly ---
 
 def _bisect(f, lo, hi, steps):
     """Bisection for a sign change of f on [lo, hi] (signs tested as f >= 0)."""
@@ -434,7 +398,7 @@ def _root(f, lo, hi, steps):
                                lambda g, y: y / g(1.0))
 
 
-def _find_roots(f, k_max, num: _Static):
+def _find_roots(f, k_max, num: WellNumerics):
     """All roots of the scalar function f on [0, k_max], in increasing order, padded.
 
     Sign changes on a grid uniform in k^2 are bracketed. Two roots inside one grid interval
@@ -472,14 +436,7 @@ def _find_roots(f, k_max, num: _Static):
     return k, valid[order], n_roots, (n_change > n) | (n_dip > n) | (n_roots > n)
 
 
-# ---------------------------------------------------------------------------------------------
-# States and the Kubo spin density
-# ---------------------------------------------------------------------------------------------
-
-def _gauss_legendre(n, d):
-    t, w = np.polynomial.legendre.leggauss(n)
-    return d * (t + 1) / 2, d * w / 2
-
+# --- States and the Kubo spin density ---
 
 def _state(p, E, k, n_quad, block=None):
     """Normalisation, spin integrals and Hellmann-Feynman slope of the bound state at (E, k).
@@ -496,7 +453,8 @@ def _state(p, E, k, n_quad, block=None):
         v = jnp.zeros(8).at[sl].set(_null_vector(A[sl, sl]))
     left, right = v[jnp.array([0, 4])], v[jnp.array([3, 7])]
     coef = v[jnp.array([[1, 2], [5, 6]])]
-    z, w = _gauss_legendre(n_quad, p.d)
+    t, w = np.polynomial.legendre.leggauss(n_quad)
+    z, w = p.d * (t + 1) / 2, p.d * w / 2                         # Gauss-Legendre nodes and weights on [0, d]
     f0, f1, _, _ = jax.vmap(lambda xs: _well_basis(xs, p.d, z))(x)
     psi = coef[:, :1] * f0 + coef[:, 1:] * f1                     # (2, n_quad), unnormalised
     norm_L, norm_R = jnp.sum(left ** 2 / (2 * q_L)), jnp.sum(right ** 2 / (2 * q_R))
@@ -512,10 +470,10 @@ def _state(p, E, k, n_quad, block=None):
             "sigma_y_total": (sy_L + sy_W + sy_R) / norm, "sigma_z": sz / norm, "weight_well": norm_W / norm}
 
 
-def _solve_point(p: WellParams, k_max, num: _Static) -> dict:
-    """Fermi-level states and spin density for one scalar parameter set (traceable)."""
+def _solve_point(p: WellParams, k_max, num: WellNumerics, degenerate: bool = False) -> dict:
+    """Fermi-level states and spin density for one scalar parameter set (traceable; ``num.k_max`` is not used)."""
     E = p.E_F
-    if num.degenerate:
+    if degenerate:
         half = dataclasses.replace(num, n_slots=num.n_slots // 2)
         k, valid, n_roots, overflow = _find_roots(lambda q: _spin_up_factor(p, E, q), k_max, half)
         states = [jax.vmap(lambda q, b=b: _state(p, E, q, num.n_quad, block=b))(k) for b in (0, 1)]
@@ -526,9 +484,8 @@ def _solve_point(p: WellParams, k_max, num: _Static) -> dict:
         k, valid, n_roots, overflow = _find_roots(lambda q: matching_determinant(p, E, q), k_max, num)
         st = jax.vmap(lambda q: _state(p, E, q, num.n_quad))(k)
     weight = jnp.where(valid, KUBO_PREFACTOR * k * jnp.sign(st["dE_dk"]), 0.0)
-    return {"k": k, "valid": valid, "n_states": n_roots, "overflow": overflow, **st,
-            "weight": weight, "S_state_well": weight * st["sigma_y_well"],
-            "S_state_total": weight * st["sigma_y_total"],
+    return {"k": k, "valid": valid, "n_states": n_roots, "overflow": overflow, **st, "weight": weight,
+            "S_state_well": weight * st["sigma_y_well"], "S_state_total": weight * st["sigma_y_total"],
             "S_well": jnp.sum(weight * st["sigma_y_well"]), "S_total": jnp.sum(weight * st["sigma_y_total"])}
 
 
@@ -547,13 +504,11 @@ def _profile_point(p: WellParams, k, weight, amplitudes, z):
     return weight[:, None] * jax.vmap(one)(k, amplitudes)
 
 
-_solve_batch = jax.jit(jax.vmap(_solve_point, in_axes=(0, None, None)), static_argnums=2)
+_solve_batch = jax.jit(jax.vmap(_solve_point, in_axes=(0, None, None, None)), static_argnums=(2, 3))
 _profile_batch = jax.jit(jax.vmap(_profile_point, in_axes=(0, 0, 0, 0, None)))
 
 
-# ---------------------------------------------------------------------------------------------
-# Public API
-# ---------------------------------------------------------------------------------------------
+# --- Public API ---
 
 @dataclasses.dataclass(frozen=True)
 class WellStates:
@@ -613,13 +568,7 @@ class WellStates:
 
 def _flatten(p: WellParams):
     shape = np.broadcast_shapes(*(np.shape(getattr(p, name)) for name in PARAM_FIELDS))
-    flat = WellParams(**{name: np.broadcast_to(np.asarray(getattr(p, name), dtype=float), shape).ravel()
-                         for name in PARAM_FIELDS})
-    return flat, shape
-
-
-def _take(p: WellParams, index) -> WellParams:
-    return WellParams(**{name: getattr(p, name)[index] for name in PARAM_FIELDS})
+    return jax.tree.map(lambda a: np.broadcast_to(np.asarray(a, dtype=float), shape).ravel(), p), shape
 
 
 def _degenerate(flat: WellParams) -> np.ndarray:
@@ -642,31 +591,25 @@ def fermi_states(p: WellParams, numerics: Optional[WellNumerics] = None, *, chun
     size = int(np.prod(shape, dtype=int))
     degenerate = _degenerate(flat)
     parts = {}
-    bar = None
-    if progress:
-        from tqdm.auto import tqdm
-        bar = tqdm(total=size, desc="well states", unit="pt")
-    for flag in (False, True):
-        index = np.flatnonzero(degenerate == flag)
-        static = _Static(num.n_k, num.n_slots, num.n_quad, num.bisect_steps, bool(flag))
-        for start in range(0, index.size, chunk):
-            sel = index[start:start + chunk]
-            padded = np.concatenate([sel, np.full(min(chunk, size) - sel.size, sel[-1])])
-            out = jax.device_get(_solve_batch(_take(flat, padded), num.k_max, static))
-            for key, value in out.items():
-                parts.setdefault(key, np.empty((size,) + np.shape(value)[1:], dtype=np.asarray(value).dtype))
-                parts[key][sel] = np.asarray(value)[:sel.size]
-            if bar is not None:
+    static = dataclasses.replace(num, k_max=None)  # k_max is traced: one compilation serves every k_max
+    from tqdm.auto import tqdm
+    with tqdm(total=size, desc="well states", unit="pt", disable=not progress) as bar:
+        for flag in (False, True):
+            index = np.flatnonzero(degenerate == flag)
+            for positions, padded in padded_chunks(index.size, min(chunk, size)):
+                sel = index[positions]
+                batch = jax.tree.map(lambda a: a[index[padded]], flat)
+                out = jax.device_get(_solve_batch(batch, num.k_max, static, flag))
+                for key, value in out.items():
+                    parts.setdefault(key, np.empty((size,) + np.shape(value)[1:], dtype=np.asarray(value).dtype))
+                    parts[key][sel] = np.asarray(value)[:sel.size]
                 bar.update(sel.size)
-    if bar is not None:
-        bar.close()
     if np.any(parts["overflow"]):
         raise ValueError(f"more roots or candidate root pairs than n_slots = {num.n_slots}; "
                          "pass WellNumerics(n_slots=...) larger")
     fields = {key: value.reshape(shape + value.shape[1:]) for key, value in parts.items() if key != "overflow"}
-    return WellStates(params=WellParams(**{n: np.broadcast_to(np.asarray(getattr(p, n), dtype=float), shape)
-                                           for n in PARAM_FIELDS}),
-                      numerics=num, k_max_rigorous=rigorous, **fields)
+    return WellStates(params=jax.tree.map(lambda a: a.reshape(shape), flat), numerics=num, k_max_rigorous=rigorous,
+                      **fields)
 
 
 @x64
@@ -690,15 +633,11 @@ def total_spin(p: WellParams, numerics: WellNumerics, which: str = "S_well"):
     since traced parameters cannot size the grids. Not spin-degenerate. Call inside
     ``jax.enable_x64(True)`` or through :func:`spin_derivatives`.
     """
-    static = _Static(numerics.n_k, numerics.n_slots, numerics.n_quad, numerics.bisect_steps, False)
-    return _solve_point(p, numerics.k_max, static)[which]
+    return _solve_point(p, numerics.k_max, numerics)[which]
 
 
-def _total(p, k_max, static, which):
-    return _solve_point(p, k_max, static)[which]
-
-
-_total_and_gradient = jax.jit(jax.value_and_grad(_total), static_argnums=(2, 3))
+_total_and_gradient = jax.jit(jax.value_and_grad(lambda p, k_max, num, which: _solve_point(p, k_max, num)[which]),
+                              static_argnums=(2, 3))
 
 
 @x64
@@ -718,6 +657,5 @@ def spin_derivatives(p: WellParams, names=("alpha_L", "d"), numerics: Optional[W
         raise ValueError(f"spin_derivatives: unknown parameter(s) {sorted(unknown)}; allowed: {PARAM_FIELDS}")
     num, _ = resolve_numerics(p, numerics)
     base = WellParams(**{n: jnp.asarray(getattr(p, n), dtype=float) for n in PARAM_FIELDS})
-    static = _Static(num.n_k, num.n_slots, num.n_quad, num.bisect_steps, False)
-    value, grads = _total_and_gradient(base, num.k_max, static, which)
+    value, grads = _total_and_gradient(base, num.k_max, dataclasses.replace(num, k_max=None), which)
     return {"value": float(value), **{n: float(getattr(grads, n)) for n in names}}

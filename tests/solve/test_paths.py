@@ -69,6 +69,25 @@ def test_every_layer_disorder_is_dense_only_and_lean_equals_full():
         np.testing.assert_allclose(got[key], reference[key], atol=TOL, rtol=0, err_msg=key)
 
 
+def test_lean_equals_full_when_a_side_lead_spans_the_layers_of_the_lowest_slice():
+    """A side lead over layers 0-1 makes the lowest slice two layers deep; the lean right-hand
+    sides once added the top lead's transposed solve there with unshifted rows (0.16 off)."""
+    from jaxsge import solve
+    from jaxsge.model.stack import Layer, SideLead, Stack, VerticalLead
+
+    s = Stack(6, 5, (Layer(onsite=4.0, alpha3=-0.2), Layer(onsite=5.0, alpha1=0.1), Layer(onsite=6.0, dxc=-0.2)),
+              side_leads=(SideLead("L", "-x", layers=(0, 1), width=3), SideLead("R", "+x", layers=0, width=3)),
+              top=VerticalLead("M", onsite=6.0, dxc=-0.6), theta=1.3, phi=0.4)
+    full, lean = solve(s, 1.1, reflection=True), solve(s, 1.1, reflection=False)
+    assert full.plan.slices[-1] == (0, 1)
+    top = full.index("M")
+    mask = np.ones(full.T.shape, bool)
+    mask[top, :, top, :] = False
+    np.testing.assert_allclose(lean.T[mask], full.T[mask], atol=1e-10, rtol=0)
+    np.testing.assert_allclose(lean.T[top, :, top, :].sum(0), full.T[top, :, top, :].sum(0), atol=1e-10, rtol=0)
+    assert np.abs(full.T[mask]).max() > 1e-2
+
+
 @pytest.mark.parametrize("name", ["clean", "disorder_2deg"])
 def test_krylov_path_is_unitary_for_every_incoming_channel(name):
     r = transmissions(JunctionParams(**{**BASE, **JUNCTIONS[name]}), path="krylov", smatrix=True)
