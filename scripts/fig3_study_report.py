@@ -29,9 +29,10 @@ import numpy as np
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from jaxsge.ensemble.stats import jackknife, normalised  # noqa: E402
+from jaxsge.ensemble.stats import jackknife  # noqa: E402
 from jaxsge.io.files import output_folder, write_figure, write_json  # noqa: E402
 from jaxsge.observables.harmonics import angular_harmonics, default_order, local_maxima  # noqa: E402
+from jaxsge.observables.scan import normalised_amplitude as normalised  # noqa: E402
 
 
 

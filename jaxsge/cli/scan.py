@@ -92,7 +92,7 @@ def run(args, argv=None) -> int:
     arrays = {key: np.stack([np.broadcast_to(s.G[key], phi.shape) for s in scans]) for key in keys}
     gx, gy = arrays["Gsc_x"], arrays.get("Gsc_y", np.zeros_like(arrays["Gsc_x"]))
     with contextlib.suppress(ValueError):  # g_sc is undefined where G_sc vanishes at every angle of a panel
-        arrays["g_sc"] = normalised_amplitude(gx, gy, axis=-1)
+        arrays["g_sc"] = normalised_amplitude(gx, gy)
     g_sc = arrays.get("g_sc")
     n_max = default_order(n_phi)
     meta = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path,

@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from tqdm.auto import tqdm
 
 from ..core.batching import chunk_size, memory_budget, padded_chunks, settled_on_cpu
 from ..core.precision import x64
@@ -144,7 +145,6 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
         done = store.verified_units(out_dir, spec, keys, shapes, set_aside=False)
         mine = {u for k, u in enumerate(units) if k % count == pid and u not in done}
         digest = run_hash(spec)
-        from tqdm.auto import tqdm
 
         def finish(unit, results, pl):
             if pl.krylov is not None:

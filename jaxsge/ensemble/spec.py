@@ -106,11 +106,9 @@ def validate_spec(spec: EnsembleSpec) -> None:
                          "realization) with K0; remove disorder_file")
     if not spec.cases or spec.cases[-1][0] != spec.disorder:
         raise ValueError(f"the disorder strength {spec.disorder} must be given (one value or a list)")
-    seen = set()
-    for name, values in spec.cases:
-        if name in seen:
+    for k, (name, values) in enumerate(spec.cases):
+        if name in spec.names[:k]:
             raise ValueError(f"{name} is listed twice")
-        seen.add(name)
         spec.system.check_names([name], what="ensemble case")
         if name in ("phi", spec.system.energy_name) and name != spec.disorder:
             raise ValueError(f"{name} cannot be an ensemble case (the run scans phi at the system's energy)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..observables.harmonics import angular_harmonics
-from ..observables.scan import ZERO_CONDUCTANCE, normalised_amplitude
+from ..observables.scan import ZERO_CONDUCTANCE, normalised_amplitude as normalised
 
 
 def mean_and_stderr(samples, axis: int = 0):
@@ -32,11 +32,6 @@ def running_mean_and_stderr(samples, axis: int = 0):
     squares = np.maximum(np.cumsum(samples ** 2, axis=0) - n * mean ** 2, 0)
     stderr = np.sqrt(squares[1:] / (n[1:] - 1)) / np.sqrt(n[1:])
     return mean, stderr
-
-
-def normalised(gx, gy) -> np.ndarray:
-    """g = sqrt(gx^2 + gy^2) / max over the last axis; an error if a curve vanishes identically."""
-    return normalised_amplitude(gx, gy, axis=-1)
 
 
 def jackknife(estimate, samples_x, samples_y):

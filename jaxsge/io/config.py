@@ -25,7 +25,7 @@ from typing import Iterable, Optional
 import numpy as np
 
 from ..model.junction import DISORDER_LAYERS, MECHANISMS, NUMBER_FIELDS, SIDE_LEADS, JunctionParams, mechanism, validate
-from ..model.stack import Layer, SideLead, Stack, VerticalLead
+from ..model.stack import Layer, SideLead, Stack, VerticalLead, check_sign
 from ..model.system import System, junction_system, stack_system
 
 PRESETS = ("paper", "three_terminal", "five_terminal") + MECHANISMS
@@ -192,8 +192,7 @@ def _setting(name: str, value):
     if SETTINGS[name] == "integer":
         return parse_integer(value, name, minimum=1, maximum=10 ** 9)
     number = parse_number(value, name)
-    if number < 0:
-        raise ValueError(f"{name} = {number} must be >= 0")
+    check_sign(name, number, strict=False)
     return number
 
 

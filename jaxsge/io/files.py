@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import json
 import math
@@ -28,6 +29,8 @@ import numpy as np
 
 KILL_HOOK = "JAXSGE_KILL_WHILE_WRITING"
 FILE_MODE = 0o644
+# A result needs a little room: refuse a full disk before computing, not after.
+MIN_FREE_BYTES = 1 << 20
 
 
 def atomic_write(path, write) -> None:
@@ -111,26 +114,25 @@ def write_figure(path, fig, dpi: int = 130) -> None:
     atomic_write(path, lambda fh: fig.savefig(fh, dpi=dpi, format=path.suffix.lstrip(".")))
 
 
-def _check_parent(path: pathlib.Path, option: str) -> None:
-    for parent in [path.parent, *path.parent.parents]:
+def _make_folder(path: pathlib.Path, folder: pathlib.Path, option: str, failure: str) -> pathlib.Path:
+    """Check the parents of ``path``, create ``folder`` (``failure`` says what could not be) and check its space."""
+    for parent in [path.parent, *path.parent.parents]:  # the nearest existing one must be a writable folder
         if parent.exists():
             if not parent.is_dir():
                 raise ValueError(f"{option} {str(path)!r}: {str(parent)!r} is a file, not a folder")
             if not os.access(parent, os.W_OK | os.X_OK):
                 raise ValueError(f"{option} {str(path)!r}: no permission to write in {str(parent)!r}")
-            return
-
-
-def _make_folder(path: pathlib.Path, folder: pathlib.Path, option: str, failure: str) -> pathlib.Path:
-    """Check the parents of ``path``, create ``folder`` (``failure`` says what could not be) and check its space."""
-    _check_parent(path, option)
+            break
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ValueError(f"{option} {str(path)!r}{failure}: {err.strerror}") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ValueError(f"{option} {str(path)!r}: no permission to write in {str(folder)!r}")
-    probe_space(folder, option)
+    with contextlib.suppress(OSError):  # no statistics: nothing to refuse
+        stats = os.statvfs(folder)
+        if stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES:
+            raise ValueError(f"{option} {str(folder)!r}: the disk is full (less than 1 MiB free)")
     return path
 
 
@@ -148,19 +150,6 @@ def output_file(path, option: str = "--out") -> pathlib.Path:
     if path.is_dir():
         raise ValueError(f"{option} {str(path)!r} is a folder; give a file name")
     return _make_folder(path, path.parent, option, ": its folder cannot be created")
-
-
-# A result needs a little room: refuse a full disk before computing, not after.
-MIN_FREE_BYTES = 1 << 20
-
-
-def probe_space(folder: pathlib.Path, option: str) -> None:
-    try:
-        stats = os.statvfs(folder)
-    except OSError:
-        return
-    if stats.f_bavail * stats.f_frsize < MIN_FREE_BYTES:
-        raise ValueError(f"{option} {str(folder)!r}: the disk is full (less than 1 MiB free)")
 
 
 def _alive(pid: int) -> bool:

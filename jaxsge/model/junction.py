@@ -167,16 +167,9 @@ def mechanism(kind: str, p: JunctionParams = JunctionParams(), alpha1: float = 0
 
 def params_dict(p: JunctionParams) -> dict:
     """The parameters as plain JSON-able values (arrays as lists), for result files."""
-    out = {}
-    for field in dataclasses.fields(p):
-        value = getattr(p, field.name)
-        if value is None:
-            continue
-        if field.metadata.get("static"):
-            out[field.name] = list(value) if isinstance(value, tuple) else value
-        else:
-            out[field.name] = plain(value)
-    return out
+    fields = {f.name: (f.metadata.get("static"), getattr(p, f.name)) for f in dataclasses.fields(p)}
+    return {name: (list(value) if isinstance(value, tuple) else value) if is_static else plain(value)
+            for name, (is_static, value) in fields.items() if value is not None}
 
 
 def plain(value):

@@ -245,20 +245,6 @@ def table_entries(table, where: str) -> dict:
     return out
 
 
-def hermitian_half(table: dict) -> dict:
-    """The stored half of a full in-plane table (dx > 0, or dx = 0 and dy > 0), the (0, 0) entry apart.
-
-    An entry given only for -d contributes its conjugate transpose to d (traceable).
-    """
-    half = {}
-    for d, b in table.items():
-        if is_upper_half(d):
-            half[d] = b
-        elif d != (0, 0) and (-d[0], -d[1]) not in table:
-            half[-d[0], -d[1]] = jnp.conj(b).T
-    return half
-
-
 def _check_table(where: str, table, shape, in_plane: bool) -> None:
     values = {d: concrete(b) for d, b in table_entries(table, where).items()}
     for d, b in values.items():
@@ -359,9 +345,14 @@ SPIN_ORBIT_TABLES = {"alpha1": linear_rashba_table, "alpha3": cubic_rashba_table
 
 def in_plane_table(layer: Layer, spin_orbit=("alpha1", "alpha3", "beta")) -> dict:
     """Half table of the layer's in-plane hoppings beyond the nearest-neighbour -t: the spin-orbit
-    terms named in ``spin_orbit`` (the others are zero) and the user's table (its (0, 0) entry apart)."""
+    terms named in ``spin_orbit`` (the others are zero) and the stored half of the user's table
+    (dx > 0, or dx = 0 and dy > 0; its (0, 0) entry apart), where an entry given only for -d
+    contributes its conjugate transpose to d."""
     soc = add_tables(*(SPIN_ORBIT_TABLES[name](getattr(layer, name)) for name in spin_orbit))
-    return add_tables(soc, hermitian_half(table_entries(layer.hoppings, "hoppings")))
+    table = table_entries(layer.hoppings, "hoppings")
+    half = {(d if is_upper_half(d) else (-d[0], -d[1])): (b if is_upper_half(d) else jnp.conj(b).T)
+            for d, b in table.items() if is_upper_half(d) or (d != (0, 0) and (-d[0], -d[1]) not in table)}
+    return add_tables(soc, half)
 
 
 def site_block(layer: Layer, theta, phi):
@@ -379,11 +370,9 @@ def layer_profile(stack: Stack, z: int, draw, disordered: bool):
     layer is uniform (a scalar onsite and no disorder).
     """
     layer = stack.layers[z]
-    onsite = jnp.asarray(layer.onsite, dtype=float)
-    profile = onsite if onsite.ndim == 2 else None
+    profile = jnp.asarray(layer.onsite, dtype=float) if np.ndim(layer.onsite) == 2 else None
     if disordered:
-        random = layer.K0 * draw[z]
-        profile = random if profile is None else profile + random
+        profile = layer.K0 * draw[z] if profile is None else profile + layer.K0 * draw[z]
     return profile
 
 

@@ -125,13 +125,9 @@ def _leaf_paths(stack: Stack) -> dict:
 
 def _groups(stack: Stack) -> dict:
     """Layer field name -> the layers where it is set (non-zero), when they share one value."""
-    out = {}
-    for field in LAYER_NUMBERS:
-        values = {z: float(getattr(layer, field)) for z, layer in enumerate(stack.layers)
-                  if float(getattr(layer, field)) != 0.0}
-        if len(set(values.values())) == 1:
-            out[field] = tuple(values)
-    return out
+    values = {field: {z: float(getattr(layer, field)) for z, layer in enumerate(stack.layers)
+                      if float(getattr(layer, field)) != 0.0} for field in LAYER_NUMBERS}
+    return {field: tuple(set_in) for field, set_in in values.items() if len(set(set_in.values())) == 1}
 
 
 def stack_system(stack: Stack, energy) -> System:
@@ -150,16 +146,13 @@ def stack_system(stack: Stack, energy) -> System:
             if name in paths:
                 s = _set(s, paths[name], value)
         for field, layers in groups.items():
-            for z in layers if field in v else ():
+            # A group overrides its member layers only when it is set to something other than its
+            # starting value (or traced), so that setting one member alone is not undone by the group.
+            for z in layers if field in v and not _unchanged(v[field], values[field]) else ():
                 s = _set(s, ("layers", z, field), v[field])
         return s, v["energy"]
 
-    def build_checked(v):
-        # A group overrides its member layers only when it is set to something other than its
-        # starting value (or traced), so that setting one member alone is not undone by the group.
-        return build({k: x for k, x in v.items() if not (k in groups and _unchanged(x, values[k]))})
-
-    return System("stack", values, build_checked, "energy", stack)
+    return System("stack", values, build, "energy", stack)
 
 
 def _unchanged(value, start) -> bool:

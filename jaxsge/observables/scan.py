@@ -2,8 +2,17 @@
 
 One call evaluates every (theta, phi, energy) point through the one solver (the
 angle-independent upper layers once per energy) and turns the transmissions into
-G_sc^x, G_sc^y, G_cs^x, G_cs^y (``observables.response``). At finite temperature the
-transmissions are first averaged over the thermal window (``observables.thermal``).
+G_sc^x, G_sc^y, G_cs^x, G_cs^y (``observables.response``).
+
+Finite temperature: G = int d eps (-df/d eps) T(eps), by a quadrature split at the subband edges.
+The substitution u = tanh((eps - mu)/2kT) turns the thermal window into
+int_{-1}^{1} du/2 T(mu + 2 kT artanh u). T is analytic in eps except at the subband edges of
+the leads, where channels open with square-root onsets; so [-1, 1] is split at the edges
+inside the window, and each piece is integrated by Gauss-Legendre in s after the map
+u = a + (b - a) sin^2(pi s / 2), s in [0, 1], under which sqrt(u - a) and sqrt(b - u) become
+analytic in s. The quadrature then converges exponentially; its order is doubled until the
+conductances change by less than the requested tolerance. The transmissions (so the conductances) are
+averaged first and the conversion formulas applied to them, as in the paper (text below its Eq. (1)).
 """
 
 from __future__ import annotations
@@ -19,9 +28,11 @@ from ..model.system import System, junction_system
 from ..plan.plan import subband_edges
 from ..solve.transmissions import plan_for, solve, solver_report
 from . import response
-from .thermal import thermal_nodes
 
 CONDUCTANCES = ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y")
+# Beyond |eps - mu| = 30 kT the thermal weight -df/d eps integrates to 2 / (1 + e^30) < 2e-13; the
+# window must end before u = tanh(15) rounds to 1.
+THERMAL_WINDOW_KT = 30.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,21 +70,41 @@ class ConversionScan:
     def g_sc(self) -> np.ndarray:
         """sqrt(Gx^2 + Gy^2) normalised by its maximum over the scan [Fig. 3 of the paper]; a
         ValueError when G_sc vanishes everywhere (no spin-charge conversion to normalise)."""
-        return normalised_amplitude(self.G["Gsc_x"], self.G.get("Gsc_y", 0.0 * self.G["Gsc_x"]))
+        return normalised_amplitude(self.G["Gsc_x"], self.G.get("Gsc_y", 0.0 * self.G["Gsc_x"]), axis=None)
 
 
 # Conductances below this (e^2/h) are rounding noise: transmissions are exact to about 1e-14.
 ZERO_CONDUCTANCE = 1e-12
 
 
-def normalised_amplitude(gx, gy, axis=None) -> np.ndarray:
-    """g_sc = sqrt(Gx^2 + Gy^2) / its maximum (over ``axis``, default all); refuses a maximum at
+def normalised_amplitude(gx, gy, axis=-1) -> np.ndarray:
+    """g_sc = sqrt(Gx^2 + Gy^2) / its maximum (over ``axis``, default the last; None: all); refuses a maximum at
     rounding level (``ZERO_CONDUCTANCE``), where the normalised curve would be noise."""
     amplitude = np.hypot(gx, gy)
     top = amplitude.max(axis=axis, keepdims=axis is not None)
     if np.any(top <= ZERO_CONDUCTANCE) or not np.all(np.isfinite(top)):
         raise ValueError("g_sc is undefined: G_sc vanishes at every angle (no spin-charge conversion to normalise)")
     return amplitude / top
+
+
+def thermal_nodes(mu: float, kT: float, edges, order: int):
+    """Energies and weights of int d eps (-df/d eps) F(eps) for one Fermi energy ``mu``.
+
+    ``order`` Gauss-Legendre nodes on each piece of u = tanh((eps - mu)/2kT) in [-1, 1] between
+    the ``edges`` (subband edges) inside the window |eps - mu| < 30 kT, after the sin^2 map of
+    the module docstring. The weights sum to 1 - 2e-13 (the weight outside the window is dropped).
+    """
+    edges = np.asarray(edges, dtype=float)
+    inside = edges[np.abs(edges - mu) < THERMAL_WINDOW_KT * kT]
+    end = np.tanh(THERMAL_WINDOW_KT / 2)
+    breaks = np.unique(np.concatenate([[-end, end], np.tanh((inside - mu) / (2 * kT))]))
+    x, w = np.polynomial.legendre.leggauss(order)
+    s = (x + 1) / 2
+    a, b = breaks[:-1, None], breaks[1:, None]
+    u = a + (b - a) * np.sin(np.pi * s / 2) ** 2
+    # du = (b - a) (pi/2) sin(pi s) ds, ds = dx/2, and the thermal measure is du/2.
+    weight = (b - a) * (np.pi / 2) * np.sin(np.pi * s) * (w / 2) / 2
+    return (mu + 2 * kT * np.arctanh(u)).ravel(), weight.ravel()
 
 
 def as_system(system) -> System:
@@ -96,7 +127,7 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
     """G_sc and G_cs over the arrays ``theta``, ``phi`` and ``energy`` (defaults: the system's values).
 
     ``system``: ``JunctionParams`` or a ``model.system.System``. ``kT`` > 0 averages over the
-    thermal window with the quadrature of ``observables.thermal``, refined until the
+    thermal window with the quadrature of :func:`thermal_nodes`, refined until the
     conductances agree to ``rtol`` (relative to their largest value) between two successive
     orders (nodes per piece between subband edges: 4, 8, 16, ...); a ValueError if
     ``max_order`` is passed.

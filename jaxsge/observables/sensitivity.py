@@ -24,6 +24,7 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..core.batching import chunk_size, memory_budget, padded_chunks, platform
 from ..core.precision import x64
@@ -167,8 +168,6 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     per = (1 + len(wrt)) * evaluation_bytes(concrete_stack, pl, True)
     chunk = chunk_size(per, memory_budget(memory_budget_gib), total, f"with {len(wrt)} derivative(s)", one_on_cpu=True)
     leads = concrete_stack.lead_names
-    from tqdm.auto import tqdm
-
     pieces = []
     for keep, idx in tqdm(padded_chunks(total, chunk), unit="chunk", desc=f"{total} evaluations + derivatives",
                           disable=not progress):

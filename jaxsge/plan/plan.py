@@ -196,9 +196,7 @@ def _obstacles(s: Stack, z: int, touching: dict, axis, for_blocks: bool, varied)
 def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: float) -> tuple:
     """Indices of the mode chains (onsite ``chain``, hopping -t) open at any of the energies; an error if none is."""
     chain, t = np.asarray(chain), float(t)
-    mask = np.zeros(np.shape(chain), bool)
-    for energy in energies:
-        mask |= open_mask(energy, chain, t, what, tolerance)
+    mask = np.any([open_mask(energy, chain, t, what, tolerance) for energy in energies], axis=0)
     if not allow_closed and not mask.any():
         raise ValueError(f"{what} has no open channel at the energies asked for (its band is "
                          f"[{np.min(chain) - 2 * t:.4f}, {np.max(chain) + 2 * t:.4f}]); pass allow_closed=True "
@@ -251,24 +249,19 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
 
     # Dense slices: one per layer, merged where a side lead spans several layers (its
     # self-energy couples them, so they must share a diagonal block).
-    slices = []
-    for z in range(dense_bottom, dense_top + 1):
-        if slices and any(lead.layers[0] < z <= lead.layers[1] for lead in s.side_leads):
-            slices[-1] = (slices[-1][0], z)
-        else:
-            slices.append((z, z))
-    slices = tuple(reversed(slices))
+    starts = [z for z in range(dense_bottom, dense_top + 1)
+              if z == dense_bottom or not any(lead.layers[0] < z <= lead.layers[1] for lead in s.side_leads)]
+    slices = tuple(reversed(list(zip(starts, [z - 1 for z in starts[1:]] + [dense_top]))))
     for z in range(dense_bottom, dense_top + 1):
         why = _obstacles(s, z, touching, top_axis, True, varied) if fold else ["fold=False"]
         below = " (lowest slice)" if z <= slices[-1][1] else ""
         reasons[z] = "dense" + below + ": " + ("; ".join(why) if why else "between dense layers")
 
-    signs = tuple(0 if (sign := _collinear_sign(layer, _sub(varied, "layers", z),
-                                                bottom_axis if z in bottom_fold else top_axis)) is None else sign
-                  for z, layer in enumerate(s.layers))
-    disordered = tuple(_present(layer, "K0", _sub(varied, "layers", z)) for z, layer in enumerate(s.layers))
-    spin_orbit = tuple(_spin_orbit(layer, _sub(varied, "layers", z)) for z, layer in enumerate(s.layers))
-
+    layers = [(layer, _sub(varied, "layers", z)) for z, layer in enumerate(s.layers)]
+    signs = tuple(0 if (sign := _collinear_sign(*lv, bottom_axis if z in bottom_fold else top_axis)) is None else sign
+                  for z, lv in enumerate(layers))
+    disordered = tuple(_present(layer, "K0", lv) for layer, lv in layers)
+    spin_orbit = tuple(_spin_orbit(*lv) for lv in layers)
     side_magnetic = tuple(_present(lead, "dxc", _sub(varied, "side_leads", k)) for k, lead in enumerate(s.side_leads))
     side_channels = tuple(_candidates(energies, side_lead_chains(s, lead), lead.t, f"side lead {lead.name!r}",
                                       allow_closed, edge_tolerance) for lead in s.side_leads)

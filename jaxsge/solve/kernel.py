@@ -262,12 +262,11 @@ def _side_lead(s: Stack, k: int, first: int, nl: int, theta, phi, energy, pl: Pl
              * edge.reshape([-1 if i == axis + 4 else 1 for i in range(8)]) * jnp.expand_dims(ks, (axis, axis + 4)))
     width_mode, layer_mode, spin = q = _index(pl.side_channels[k])
     along = psi[:, width_mode]  # (L_along, nch)
-    layer = u_slice[:, layer_mode]  # (nl, nch)
-    spinor = chi[:, spin]  # (2, nch)
     x_factor, y_factor = (edge[:, None], along) if across_x else (along, edge[:, None])
-    vec = layer[:, None, None, None, :] * x_factor[None, :, None, None, :] * y_factor[None, None, :, None, :]
-    vec = (vec * spinor[None, None, None, :, :]).reshape(nl * s.N, -1)
-    return term, vec, chain_broadening(energy, chains[q], lead.t)
+    # (layer, x, y, spin, channel)
+    vec = (u_slice[:, layer_mode][:, None, None, None, :] * x_factor[None, :, None, None, :]
+           * y_factor[None, None, :, None, :] * chi[:, spin][None, None, None, :, :])
+    return term, vec.reshape(nl * s.N, -1), chain_broadening(energy, chains[q], lead.t)
 
 
 def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl: Plan, extra_terms,

@@ -15,6 +15,7 @@ from typing import Optional, Tuple
 
 import jax
 import numpy as np
+from tqdm.auto import tqdm
 
 from ..core.batching import chunk_size, memory_budget, padded_chunks
 from ..core.chains import BAND_EDGE_TOLERANCE
@@ -189,13 +190,9 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
                 for positions, idx in padded_chunks(group.size, chunk)]
     else:
         work = [(None, positions, idx) for positions, idx in padded_chunks(total, chunk)]
-    if progress:
-        from tqdm.auto import tqdm
-
-        work = tqdm(work, unit="chunk", desc=f"{total} evaluations")
     results = None  # T, n_open, S (or None), stats over every evaluation
     upper, upper_of = None, None
-    for k, keep, idx in work:
+    for k, keep, idx in tqdm(work, unit="chunk", desc=f"{total} evaluations", disable=not progress):
         if k is None:
             out = _points(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix)
         else:

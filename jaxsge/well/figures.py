@@ -113,8 +113,7 @@ def local_maxima(x, y) -> list:
 
 def batch_row(st: WellStates, index) -> WellStates:
     """The states of one row of a 2D batch, as a 1D WellStates."""
-    fields = {f.name: getattr(st, f.name) for f in dataclasses.fields(st)}
-    rows = {key: value[index] for key, value in fields.items() if isinstance(value, np.ndarray)}
+    rows = {key: value[index] for key, value in vars(st).items() if isinstance(value, np.ndarray)}
     return dataclasses.replace(st, params=jax.tree.map(lambda a: np.asarray(a)[index], st.params), **rows)
 
 
@@ -152,8 +151,7 @@ def fig3(p, cfg, batches, num, progress):
     resolved = cfg["resolved_alpha_R"]
     st = fermi_states(batches["fig3"], num["fig3"], progress=progress)
     r = int(np.flatnonzero(all_R == resolved)[0])
-    plus = np.where(st.S_state_well[r] > 0, st.S_state_well[r], 0).sum(-1)
-    minus = np.where(st.S_state_well[r] < 0, st.S_state_well[r], 0).sum(-1)
+    plus, minus = (np.where(sign * st.S_state_well[r] > 0, st.S_state_well[r], 0).sum(-1) for sign in (1, -1))
     at_interface = spin_profile(batch_row(st, r), np.array([0.0])).sum(-2)[:, 0]
     summary = []
     for i, (a_r, n) in enumerate(zip(all_R, st.n_states)):
@@ -227,15 +225,12 @@ def fig6(p, cfg, batches, num, progress):
         elif guide == 0:
             undefined[f"{where}: relative_spread_S_well_beyond_guide_from"] = (
                 "int_0^d S_y dz averages to 0 beyond fig6.guide_from: no relative spread")
-        first = np.flatnonzero(n > 0)
-        onset = None
-        if first.size and first[0] > 0:
-            onset = threshold(p.replace(alpha_L=float(a), alpha_R=-float(a)), "d", float(d[first[0] - 1]),
-                              float(d[first[0]]), num["fig6"])
+        first = int(np.argmax(n > 0))  # the first width with a state (0 also where there is none)
+        onset = threshold(p.replace(alpha_L=float(a), alpha_R=-float(a)), "d", float(d[first - 1]), float(d[first]),
+                          num["fig6"]) if first > 0 else None
         fine_d = batches[f"fig6.fine[{i}]"].d
         fine = fermi_states(batches[f"fig6.fine[{i}]"], num[f"fig6.fine[{i}]"], progress=progress)
-        summary.append({"alpha_L": float(a), "alpha_R": -float(a), "guide_constant": guide,
-                        "d_first_state": onset,
+        summary.append({"alpha_L": float(a), "alpha_R": -float(a), "guide_constant": guide, "d_first_state": onset,
                         "local_maxima_S_well": local_maxima(fine_d, fine.S_well),
                         "local_maxima_mean_density": local_maxima(fine_d, fine.S_well / fine_d),
                         "fine_step": float(fine_d[1] - fine_d[0]),

@@ -51,8 +51,7 @@ KUBO_PREFACTOR = -1.0 / (8 * math.pi ** 2)
 SPIN = np.array([1.0, -1.0])  # sigma_z of the (up, down) components; up is along m = +z
 SIGMA_X = np.array([[0.0, 1.0], [1.0, 0.0]])
 PARAM_FIELDS = ("d", "V_L", "V_R", "E_F", "Delta", "alpha_L", "alpha_R", "Delta_L", "Delta_R", "mass")
-UNITS = {"d": "nm", "V_L": "eV", "V_R": "eV", "E_F": "eV", "Delta": "eV", "alpha_L": "eV nm^2",
-         "alpha_R": "eV nm^2", "Delta_L": "eV", "Delta_R": "eV", "mass": "m_e"}
+UNITS = {**dict.fromkeys(PARAM_FIELDS, "eV"), "d": "nm", "alpha_L": "eV nm^2", "alpha_R": "eV nm^2", "mass": "m_e"}
 K_CAP = 10.0  # default k_max is at most K_CAP k_top (resolve_numerics)
 #: Largest |value| of an energy (eV), a Rashba parameter (eV nm^2), d (nm) and mass or 1/mass (m_e) accepted:
 #: Eq. (1) is non-relativistic (energies far below m_e c^2 = 511 keV), and the bound keeps the products in
@@ -89,8 +88,7 @@ class WellParams:
     Delta_R: Any = 0.0
     mass: Any = 1.0
 
-    def replace(self, **changes) -> "WellParams":
-        return dataclasses.replace(self, **changes)
+    replace = dataclasses.replace  # p.replace(d=3.0): a copy with some fields changed
 
     def as_dict(self) -> dict:
         """Plain floats (or lists for batched fields), for result files."""
@@ -169,19 +167,14 @@ def validate(p: WellParams) -> None:
     except ValueError:
         shapes = ", ".join(f"{name} {value.shape}" for name, value in values.items() if value.ndim)
         raise ValueError(f"the parameter arrays do not broadcast together: {shapes}") from None
-    values = {name: np.broadcast_to(value, shape) for name, value in values.items()}
-    for side in ("L", "R"):
-        top = values["E_F"] + np.abs(values[f"Delta_{side}"])
-        bad = values[f"V_{side}"] <= top
+    v = {name: np.broadcast_to(value, shape) for name, value in values.items()}
+    bound = ": states at the Fermi energy must be bound (evanescent in both barriers for both spins)"
+    floors = [(f"V_{s}", v["E_F"] + np.abs(v[f"Delta_{s}"]), f"exceed E_F + |Delta_{s}|", bound) for s in "LR"]
+    floors.append(("E_F", -np.abs(v["Delta"]), "be above the bottom of the ferromagnet's band, -|Delta|", ""))
+    for name, floor, what, why in floors:  # each value must exceed its floor
+        bad = v[name] <= floor
         if np.any(bad):
-            raise ValueError(f"V_{side} = {_entry(values[f'V_{side}'], bad)} must exceed E_F + |Delta_{side}| = "
-                             f"{_entry(top, bad)} eV: states at the Fermi energy must be bound (evanescent in both "
-                             "barriers for both spins)")
-    bottom = -np.abs(values["Delta"])
-    bad = values["E_F"] <= bottom
-    if np.any(bad):
-        raise ValueError(f"E_F = {_entry(values['E_F'], bad)} must be above the bottom of the ferromagnet's band, "
-                         f"-|Delta| = {_entry(bottom, bad)} eV")
+            raise ValueError(f"{name} = {_entry(v[name], bad)} must {what} = {_entry(floor, bad)} eV{why}")
 
 
 def resolve_numerics(p: WellParams, numerics: Optional[WellNumerics] = None) -> tuple[WellNumerics, bool]:
@@ -199,9 +192,9 @@ def resolve_numerics(p: WellParams, numerics: Optional[WellNumerics] = None) -> 
     reduction = 1 - ((np.abs(a["alpha_L"]) + np.abs(a["alpha_R"])) / (2 * c)) ** 2
     bound = np.where(reduction > 0, k_top / np.sqrt(np.where(reduction > 0, reduction, 1.0)), np.inf)
     rigorous = bool(np.all(bound <= K_CAP * k_top))
-    k_max = numerics.k_max if numerics.k_max is not None else float(np.max(np.minimum(bound, K_CAP * k_top))
-                                                                      * (1 + 1e-6))
+    k_max = float(np.max(np.minimum(bound, K_CAP * k_top)) * (1 + 1e-6))
     if numerics.k_max is not None:
+        k_max = numerics.k_max
         if not (np.isfinite(k_max) and k_max > 0):
             raise ValueError(f"k_max = {k_max} must be a finite number > 0 (1/nm)")
         rigorous = bool(np.all(k_max >= bound))
@@ -239,34 +232,23 @@ def _coefficients(p: WellParams, E, k):
     return x, q_L, q_R, p.alpha_L * k / c, p.alpha_R * k / c
 
 
-def _cosh_cos(x, z):
-    """C(z), S(z), C'(z) with u'' = x u, C(0) = 1, C'(0) = 0, S(0) = 0, S'(0) = 1 (S' = C).
-
-    Only for moderate |x| z^2 (no overflow guard); the series branch keeps x -> 0 exact and
-    differentiable.
-    """
+def _series(x, z):
+    """y = x z^2, whether |y| < _SERIES, r = sqrt(|x|) (1 where small), and the Taylor series of C(z), S(z),
+    the solutions of u'' = x u with C(0) = S'(0) = 1, C'(0) = S(0) = 0 (S' = C, C' = x S)."""
     y = x * z * z
     small = jnp.abs(y) < _SERIES
     r = jnp.sqrt(jnp.where(small, 1.0, jnp.abs(x)))
-    rz = r * z
-    C = jnp.where(small, 1 + y / 2 + y ** 2 / 24 + y ** 3 / 720, jnp.where(x > 0, jnp.cosh(rz), jnp.cos(rz)))
-    S = jnp.where(small, z * (1 + y / 6 + y ** 2 / 120 + y ** 3 / 5040),
-                  jnp.where(x > 0, jnp.sinh(rz), jnp.sin(rz)) / r)
-    return C, S, x * S
+    return y, small, r, 1 + y / 2 + y ** 2 / 24 + y ** 3 / 720, z * (1 + y / 6 + y ** 2 / 120 + y ** 3 / 5040)
 
 
 def _scaled_propagator(x, d):
-    """C(d), S(d), C'(d) of :func:`_cosh_cos` divided by N = cosh(sqrt(max(x, 0)) d), and 1/N.
+    """C(d), S(d), C'(d) of :func:`_series` divided by N = cosh(sqrt(max(x, 0)) d), and 1/N.
 
     The scaling keeps the determinant finite for evanescent components (x d^2 >> 1) without
     changing its sign or its roots.
     """
-    y = x * d * d
-    small = jnp.abs(y) < _SERIES
-    r = jnp.sqrt(jnp.where(small, 1.0, jnp.abs(x)))
+    y, small, r, c_series, s_series = _series(x, d)
     rd = r * d
-    c_series = 1 + y / 2 + y ** 2 / 24 + y ** 3 / 720
-    s_series = d * (1 + y / 6 + y ** 2 / 120 + y ** 3 / 5040)
     n_series = jnp.where(y > 0, c_series, 1.0)
     e = jnp.exp(-2 * jnp.where(x > 0, rd, 0.0))
     tanh, sech = (1 - e) / (1 + e), 2 * jnp.sqrt(e) / (1 + e)
@@ -321,19 +303,22 @@ def _well_basis(x, d, z):
     """Two solutions of u'' = x u bounded by O(1) on [0, d], and their derivatives, at z.
 
     cos/sin for x d^2 < -1, exp(-lambda z) and exp(lambda (z - d)) for x d^2 > 1, and
-    C(z), S(z)/d between (where the two exponentials would be nearly dependent).
+    C(z), S(z)/d of :func:`_series` between (where the two exponentials would be nearly dependent;
+    |x| z^2 <= 1 there, so cosh needs no overflow guard, and the series keeps x -> 0 exact and differentiable).
     """
     y = x * d * d
     osc, evan = y < -1, y > 1
-    mid = ~(osc | evan)
+    x_mid = jnp.where(osc | evan, 0.0, x)
     r_osc = jnp.sqrt(jnp.where(osc, -x, 1.0))
     r_ev = jnp.sqrt(jnp.where(evan, x, 1.0))
-    C, S, Cp = _cosh_cos(jnp.where(mid, x, 0.0), z)
+    _, small, r, c_series, s_series = _series(x_mid, z)
+    C = jnp.where(small, c_series, jnp.where(x_mid > 0, jnp.cosh(r * z), jnp.cos(r * z)))
+    S = jnp.where(small, s_series, jnp.where(x_mid > 0, jnp.sinh(r * z), jnp.sin(r * z)) / r)
     cos, sin = jnp.cos(r_osc * z), jnp.sin(r_osc * z)
     e0, e1 = jnp.exp(-r_ev * z), jnp.exp(r_ev * (z - d))
     f0 = jnp.where(osc, cos, jnp.where(evan, e0, C))
     f1 = jnp.where(osc, sin, jnp.where(evan, e1, S / d))
-    g0 = jnp.where(osc, -r_osc * sin, jnp.where(evan, -r_ev * e0, Cp))
+    g0 = jnp.where(osc, -r_osc * sin, jnp.where(evan, -r_ev * e0, x_mid * S))
     g1 = jnp.where(osc, r_osc * cos, jnp.where(evan, r_ev * e1, C / d))
     return f0, f1, g0, g1
 
@@ -414,13 +399,11 @@ def _find_roots(f, k_max, num: WellNumerics):
     a = jnp.abs(values)
     dip = (a[1:-1] < a[:-2]) & (a[1:-1] <= a[2:]) & ~change[:-1] & ~change[1:]
     (i_change,) = jnp.nonzero(change, size=n, fill_value=0)
-    (i_dip,) = jnp.nonzero(dip, size=n, fill_value=0)
+    i_dip = jnp.nonzero(dip, size=n, fill_value=0)[0] + 1
     n_change, n_dip = change.sum(), dip.sum()
-    i_dip = i_dip + 1
     slope = jax.grad(f)
-    slopes = jax.vmap(slope)
     lo, mid, hi = grid[i_dip - 1], grid[i_dip], grid[i_dip + 1]
-    turns = (slopes(lo) >= 0) != (slopes(hi) >= 0)
+    turns = (jax.vmap(slope)(lo) >= 0) != (jax.vmap(slope)(hi) >= 0)
     k_ext = jax.vmap(lambda u, v: _bisect(slope, u, v, num.bisect_steps))(lo, hi)
     split = (jnp.arange(n) < n_dip) & turns & ((jax.vmap(f)(k_ext) >= 0) != (values[i_dip] >= 0))
     split = jax.lax.stop_gradient(split)
@@ -438,6 +421,13 @@ def _find_roots(f, k_max, num: WellNumerics):
 
 # --- States and the Kubo spin density ---
 
+def _in_well(p, x, v, z):
+    """The two spin components (2, n_z) inside the well at z from the amplitudes v (unknowns of matching_matrix)."""
+    f0, f1, _, _ = jax.vmap(lambda xs: _well_basis(xs, p.d, z))(x)
+    coef = v[jnp.array([[1, 2], [5, 6]])]
+    return coef[:, :1] * f0 + coef[:, 1:] * f1
+
+
 def _state(p, E, k, n_quad, block=None):
     """Normalisation, spin integrals and Hellmann-Feynman slope of the bound state at (E, k).
 
@@ -452,11 +442,9 @@ def _state(p, E, k, n_quad, block=None):
         sl = slice(4 * block, 4 * block + 4)
         v = jnp.zeros(8).at[sl].set(_null_vector(A[sl, sl]))
     left, right = v[jnp.array([0, 4])], v[jnp.array([3, 7])]
-    coef = v[jnp.array([[1, 2], [5, 6]])]
     t, w = np.polynomial.legendre.leggauss(n_quad)
     z, w = p.d * (t + 1) / 2, p.d * w / 2                         # Gauss-Legendre nodes and weights on [0, d]
-    f0, f1, _, _ = jax.vmap(lambda xs: _well_basis(xs, p.d, z))(x)
-    psi = coef[:, :1] * f0 + coef[:, 1:] * f1                     # (2, n_quad), unnormalised
+    psi = _in_well(p, x, v, z)                                    # (2, n_quad), unnormalised
     norm_L, norm_R = jnp.sum(left ** 2 / (2 * q_L)), jnp.sum(right ** 2 / (2 * q_R))
     norm_W = jnp.sum(w * psi ** 2)
     norm = norm_L + norm_W + norm_R
@@ -493,10 +481,7 @@ def _profile_point(p: WellParams, k, weight, amplitudes, z):
     """S_y(z) per state (n_slots, n_z), from the normalised amplitudes of :func:`_state`."""
     def one(q, v):
         x, q_L, q_R, _, _ = _coefficients(p, p.E_F, q)
-        zw = jnp.clip(z, 0.0, p.d)
-        f0, f1, _, _ = jax.vmap(lambda xs: _well_basis(xs, p.d, zw))(x)
-        coef = v[jnp.array([[1, 2], [5, 6]])]
-        inside = coef[:, :1] * f0 + coef[:, 1:] * f1
+        inside = _in_well(p, x, v, jnp.clip(z, 0.0, p.d))
         left = v[jnp.array([0, 4])][:, None] * jnp.exp(q_L[:, None] * jnp.minimum(z, 0.0))
         right = v[jnp.array([3, 7])][:, None] * jnp.exp(-q_R[:, None] * jnp.maximum(z - p.d, 0.0))
         psi = jnp.where(z < 0, left, jnp.where(z > p.d, right, inside))
@@ -624,16 +609,6 @@ def spin_profile(states: WellStates, z) -> np.ndarray:
     out = _profile_batch(flat, states.k.reshape(-1, n), states.weight.reshape(-1, n),
                          states.amplitudes.reshape(-1, n, 8), z)
     return np.asarray(out).reshape(shape + (n, z.shape[0]))
-
-
-def total_spin(p: WellParams, numerics: WellNumerics, which: str = "S_well"):
-    """S_well (or S_total) for scalar, possibly traced parameters: differentiable with jax.grad.
-
-    ``numerics`` must be fully resolved (:func:`resolve_numerics` on concrete parameters),
-    since traced parameters cannot size the grids. Not spin-degenerate. Call inside
-    ``jax.enable_x64(True)`` or through :func:`spin_derivatives`.
-    """
-    return _solve_point(p, numerics.k_max, numerics)[which]
 
 
 _total_and_gradient = jax.jit(jax.value_and_grad(lambda p, k_max, num, which: _solve_point(p, k_max, num)[which]),

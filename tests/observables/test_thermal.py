@@ -7,7 +7,7 @@ import scipy.integrate
 
 from jaxsge import JunctionParams, junction
 from jaxsge.observables.scan import conversion_scan
-from jaxsge.observables.thermal import thermal_nodes
+from jaxsge.observables.scan import thermal_nodes
 from jaxsge.plan.plan import subband_edges
 
 BASE = dict(Lx=7, Ly=6, Lz=4, W=4, n_barrier=1, theta=1.1)
