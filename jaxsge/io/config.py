@@ -59,8 +59,11 @@ def _evaluate(text: str, name: str, integer: bool):
             return math.pi
         if isinstance(node, ast.BinOp) and type(node.op) in _OPS and not (integer and isinstance(node.op, ast.Div)):
             left, right = ev(node.left), ev(node.right)
-            if integer and isinstance(node.op, ast.Pow) and (abs(right) > 64 or abs(left) > SEED_LIMIT):
-                raise OverflowError
+            if integer and isinstance(node.op, ast.Pow):
+                if right < 0:  # 2**-1 is 0.5: not an integer
+                    raise TypeError
+                if right > 64 or abs(left) > SEED_LIMIT:
+                    raise OverflowError
             value = _OPS[type(node.op)](left, right)
             if integer and abs(value) > 2 ** 64:
                 raise OverflowError

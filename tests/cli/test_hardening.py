@@ -134,6 +134,7 @@ def test_results_survive_a_run_killed_while_writing(junction, tmp_path):
     ("seed=2**63", ["seed = 9223372036854775808 must satisfy"]),
     ("seed=9223372036854775808", ["seed"]),
     ("Lx=8.7", ["Lx = '8.7' is not an integer"]),
+    ("seed=2**-1", ["seed = '2**-1' is not an integer"]),
     ("seed=-1", ["seed = -1 must satisfy"]),
     ("K0=nan", ["K0 = 'nan' is not a number"]),
     ("mu=1e400", ["mu = '1e400' is not a finite number"]),
