@@ -377,9 +377,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
             group, c_bottom = _mode_channels(s, bottom, pl.bottom_channels, chi_bottom, cols["bottom"])
             groups.append(group)
             c = c.at[np.ix_(cols["bottom"], cols["bottom"])].add(c_bottom)
-    # Without reflection the top lead's channels are left out of the right-hand sides, when
-    # they are a group of their own (no dense slice above mixed them with side channels).
-    lean = "top" in cols and not reflection and len(pl.slices) == 1
+    lean = lean_right_hand_sides(s, pl, reflection)
     if pl.krylov is not None:  # matrix-free: the slice matrix is never formed
         solver = krylov.layer_solver(_layer_operator(s, first, theta, phi, energy, draw, pl, mode_blocks), chi_top,
                                      pl.krylov)
@@ -406,6 +404,14 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     if lean:
         T = _reflection_from_unitarity(T, n_open, len(s.side_leads))
     return T, n_open, (s_matrix if smatrix else None), stats
+
+
+def lean_right_hand_sides(s: Stack, pl: Plan, reflection: bool) -> bool:
+    """Whether the top lead's channels are left out of the lowest slice's right-hand sides (its
+    spin-resolved self-reflection then comes from unitarity): without ``reflection``, when there is
+    a top lead and its channels are a group of their own (no dense slice above mixed them with side
+    channels)."""
+    return not reflection and s.top is not None and len(pl.slices) == 1
 
 
 def _solve_lowest(solve, groups, c, m: int, lean: bool):

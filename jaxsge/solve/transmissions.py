@@ -23,7 +23,7 @@ from ..core.precision import x64
 from ..model.junction import JunctionParams, junction, validate
 from ..model.stack import Stack
 from ..plan.plan import Plan, plan
-from .kernel import evaluate, upper_state
+from .kernel import evaluate, lean_right_hand_sides, upper_state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +85,7 @@ def evaluation_bytes(s: Stack, pl: Plan, reflection: bool) -> float:
     """Peak memory (bytes) of one evaluation, or of the upper state it needs if that is larger."""
     N = s.N
     if pl.krylov is not None:  # the GMRES basis per right-hand side, the shell's columns, its LU
-        rhs = pl.n_channels if reflection else sum(len(c) for c in pl.side_channels)
+        rhs = sum(len(c) for c in pl.side_channels) if lean_right_hand_sides(s, pl, reflection) else pl.n_channels
         nc = len(pl.krylov.shell)
         # XLA holds the basis of the restart loop twice (measured, tests/solve/test_memory.py).
         return 16.0 * ((2 * pl.krylov.restart + 8) * N * rhs + 3 * N * nc + nc ** 2 + 20 * N)
@@ -98,7 +98,7 @@ def evaluation_bytes(s: Stack, pl: Plan, reflection: bool) -> float:
     m = (last - first + 1) * N
     dense_state = bool(pl.blocks) or len(pl.slices) > 1
     n_side = sum(len(c) for c in pl.side_channels) + len(pl.bottom_channels)
-    rhs = pl.n_channels if reflection or len(pl.slices) > 1 else 2 * n_side
+    rhs = 2 * n_side if lean_right_hand_sides(s, pl, reflection) else pl.n_channels
     lowest = (1.25 + (1.0 if dense_state else 0.0)) * m ** 2 + 3 * m * rhs
     upper = [3.0 * ((b - a + 1) * N) ** 2 + 6 * (b - a + 1) * N * pl.n_channels for a, b in pl.slices[:-1]]
     if pl.blocks:
@@ -213,8 +213,8 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
         raise ValueError("the solve gave non-finite transmissions: the linear system of the junction is singular "
                          "at one of the energies (a bound state of the closed junction?); shift the energy slightly")
     T, n_open, S, stats = (None if a is None else a.reshape(shape + a.shape[1:]) for a in results)
-    resolved = reflection or s.top is None or len(pl.slices) > 1
-    return Transmissions(T, n_open, S, s.lead_names, pl, resolved, None if pl.krylov is None else stats)
+    return Transmissions(T, n_open, S, s.lead_names, pl, not lean_right_hand_sides(s, pl, reflection),
+                         None if pl.krylov is None else stats)
 
 
 def solver_report(pl: Plan, stats) -> dict:
