@@ -1,5 +1,8 @@
+"""``python -m jaxsge``: the command line (``jaxsge.cli.main``)."""
+
 import sys
 
 from .cli.main import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,9 +11,9 @@ import argparse
 import sys
 
 from .. import __version__
-from . import conductance, ensemble, scan, sensitivity, stack, well
+from . import conductance, ensemble, kwant_check, scan, sensitivity, stack, well
 
-COMMANDS = (conductance, scan, sensitivity, ensemble, stack, well)
+COMMANDS = (conductance, scan, sensitivity, ensemble, stack, well, kwant_check)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,7 +41,7 @@ def chain_self_energy(energy, onsite, t):
 
     With z = (E - onsite)/(2t) the surface Green's function obeys t g = 1/(2z - t g), so
     Sigma = t lambda with lambda = z - sqrt(z - 1) sqrt(z + 1) (principal square roots): this
-    single expression is the decaying root |lambda| < 1 outside the band and the retarded
+    single expression is the decaying root ``|lambda| < 1`` outside the band and the retarded
     root lambda = exp(-i k) (Im Sigma = -t sin k < 0) inside it.
     """
     z = (energy - onsite) / (2 * t) + 0j

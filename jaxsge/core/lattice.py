@@ -90,8 +90,10 @@ def cubic_rashba_table(alpha3) -> dict:
     """H[r, r+d] of alpha3 (p_x^2 - p_y^2)(sigma_x p_y - sigma_y p_x), one per offset d (half of them).
 
     Discretised term by term as ``kwant.continuum.discretize`` does (p -> sin k, p^2 -> 2 - 2cos k,
-    p^3 -> sin^3 k), i.e. the lattice symbol of ``docs/model.md``
+    p^3 -> sin^3 k), i.e. the lattice symbol of ``docs/model.md``::
+
         alpha3 ( sigma_x [(2 - 2cos kx) sin ky - sin^3 ky] - sigma_y [sin^3 kx - (2 - 2cos ky) sin kx] )
+
     with H(k) = sum_d H[r, r+d] exp(i k.d) [cubic Rashba of G. Fleury, M. Barth, C. Gorini,
     PRB 108, L081402 (2023), Eq. (7)].
     """

@@ -1,7 +1,7 @@
 """Statistics of a finished ensemble: means, standard errors, the Fig. 3 curves, convergence, harmonics.
 
-Arrays of disordered units have shape (*cases, n_realizations, n_phi, ...), the clean ones
-(*cases[:-1], n_phi, ...). Standard errors are s / sqrt(n) (ddof = 1), absent (never NaN) for one
+Arrays of disordered units have shape ``(*cases, n_realizations, n_phi, ...)``, the clean ones
+``(*cases[:-1], n_phi, ...)``. Standard errors are s / sqrt(n) (ddof = 1), absent (never NaN) for one
 realization. g_sc(phi) = sqrt(<Gx>^2 + <Gy>^2) / max over phi of the disorder-averaged
 conductances [Fig. 3 of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023)], with a
 jackknife standard error (``docs/ensemble.md``, Statistics).
@@ -46,13 +46,13 @@ def jackknife(estimate, samples_x, samples_y):
 def ensemble_statistics(disordered: dict, clean: dict, conductances, n_harmonics: int) -> dict:
     """Means, standard errors, g_sc of the mean curves, harmonics and convergence with n, per case.
 
-    Keys: ``mean_<G>`` (*cases, n_phi) for each conductance G and, with two or more
-    realizations, ``stderr_<G>``; ``g_sc`` (*cases, n_phi) and ``g_sc_stderr``; ``clean_g_sc``;
-    ``harmonics_<G>`` (*cases, m) of the mean curves and ``harmonics_stderr_<G>``;
-    ``running_mean_Gsc`` (*cases, n, n_phi) of |<G_sc>|, and the convergence measures
-    (*cases, n): ``convergence`` = max_phi |<G>_n - <G>_N| / max_phi |<G>_N| with
-    |G| = sqrt(Gx^2 + Gy^2), ``convergence_g_sc`` = max_phi |g_sc,n - g_sc,N|, and
-    ``relative_stderr`` (n = 2..N) = max_phi SE_n / max_phi |<G>_N|.
+    Keys: ``mean_<G>`` ``(*cases, n_phi)`` for each conductance G and, with two or more
+    realizations, ``stderr_<G>``; ``g_sc`` ``(*cases, n_phi)`` and ``g_sc_stderr``; ``clean_g_sc``;
+    ``harmonics_<G>`` ``(*cases, m)`` of the mean curves and ``harmonics_stderr_<G>``;
+    ``running_mean_Gsc`` ``(*cases, n, n_phi)`` of ``|<G_sc>|``, and the convergence measures
+    ``(*cases, n)``: ``convergence`` = ``max_phi |<G>_n - <G>_N| / max_phi |<G>_N|`` with
+    ``|G| = sqrt(Gx^2 + Gy^2)``, ``convergence_g_sc`` = ``max_phi |g_sc,n - g_sc,N|``, and
+    ``relative_stderr`` (n = 2..N) = ``max_phi SE_n / max_phi |<G>_N|``.
     """
     axis = disordered["Gsc_x"].ndim - 2  # the realization axis
     gx, gy = (np.moveaxis(disordered.get(k, np.zeros_like(disordered["Gsc_x"])), axis, 0) for k in ("Gsc_x", "Gsc_y"))

@@ -399,7 +399,7 @@ def side_lead_onsite(stack: Stack, lead: SideLead):
 
 
 def side_lead_modes(stack: Stack, lead: SideLead):
-    """Transverse modes of a side lead's cell: (U, mu) with the cell = sum_(m, l) (t eps_m + mu_l) |m l><m l|.
+    """Transverse modes of a side lead's cell: (U, mu) with the cell = sum_(m, l) (t eps_m + mu_l) ``|m l><m l|``.
 
     Across its width the cell is a hard-wall chain (sine modes of ``core.lattice.sine_modes``,
     energies t eps_m); across its layers, the matrix diag(onsite_z) - tz (hopping between

@@ -91,7 +91,7 @@ def thermal_nodes(mu: float, kT: float, edges, order: int):
     """Energies and weights of int d eps (-df/d eps) F(eps) for one Fermi energy ``mu``.
 
     ``order`` Gauss-Legendre nodes on each piece of u = tanh((eps - mu)/2kT) in [-1, 1] between
-    the ``edges`` (subband edges) inside the window |eps - mu| < 30 kT, after the sin^2 map of
+    the ``edges`` (subband edges) inside the window ``|eps - mu| < 30 kT``, after the sin^2 map of
     the module docstring. The weights sum to 1 - 2e-13 (the weight outside the window is dropped).
     """
     edges = np.asarray(edges, dtype=float)

@@ -44,7 +44,7 @@ class Sensitivities:
 
     ``values[q]`` for q in ``quantities`` ("T" with trailing axes (n_leads, 2, n_leads, 2), then
     the conversion conductances the leads allow); ``derivatives[q][name]`` = d q / d name, same
-    shape. Batch shape: (realizations, *angles) when realizations were asked, else the
+    shape. Batch shape: ``(realizations, *angles)`` when realizations were asked, else the
     broadcast shape of theta and phi. Units: e^2/h per unit of the parameter. ``solver``: the
     path and, for the Krylov path, its largest iteration count and relative residual.
     """

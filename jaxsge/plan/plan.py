@@ -306,7 +306,7 @@ def _choose_solver(s: Stack, energies, pl: Plan, solver: str) -> Plan:
 
 def krylov_shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
     """Flat indices q * 2 + s (spin along the top axis) of the modes of the lowest layer with
-    |Re D(q, s)| < KRYLOV_SHELL t at one of the energies, D = E - onsite - t eps_q + s Dxc/2 -
+    ``|Re D(q, s)| < KRYLOV_SHELL t`` at one of the energies, D = E - onsite - t eps_q + s Dxc/2 -
     sigma_top(q, s) its mode-diagonal part (``solve.krylov``)."""
     from ..core.chains import chain_self_energy, fold_mode_chains
     from ..core.lattice import band_energies

@@ -16,7 +16,7 @@ def fermi_contour_bands(t, mu, alpha3, dxc0, theta, phi, n_k=301, k_max=np.pi):
     """The two bands of the bulk 2DEG layer on a k grid, minus mu: (kx, ky, bands (2, n_k, n_k)).
 
     H(k) = (4t - 2t cos kx - 2t cos ky) + b(k).sigma with the cubic Rashba field of
-    ``docs/model.md`` and the exchange -(Dxc(0)/2) n: bands eps0 -/+ |b(k)|.
+    ``docs/model.md`` and the exchange -(Dxc(0)/2) n: bands ``eps0 -/+ |b(k)|``.
     """
     k = np.linspace(-k_max, k_max, n_k)
     kx, ky = np.meshgrid(k, k, indexing="xy")
@@ -70,7 +70,7 @@ def polar_panels(phi, curves, titles, contours=None, suptitle=None, path=None, e
 
 
 def sensitivity_panels(phi, values, derivatives, wrt, suptitle=None, path=None):
-    """G_sc^x (and G_sc^y) versus phi, then one row per parameter with their derivatives and that of |G_sc|.
+    """G_sc^x (and G_sc^y) versus phi, then one row per parameter with their derivatives and that of ``|G_sc|``.
 
     ``values``: dict with "Gsc_x" (and "Gsc_y"), (n_phi,); ``derivatives``: quantity -> name ->
     (n_phi,). Returns the figure; written to ``path`` if given.

@@ -53,7 +53,7 @@ SIGMA_X = np.array([[0.0, 1.0], [1.0, 0.0]])
 PARAM_FIELDS = ("d", "V_L", "V_R", "E_F", "Delta", "alpha_L", "alpha_R", "Delta_L", "Delta_R", "mass")
 UNITS = {**dict.fromkeys(PARAM_FIELDS, "eV"), "d": "nm", "alpha_L": "eV nm^2", "alpha_R": "eV nm^2", "mass": "m_e"}
 K_CAP = 10.0  # default k_max is at most K_CAP k_top (resolve_numerics)
-#: Largest |value| of an energy (eV), a Rashba parameter (eV nm^2), d (nm) and mass or 1/mass (m_e) accepted:
+#: Largest absolute value of an energy (eV), a Rashba parameter (eV nm^2), d (nm) and mass or 1/mass (m_e) accepted:
 #: Eq. (1) is non-relativistic (energies far below m_e c^2 = 511 keV), and the bound keeps the products in
 #: the matching determinant far inside the float64 range.
 MAGNITUDE_LIMIT = 1e4
@@ -133,7 +133,7 @@ def validate(p: WellParams) -> None:
     """Raise ValueError naming the offending parameter, its value and the allowed range (plain Python, before jit).
 
     Eq. (1) needs d > 0 and mass > 0, and states at E_F must be bound: E_F below both barriers
-    for both spins (V - |Delta_side| > E_F) and above the band bottom -|Delta| of the
+    for both spins (``V - |Delta_side| > E_F``) and above the band bottom ``-|Delta|`` of the
     ferromagnet. Energies, Rashba parameters, d and the mass (and 1/mass) are bounded by
     :data:`MAGNITUDE_LIMIT`, far beyond any solid, so that no grid or product overflows.
     """
@@ -181,8 +181,8 @@ def resolve_numerics(p: WellParams, numerics: Optional[WellNumerics] = None) -> 
     """Fill the unset fields of ``numerics`` for the (possibly batched, concrete) parameters ``p``.
 
     Returns the settings and whether [0, k_max] provably holds every root. The default k_max is
-    the bound c k^2 (1 - A^2/4c^2) <= E_F + |Delta|, A = |alpha_L| + |alpha_R| (docs/quantum_well.md,
-    "k_max"), capped at K_CAP k_top (k_top^2 = (E_F + |Delta|)/c); where the cap applies (A within
+    the bound ``c k^2 (1 - A^2/4c^2) <= E_F + |Delta|``, ``A = |alpha_L| + |alpha_R|`` (docs/quantum_well.md,
+    "k_max"), capped at K_CAP k_top (``k_top^2 = (E_F + |Delta|)/c``); where the cap applies (A within
     0.5 % of 2c or beyond) a root beyond the cap is not excluded (near A = 2c one root runs to infinity).
     """
     numerics = numerics or WellNumerics()

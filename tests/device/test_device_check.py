@@ -36,8 +36,8 @@ def test_stored_references_are_what_the_cpu_computes(computed):
 def test_references_agree_with_kwant(computed):
     pytest.importorskip("kwant", reason="Kwant is not installed (make kwant)")
     from tests.solve.test_kwant_junction import kwant_reference
-    from tests.solve.test_kwant_stack import _potentials
-    from validation import kwant_stack
+    from jaxsge.validation import kwant_model as kwant_stack
+    from jaxsge.validation.kwant_model import potentials
 
     from jaxsge import junction
 
@@ -46,13 +46,13 @@ def test_references_agree_with_kwant(computed):
         if p.side_leads == ("L", "R", "F", "B"):
             reference, _ = kwant_reference(p)
         else:  # the general Kwant model takes any set of side leads
-            reference, _ = kwant_stack.transmissions(junction(p), p.mu, _potentials(junction(p)))
+            reference, _ = kwant_stack.transmissions(junction(p), p.mu, potentials(junction(p)))
         if not options["reflection"]:  # M's spin-resolved self-reflection is resolved only in its sums
             reference = reference.copy()
             reference[-1, :, -1, :] = T[-1, :, -1, :]
         np.testing.assert_allclose(T, reference, atol=1e-8, rtol=0, err_msg=name)
     for name, (stack, energy) in refs.STACKS.items():
-        reference, _ = kwant_stack.transmissions(stack, energy, _potentials(stack))
+        reference, _ = kwant_stack.transmissions(stack, energy, potentials(stack))
         np.testing.assert_allclose(computed[name]["T"], reference, atol=1e-8, rtol=0, err_msg=name)
 
 

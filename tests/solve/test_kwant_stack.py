@@ -1,15 +1,16 @@
-"""The general layered junction against an independent Kwant model (validation/kwant_stack.py)."""
+"""The general layered junction against an independent Kwant model (jaxsge/validation/kwant_model.py)."""
 
 import jax
 import numpy as np
 import pytest
 
-from jaxsge.core.lattice import disorder_realization
 from jaxsge.model.junction import JunctionParams, junction, mechanism, three_terminal
 from jaxsge.model.stack import Layer, SideLead, Stack, VerticalLead
 from jaxsge.solve.transmissions import solve
 
-kwant_stack = pytest.importorskip("validation.kwant_stack", reason="Kwant is not installed (make kwant)")
+pytest.importorskip("kwant", reason="Kwant is not installed (make kwant)")
+from jaxsge.validation import kwant_model as kwant_stack  # noqa: E402
+from jaxsge.validation.kwant_model import potentials  # noqa: E402
 
 KWANT_TOL = 1e-8  # absolute, on transmission probabilities
 SMALL = JunctionParams(Lx=6, Ly=5, Lz=4, W=3, n_barrier=2, theta=1.1, phi=0.6, mu=1.1)
@@ -53,18 +54,11 @@ CASES = {
 }
 
 
-def _potentials(stack):
-    with jax.enable_x64(True):
-        draw = np.asarray(disorder_realization(stack.seed, 0, (stack.Lz, stack.Lx, stack.Ly)))
-        return np.stack([np.broadcast_to(np.asarray(layer.onsite, dtype=float), (stack.Lx, stack.Ly))
-                         + float(layer.K0) * draw[z] for z, layer in enumerate(stack.layers)])
-
-
 @pytest.mark.parametrize("name", CASES)
 def test_equals_kwant(name):
     stack = CASES[name]
     ours = solve(stack, 1.1)
-    T, n_open = kwant_stack.transmissions(stack, 1.1, _potentials(stack))
+    T, n_open = kwant_stack.transmissions(stack, 1.1, potentials(stack))
     np.testing.assert_array_equal(ours.n_open, n_open)
     np.testing.assert_allclose(ours.T, T, atol=KWANT_TOL, rtol=0)
     assert np.abs(T[:-1, :, -1, :]).max() > 1e-3, "the check must see a transmission from the last lead to another"

@@ -1,4 +1,8 @@
-"""The general layered junction of ``jaxsge.model.stack`` built independently with Kwant (validation only).
+"""Any stack of ``jaxsge.model.stack`` built independently with Kwant, and the comparison of every transmission.
+
+Kwant is optional (it is not a dependency of jaxsge): it is imported when a function here needs
+it, and a missing Kwant raises an ImportError that says how to install it. ``jaxsge kwant-check``
+is the command-line front end of :func:`compare`.
 
 Every layer's in-plane hoppings are Kwant's own discretisation of the continuum expression
 ``IN_PLANE`` (``kwant.continuum.discretize_symbolic``, evaluated numerically), so the
@@ -13,20 +17,39 @@ through the conservation law -n.sigma; Kwant orders the blocks by increasing eig
 block 0 is s = + (parallel to n) and block 1 is s = -, jaxsge's spin indices.
 
 Only the physical description is shared with jaxsge (plus its helpers that resolve a side
-lead's default extent and onsite): no jaxsge Hamiltonian builder is called.
+lead's default extent and onsite, and the disorder draw): no jaxsge Hamiltonian builder is called.
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import time
 
-import kwant
-import kwant.continuum
 import numpy as np
-import sympy
 
-from jaxsge.model.stack import side_lead_extent, side_lead_onsite
+from ..core.lattice import disorder_realization
+from ..core.precision import x64
+from ..model.stack import Stack, side_lead_extent, side_lead_onsite
+
+INSTALL_HINT = ("Kwant is not installed: `make kwant` (or `VENV=.venv bash scripts/install_kwant.sh`) builds "
+                "Kwant 1.5.0 into the project's virtual environment; elsewhere install kwant 1.5 "
+                "(pip install kwant, or conda install -c conda-forge kwant)")
+
+# Kwant's lead modes of the top and bottom leads take a dense eigenproblem over a whole layer: on
+# a 2-core CPU a 20 x 20 junction takes about a minute, 30 x 30 about eight.
+MAX_LAYER_SITES = 400
+
+
+def require_kwant():
+    """The ``kwant`` module (with ``kwant.continuum``); ImportError with :data:`INSTALL_HINT` when missing."""
+    try:
+        import kwant
+        import kwant.continuum  # noqa: F401  (needs sympy, which Kwant's continuum module uses)
+    except ImportError as err:
+        raise ImportError(INSTALL_HINT) from err
+    return kwant
+
 
 S0 = np.eye(2, dtype=complex)
 SX = np.array([[0, 1], [1, 0]], dtype=complex)
@@ -49,7 +72,7 @@ def _ndots(theta, phi):
 
 @functools.lru_cache(maxsize=1)
 def _symbolic_table():
-    table, _ = kwant.continuum.discretize_symbolic(IN_PLANE, coords="xy")
+    table, _ = require_kwant().continuum.discretize_symbolic(IN_PLANE, coords="xy")
     return table
 
 
@@ -59,6 +82,8 @@ def discretized_table(t=0.0, alpha1=0.0, alpha3=0.0, beta=0.0, onsite=True):
     Kwant returns one of each pair (d, -d); the other is its conjugate transpose. Zero entries
     are dropped, and so is the (0, 0) entry when ``onsite`` is False.
     """
+    import sympy
+
     values = {"t": t, "alpha1": alpha1, "alpha3": alpha3, "beta": beta, "a_x": 1, "a_y": 1}
     out = {}
     for offset, matrix in _symbolic_table().items():
@@ -112,7 +137,12 @@ def _direction(theta, phi, obj):
 
 
 def build(stack, potentials, theta=None, phi=None):
-    """Finalized Kwant system of the stack, leads attached in ``stack.lead_names`` order."""
+    """Finalized Kwant system of the stack, leads attached in ``stack.lead_names`` order.
+
+    ``potentials``: each site's scalar onsite energy, shape (Lz, Lx, Ly) (see :func:`potentials`);
+    ``theta``, ``phi``: the stack's magnetization angles when None.
+    """
+    kwant = require_kwant()
     theta = float(stack.theta if theta is None else theta)
     phi = float(stack.phi if phi is None else phi)
     Lx, Ly, Lz = stack.Lx, stack.Ly, stack.Lz
@@ -181,9 +211,12 @@ def build(stack, potentials, theta=None, phi=None):
 
 
 def transmissions(stack, energy, potentials, theta=None, phi=None):
-    """T[a, sa, b, sb] with shape (nL, 2, nL, 2) and n_open (nL, 2), in jaxsge's lead order
-    stack.lead_names (side leads in order, then top, then bottom) and spin order."""
-    smatrix = kwant.smatrix(build(stack, potentials, theta, phi), energy=energy)
+    """Kwant's T[a, sa, b, sb], shape (nL, 2, nL, 2), and open channels n_open, shape (nL, 2).
+
+    Leads in jaxsge's order ``stack.lead_names`` (side leads in order, then top, then bottom),
+    spins in jaxsge's order (0: +, 1: -).
+    """
+    smatrix = require_kwant().smatrix(build(stack, potentials, theta, phi), energy=energy)
     n_leads = len(stack.lead_names)
     T = np.zeros((n_leads, 2, n_leads, 2))
     n_open = np.zeros((n_leads, 2))
@@ -194,3 +227,51 @@ def transmissions(stack, energy, potentials, theta=None, phi=None):
                 for sb in range(2):
                     T[a, sa, b, sb] = smatrix.transmission((a, sa), (b, sb))
     return T, n_open
+
+
+@x64
+def potentials(stack: Stack, realization: int = 0) -> np.ndarray:
+    """Each site's scalar onsite energy V(z, x, y), shape (Lz, Lx, Ly): the layer's onsite (number or
+    profile) plus K0 w, w the standard-normal draw ``disorder_realization(stack.seed, realization)``."""
+    draw = np.asarray(disorder_realization(stack.seed, realization, (stack.Lz, stack.Lx, stack.Ly)))
+    return np.stack([np.broadcast_to(np.asarray(layer.onsite, dtype=float), (stack.Lx, stack.Ly))
+                     + float(layer.K0) * draw[z] for z, layer in enumerate(stack.layers)])
+
+
+def check_size(stack: Stack) -> None:
+    """ValueError when a layer has more than :data:`MAX_LAYER_SITES` sites (too slow for Kwant)."""
+    sites = stack.Lx * stack.Ly
+    if sites > MAX_LAYER_SITES:
+        raise ValueError(f"Lx x Ly = {stack.Lx} x {stack.Ly} = {sites} sites per layer is too big for a Kwant check in "
+                         f"reasonable time: at most {MAX_LAYER_SITES} (e.g. 20 x 20, about a minute; 30 x 30 takes "
+                         "about eight); shrink it with --set Lx=... --set Ly=... (and W for a junction)")
+
+
+@x64
+def compare(stack: Stack, energy, **solve_options) -> dict:
+    """Every spin-resolved transmission of ``stack`` at ``energy`` from jaxsge and from Kwant.
+
+    ``solve_options`` go to :func:`jaxsge.solve` (``path``, ``fold``, ``memory_budget_gib``).
+    Returns a dict: ``leads``; ``jaxsge`` and ``kwant``, the arrays T[a, sa, b, sb] (probability
+    from lead b, spin sb into lead a, spin sa; spin 0/1 = +/- along each lead's axis, as in
+    :class:`jaxsge.Transmissions`); ``n_open_jaxsge`` and ``n_open_kwant`` (open channels per
+    lead and spin); ``max_deviation`` (max ``|jaxsge - Kwant|`` over every entry); ``result``, the
+    jaxsge :class:`~jaxsge.Transmissions`; ``seconds`` of each side. Raises ValueError for a stack too big for Kwant
+    (:func:`check_size`) or angles/energy that are not single numbers, ImportError when Kwant is
+    missing; both before anything is computed.
+    """
+    from ..solve.transmissions import solve
+
+    for name, value in (("theta", stack.theta), ("phi", stack.phi), ("energy", energy)):
+        if np.ndim(value):
+            raise ValueError(f"{name} has shape {np.shape(value)}: the Kwant check works at one angle and one energy")
+    check_size(stack)
+    require_kwant()
+    start = time.perf_counter()
+    ours = solve(stack, energy, reflection=True, **solve_options)
+    middle = time.perf_counter()
+    T, n_open = transmissions(stack, float(energy), potentials(stack))
+    T_ours = np.asarray(ours.T)
+    return {"leads": list(ours.leads), "jaxsge": T_ours, "kwant": T, "n_open_jaxsge": np.asarray(ours.n_open),
+            "n_open_kwant": n_open, "max_deviation": float(np.abs(T_ours - T).max()), "result": ours,
+            "seconds": {"jaxsge": middle - start, "kwant": time.perf_counter() - middle}}

@@ -1,0 +1,1 @@
+"""Independent cross-checks of jaxsge's results (``kwant_model``: any stack built with Kwant, optional)."""
