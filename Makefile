@@ -1,12 +1,13 @@
 # Two commands do everything on a fresh machine:
 #   make run    the main job: the Fig. 3 phi scan (theta = pi/2, xi = 1.2 Lz and 1.6 Lz) on a
 #               30 x 30 junction, figure in results/fig3_small/polar.png
-#   make test   the test suite, Kwant cross-checks included (this is what .ci/run calls)
+#   make test   the test suite, Kwant cross-checks included, then the API reference built with
+#               warnings as errors (this is what .ci/run calls)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run conductance ensemble test test-all install kwant bench device-check
+.PHONY: run conductance ensemble test test-all install kwant docs bench device-check
 
 $(BIN)/jaxsge: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,17 @@ $(VENV)/.kwant: $(BIN)/jaxsge scripts/install_kwant.sh
 
 kwant: $(VENV)/.kwant
 
+$(VENV)/.docs: $(BIN)/jaxsge pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[docs]"
+	touch $@
+
+# The API reference from the docstrings (docs/api), in build/docs/index.html. -W: a docstring
+# whose markup does not render is an error (make test runs this too).
+DOCS_BUILD = rm -rf docs/api/_generated build/docs && $(BIN)/python -m sphinx -W --keep-going -q -b html docs/api build/docs
+
+docs: $(VENV)/.docs
+	$(DOCS_BUILD)
+
 run: install
 	$(BIN)/jaxsge scan configs/fig3_small.toml --compare xi=7.2,9.6 --out results/fig3_small
 
@@ -35,8 +47,10 @@ ensemble: install
 # crashed inside XLA's compiler after ~15 min of compilations; separate processes also bound memory.
 TEST_GROUPS := $(sort $(wildcard tests/*/))
 
-test: kwant
+test: kwant $(VENV)/.docs
 	@set -e; for group in $(TEST_GROUPS); do echo "== $$group"; $(BIN)/python -m pytest -q $$group; done
+	@echo "== docs (API reference, warnings as errors)"
+	$(DOCS_BUILD)
 
 test-all: kwant
 	$(BIN)/python -m pytest -m ""

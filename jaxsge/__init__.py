@@ -4,11 +4,11 @@ Physics: G. Fleury, M. Barth, C. Gorini, Phys. Rev. B 108, L081402 (2023); conve
 number: ``docs/model.md``. The package follows the data flow: ``io.config`` (TOML and --set) ->
 ``model`` (Stack, JunctionParams, System) -> ``plan`` (static decisions) -> ``solve`` (the one
 traceable solver) -> ``observables`` (response, temperature, sensitivities, harmonics) and
-``ensemble`` -> ``io.files`` and ``plot``; ``cli`` is the command line, ``well`` the quantum
-well of the second seed paper.
+``ensemble`` -> ``io.files`` and ``plot``; ``cli`` is the command line, ``well`` the magnetic
+quantum well of A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from .model.junction import LEADS, SIDE_LEADS, JunctionParams, junction, mechanism, three_terminal  # noqa: E402
 from .model.stack import Layer, SideLead, Stack, VerticalLead  # noqa: E402

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 from ..core.batching import memory_budget
@@ -42,3 +43,8 @@ def check_n_phi(n, minimum: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int) or not minimum <= n <= 100_000:
         raise ValueError(f"nphi = {n!r} must be an integer between {minimum} and 100000")
     return n
+
+
+def plain_text(docstring: str) -> str:
+    """A docstring as help text: reStructuredText literals and roles (``x``, :func:`x`) become plain x."""
+    return re.sub(r":[a-z]+:`~?([^`]+)`|``([^`]+)``", lambda m: m.group(1) or m.group(2), docstring)

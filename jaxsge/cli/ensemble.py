@@ -19,12 +19,12 @@ from ..core.precision import x64
 from ..ensemble.report import run_and_report
 from ..ensemble.spec import spec_from_settings, validate_spec
 from ..io.config import load_config
-from .common import add_config, add_solver
+from .common import add_config, add_solver, plain_text
 
 
 def add_parser(sub):
     cmd = sub.add_parser("ensemble", help="disorder-averaged G_sc(phi) over realizations (Fig. 3), resumable",
-                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                         description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config(cmd, "; plus n_realizations, n_phi and K0 (a number or a list)",
                "--set n_realizations=150 --set K0=0.5,1.0")
     add_solver(cmd, fold=False, memory="per device for one block of units")

@@ -1,4 +1,5 @@
-"""``jaxsge well CONFIG --out DIR [--set NAME=VALUE ...]``: the quantum well of the second seed paper (Figs. 2-6).
+"""``jaxsge well CONFIG --out DIR [--set NAME=VALUE ...]``: the magnetic quantum well of A. Hariri,
+M. Alawein, A. Manchon, arXiv:1907.07116 (its Figs. 2-6).
 
 The config (``configs/well_paper.toml``) is read by :mod:`jaxsge.well.config` (``--set d=3``,
 ``--set fig3.n_alpha=51``); :func:`jaxsge.well.figures.well_report` checks every input and the output
@@ -16,7 +17,7 @@ from .common import command_line
 
 
 def add_parser(sub):
-    cmd = sub.add_parser("well", help="magnetic quantum well with interfacial Rashba coupling (seed Figs. 2-6)")
+    cmd = sub.add_parser("well", help="magnetic quantum well with interfacial Rashba coupling (Figs. 2-6 of Hariri, Alawein, Manchon)")
     cmd.add_argument("config", help="TOML file with a [well] table and figure tables (configs/well_paper.toml)")
     cmd.add_argument("--out", required=True, help="output folder (well.npz, well.json, well_fig*.png)")
     cmd.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",

@@ -1,4 +1,4 @@
-"""The seed's Figs. 2-6 (A. Hariri et al., arXiv:1907.07116, Sec. III) for the quantum well, autodiff check, report.
+"""Figs. 2-6 of A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116 (Sec. III) for the quantum well, autodiff check, report.
 
 :func:`well_report` computes every figure of a config (:mod:`jaxsge.well.config`) and writes,
 atomically, ``well.npz`` (arrays), ``well.json`` (every parameter, the summary numbers,
@@ -25,11 +25,11 @@ from .model import (HBAR2_2ME, PARAM_FIELDS, UNITS, WellParams, WellStates, ferm
                     spin_derivatives, spin_profile, validate)
 
 UNITS_NOTE = ("spin densities in units of tau e E / hbar: profiles S_y(z) in nm^-2, integrals in nm^-1 "
-              "(Eq. (6) of the seed with the angular integral done analytically; sigma_y is the Pauli matrix); "
+              "(Eq. (6) of the paper with the angular integral done analytically; sigma_y is the Pauli matrix); "
               "energies eV, lengths nm, alpha eV nm^2, k and kappa 1/nm")
 FIGURE_FILES = ("well_fig2_states.png", "well_fig3_alpha.png", "well_fig4_profiles.png", "well_fig5_profiles.png",
                 "well_fig6_thickness.png")
-#: The Rashba cases of seed Fig. 5: (name, sign of alpha_L, sign of alpha_R) times the coupling alpha.
+#: The Rashba cases of the paper's Fig. 5: (name, sign of alpha_L, sign of alpha_R) times the coupling alpha.
 CASES = (("(a) alpha_L = alpha_R", 1.0, 1.0), ("(b) alpha_R = 0", 1.0, 0.0), ("(c) alpha_L = -alpha_R", 1.0, -1.0))
 #: The settings that shape each scan of :func:`figure_batches` (besides the [well] table), for messages.
 SCAN_SETTINGS = {"fig2": "fig2.alpha_L, fig2.alpha_R", "fig3": "fig3.alpha_L_max, fig3.alpha_R, fig3.resolved_alpha_R",
@@ -118,7 +118,7 @@ def batch_row(st: WellStates, index) -> WellStates:
 
 
 def fig2(p, cfg, batches, num, progress):
-    """Seed Fig. 2: the states at E_F and their contributions to int_0^d S_y dz.
+    """The paper's Fig. 2: the states at E_F and their contributions to int_0^d S_y dz.
 
     Like every figN below: returns (arrays, summary entries, a function drawing the figure into a path).
     """
@@ -145,8 +145,8 @@ def fig2(p, cfg, batches, num, progress):
 
 
 def fig3(p, cfg, batches, num, progress):
-    """Seed Fig. 3: int_0^d S_y dz versus alpha_L per alpha_R, its chirality parts, the refined state changes,
-    and where S_y at the left interface peaks along the resolved curve (the seed's Fig. 4 discussion)."""
+    """The paper's Fig. 3: int_0^d S_y dz versus alpha_L per alpha_R, its chirality parts, the refined state changes,
+    and where S_y at the left interface peaks along the resolved curve (the paper's Fig. 4 discussion)."""
     alpha_L, all_R = batches["fig3"].alpha_L[0], batches["fig3"].alpha_R[:, 0]
     resolved = cfg["resolved_alpha_R"]
     st = fermi_states(batches["fig3"], num["fig3"], progress=progress)
@@ -173,7 +173,7 @@ def fig3(p, cfg, batches, num, progress):
 
 
 def fig4(p, cfg, batches, num, progress):
-    """Seed Fig. 4: profiles S_y(z) for several alpha_L at one alpha_R."""
+    """The paper's Fig. 4: profiles S_y(z) for several alpha_L at one alpha_R."""
     st = fermi_states(batches["fig4"], num["fig4"], progress=progress)
     z = np.linspace(-cfg["margin"], float(p.d) + cfg["margin"], cfg["n_z"])
     prof = st.profile(z).sum(-2)
@@ -186,7 +186,7 @@ def fig4(p, cfg, batches, num, progress):
 
 
 def fig5(p, cfg, batches, num, progress):
-    """Seed Fig. 5: profiles for each width and the three Rashba cases."""
+    """The paper's Fig. 5: profiles for each width and the three Rashba cases."""
     a = cfg["alpha"]
     grid, summary = [], []
     for d in cfg["d"]:
@@ -205,7 +205,7 @@ def fig5(p, cfg, batches, num, progress):
 
 
 def fig6(p, cfg, batches, num, progress):
-    """Seed Fig. 6: int_0^d S_y dz versus d for alpha_L = -alpha_R, its 1/d guide, onset and local maxima.
+    """The paper's Fig. 6: int_0^d S_y dz versus d for alpha_L = -alpha_R, its 1/d guide, onset and local maxima.
 
     The summary entries include ``undefined``: in words, which summary numbers do not exist for
     this config (stored as null).

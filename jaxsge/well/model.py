@@ -6,7 +6,7 @@ Model of A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116 (I/F/I trilayer), E
     H = p^2/2m + V(z) + Delta(z) sigma_z + alpha_L (z x p).sigma delta(z) - alpha_R (z x p).sigma delta(z - d)
 
 (conventions, units and derivations: docs/quantum_well.md). Energies in eV, lengths in nm,
-alpha in eV nm^2 with (z x p)/hbar = z x k, the reading under which the seed's Eq. (5) is
+alpha in eV nm^2 with (z x p)/hbar = z x k, the reading under which the paper's Eq. (5) is
 dimensionally consistent. States are computed for k along x, in the spin basis rotated by pi/2
 about z, where the z-problem is real:
 
@@ -67,7 +67,7 @@ _SERIES = 1e-3  # |x z^2| below which cosh/cos are replaced by their Taylor seri
 
 @dataclasses.dataclass(frozen=True)
 class WellParams:
-    """Parameters of the quantum well (eV, nm, eV nm^2); defaults are the seed's Fig. 2(a).
+    """Parameters of the quantum well (eV, nm, eV nm^2); defaults are the paper's Fig. 2(a).
 
     ``d`` width of the ferromagnet, ``V_L``, ``V_R`` barrier heights (the well bottom is 0),
     ``E_F`` Fermi energy, ``Delta`` exchange in the well (H contains +Delta sigma_z, so spin up
@@ -266,7 +266,7 @@ def _interface_matrices(p, E, k):
 
 
 def matching_determinant(p: WellParams, E, k):
-    """Real quantization function D(E, k) of the seed's Eq. (5) applied at z = 0 and z = d.
+    """Real quantization function D(E, k) of the paper's Eq. (5) applied at z = 0 and z = d.
 
     With a = psi(0) the left barrier solution (decaying as exp(q_L z)), psi'(0+) = B a with
     B = diag(q_L) + g_L sigma_x; the spin-diagonal well propagates (psi, psi') to z = d-, and
@@ -505,7 +505,7 @@ class WellStates:
     z for k along x, ``sigma_z``, ``weight_well`` (probability in the well), ``S_state_well``
     and ``S_state_total`` the contributions to S_y = int S_y(z) dz over the well / all z, in
     units of tau e E / hbar times nm^-1, ``chirality`` the sign of ``S_state_well`` (the
-    seed's definition). ``S_well``, ``S_total``: sums (shape batch). ``n_states``: roots found.
+    the paper's definition). ``S_well``, ``S_total``: sums (shape batch). ``n_states``: roots found.
     """
 
     params: WellParams
