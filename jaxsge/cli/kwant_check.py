@@ -73,23 +73,18 @@ def run(args, argv=None) -> int:
     config = load_config(args.config, args.set)
     options = solver_options(args)
     system = config.system
-    stack = system.stack()
-    for name in ("theta", "phi"):
-        if np.ndim(getattr(stack, name)):
-            raise ValueError(f"{name} is a list: kwant-check works at one angle")
-    kwant_model.check_size(stack)
-    try:
-        kwant = kwant_model.require_kwant()
+    energy = float(np.asarray(system.energy()))
+    try:  # compare() checks the angles, the size and Kwant before computing anything
+        report = kwant_model.compare(system.stack(), energy, **options)
     except ImportError as err:
         raise ValueError(str(err)) from None
-    report = kwant_model.compare(stack, float(np.asarray(system.energy())), **options)
     rows = _rows(report, report["result"])
     channels_agree = bool(np.array_equal(report["n_open_jaxsge"], report["n_open_kwant"]))
     passed = channels_agree and report["max_deviation"] <= tolerance
     if args.json:
-        print(json_text({"jaxsge_version": __version__, "kwant_version": kwant.__version__,
+        print(json_text({"jaxsge_version": __version__, "kwant_version": report["kwant_version"],
                          "command": command_line(argv), "config": config.path, "system": system.describe(),
-                         "energy": float(np.asarray(system.energy())), "leads": report["leads"],
+                         "energy": energy, "leads": report["leads"],
                          "transmissions": rows, "n_open": {"jaxsge": report["n_open_jaxsge"],
                                                            "kwant": report["n_open_kwant"]},
                          "max_deviation": report["max_deviation"], "tolerance": tolerance,

@@ -243,8 +243,8 @@ def check_size(stack: Stack) -> None:
     sites = stack.Lx * stack.Ly
     if sites > MAX_LAYER_SITES:
         raise ValueError(f"Lx x Ly = {stack.Lx} x {stack.Ly} = {sites} sites per layer is too big for a Kwant check in "
-                         f"reasonable time: at most {MAX_LAYER_SITES} (e.g. 20 x 20, about a minute; 30 x 30 takes "
-                         "about eight); shrink it with --set Lx=... --set Ly=... (and W for a junction)")
+                         f"reasonable time: at most {MAX_LAYER_SITES} (20 x 20 takes about a minute on a 2-core CPU, "
+                         "30 x 30 about eight); shrink it with --set Lx=... --set Ly=... (and W for a junction)")
 
 
 @x64
@@ -256,9 +256,9 @@ def compare(stack: Stack, energy, **solve_options) -> dict:
     from lead b, spin sb into lead a, spin sa; spin 0/1 = +/- along each lead's axis, as in
     :class:`jaxsge.Transmissions`); ``n_open_jaxsge`` and ``n_open_kwant`` (open channels per
     lead and spin); ``max_deviation`` (max ``|jaxsge - Kwant|`` over every entry); ``result``, the
-    jaxsge :class:`~jaxsge.Transmissions`; ``seconds`` of each side. Raises ValueError for a stack too big for Kwant
-    (:func:`check_size`) or angles/energy that are not single numbers, ImportError when Kwant is
-    missing; both before anything is computed.
+    jaxsge :class:`~jaxsge.Transmissions`; ``seconds`` of each side; ``kwant_version``. Raises
+    ValueError for a stack too big for Kwant (:func:`check_size`) or angles/energy that are not
+    single numbers, ImportError when Kwant is missing; both before anything is computed.
     """
     from ..solve.transmissions import solve
 
@@ -266,7 +266,7 @@ def compare(stack: Stack, energy, **solve_options) -> dict:
         if np.ndim(value):
             raise ValueError(f"{name} has shape {np.shape(value)}: the Kwant check works at one angle and one energy")
     check_size(stack)
-    require_kwant()
+    kwant = require_kwant()
     start = time.perf_counter()
     ours = solve(stack, energy, reflection=True, **solve_options)
     middle = time.perf_counter()
@@ -274,4 +274,5 @@ def compare(stack: Stack, energy, **solve_options) -> dict:
     T_ours = np.asarray(ours.T)
     return {"leads": list(ours.leads), "jaxsge": T_ours, "kwant": T, "n_open_jaxsge": np.asarray(ours.n_open),
             "n_open_kwant": n_open, "max_deviation": float(np.abs(T_ours - T).max()), "result": ours,
-            "seconds": {"jaxsge": middle - start, "kwant": time.perf_counter() - middle}}
+            "seconds": {"jaxsge": middle - start, "kwant": time.perf_counter() - middle},
+            "kwant_version": kwant.__version__}

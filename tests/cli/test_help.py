@@ -30,4 +30,5 @@ def test_one_version(capsys):
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in project["project"] and "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "jaxsge.__version__"}
-    assert (ROOT / "jaxsge" / "py.typed").exists() and "py.typed" in project["tool"]["setuptools"]["package-data"]["jaxsge"]
+    assert (ROOT / "jaxsge" / "py.typed").exists()
+    assert "py.typed" in project["tool"]["setuptools"]["package-data"]["jaxsge"]
