@@ -82,11 +82,12 @@ def discretized_table(t=0.0, alpha1=0.0, alpha3=0.0, beta=0.0, onsite=True):
     Kwant returns one of each pair (d, -d); the other is its conjugate transpose. Zero entries
     are dropped, and so is the (0, 0) entry when ``onsite`` is False.
     """
-    import sympy
+    symbolic = _symbolic_table()  # first: a missing Kwant is reported with how to install it
+    import sympy  # a dependency of Kwant's continuum module
 
     values = {"t": t, "alpha1": alpha1, "alpha3": alpha3, "beta": beta, "a_x": 1, "a_y": 1}
     out = {}
-    for offset, matrix in _symbolic_table().items():
+    for offset, matrix in symbolic.items():
         d = tuple(int(v) for v in offset)
         if d == (0, 0) and not onsite:
             continue
