@@ -66,15 +66,21 @@ def _initialize_distributed(args) -> None:
                                process_id=args.process_id)
 
 
+def spec_of(args):
+    """The validated EnsembleSpec of the parsed options (config, --set, --path)."""
+    config = load_config(args.config, args.set, allow_lists=True)
+    spec = spec_from_settings(config.system, config.lists, config.settings.get("n_realizations"),
+                              config.settings.get("n_phi", 64), path=args.path)
+    validate_spec(spec)
+    return spec
+
+
 @x64
 def run(args, argv=None) -> int:
     # JAX's multi-process runtime must start before anything touches a device, even validation
     # (the junction is built with jax.numpy).
     _initialize_distributed(args)
-    config = load_config(args.config, args.set, allow_lists=True)
-    spec = spec_from_settings(config.system, config.lists, config.settings.get("n_realizations"),
-                              config.settings.get("n_phi", 64), path=args.path)
-    validate_spec(spec)
+    spec = spec_of(args)
     if args.force and not args.resume:
         raise ValueError("--force only applies with --resume")
     memory_budget(args.memory_gib)

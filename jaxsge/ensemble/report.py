@@ -126,7 +126,13 @@ def run_and_report(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: 
     left = sum(not (folder / u.filename(spec.names)).is_file() for u in all_units(spec))
     if left:
         return {"more_to_do": left, "last_run": dataclasses.asdict(report)}
-    data = load_ensemble(out_dir, spec)
+    return write_report(out_dir, spec, out_dir, report)
+
+
+def write_report(source, spec: EnsembleSpec, out_dir, report: Optional[RunReport] = None) -> dict:
+    """Statistics and figures of a finished run read from its folder or an archive (``store.pack``),
+    written into ``out_dir``; stats.json's content."""
+    data = load_ensemble(source, spec)
     conductances = store.conductance_keys(data.leads)
     stats = ensemble_statistics(data.disordered, data.clean, conductances, default_order(spec.n_phi))
     return write_outputs(out_dir, data, stats, report)

@@ -7,7 +7,8 @@ disordered ones cannot). A unit's upper layers are eliminated once, the lowest s
 angle; units and angles are mapped as ``core.batching.mapping`` says for the platform and size.
 Every finished unit is written at once (``ensemble.store``), one block staying in flight. With
 a time limit the run stops before a block that would not finish in time (the estimate: the
-last block's duration) and reports the units left: a later ``--resume`` continues.
+last block's duration) and reports the units left: a later ``--resume`` continues. Every run
+computes at least one block, so that a run in pieces always progresses.
 """
 
 from __future__ import annotations
@@ -179,7 +180,7 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
                 how = mapping(evaluation_order(cases[group[0].case][0], pl), mesh.devices.flat[0])
                 done_here += _stream(todo, cases, block_functions(pl, leads, mesh, how), spec.phi, angles, block,
                                      NamedSharding(mesh, PartitionSpec("batch")), lambda u, r, pl=pl: finish(u, r, pl),
-                                     deadline)
+                                     deadline, first_free=not done_here)
         seconds = time.perf_counter() - start
         _barrier("jaxsge-ensemble-end")
     finally:
@@ -188,20 +189,23 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
                      len(mine) - len(done_here))
 
 
-def _stream(units, cases, functions, phi, angles: int, block: int, sharding, on_done, deadline=None) -> list:
+def _stream(units, cases, functions, phi, angles: int, block: int, sharding, on_done, deadline=None,
+            first_free: bool = True) -> list:
     """Evaluate the units in blocks (upper states once, then the angles in padded chunks), calling
     ``on_done(unit, results)`` per unit; the units done. On accelerators the next block is
     dispatched before the previous one is fetched; on CPU every call finishes first
     (``core.batching.settled_on_cpu``). With a ``deadline`` (``time.perf_counter()``), no block
     starts past it, or that would end past it by the last block's duration (the first block of
-    a plan, its compilation included, has no estimate: it runs when the deadline is ahead)."""
+    a plan, its compilation included, has no estimate: it runs when the deadline is ahead, and
+    whatever the deadline when ``first_free``)."""
     uppers, at_angles = functions
     energies = np.asarray([cases[u.case][1] for u in units])
     index = np.asarray([u.realization for u in units], dtype=np.int64)
     in_flight, done, last, previous = [], [], None, time.perf_counter()
     for keep, idx in padded_chunks(len(units), block):
         now = time.perf_counter()
-        if deadline is not None and (now > deadline or (last is not None and now + last > deadline)):
+        free = first_free and not in_flight and not done
+        if deadline is not None and not free and (now > deadline or (last is not None and now + last > deadline)):
             break
         batch = jax.tree_util.tree_map(
             lambda *leaves: np.stack([np.asarray(v, dtype=np.result_type(np.asarray(v).dtype, float)) for v in leaves]),

@@ -157,12 +157,13 @@ def check_out_dir(out_dir, spec: EnsembleSpec, resume: bool, force: bool) -> int
     return max(old_n, spec.n_realizations)
 
 
-def pack(out_dir, spec: EnsembleSpec, archive, keys, limit: int = ARCHIVE_LIMIT) -> dict:
+def pack(out_dir, spec: EnsembleSpec, archive, limit: int = ARCHIVE_LIMIT) -> dict:
     """Write the finished units of ``out_dir`` into one compressed ``.npz`` (see the module
     docstring); a ValueError, and no file, when it would exceed ``limit`` bytes. Returns what it holds."""
     folder = pathlib.Path(out_dir) / UNITS
     digest = run_hash(spec)
-    keys = [k for k in keys if k not in OPTIONAL_KEYS]
+    leads = spec.case_system(all_units(spec)[0].case).stack().lead_names
+    keys = [k for k in RESULT_KEYS + conductance_keys(leads) if k not in OPTIONAL_KEYS]
     units = [u for u in all_units(spec) if (folder / u.filename(spec.names)).is_file()]
     read = [_check_unit(folder / u.filename(spec.names), u, digest, keys, {}) for u in units]
     arrays = {f"unit_{k}": np.stack([r[k] for r in read]) for k in keys} if read else {}
