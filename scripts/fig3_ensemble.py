@@ -115,9 +115,9 @@ def archived(args, out: pathlib.Path, overrides, rest) -> int:
         return code
     archive.parent.mkdir(parents=True, exist_ok=True)
     packed = store.pack(out, spec, archive)
-    print(f"fig3_ensemble: {packed['units']} of {packed['of']} units in {archive} ({packed['bytes'] / 2 ** 20:.2f} MiB) "
-          f"after {time.perf_counter() - start:.0f} s; " + ("complete" if code == 0 else
-                                                           f"more to do (exit status {MORE_TO_DO}): run again"), flush=True)
+    state = "complete" if code == 0 else f"more to do (exit status {MORE_TO_DO}): run again"
+    print(f"fig3_ensemble: {packed['units']} of {packed['of']} units in {archive} "
+          f"({packed['bytes'] / 2 ** 20:.2f} MiB) after {time.perf_counter() - start:.0f} s; {state}", flush=True)
     return code
 
 
