@@ -21,6 +21,8 @@
     vmapped LU of order 5000 ran at 2.7x the cost of single calls on an H200 (issue 19), as
     the batched factorisation of large matrices is a loop of small kernels. This default is
     what ``scripts/device_check.py`` measures side by side with ``vmap`` (step ``scan_batching``).
+    A loop holds ``batch_size`` evaluations at a time, so its chunk is the whole batch
+    (:func:`chunk_size` with ``how``): one program per call, whatever the number of angles.
 * The platform-specific choice. Batched LAPACK kernels of XLA:CPU wait, inside a thread of the
   intra-op pool, for sub-tasks they queue on that same pool, so two of them running at once
   can deadlock it (jaxlib 0.10.2). The solver therefore never issues two batched LAPACK calls
@@ -85,15 +87,21 @@ def format_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-def chunk_size(per_evaluation: float, budget: int, total: int, what: str, one_on_cpu: bool = False) -> int:
+def chunk_size(per_evaluation: float, budget: int, total: int, what: str, one_on_cpu: bool = False,
+               how=None) -> int:
     """Evaluations per call: as many as the budget holds (at most ``total``; one on CPU when
-    ``one_on_cpu``); a ValueError if not one fits."""
+    ``one_on_cpu``; all of them for a loop, ``how`` a "map" :class:`Mapping`, which holds
+    ``batch_size`` evaluations at a time); a ValueError if not one fits."""
+    if how is not None and how.kind == "map":
+        per_evaluation = per_evaluation * how.batch_size
     if per_evaluation > budget:
         raise ValueError(f"one evaluation {what} needs about {format_bytes(per_evaluation)}, more than the memory "
                          f"budget of {format_bytes(budget)}; raise --memory-gib (or memory_budget_gib) or use a "
                          "machine with more memory")
     if one_on_cpu and platform() == "cpu":
         return 1
+    if how is not None and how.kind == "map":
+        return total
     return int(max(1, min(total, budget // max(per_evaluation, 1))))
 
 

@@ -172,8 +172,8 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     budget = memory_budget(memory_budget_gib)
     reflection = choose_reflection(concrete_stack, pl, "auto", budget, copies=1 + len(wrt))
     per = (1 + len(wrt)) * evaluation_bytes(concrete_stack, pl, reflection)
-    chunk = chunk_size(per, budget, total, f"with {len(wrt)} derivative(s)", one_on_cpu=True)
     how = mapping(evaluation_order(concrete_stack, pl))
+    chunk = chunk_size(per, budget, total, f"with {len(wrt)} derivative(s)", one_on_cpu=True, how=how)
     leads = concrete_stack.lead_names
     pieces = []
     for keep, idx in tqdm(padded_chunks(total, chunk), unit="chunk", desc=f"{total} evaluations + derivatives",

@@ -260,8 +260,8 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
     total = theta.size
     budget = memory_budget(memory_budget_gib)
     reflection = smatrix or choose_reflection(s, pl, reflection, budget)
-    chunk = chunk_size(evaluation_bytes(s, pl, reflection), budget, total, f"at Lx = {s.Lx}, Ly = {s.Ly}")
     batch = mapping(evaluation_order(s, pl))
+    chunk = chunk_size(evaluation_bytes(s, pl, reflection), budget, total, f"at Lx = {s.Lx}, Ly = {s.Ly}", how=batch)
     base = s.replace(theta=0.0, phi=0.0)
     unique, inverse = np.unique(np.stack([energies, index.astype(float)], axis=1), axis=0, return_inverse=True)
     if unique.shape[0] < total:  # points share their (energy, realization): one upper state per group
