@@ -26,7 +26,7 @@ angles (1,024 disordered evaluations), a few minutes on a 2-core CPU (docs/ensem
 realizations for both xi and both K0, and Lx = Ly = 30 (W = 18) with 50 realizations for
 xi = 1.2 Lz, K0 = 1.0, 32 angles each, into OUT/L20 and OUT/L30 (under an hour on 2 cores).
 The device check (scripts/device_check.py) states how long the full run takes on a GPU.
-Other arguments go to ``jaxsge ensemble`` unchanged (``--resume``,
+Other arguments go to ``jaxsge ensemble`` unchanged (``--resume``, ``--time-limit``,
 ``--memory-gib``, ``--coordinator``/``--num-processes``/``--process-id`` or ``--distributed``
 for several processes, ``--set name=value``). Figures: OUT/fig3.png (the panels),
 OUT/curves.png, OUT/convergence.png; numbers: OUT/ensemble.npz, OUT/stats.json.

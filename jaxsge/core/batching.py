@@ -12,14 +12,14 @@
   ``observables.sensitivity``) maps its evaluations over a chunk with the one rule here, a
   function of the platform and of the order of the evaluation's largest dense matrix:
 
-  - CPU: ``vmap`` (a batched LU per chunk). Measured (docs/performance.md, "Batching"): a
-    ``lax.map`` loop costs 1.1-1.6x per evaluation (inside an XLA while loop the assembled
-    matrix is copied and its fusion split).
+  - CPU: ``vmap`` (a batched LU per chunk). Measured (docs/performance.md, "Batching, repeated
+    calls and the device check"): at Lx = Ly = 30 a ``lax.map`` loop costs 1.2-1.6x per
+    evaluation (inside an XLA while loop the assembled matrix is copied and its fusion split).
   - GPU and other accelerators: ``vmap`` below ``MAP_ORDER_ACCELERATOR`` (small LUs are
     latency-bound, a batch fills the device), ``lax.map`` with ``batch_size``
-    ``MAP_BATCH_ACCELERATOR`` (one evaluation after the other inside one program) from it: a
-    vmapped LU of order 5000 ran at 2.7x the cost of single calls on an H200 (issue 19), as
-    the batched factorisation of large matrices is a loop of small kernels. This default is
+    ``MAP_BATCH_ACCELERATOR`` (one evaluation after the other inside one program) from it: on
+    an H200 a vmapped 64-angle paper-size scan (LUs of order 5000) cost 2.7x a single call per
+    angle (issue 19). This default is
     what ``scripts/device_check.py`` measures side by side with ``vmap`` (step ``scan_batching``).
     A loop holds ``batch_size`` evaluations at a time, so its chunk is the whole batch
     (:func:`chunk_size` with ``how``): one program per call, whatever the number of angles.
