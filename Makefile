@@ -62,6 +62,6 @@ bench: install
 	$(BIN)/python scripts/benchmark_ensemble.py
 
 # The whole device verification in one command (meant for a GPU): correctness against the stored
-# CPU references, timings, memory; results/device_check/device_check.json and .md.
+# CPU references, timings, memory; results/device_check/device_check.json, .md and jax_trace.tar.gz.
 device-check: install
-	PYTHONPATH=. $(BIN)/python scripts/device_check.py --out results/device_check
+	PYTHONPATH=. $(BIN)/python scripts/device_check.py --out results/device_check --trace results/device_check

@@ -7,6 +7,7 @@ import sys
 
 from ..core.batching import memory_budget
 from ..plan.plan import SOLVERS
+from ..solve.transmissions import LEAN_NOTE
 
 CONFIG_HELP = ("TOML config: a junction (keys of docs/model.md, optionally preset = ...) or a stack written layer by "
                "layer ([[layers]] tables); see docs/configs.md")
@@ -32,6 +33,14 @@ def solver_options(args) -> dict:
     """Solver keyword arguments from the options; the memory budget is checked against the machine now."""
     memory_budget(args.memory_gib)
     return {"fold": not args.no_fold, "path": args.path, "memory_budget_gib": args.memory_gib}
+
+
+def lean_note(reflection_resolved: bool, why: str = "every channel would exceed the memory budget"):
+    """What every command prints and writes when it took the lean right-hand sides (by default
+    because the memory budget chose them: ``solve.transmissions.choose_reflection``), or None."""
+    if reflection_resolved:
+        return None
+    return f"lean right-hand sides ({why}): " + LEAN_NOTE
 
 
 def command_line(argv) -> list:

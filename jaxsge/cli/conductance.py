@@ -18,7 +18,7 @@ from ..io.files import json_text, output_file, write_json
 from ..io.config import load_config
 from ..observables import response
 from ..solve.transmissions import Transmissions, solve
-from .common import add_config, add_solver, command_line, solver_options
+from .common import add_config, add_solver, command_line, lean_note, solver_options
 
 UNITS = "conductances in e^2/h (transmission probabilities) at zero temperature, at the Fermi energy"
 
@@ -75,7 +75,7 @@ def transmission_report(result: Transmissions, system, requested: dict, seconds:
     if undefined:
         out["undefined"] = undefined
     if not result.reflection_resolved:
-        out["note"] = "T(M <- M) spin-resolved from unitarity (its sums are exact)"
+        out["note"] = lean_note(False)
     return out
 
 
@@ -90,6 +90,8 @@ def _print(report: dict) -> None:
                   f"{'/'.join(str(v) for v in n.values()):>14}")
         nm = report["n_open"]["M"]
         print(f"open channels in M: {nm['+']} (s = +), {nm['-']} (s = -)")
+    if "note" in report:
+        print(f"note: {report['note']}")
     print(f"current-conservation residual: {report['conservation_residual']:.2e} "
           "(max over incoming lead and spin of |sum of outgoing probabilities - open channels|)")
     undefined = report.get("undefined", {})
@@ -111,7 +113,7 @@ def run(args, argv=None) -> int:
         if np.ndim(system.values[name]):
             raise ValueError(f"{name} is a list: conductance works at one angle (use jaxsge scan for a scan)")
     start = time.perf_counter()
-    result = solve(system.stack(), system.energy(), reflection=True, allow_closed=args.allow_closed, **options)
+    result = solve(system.stack(), system.energy(), reflection="auto", allow_closed=args.allow_closed, **options)
     report = transmission_report(result, system, {"path": args.path, "fold": not args.no_fold},
                                  time.perf_counter() - start)
     report["command"] = command_line(argv)

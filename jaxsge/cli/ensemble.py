@@ -8,6 +8,8 @@ reproducible from ``seed`` and the realization index, and refuses to mix or shri
 process per GPU, on one or several machines sharing the output folder) go through
 ``jax.distributed``: ``--distributed`` lets JAX detect the cluster (SLURM, Open MPI, ...), or
 ``--coordinator HOST:PORT --num-processes N --process-id I`` names it (``docs/ensemble.md``).
+``--time-limit SECONDS`` stops before a block of units that would end past it; the exit status
+is then 3 (more to do: run again with ``--resume``), 0 when the run is complete.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from ..ensemble.report import run_and_report
 from ..ensemble.spec import spec_from_settings, validate_spec
 from ..io.config import load_config
 from .common import add_config, add_solver, plain_text
+
+MORE_TO_DO = 3  # exit status of a run stopped by --time-limit with units left
 
 
 def add_parser(sub):
@@ -35,6 +39,9 @@ def add_parser(sub):
     cmd.add_argument("--force", action="store_true",
                      help="with --resume: accept fewer realizations than the folder holds (the extra ones are kept)")
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
+    cmd.add_argument("--time-limit", type=float, metavar="SECONDS",
+                     help=f"start no block of units that would end past this many seconds; exit status {MORE_TO_DO} "
+                          "when units are left (continue with --resume)")
     dist = cmd.add_argument_group("multi-process runs (jax.distributed)")
     dist.add_argument("--distributed", action="store_true",
                       help="call jax.distributed.initialize() with the cluster's own settings (SLURM, Open MPI, ...)")
@@ -59,20 +66,33 @@ def _initialize_distributed(args) -> None:
                                process_id=args.process_id)
 
 
+def spec_of(args):
+    """The validated EnsembleSpec of the parsed options (config, --set, --path)."""
+    config = load_config(args.config, args.set, allow_lists=True)
+    spec = spec_from_settings(config.system, config.lists, config.settings.get("n_realizations"),
+                              config.settings.get("n_phi", 64), path=args.path)
+    validate_spec(spec)
+    return spec
+
+
 @x64
 def run(args, argv=None) -> int:
     # JAX's multi-process runtime must start before anything touches a device, even validation
     # (the junction is built with jax.numpy).
     _initialize_distributed(args)
-    config = load_config(args.config, args.set, allow_lists=True)
-    spec = spec_from_settings(config.system, config.lists, config.settings.get("n_realizations"),
-                              config.settings.get("n_phi", 64), path=args.path)
-    validate_spec(spec)
+    spec = spec_of(args)
     if args.force and not args.resume:
         raise ValueError("--force only applies with --resume")
     memory_budget(args.memory_gib)
+    if args.time_limit is not None and not (args.time_limit > 0 and args.time_limit < float("inf")):
+        raise ValueError(f"--time-limit {args.time_limit!r} must be a positive number of seconds")
     meta = run_and_report(spec, args.out, resume=args.resume, force=args.force, memory_budget_gib=args.memory_gib,
-                          progress=not args.no_progress)
+                          progress=not args.no_progress, time_limit=args.time_limit)
+    if meta is not None and "more_to_do" in meta:
+        run_info = meta["last_run"]
+        print(f"computed {run_info['computed']} units in {run_info['seconds']:.1f} s; more to do: {meta['more_to_do']} "
+              f"units left after the time limit of {args.time_limit:g} s: run again with --resume")
+        return MORE_TO_DO
     if meta is not None:
         for case in meta["cases"]:
             label = ", ".join(f"{k} = {v:g}" for k, v in case["case"].items())

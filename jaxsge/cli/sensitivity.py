@@ -22,7 +22,7 @@ from ..io.files import output_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.sensitivity import sensitivities
 from ..plot.transport import sensitivity_panels
-from .common import add_config, add_solver, check_n_phi, command_line, solver_options
+from .common import add_config, add_solver, check_n_phi, command_line, lean_note, solver_options
 
 
 def add_parser(sub):
@@ -69,6 +69,9 @@ def run(args, argv=None) -> int:
                                           "Q with respect to NAME, same shape as Q"},
             "max_abs_derivative": {f"d{q}_d{name}": float(np.abs(s.derivatives[q][name]).max())
                                    for q in scalars for name in s.wrt}}
+    if lean_note(s.reflection_resolved):
+        meta["note"] = lean_note(s.reflection_resolved)
+        print(f"note: {meta['note']}")
     write_json(out / "sensitivity.json", meta)
     if "Gsc_x" in s.values and n_phi > 1:
         mean = (lambda a: a.mean(axis=0)) if realizations is not None else (lambda a: a)

@@ -22,7 +22,7 @@ from ..observables.harmonics import uniform_phi
 from ..observables.scan import normalised_amplitude
 from ..plot.transport import polar_panels
 from ..solve.transmissions import solve
-from .common import add_config, add_solver, check_n_phi, command_line, solver_options
+from .common import add_config, add_solver, check_n_phi, command_line, lean_note, solver_options
 from .conductance import conversions_or_undefined
 
 
@@ -69,13 +69,19 @@ def run(args, argv=None) -> int:
         stack = stack.replace(phi=uniform_phi(check_n_phi(args.nphi, 8)))
     out = output_folder(args.out) if args.out else None
     start = time.perf_counter()
-    result = solve(stack, energy, reflection=args.nphi is None, progress=args.nphi is not None, **options)
+    # One angle: every channel when it fits the memory budget; a scan needs the side leads' only.
+    result = solve(stack, energy, reflection="auto" if args.nphi is None else False, progress=args.nphi is not None,
+                   **options)
     seconds = time.perf_counter() - start
     conversion, undefined = conversions_or_undefined(result)
     if args.explain:
         print(result.plan.explain())
     _print(result, energy, conversion, undefined)
     print(f"solver: {result.plan.summary} ({seconds:.2f} s)")
+    note = lean_note(result.reflection_resolved, "a scan needs the side leads' channels only" if args.nphi else
+                     "every channel would exceed the memory budget")
+    if note:
+        print(f"note: {note}")
     if out is None:
         return 0
     report = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path, "energy": energy,
@@ -91,7 +97,7 @@ def run(args, argv=None) -> int:
     if undefined:
         report["undefined"] = undefined
     if not result.reflection_resolved:
-        report["note"] = "the top lead's spin-resolved self-reflection is from unitarity (its sums are exact)"
+        report["note"] = note
     write_json(out / "stack.json", report)
     write_npz(out / "stack.npz", T=result.T, n_open=result.n_open, theta=np.asarray(stack.theta),
               phi=np.asarray(stack.phi), energy=energy, **conversion)

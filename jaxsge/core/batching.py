@@ -7,8 +7,22 @@
   figures in the tests) into a number of evaluations per call.
 * Chunks. :func:`padded_chunks` cuts a batch into chunks of one fixed size (the last one
   padded by repeating its last element, then trimmed), so each jitted function compiles once.
-  A chunk is vmapped: on CPU a ``lax.map`` loop would cost about 1.6x per evaluation at
-  Lx = Ly = 30 (inside an XLA while loop the assembled matrix is copied and its fusion split).
+* How a chunk is mapped (:func:`mapping`, :func:`map_over`): every driver (angles and points in
+  ``solve.transmissions``, units and angles in ``ensemble.run``, points in
+  ``observables.sensitivity``) maps its evaluations over a chunk with the one rule here, a
+  function of the platform and of the order of the evaluation's largest dense matrix:
+
+  - CPU: ``vmap`` (a batched LU per chunk). Measured (docs/performance.md, "Batching, repeated
+    calls and the device check"): at Lx = Ly = 30 a ``lax.map`` loop costs 1.2-1.6x per
+    evaluation (inside an XLA while loop the assembled matrix is copied and its fusion split).
+  - GPU and other accelerators: ``vmap`` below ``MAP_ORDER_ACCELERATOR`` (small LUs are
+    latency-bound, a batch fills the device), ``lax.map`` with ``batch_size``
+    ``MAP_BATCH_ACCELERATOR`` (one evaluation after the other inside one program) from it: on
+    an H200 a vmapped 64-angle paper-size scan (LUs of order 5000) cost 2.7x a single call per
+    angle (issue 19). This default is
+    what ``scripts/device_check.py`` measures side by side with ``vmap`` (step ``scan_batching``).
+    A loop holds ``batch_size`` evaluations at a time, so its chunk is the whole batch
+    (:func:`chunk_size` with ``how``): one program per call, whatever the number of angles.
 * The platform-specific choice. Batched LAPACK kernels of XLA:CPU wait, inside a thread of the
   intra-op pool, for sub-tasks they queue on that same pool, so two of them running at once
   can deadlock it (jaxlib 0.10.2). The solver therefore never issues two batched LAPACK calls
@@ -21,6 +35,7 @@
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -72,15 +87,21 @@ def format_bytes(n: float) -> str:
     return f"{int(n)} B"
 
 
-def chunk_size(per_evaluation: float, budget: int, total: int, what: str, one_on_cpu: bool = False) -> int:
+def chunk_size(per_evaluation: float, budget: int, total: int, what: str, one_on_cpu: bool = False,
+               how=None) -> int:
     """Evaluations per call: as many as the budget holds (at most ``total``; one on CPU when
-    ``one_on_cpu``); a ValueError if not one fits."""
+    ``one_on_cpu``; all of them for a loop, ``how`` a "map" :class:`Mapping`, which holds
+    ``batch_size`` evaluations at a time); a ValueError if not one fits."""
+    if how is not None and how.kind == "map":
+        per_evaluation = per_evaluation * how.batch_size
     if per_evaluation > budget:
         raise ValueError(f"one evaluation {what} needs about {format_bytes(per_evaluation)}, more than the memory "
                          f"budget of {format_bytes(budget)}; raise --memory-gib (or memory_budget_gib) or use a "
                          "machine with more memory")
     if one_on_cpu and platform() == "cpu":
         return 1
+    if how is not None and how.kind == "map":
+        return total
     return int(max(1, min(total, budget // max(per_evaluation, 1))))
 
 
@@ -89,6 +110,40 @@ def padded_chunks(total: int, chunk: int):
     repeating its last position), ``positions`` the ones to keep."""
     return [(np.arange(start, min(start + chunk, total)), np.minimum(np.arange(start, start + chunk), total - 1))
             for start in range(0, total, chunk)]
+
+
+class Mapping(NamedTuple):
+    """How a jitted function maps an evaluation over a chunk (hashable: a jit static argument):
+    ``kind`` "vmap" (one batched program) or "map" (``jax.lax.map``, ``batch_size`` evaluations
+    per step of the loop)."""
+
+    kind: str
+    batch_size: int = 1
+
+
+VMAP = Mapping("vmap")
+# Accelerators: from this order of the largest dense matrix of an evaluation on, a loop over the
+# chunk (one evaluation at a time) instead of a vmap (module docstring; measured by the device check).
+MAP_ORDER_ACCELERATOR = 2000
+MAP_BATCH_ACCELERATOR = 1
+
+
+def mapping(order: int, device=None) -> Mapping:
+    """The mapping of evaluations whose largest dense matrix has this order, on this platform
+    (the rule of the module docstring)."""
+    if platform(device) == "cpu" or order < MAP_ORDER_ACCELERATOR:
+        return VMAP
+    return Mapping("map", MAP_BATCH_ACCELERATOR)
+
+
+def map_over(f, how: Mapping, *xs):
+    """``f`` over the leading axis of every array (pytree) in ``xs``, as ``how`` says; the same
+    numbers either way (only the schedule differs)."""
+    if how.kind == "vmap":
+        return jax.vmap(f)(*xs)
+    if how.kind == "map":
+        return jax.lax.map(lambda a: f(*a), xs, batch_size=how.batch_size if how.batch_size > 1 else None)
+    raise ValueError(f"mapping {how.kind!r} must be 'vmap' or 'map'")
 
 
 def platform(device=None) -> str:

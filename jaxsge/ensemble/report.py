@@ -32,18 +32,25 @@ class EnsembleData:
     leads: tuple
 
 
-def load_ensemble(out_dir, spec: EnsembleSpec) -> EnsembleData:
-    """Read every unit of the run; a ValueError if any is missing or damaged."""
-    out_dir = pathlib.Path(out_dir)
+def load_ensemble(source, spec: EnsembleSpec) -> EnsembleData:
+    """Read every unit of the run from its folder or from an archive of it (``store.pack``, read
+    directly); a ValueError if any is missing or damaged. T is included when every unit has it."""
+    source = pathlib.Path(source)
     units = all_units(spec)
     leads = spec.case_system(units[0].case).stack().lead_names
     keys = store.RESULT_KEYS + store.conductance_keys(leads)
-    folder = out_dir / store.UNITS
-    missing = [u for u in units if not (folder / u.filename(spec.names)).is_file()]
+    folder = source / store.UNITS
+    if source.is_file():
+        read = store.read_archive(source, spec)
+        missing = [u for u in units if u not in read]
+    else:
+        missing = [u for u in units if not (folder / u.filename(spec.names)).is_file()]
     if missing:
-        raise ValueError(f"{len(missing)} of {len(units)} units are missing in {str(out_dir)!r} "
+        raise ValueError(f"{len(missing)} of {len(units)} units are missing in {str(source)!r} "
                          f"(first: {missing[0].filename(spec.names)}); run again with --resume")
-    read = {u: store.read_unit(out_dir, spec, u, keys) for u in units}
+    if not source.is_file():
+        read = {u: store.read_unit(source, spec, u, keys) for u in units}
+    keys = [k for k in keys if all(k in read[u] for u in units)]
     clean = [read[u] for u in units if u.clean]
     ordered = [read[u] for u in sorted(u for u in units if not u.clean)]  # case by case, then realization
     shape = spec.shape + (spec.n_realizations,)
@@ -83,6 +90,9 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
     undefined = {}
     if spec.n_realizations < 2:
         undefined["stderr"] = "undefined with one realization (the sample standard deviation needs two or more)"
+    if "T" not in data.disordered:
+        undefined["T"] = ("the transmissions are not stored: some units were unpacked from an archive, which holds the "
+                          "conductances only (ensemble.store)")
     if "clean_g_sc" not in stats:
         undefined["clean_g_sc"] = "the clean junction's G_sc vanishes at every angle in some case: nothing to normalise"
     meta = {"format": FORMAT, "hash": run_hash(spec), "identity": identity(spec), "n_realizations": spec.n_realizations,
@@ -105,13 +115,24 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
 
 
 def run_and_report(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bool = False, memory_budget_gib=None,
-                   progress: bool = True) -> Optional[dict]:
-    """``run_ensemble``, then (process 0) assemble and write the statistics and figures; stats.json's content."""
+                   progress: bool = True, time_limit=None) -> Optional[dict]:
+    """``run_ensemble``, then (process 0) assemble and write the statistics and figures; stats.json's content.
+    When a ``time_limit`` left units undone: no report, and ``{"more_to_do": units left, "last_run": ...}``."""
     report = run_ensemble(spec, out_dir, resume=resume, force=force, memory_budget_gib=memory_budget_gib,
-                          progress=progress)
+                          progress=progress, time_limit=time_limit)
     if report.process_index != 0:
         return None
-    data = load_ensemble(out_dir, spec)
+    folder = pathlib.Path(out_dir) / store.UNITS
+    left = sum(not (folder / u.filename(spec.names)).is_file() for u in all_units(spec))
+    if left:
+        return {"more_to_do": left, "last_run": dataclasses.asdict(report)}
+    return write_report(out_dir, spec, out_dir, report)
+
+
+def write_report(source, spec: EnsembleSpec, out_dir, report: Optional[RunReport] = None) -> dict:
+    """Statistics and figures of a finished run read from its folder or an archive (``store.pack``),
+    written into ``out_dir``; stats.json's content."""
+    data = load_ensemble(source, spec)
     conductances = store.conductance_keys(data.leads)
     stats = ensemble_statistics(data.disordered, data.clean, conductances, default_order(spec.n_phi))
     return write_outputs(out_dir, data, stats, report)

@@ -4,7 +4,11 @@ Each process of a ``jax.distributed`` job evaluates the units u with ``u % proce
 process_index`` (``docs/ensemble.md``), in blocks through one jitted ``shard_map`` of fixed shape
 over its local devices, one compiled function per solution plan (the clean cases fold what the
 disordered ones cannot). A unit's upper layers are eliminated once, the lowest slice solved per
-angle. Every finished unit is written at once (``ensemble.store``), one block staying in flight.
+angle; units and angles are mapped as ``core.batching.mapping`` says for the platform and size.
+Every finished unit is written at once (``ensemble.store``), one block staying in flight. With
+a time limit the run stops before a block that would not finish in time (the estimate: the
+last block's duration) and reports the units left: a later ``--resume`` continues. Every run
+computes at least one block, so that a run in pieces always progresses.
 """
 
 from __future__ import annotations
@@ -20,19 +24,20 @@ from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from ..core.batching import chunk_size, memory_budget, padded_chunks, settled_on_cpu
+from ..core.batching import VMAP, Mapping, chunk_size, map_over, mapping, memory_budget, padded_chunks, settled_on_cpu
 from ..core.precision import x64
 from ..io.files import FolderLock, output_folder, write_json
 from ..observables import response
 from ..solve.kernel import evaluate, upper_state
-from ..solve.transmissions import check_converged, evaluation_bytes, plan_for
+from ..solve.transmissions import check_converged, evaluation_bytes, evaluation_order, plan_for
 from . import store
 from .spec import EnsembleSpec, all_units, run_hash, validate_spec
 
 
 @dataclasses.dataclass(frozen=True)
 class RunReport:
-    """What one process did: units computed, evaluations, seconds, units per device per call, devices."""
+    """What one process did: units computed, evaluations, seconds, units per device per call, devices,
+    and the units of this process left undone (a time limit stopped the run; 0 when complete)."""
 
     computed: int
     evaluations: int
@@ -41,6 +46,7 @@ class RunReport:
     devices: int
     process_index: int
     process_count: int
+    remaining: int = 0
 
 
 def local_mesh() -> Mesh:
@@ -48,23 +54,24 @@ def local_mesh() -> Mesh:
     return Mesh(np.asarray(jax.local_devices()), ("batch",))
 
 
-def block_functions(pl, leads, mesh: Mesh):
+def block_functions(pl, leads, mesh: Mesh, how: Mapping = VMAP):
     """Two jitted functions over blocks of units sharded over the mesh: ``uppers(stacks, energies,
     indices)``, each unit's angle-independent upper state, and ``angles(stacks, energies, indices,
     uppers, phis)``, the transmissions and conversion conductances at every angle of ``phis``
-    (replicated). The per-device program has the same shape whatever the number of devices."""
+    (replicated); units and angles mapped as ``how`` says (``core.batching.mapping``). The
+    per-device program has the same shape whatever the number of devices."""
     batch = PartitionSpec("batch")
 
     def uppers(stacks, energies, indices):
-        return jax.vmap(lambda s, e, r: upper_state(s, e, r, pl))(stacks, energies, indices)
+        return map_over(lambda s, e, r: upper_state(s, e, r, pl), how, stacks, energies, indices)
 
     def angles(stacks, energies, indices, upper, phis):
         def unit(s, e, r, up):
             def angle(phi):
                 T, n_open, _, stats = evaluate(s, s.theta, phi, e, r, pl, up, reflection=False, smatrix=False)
                 return {"T": T, "n_open": n_open, "solver_stats": stats, **response.conversions(T, n_open, leads)}
-            return jax.vmap(angle)(phis)
-        return jax.vmap(unit)(stacks, energies, indices, upper)
+            return map_over(angle, how, phis)
+        return map_over(unit, how, stacks, energies, indices, upper)
 
     return (jax.jit(jax.shard_map(uppers, mesh=mesh, in_specs=(batch,) * 3, out_specs=batch)),
             jax.jit(jax.shard_map(angles, mesh=mesh, in_specs=(batch,) * 4 + (PartitionSpec(),), out_specs=batch)))
@@ -104,14 +111,18 @@ def _sizes(spec: EnsembleSpec, pl, stack, budget: int, devices: int):
 
 @x64
 def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bool = False, memory_budget_gib=None,
-                 progress: bool = True, on_unit=None) -> RunReport:
+                 progress: bool = True, on_unit=None, time_limit=None) -> RunReport:
     """Compute this process's missing units of ``spec`` into ``out_dir`` (see the module docstring).
 
     ``memory_budget_gib`` (per device) picks the units each device takes per call;
-    ``on_unit(unit)`` is called after each unit is on disk. Every input error is raised
-    (ValueError) before anything is written.
+    ``on_unit(unit)`` is called after each unit is on disk; ``time_limit`` (seconds from the
+    call): no block is started that is estimated to end past it (``RunReport.remaining`` counts
+    the units left). Every input error is raised (ValueError) before anything is written.
     """
     validate_spec(spec)
+    if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
+        raise ValueError(f"time limit {time_limit!r} s must be a positive number of seconds")
+    deadline = None if time_limit is None else time.perf_counter() + float(time_limit)
     units = all_units(spec)
     groups, cases = _plans(spec, units)
     mesh = local_mesh()
@@ -155,7 +166,7 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
                 on_unit(unit)
 
         start = time.perf_counter()
-        blocks = {}
+        blocks, done_here = {}, []
         with tqdm(total=len(mine), unit="unit", desc=f"process {pid}/{count}" if count > 1 else "ensemble",
                   disable=not progress) as bar:
             for pl, group in groups.items():
@@ -166,24 +177,36 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
                 block = min(units_per_device, -(-len(todo) // mesh.size)) * mesh.size
                 blocks[f"plan {len(blocks)}: {pl.summary}, {'clean' if group[0].clean else 'disordered'}"] = {
                     "units_per_device": block // mesh.size, "angles_per_call": angles}
-                _stream(todo, cases, block_functions(pl, leads, mesh), spec.phi, angles, block,
-                        NamedSharding(mesh, PartitionSpec("batch")), lambda u, r, pl=pl: finish(u, r, pl))
+                how = mapping(evaluation_order(cases[group[0].case][0], pl), mesh.devices.flat[0])
+                done_here += _stream(todo, cases, block_functions(pl, leads, mesh, how), spec.phi, angles, block,
+                                     NamedSharding(mesh, PartitionSpec("batch")), lambda u, r, pl=pl: finish(u, r, pl),
+                                     deadline, first_free=not done_here)
         seconds = time.perf_counter() - start
         _barrier("jaxsge-ensemble-end")
     finally:
         lock.release()
-    return RunReport(len(mine), len(mine) * spec.n_phi, seconds, blocks, mesh.size, pid, count)
+    return RunReport(len(done_here), len(done_here) * spec.n_phi, seconds, blocks, mesh.size, pid, count,
+                     len(mine) - len(done_here))
 
 
-def _stream(units, cases, functions, phi, angles: int, block: int, sharding, on_done):
+def _stream(units, cases, functions, phi, angles: int, block: int, sharding, on_done, deadline=None,
+            first_free: bool = True) -> list:
     """Evaluate the units in blocks (upper states once, then the angles in padded chunks), calling
-    ``on_done(unit, results)`` per unit. On accelerators the next block is dispatched before the
-    previous one is fetched; on CPU every call finishes first (``core.batching.settled_on_cpu``)."""
+    ``on_done(unit, results)`` per unit; the units done. On accelerators the next block is
+    dispatched before the previous one is fetched; on CPU every call finishes first
+    (``core.batching.settled_on_cpu``). With a ``deadline`` (``time.perf_counter()``), no block
+    starts past it, or that would end past it by the last block's duration (the first block of
+    a plan, its compilation included, has no estimate: it runs when the deadline is ahead, and
+    whatever the deadline when ``first_free``)."""
     uppers, at_angles = functions
     energies = np.asarray([cases[u.case][1] for u in units])
     index = np.asarray([u.realization for u in units], dtype=np.int64)
-    in_flight = []
+    in_flight, done, last, previous = [], [], None, time.perf_counter()
     for keep, idx in padded_chunks(len(units), block):
+        now = time.perf_counter()
+        free = first_free and not in_flight and not done
+        if deadline is not None and not free and (now > deadline or (last is not None and now + last > deadline)):
+            break
         batch = jax.tree_util.tree_map(
             lambda *leaves: np.stack([np.asarray(v, dtype=np.result_type(np.asarray(v).dtype, float)) for v in leaves]),
             *[cases[units[i].case][0] for i in idx])
@@ -192,13 +215,17 @@ def _stream(units, cases, functions, phi, angles: int, block: int, sharding, on_
         in_flight.append((keep, [(positions, settled_on_cpu(at_angles(*args, upper, jnp.asarray(phi[chunk]))))
                                  for positions, chunk in padded_chunks(phi.size, angles)]))
         if len(in_flight) > 1:
-            _collect(*in_flight.pop(0), units, on_done)
+            done += _collect(*in_flight.pop(0), units, on_done)
+        now = time.perf_counter()
+        last, previous = now - previous, now
     for keep, pieces in in_flight:
-        _collect(keep, pieces, units, on_done)
+        done += _collect(keep, pieces, units, on_done)
+    return done
 
 
-def _collect(keep, pieces, units, on_done):
+def _collect(keep, pieces, units, on_done) -> list:
     host = [(positions, jax.device_get(out)) for positions, out in pieces]
     for k, i in enumerate(keep):
         on_done(units[i], {name: np.concatenate([np.asarray(out[name][k])[: positions.size] for positions, out in host])
                            for name in host[0][1]})
+    return [units[i] for i in keep]

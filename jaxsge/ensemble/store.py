@@ -4,11 +4,20 @@
 finished unit, written atomically, verified on resume (a damaged or foreign file is set aside to
 ``OUT/damaged/`` and recomputed). Another run's folder, or one with more realizations than asked
 (unless ``force``), is refused (``docs/ensemble.md``, Output folder).
+
+An **archive** (:func:`pack`, :func:`unpack`) carries a run's finished units between machines
+as one compressed ``.npz`` of at most ``ARCHIVE_LIMIT`` bytes: the manifest and, per key, the
+arrays of every finished unit stacked. It holds every conversion conductance, the open channels
+and the solver statistics exactly, but not the transmissions T (``OPTIONAL_KEYS``): at the
+paper's size T is 51 kB per unit, 31 MB for the full Fig. 3 run, twice the limit. Units
+unpacked from an archive therefore hold no T; the report takes them as they are (its
+statistics use the conductances only) and leaves T out of ``ensemble.npz``.
 """
 
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import pathlib
 import warnings
@@ -17,7 +26,7 @@ import zipfile
 import numpy as np
 
 from .. import __version__
-from ..io.files import atomic_write
+from ..io.files import atomic_write, write_json
 from ..observables.response import conversion_axes
 from .spec import EnsembleSpec, Unit, all_units, identity, run_hash
 
@@ -25,6 +34,9 @@ MANIFEST = "manifest.json"
 UNITS = "units"
 DAMAGED = "damaged"
 RESULT_KEYS = ("T", "n_open", "solver_stats")
+OPTIONAL_KEYS = ("T",)  # absent from units unpacked from an archive
+ARCHIVE_LIMIT = 16 * 2 ** 20
+ARCHIVE_FORMAT = "jaxsge-ensemble-archive/1"
 
 
 def conductance_keys(leads) -> tuple:
@@ -45,7 +57,7 @@ def _check_unit(path: pathlib.Path, unit: Unit, digest: str, keys, shapes) -> di
                 raise ValueError(f"it belongs to another run (hash {str(data['run_hash'])[:12]})")
             if tuple(data["unit_case"]) != tuple(unit.case) or int(data["unit_realization"]) != unit.realization:
                 raise ValueError("it holds another unit")
-            arrays = {k: data[k] for k in keys}
+            arrays = {k: data[k] for k in keys if k in data.files or k not in OPTIONAL_KEYS}
     except (OSError, KeyError, EOFError, zipfile.BadZipFile) as err:
         raise ValueError(f"it cannot be read ({type(err).__name__}: {err})") from None
     for key, value in arrays.items():
@@ -143,3 +155,63 @@ def check_out_dir(out_dir, spec: EnsembleSpec, resume: bool, force: bool) -> int
                          f"n_realizations = {spec.n_realizations} would replace its results by those of fewer "
                          "realizations: ask for at least as many, use another folder, or pass --force")
     return max(old_n, spec.n_realizations)
+
+
+def pack(out_dir, spec: EnsembleSpec, archive, limit: int = ARCHIVE_LIMIT) -> dict:
+    """Write the finished units of ``out_dir`` into one compressed ``.npz`` (see the module
+    docstring); a ValueError, and no file, when it would exceed ``limit`` bytes. Returns what it holds."""
+    folder = pathlib.Path(out_dir) / UNITS
+    digest = run_hash(spec)
+    leads = spec.case_system(all_units(spec)[0].case).stack().lead_names
+    keys = [k for k in RESULT_KEYS + conductance_keys(leads) if k not in OPTIONAL_KEYS]
+    units = [u for u in all_units(spec) if (folder / u.filename(spec.names)).is_file()]
+    read = [_check_unit(folder / u.filename(spec.names), u, digest, keys, {}) for u in units]
+    arrays = {f"unit_{k}": np.stack([r[k] for r in read]) for k in keys} if read else {}
+    info = {"format": ARCHIVE_FORMAT, "hash": digest, "identity": identity(spec), "units": len(units),
+            "of": len(all_units(spec)), "keys": keys,
+            "left_out": "T (the transmissions), kept only in the unit files of the machine that ran them"}
+    data = dict(archive_manifest=np.asarray(json.dumps(info)), unit_case=np.asarray([u.case for u in units], np.int64),
+                unit_realization=np.asarray([u.realization for u in units], np.int64), **arrays)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **data)
+    size = buffer.getbuffer().nbytes
+    if size > limit:
+        raise ValueError(f"the archive of {len(units)} units would be {size / 2 ** 20:.1f} MiB, more than "
+                         f"{limit / 2 ** 20:.1f} MiB")
+    atomic_write(archive, lambda fh: fh.write(buffer.getvalue()))
+    return {**info, "bytes": size}
+
+
+def read_archive(archive, spec: EnsembleSpec) -> dict:
+    """Unit -> its arrays, from an archive of this run (a ValueError for another run's or a damaged one)."""
+    try:
+        with np.load(archive) as data:
+            info = json.loads(str(data["archive_manifest"]))
+            contents = {k: data[k] for k in data.files}
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{str(archive)!r} is not a readable ensemble archive ({type(err).__name__}: {err})") from None
+    if info.get("format") != ARCHIVE_FORMAT or info.get("hash") != run_hash(spec):
+        raise ValueError(f"{str(archive)!r} holds another run (hash {str(info.get('hash'))[:12]}); refusing to use it")
+    out = {}
+    for k, (case, realization) in enumerate(zip(contents["unit_case"], contents["unit_realization"])):
+        arrays = {key: contents[f"unit_{key}"][k] for key in info["keys"]}
+        if not all(np.all(np.isfinite(a)) for a in arrays.values()):
+            raise ValueError(f"{str(archive)!r}: unit {k} holds NaN or infinity; refusing to use it")
+        out[Unit(tuple(int(c) for c in case), int(realization))] = arrays
+    return out
+
+
+def unpack(archive, out_dir, spec: EnsembleSpec) -> int:
+    """Write the units of an archive of this run that ``out_dir`` lacks as unit files (and the
+    manifest when the folder has none), so that ``--resume`` continues from them; the count written."""
+    units = read_archive(archive, spec)
+    out_dir = pathlib.Path(out_dir)
+    (out_dir / UNITS).mkdir(parents=True, exist_ok=True)
+    if not (out_dir / MANIFEST).is_file():
+        write_json(out_dir / MANIFEST, manifest(spec, spec.n_realizations))
+    digest, written = run_hash(spec), 0
+    for unit, arrays in units.items():
+        if not (out_dir / UNITS / unit.filename(spec.names)).is_file():
+            write_unit(out_dir, spec, unit, arrays, digest)
+            written += 1
+    return written

@@ -26,12 +26,13 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..core.batching import chunk_size, memory_budget, padded_chunks, platform
+from ..core.batching import chunk_size, map_over, mapping, memory_budget, padded_chunks, platform
 from ..core.precision import x64
 from ..model.system import System, varied_leaves
 from ..plan.plan import check_size, edge_distance
-from ..solve.kernel import evaluate, upper_state
-from ..solve.transmissions import check_converged, evaluation_bytes, plan_for, solver_report
+from ..solve.kernel import evaluate, lean_right_hand_sides, upper_state
+from ..solve.transmissions import (check_converged, choose_reflection, evaluation_bytes, evaluation_order, plan_for,
+                                   solver_report)
 from . import response
 from .scan import CONDUCTANCES, as_system
 
@@ -47,6 +48,8 @@ class Sensitivities:
     shape. Batch shape: ``(realizations, *angles)`` when realizations were asked, else the
     broadcast shape of theta and phi. Units: e^2/h per unit of the parameter. ``solver``: the
     path and, for the Krylov path, its largest iteration count and relative residual.
+    ``reflection_resolved``: False when the memory budget took the lean right-hand sides
+    (``solve.transmissions.LEAN_NOTE``: T's top-lead self-reflection, and its derivative, from unitarity).
     """
 
     wrt: tuple
@@ -58,6 +61,7 @@ class Sensitivities:
     leads: tuple
     path: str
     solver: dict
+    reflection_resolved: bool = True
 
 
 def _check_wrt(system: System, wrt) -> tuple:
@@ -108,19 +112,19 @@ def check_not_singular(system: System, wrt) -> None:
             "the subband edge")
 
 
-def _observables(s, energy, theta, phi, r, pl, leads):
+def _observables(s, energy, theta, phi, r, pl, leads, reflection: bool = True):
     """T and the conversion conductances at one point (traceable), the angles added to the stack's;
     and the Krylov solver's (iterations, residual) as auxiliary output."""
     T, n_open, _, stats = evaluate(s, s.theta + theta, s.phi + phi, energy, r, pl, upper_state(s, energy, r, pl),
-                                   reflection=True, smatrix=False)
+                                   reflection=reflection, smatrix=False)
     conversions = response.conversions(T, n_open, leads) if response.conversion_axes(leads) else {}
     return {"T": T, **conversions}, stats
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "leads", "sequential"))
-def _jvp_points(stack, energy, tangent, d_energy, theta, phi, index, pl, leads, sequential):
+@functools.partial(jax.jit, static_argnames=("pl", "leads", "sequential", "reflection", "how"))
+def _jvp_points(stack, energy, tangent, d_energy, theta, phi, index, pl, leads, sequential, reflection, how):
     def point(th, ph, r):
-        f = lambda s, e: _observables(s, e, th, ph, r, pl, leads)  # noqa: E731
+        f = lambda s, e: _observables(s, e, th, ph, r, pl, leads, reflection)  # noqa: E731
         if sequential:
             # CPU: the tangents one after the other on the linearised function (the value and its
             # LU computed once). Vmapped, their batched LAPACK solves ran side by side and could
@@ -132,7 +136,7 @@ def _jvp_points(stack, energy, tangent, d_energy, theta, phi, index, pl, leads, 
         # The primal does not depend on the vmapped tangent: it (and its LU) is computed once.
         return jax.vmap(lambda ds, de: jax.jvp(f, (stack, energy), (ds, de), has_aux=True),
                         out_axes=(None, -1, 0))(tangent, d_energy)
-    return jax.vmap(point)(theta, phi, index)
+    return map_over(point, how, theta, phi, index)
 
 
 @x64
@@ -165,14 +169,17 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     grid_theta, grid_phi = np.tile(theta.reshape(-1), index.size), np.tile(phi.reshape(-1), index.size)
     total = grid_theta.size
     # Each tangent carries its own copy of the large arrays alongside the value's.
-    per = (1 + len(wrt)) * evaluation_bytes(concrete_stack, pl, True)
-    chunk = chunk_size(per, memory_budget(memory_budget_gib), total, f"with {len(wrt)} derivative(s)", one_on_cpu=True)
+    budget = memory_budget(memory_budget_gib)
+    reflection = choose_reflection(concrete_stack, pl, "auto", budget, copies=1 + len(wrt))
+    per = (1 + len(wrt)) * evaluation_bytes(concrete_stack, pl, reflection)
+    how = mapping(evaluation_order(concrete_stack, pl))
+    chunk = chunk_size(per, budget, total, f"with {len(wrt)} derivative(s)", one_on_cpu=True, how=how)
     leads = concrete_stack.lead_names
     pieces = []
     for keep, idx in tqdm(padded_chunks(total, chunk), unit="chunk", desc=f"{total} evaluations + derivatives",
                           disable=not progress):
         out = _jvp_points(stack, energy, tangent, d_energy, jnp.asarray(grid_theta[idx]), jnp.asarray(grid_phi[idx]),
-                          jnp.asarray(grid_index[idx]), pl, leads, platform() == "cpu")
+                          jnp.asarray(grid_index[idx]), pl, leads, platform() == "cpu", reflection, how)
         pieces.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out))
     values, derivs, stats = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *pieces)
     if pl.krylov is not None:
@@ -186,7 +193,8 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
             if not np.all(np.isfinite(d)):
                 raise ValueError(f"d{q}/d{name} is not finite at some point (a channel opening or a singular system?)")
     return Sensitivities(wrt, values, derivatives, theta, phi, None if realizations is None else index, leads,
-                         pl.summary, solver_report(pl, stats))
+                         pl.summary, solver_report(pl, stats),
+                         not lean_right_hand_sides(concrete_stack, pl, reflection))
 
 
 @functools.partial(jax.jit, static_argnames=("pl", "leads", "quantity"))

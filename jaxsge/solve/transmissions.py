@@ -3,8 +3,15 @@
 :func:`solve` validates and plans in plain Python, then evaluates the traceable core
 (``solve.kernel``) under ``jit``: for every distinct (energy, disorder realization) the
 angle-independent upper state once, then the angles in fixed-size chunks that fit the memory
-budget (``core.batching``). :func:`transmissions` is the thin entry point for the paper's
-junction (``JunctionParams``, at its Fermi energy ``mu``) or a stack.
+budget (``core.batching``), each chunk mapped as ``core.batching.mapping`` says for the
+platform and the size. :func:`transmissions` is the thin entry point for the paper's junction
+(``JunctionParams``, at its Fermi energy ``mu``) or a stack.
+
+Repeated calls with the same structure do no planning, validation or tracing again: plans are
+cached by content (:func:`plan_for`, a bounded ``functools.lru_cache``: the one cache of the
+package), and the jitted functions take the plan and the mapping as static arguments and
+every number as a traced one, so a new number (an angle, an energy, alpha3, a disorder
+realization) reuses the compiled program.
 """
 
 from __future__ import annotations
@@ -17,11 +24,11 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..core.batching import chunk_size, memory_budget, padded_chunks
+from ..core.batching import Mapping, chunk_size, map_over, mapping, memory_budget, padded_chunks
 from ..core.chains import BAND_EDGE_TOLERANCE
 from ..core.precision import x64
 from ..model.junction import JunctionParams, junction, validate
-from ..model.stack import Stack
+from ..model.stack import Stack, check_real
 from ..plan.plan import Plan, plan
 from .kernel import evaluate, lean_right_hand_sides, upper_state
 
@@ -81,6 +88,30 @@ class Transmissions:
                                    S=None if self.S is None else self.S[index])
 
 
+# What the lean right-hand sides imply (``reflection`` False), in the words every command prints.
+LEAN_NOTE = ("the top lead's spin-resolved self-reflection T(top, s <- top, s') is filled from unitarity: its sums "
+             "over either spin are exact, its split between spin flip and no flip is not resolved (every "
+             "transmission involving another lead, and every conversion conductance, is exact)")
+
+
+def choose_reflection(s: Stack, pl: Plan, reflection, budget: int, copies: float = 1.0) -> bool:
+    """The ``reflection`` a solve takes: True or False as asked, or for "auto" every channel as
+    right-hand side when ``copies`` evaluations with them fit ``budget`` bytes (the memory rule
+    :func:`evaluation_bytes`), else the lean right-hand sides (``LEAN_NOTE``), which need about a
+    third of the memory at the paper's size. The one rule every command uses."""
+    if reflection == "auto":
+        return copies * evaluation_bytes(s, pl, True) <= budget
+    if not isinstance(reflection, (bool, np.bool_)):
+        raise ValueError(f"reflection = {reflection!r} must be True, False or 'auto'")
+    return bool(reflection)
+
+
+def evaluation_order(s: Stack, pl: Plan) -> int:
+    """Order of the largest dense matrix of one evaluation (a dense slice; N on the Krylov path,
+    whose vectors have that length): the size that ``core.batching.mapping`` looks at."""
+    return max((b - a + 1) * s.N for a, b in pl.slices)
+
+
 def evaluation_bytes(s: Stack, pl: Plan, reflection: bool) -> float:
     """Peak memory (bytes) of one evaluation, or of the upper state it needs if that is larger."""
     N = s.N
@@ -112,18 +143,18 @@ def upper_at(s, energy, realization, pl):
     return upper_state(s, energy, realization, pl)
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix"))
-def angles_at(s, theta, phi, energy, realization, upper, pl, reflection, smatrix):
-    """Angles (leading axis, vmapped) at one energy and realization, sharing ``upper``."""
-    return jax.vmap(lambda th, ph: evaluate(s, th, ph, energy, realization, pl, upper, reflection, smatrix))(
-        theta, phi)
+@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch"))
+def angles_at(s, theta, phi, energy, realization, upper, pl, reflection, smatrix, batch: Mapping = Mapping("vmap")):
+    """Angles (leading axis, mapped as ``batch`` says) at one energy and realization, sharing ``upper``."""
+    return map_over(lambda th, ph: evaluate(s, th, ph, energy, realization, pl, upper, reflection, smatrix), batch,
+                    theta, phi)
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix"))
-def _points(s, theta, phi, energy, realization, pl, reflection, smatrix):
+@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch"))
+def points_at(s, theta, phi, energy, realization, pl, reflection, smatrix, batch: Mapping = Mapping("vmap")):
     """Points each at its own energy and realization (leading axis), the upper state computed per point."""
-    return jax.vmap(lambda th, ph, e, r: evaluate(s, th, ph, e, r, pl, upper_state(s, e, r, pl), reflection,
-                                                  smatrix))(theta, phi, energy, realization)
+    return map_over(lambda th, ph, e, r: evaluate(s, th, ph, e, r, pl, upper_state(s, e, r, pl), reflection, smatrix),
+                    batch, theta, phi, energy, realization)
 
 
 def _grid(s: Stack, energy, realizations):
@@ -146,18 +177,65 @@ def _grid(s: Stack, energy, realizations):
     return (*flat, np.repeat(index.astype(np.int64), theta.size), shape)
 
 
+class PlanKey:
+    """A planning request hashed and compared by content (every number and static field of the
+    stack, its angles apart, the energies and the options): the key of the plan cache. The plan
+    does not depend on the stack's own angles (only on which layers and leads follow them), so a
+    scan over angles finds one plan; non-finite angles are refused here (``validate_stack``'s
+    check, which the cache would otherwise skip)."""
+
+    def __init__(self, s: Stack, energies, options: tuple):
+        for name in ("theta", "phi"):
+            check_real(name, getattr(s, name), shapes=None)
+        self.stack, self.energies, self.options = s.replace(theta=0.0, phi=0.0), energies, options
+        leaves, treedef = jax.tree_util.tree_flatten((self.stack, options))
+        arrays = [np.asarray(leaf) for leaf in leaves]
+        self.key = (treedef, energies.tobytes(), tuple((a.dtype.str, a.shape, a.tobytes()) for a in arrays))
+        self.hash = hash(self.key)
+
+    def __hash__(self):
+        return self.hash
+
+    def __eq__(self, other):
+        return isinstance(other, PlanKey) and self.key == other.key
+
+
+# Plans of the last distinct structures; a plan is a few kB (its channel lists).
+PLAN_CACHE_SIZE = 64
+
+
+@functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
+def cached_plan(key: PlanKey) -> Plan:
+    """``plan.plan`` of a request, computed once per content (``functools.lru_cache``, bounded;
+    ``cached_plan.cache_info()`` counts hits). The plan reads the memory available when it is first
+    made (the auto path's dense-or-Krylov choice): later requests of the same content reuse it."""
+    fold, path, allow_closed, edge_tolerance, varied = key.options
+    return plan(key.stack, key.energies, fold=fold, solver=path, allow_closed=allow_closed,
+                edge_tolerance=edge_tolerance, varied=varied)
+
+
 def plan_for(s: Stack, energies, *, fold=True, path="auto", allow_closed=False, edge_tolerance=BAND_EDGE_TOLERANCE,
              varied=None, realizations=None) -> Plan:
-    """The plan of a solve (validation included), with the checks that tie disorder to realizations."""
-    pl = plan(s, np.unique(np.asarray(energies, dtype=float)), fold=fold, solver=path, allow_closed=allow_closed,
-              edge_tolerance=edge_tolerance, varied=varied)
+    """The plan of a solve (validation included), with the checks that tie disorder to realizations;
+    from the plan cache (:func:`cached_plan`) when the same content was planned before."""
+    energies = np.unique(np.asarray(energies, dtype=float))
+    options = (bool(fold), path, bool(allow_closed), float(edge_tolerance), varied)
+    try:
+        key = PlanKey(s, energies, options)
+    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        key = None  # traced or unhashable content: planned directly, not cached
+    if key is None:
+        pl = plan(s, energies, fold=fold, solver=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
+                  varied=varied)
+    else:
+        pl = cached_plan(key)
     if realizations is not None and not pl.any_disorder:
         raise ValueError("realizations need a disordered layer (K0 > 0): this stack draws no disorder")
     return pl
 
 
 @x64
-def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str = "auto", reflection: bool = True,
+def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str = "auto", reflection=True,
           smatrix: bool = False, allow_closed: bool = False, memory_budget_gib=None, progress: bool = False,
           edge_tolerance: float = BAND_EDGE_TOLERANCE) -> Transmissions:
     """Every spin-resolved transmission between the leads of a stack.
@@ -167,20 +245,23 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
     realization) the angle-independent upper state is computed once. ``fold=False`` treats
     every layer densely (a check of the folding); ``path``: solver of the lowest slice ("auto",
     "dense", "krylov"). ``reflection=False`` skips the top lead's channels as right-hand sides
-    (its spin-resolved self-reflection then comes from unitarity: enough for every conversion
-    conductance, about 3x fewer solves at the paper's size); ``smatrix`` returns S (implies
+    (its spin-resolved self-reflection then comes from unitarity, ``LEAN_NOTE``: enough for every
+    conversion conductance, about 3x fewer solves at the paper's size); ``reflection="auto"``:
+    every channel when one evaluation with them fits the memory budget, else lean
+    (:func:`choose_reflection`; what the commands use); ``smatrix`` returns S (implies
     reflection). ``allow_closed``: a lead without open channels gives zero transmissions
     instead of an error; ``edge_tolerance``: how close to a subband edge (units of 2t) an
     energy may be. ``memory_budget_gib``: memory for one chunk (default: a fraction of what the
     device has). ``progress``: a progress bar over chunks.
     """
-    reflection = reflection or smatrix
     pl = plan_for(s, energy, fold=fold, path=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
                   realizations=realizations)
     theta, phi, energies, index, shape = _grid(s, energy, realizations)
     total = theta.size
-    chunk = chunk_size(evaluation_bytes(s, pl, reflection), memory_budget(memory_budget_gib), total,
-                       f"at Lx = {s.Lx}, Ly = {s.Ly}")
+    budget = memory_budget(memory_budget_gib)
+    reflection = smatrix or choose_reflection(s, pl, reflection, budget)
+    batch = mapping(evaluation_order(s, pl))
+    chunk = chunk_size(evaluation_bytes(s, pl, reflection), budget, total, f"at Lx = {s.Lx}, Ly = {s.Ly}", how=batch)
     base = s.replace(theta=0.0, phi=0.0)
     unique, inverse = np.unique(np.stack([energies, index.astype(float)], axis=1), axis=0, return_inverse=True)
     if unique.shape[0] < total:  # points share their (energy, realization): one upper state per group
@@ -194,12 +275,12 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
     upper, upper_of = None, None
     for k, keep, idx in tqdm(work, unit="chunk", desc=f"{total} evaluations", disable=not progress):
         if k is None:
-            out = _points(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix)
+            out = points_at(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, batch)
         else:
             if upper_of != k:
                 upper, upper_of = upper_at(base, energies[idx[0]], index[idx[0]], pl), k
             out = angles_at(base, theta[idx], phi[idx], energies[idx[0]], index[idx[0]], upper, pl, reflection,
-                            smatrix)
+                            smatrix, batch)
         out = [None if a is None else np.asarray(a)[: keep.size] for a in out]
         if results is None:
             results = [None if a is None else np.empty((total,) + a.shape[1:], a.dtype) for a in out]

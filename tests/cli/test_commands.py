@@ -225,3 +225,33 @@ def test_bad_stack_config_exits_2(tmp_path, capsys, text, message):
     config.write_text(text)
     assert main(["stack", str(config)]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_conductance_takes_the_lean_right_hand_sides_when_every_channel_does_not_fit(config, capsys):
+    """--memory-gib between the memory of the lean and of the full evaluation: the command takes the lean
+    right-hand sides, says so (text and JSON), and gives the full path's numbers (1e-12): every
+    conversion conductance, every T that involves a side lead, and M's self-reflection summed over a spin."""
+    from jaxsge.solve.transmissions import evaluation_bytes, plan_for
+
+    size = ["--set", "Lx=10", "--set", "Ly=9"]  # large enough for the lean sides to need less memory
+    stack = junction(P.replace(Lx=10, Ly=9))
+    pl = plan_for(stack, P.mu)
+    lean, full = evaluation_bytes(stack, pl, False), evaluation_bytes(stack, pl, True)
+    assert lean < full
+    gib = f"{(lean + full) / 2 / 2 ** 30:.6g}"
+    every = run_json(capsys, config, *size)
+    fitted = run_json(capsys, config, *size, "--memory-gib", gib)
+    assert "note" not in every and "unitarity" in fitted["note"] and "memory budget" in fitted["note"]
+    for key in ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y"):
+        assert fitted[key] == pytest.approx(every[key], abs=1e-12)
+    T_full, T_lean = np.asarray(every["T"]["values"]), np.asarray(fitted["T"]["values"])
+    side = slice(0, 4)
+    np.testing.assert_allclose(T_lean[side], T_full[side], atol=1e-12, rtol=0)
+    np.testing.assert_allclose(T_lean[:, :, side], T_full[:, :, side], atol=1e-12, rtol=0)
+    np.testing.assert_allclose(T_lean[4, :, 4].sum(0), T_full[4, :, 4].sum(0), atol=1e-12, rtol=0)
+    np.testing.assert_allclose(T_lean[4, :, 4].sum(1), T_full[4, :, 4].sum(1), atol=1e-12, rtol=0)
+    assert main(["conductance", str(config), *size, "--memory-gib", gib]) == 0
+    text = capsys.readouterr().out
+    assert "note: lean right-hand sides" in text and "split between spin flip and no flip is not resolved" in text
+    assert main(["conductance", str(config), *size]) == 0
+    assert "note:" not in capsys.readouterr().out

@@ -407,3 +407,52 @@ def test_unit_from_another_run_is_refused(reference, tmp_path):
     (tmp_path / "units" / name).write_bytes((out / "units" / name).read_bytes())
     with pytest.raises(ValueError, match="belongs to another run"):
         load_ensemble(tmp_path, other)
+
+
+FIG3_TINY = ["--set=Lx=6", "--set=Ly=6", "--set=Lz=3", "--set=W=4", "--set=n_barrier=1", "--set=seed=3",
+             "--set=disorder_layers=2deg", "--set=xi=3.6", "--set=K0=0.5,1.0", "--set=n_realizations=2",
+             "--set=n_phi=8", "--no-progress"]
+
+
+def test_time_limit_resume_archive_and_report_cycle(tmp_path, capsys):
+    """scripts/fig3_ensemble.py in pieces, as on a GPU lent for short calls: a time limit so short that each
+    call computes one block (one unit on CPU) and exits with status 3, each call in a fresh folder with only
+    the archive carried over, until the run is complete (status 0); then the report read from the archive.
+    Every conductance equals an uninterrupted run's bit for bit; T is left out of the archive (and said so)."""
+    from jaxsge.cli.ensemble import spec_of as cli_spec
+    from jaxsge.cli.main import build_parser
+    from jaxsge.ensemble import store
+    from jaxsge.ensemble.report import write_report
+    from scripts import fig3_ensemble
+
+    archive = tmp_path / "carried" / "fig3.npz"
+    codes = []
+    for call in range(8):
+        codes.append(fig3_ensemble.main(["--archive", str(archive), "--out", str(tmp_path / f"call{call}"),
+                                         "--time-limit", "1e-6", *FIG3_TINY]))
+        if codes[-1] != 3:
+            break
+    assert codes == [3, 3, 3, 3, 0]  # 5 units: the clean case and 2 K0 x 2 realizations
+    assert "more to do" in capsys.readouterr().out
+    spec = cli_spec(build_parser().parse_args(["ensemble", str(fig3_ensemble.CONFIG), "--out", "x", *FIG3_TINY]))
+    assert (tmp_path / "call4" / "stats.json").is_file()  # the last call wrote the report
+    assert archive.stat().st_size < store.ARCHIVE_LIMIT
+    with jax.enable_x64(True):
+        run_ensemble(spec, tmp_path / "direct", progress=False)
+    direct = load_ensemble(tmp_path / "direct", spec)
+    carried = load_ensemble(archive, spec)
+    assert "T" in direct.disordered and "T" not in carried.disordered
+    for key in ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y", "n_open", "solver_stats"):
+        assert np.array_equal(carried.disordered[key], direct.disordered[key]), key
+        assert np.array_equal(carried.clean[key], direct.clean[key]), key
+    assert fig3_ensemble.main(["--report-from", str(archive), "--out", str(tmp_path / "report"), *FIG3_TINY]) == 0
+    stats = json.loads((tmp_path / "report" / "stats.json").read_text())
+    assert "archive" in stats["undefined"]["T"]
+    with np.load(tmp_path / "report" / "ensemble.npz") as report:
+        assert np.array_equal(report["Gsc_x"], direct.disordered["Gsc_x"]) and "T" not in report.files
+    with pytest.raises(ValueError, match="more than"):
+        store.pack(tmp_path / "direct", spec, tmp_path / "small.npz", limit=1000)
+    assert not (tmp_path / "small.npz").exists()
+    other = spec_of(K0=(0.5,))
+    with pytest.raises(ValueError, match="another run"):
+        load_ensemble(archive, other)

@@ -1,0 +1,72 @@
+"""Repeated calls reuse plans and compiled programs; the batching rule maps chunks without changing a number."""
+
+import types
+
+import jax
+import numpy as np
+import pytest
+
+from jaxsge import JunctionParams, junction, transmissions
+from jaxsge.core.batching import MAP_ORDER_ACCELERATOR, VMAP, Mapping, mapping
+from jaxsge.observables import sensitivity
+from jaxsge.observables.scan import conversion_scan
+from jaxsge.solve import transmissions as tm
+
+P = JunctionParams(Lx=7, Ly=6, Lz=3, W=4, n_barrier=1, theta=np.pi / 3, phi=np.linspace(0.0, 1.0, 3))
+
+
+def test_other_numbers_of_the_same_structure_are_not_planned_or_traced_again():
+    """Two calls with other angles, alpha3, xi and mu (same geometry, same open channels): the second
+    call compiles nothing (the jitted functions' caches do not grow) and, for other angles alone,
+    finds its plan in the plan cache."""
+    transmissions(P)
+    compiled, plans = (tm.angles_at._cache_size(), tm.upper_at._cache_size()), tm.cached_plan.cache_info()
+    transmissions(P.replace(phi=np.linspace(1.0, 2.0, 3), alpha3=-0.25, xi=5.0, mu=1.12))
+    assert (tm.angles_at._cache_size(), tm.upper_at._cache_size()) == compiled
+    transmissions(P.replace(phi=np.linspace(2.0, 3.0, 3)))
+    assert tm.cached_plan.cache_info().hits == plans.hits + 1
+    assert (tm.angles_at._cache_size(), tm.upper_at._cache_size()) == compiled
+
+
+def test_scans_and_sensitivities_are_traced_once():
+    phi = np.linspace(0.0, 1.0, 4)
+    conversion_scan(P, phi=phi)
+    compiled = tm.angles_at._cache_size()
+    conversion_scan(P.replace(alpha3=-0.3), phi=phi + 0.5)
+    assert tm.angles_at._cache_size() == compiled
+    sensitivity.sensitivities(P, ("alpha3",), phi=phi[:2])
+    compiled = sensitivity._jvp_points._cache_size()
+    sensitivity.sensitivities(P.replace(alpha3=-0.3), ("alpha3",), phi=phi[2:])
+    assert sensitivity._jvp_points._cache_size() == compiled
+
+
+def test_plan_cache_refuses_bad_angles_like_the_planner():
+    with pytest.raises(ValueError, match="phi .*must hold finite numbers"):
+        transmissions(P.replace(phi=np.array([0.1, np.nan, 0.2])))
+
+
+@pytest.mark.parametrize("how", [Mapping("map", 1), Mapping("map", 2)])
+def test_a_loop_over_the_chunk_gives_the_vmapped_numbers(how):
+    """lax.map (one or two evaluations per step, the last step padded) against vmap: same numbers to 1e-13."""
+    with jax.enable_x64(True):
+        s = junction(P.replace(K0=0.5))
+        pl = tm.plan_for(s, P.mu)
+        base = s.replace(theta=0.0, phi=0.0)
+        upper = tm.upper_at(base, P.mu, 0, pl)
+        theta, phi = np.full(3, np.pi / 3), np.array([0.1, 0.7, 2.0])
+        ref = tm.angles_at(base, theta, phi, P.mu, 0, upper, pl, False, False, VMAP)
+        out = tm.angles_at(base, theta, phi, P.mu, 0, upper, pl, False, False, how)
+        points = tm.points_at(base, theta, phi, np.full(3, P.mu), np.array([0, 1, 2]), pl, False, False, how)
+        points_ref = tm.points_at(base, theta, phi, np.full(3, P.mu), np.array([0, 1, 2]), pl, False, False, VMAP)
+    np.testing.assert_allclose(np.asarray(out[0]), np.asarray(ref[0]), atol=1e-13, rtol=0)
+    np.testing.assert_allclose(np.asarray(points[0]), np.asarray(points_ref[0]), atol=1e-13, rtol=0)
+
+
+def test_the_batching_rule():
+    """CPU: vmap at every size; an accelerator: vmap below MAP_ORDER_ACCELERATOR, a loop from it."""
+    gpu = types.SimpleNamespace(platform="gpu")
+    cpu = types.SimpleNamespace(platform="cpu")
+    assert mapping(10 ** 6, cpu) == VMAP
+    assert mapping(MAP_ORDER_ACCELERATOR - 1, gpu) == VMAP
+    assert mapping(MAP_ORDER_ACCELERATOR, gpu).kind == "map"
+    assert mapping(5000, gpu) == Mapping("map", 1)
