@@ -2,24 +2,31 @@
 
 ``ensemble.npz`` (every unit and statistic), ``stats.json`` (every parameter, a summary per case,
 what is undefined and why), ``fig3.png`` (the disorder-averaged g_sc(phi) over the clean curve),
-``curves.png`` (G_sc^x, G_sc^y with their standard errors) and ``convergence.png``.
+``curves.png`` (G_sc^x, G_sc^y with their standard errors) and ``convergence.png``, then
+``run.json`` (their sizes and SHA-256) last; a new report first removes the previous one
+(``io.files.Output``, kind "in_place").
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
 from typing import Optional
 
+import jax
 import numpy as np
 
 from .. import __version__
-from ..io.files import write_json, write_npz
+from ..io.files import result_folder, write_json, write_npz
 from ..observables.harmonics import default_order, local_maxima
 from . import store
 from .run import RunReport, run_ensemble
 from .spec import FORMAT, EnsembleSpec, all_units, identity, run_hash
 from .stats import ensemble_statistics
+
+
+REPORT_FILES = ("ensemble.npz", "stats.json", "fig3.png", "curves.png", "convergence.png")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -106,12 +113,17 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
 
 def run_and_report(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bool = False, memory_budget_gib=None,
                    progress: bool = True) -> Optional[dict]:
-    """``run_ensemble``, then (process 0) assemble and write the statistics and figures; stats.json's content."""
-    report = run_ensemble(spec, out_dir, resume=resume, force=force, memory_budget_gib=memory_budget_gib,
-                          progress=progress)
-    if report.process_index != 0:
-        return None
-    data = load_ensemble(out_dir, spec)
-    conductances = store.conductance_keys(data.leads)
-    stats = ensemble_statistics(data.disordered, data.clean, conductances, default_order(spec.n_phi))
-    return write_outputs(out_dir, data, stats, report)
+    """``run_ensemble``, then (process 0) assemble and write the statistics and figures; stats.json's content.
+    Process 0 holds the folder's lock throughout."""
+    out = result_folder(out_dir, "ensemble", REPORT_FILES, in_place=True)
+    with out if jax.process_index() == 0 else contextlib.nullcontext():
+        report = run_ensemble(spec, out, resume=resume, force=force, memory_budget_gib=memory_budget_gib,
+                              progress=progress)
+        if report.process_index != 0:
+            return None
+        data = load_ensemble(out.path, spec)
+        conductances = store.conductance_keys(data.leads)
+        stats = ensemble_statistics(data.disordered, data.clean, conductances, default_order(spec.n_phi))
+        meta = {}
+        out.commit(lambda folder: meta.update(write_outputs(folder, data, stats, report)))
+        return meta
