@@ -134,8 +134,8 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
             out.remove_leftovers()  # temporary files of a killed writer
 
             def prepare(folder):  # what the folder holds before any unit (again if it vanished during the run)
-                (folder / store.UNITS).mkdir(parents=True, exist_ok=True)
                 write_json(folder / store.MANIFEST, store.manifest(spec, largest))
+                (folder / store.UNITS).mkdir(exist_ok=True)
 
             out.write(prepare)
             # damaged unit files are set aside before any process looks for its work

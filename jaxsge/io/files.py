@@ -270,7 +270,8 @@ class Lock:
 
     def release(self) -> None:
         if self.held:
-            self.path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # gone with its folder
+                self.path.unlink()
             self.held = False
 
 
@@ -352,7 +353,8 @@ class Output:
     """
 
     def __init__(self, path, command: str, *, kind: str = "folder", names=(), option: str = "--out"):
-        self.text, self.command, self.kind, self.names, self.option = os.fspath(path), command, kind, tuple(names), option
+        self.text, self.command, self.kind, self.names = os.fspath(path), command, kind, tuple(names)
+        self.option = option
         self.path = _checked(path, option, "file" if kind == "file" else "folder")
         self.run_id = f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
         lock = self.path.parent / f".{self.path.name}.lock" if kind == "file" else self.path / LOCK
@@ -513,8 +515,9 @@ class Output:
 
     def _record(self, folder: pathlib.Path, names) -> tuple:
         files = {name: {"bytes": (folder / name).stat().st_size, "sha256": _sha256(folder / name)} for name in names}
+        finished = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         write_json(folder / RECORD, {"command": self.command, "run_id": self.run_id, "files": files,
-                                     "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
+                                     "finished": finished})
         return (*names, RECORD)
 
     def commit(self, write) -> tuple:
