@@ -15,6 +15,7 @@ import contextlib
 import signal
 import sys
 import threading
+import warnings
 
 from .. import __version__
 from . import conductance, ensemble, scan, sensitivity, stack, well
@@ -52,9 +53,14 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
+def _warn(message, category, filename, lineno, file=None, line=None):
+    print(f"jaxsge: warning: {message}", file=sys.stderr)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    with _sigterm_as_interrupt():
+    with _sigterm_as_interrupt(), warnings.catch_warnings():
+        warnings.showwarning = _warn  # one line per warning (a damaged unit set aside, a folder made again)
         return _run(args, argv)
 
 

@@ -336,9 +336,9 @@ class Output:
       the holder); an existing folder must be empty or hold only a previous result of the same
       command (its ``run.json``, or only the files the command writes), an existing non-empty
       file must be a JSON result of the command; leftovers of dead runs (temporary files,
-      staging folders) are removed; a run of ``kind="folder"`` gets a fresh staging folder
-      ``.NAME.jaxsge-staging-HOST-PID-*`` beside the target.
-    * :meth:`commit`: the files are written into the staging folder, then ``run.json`` (run id,
+      staging folders) are removed.
+    * :meth:`commit`: the files are written into a fresh staging folder beside the target
+      (``.NAME.jaxsge-staging-HOST-PID-*``, made only then), then ``run.json`` (run id,
       command, every file with its size and SHA-256) last; the staging folder replaces the
       target by two renames (previous result aside, staging folder in place) during which
       SIGINT and SIGTERM wait, and the previous result is deleted. A reader sees the previous
@@ -404,9 +404,6 @@ class Output:
         self._check_owner()
         if self.kind != "in_place":  # an ensemble folder is first checked by its caller, who then calls this
             self.remove_leftovers()
-        if self.kind == "folder":
-            self.staging = self._sibling("staging")
-            self.staging.mkdir()
 
     def _check_owner(self) -> None:
         if self.kind == "file":
@@ -459,7 +456,16 @@ class Output:
         self.lock.release()
 
     def _location(self) -> pathlib.Path:
-        return {"folder": self.staging, "in_place": self.path, "file": self.path}[self.kind]
+        if self.kind == "folder" and self.staging is None:
+            self.staging = self._sibling("staging")
+            self.staging.mkdir()
+        return self.staging if self.kind == "folder" else self.path
+
+    def _present(self) -> bool:
+        """Whether the location of :meth:`write` is still there (else it disappeared during the run)."""
+        if self.kind == "folder":
+            return self.staging is not None and self.staging.is_dir()
+        return (self.path if self.kind == "in_place" else self.path.parent).is_dir()
 
     def _remake(self) -> pathlib.Path:
         if self.kind == "file":
@@ -471,9 +477,8 @@ class Output:
             self.lock.acquire()
             return self.path
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.staging = self._sibling("staging")
-        self.staging.mkdir()
-        return self.staging
+        self.staging = None
+        return self._location()
 
     def _rescue(self) -> pathlib.Path:
         for base in (pathlib.Path.cwd, pathlib.Path.home, lambda: pathlib.Path(tempfile.gettempdir())):
@@ -488,12 +493,14 @@ class Output:
         where that location disappeared meanwhile, it is made again (``restore(where)`` puts back what it needs)
         and written again, or, if it cannot be made, written into a fresh folder named in the ValueError raised.
         Returns the location written."""
-        where = self._location()
         try:
+            where = self._location()
             write(where)
             return where
-        except OSError:
-            if (where if self.kind != "file" else where.parent).is_dir():
+        except OSError as err:
+            if self._present():
+                if self.kind == "folder" and err.filename and str(err.filename).startswith(str(where)):
+                    err.filename = str(self.path) + str(err.filename)[len(str(where)):]  # the result, not the staging
                 raise
         try:
             where = self._remake()
