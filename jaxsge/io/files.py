@@ -319,7 +319,9 @@ def _is_result_file(path: pathlib.Path, command: str) -> bool:
         data = json.loads(path.read_bytes())
     except (OSError, ValueError):
         return False
-    line = data.get("command") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return False
+    line = data.get("command")
     return "jaxsge_version" in data and isinstance(line, list) and line[1:2] == [command]
 
 
@@ -396,6 +398,8 @@ class Output:
                     self._refuse("holds the current folder; a run replaces its folder as a whole: give a folder of "
                                  "its own")
             existed = self.path.is_dir()
+            if self.kind == "folder" and existed and os.path.ismount(self.path):
+                self._refuse("is a mount point; a run replaces its folder as a whole: give a folder inside it")
             _make_folder(text, self.path, self.option, " cannot be created")
             self._created = not existed
             if self.kind == "folder" and not os.access(self.path.parent, os.W_OK | os.X_OK):
@@ -544,6 +548,13 @@ class Output:
             self._swap()
         return self.written
 
+    def _keep(self, err: OSError):
+        """The staging folder made visible beside the target when it cannot take the target's place."""
+        kept = self.path.with_name(f"{self.path.name}-{self.run_id}")
+        os.rename(self.staging, kept)
+        self.staging = None
+        self._refuse(f"could not be replaced ({err.strerror}); this run's results are in {str(kept)!r}")
+
     def _swap(self) -> None:
         trash = self._sibling("trash")
         with _interrupts_deferred():
@@ -551,16 +562,14 @@ class Output:
                 os.rename(self.path, trash)
             except FileNotFoundError:  # removed during the run: the staging folder takes its place
                 trash = None
+            except OSError as err:
+                self._keep(err)
             self.lock.held = False  # the lock file went with the previous folder
             _kill_point(SWAP)
             try:
                 os.rename(self.staging, self.path)
             except OSError as err:  # another run made the folder in the instant it was absent
-                kept = self.path.with_name(f"{self.path.name}-{self.run_id}")
-                os.rename(self.staging, kept)
-                self.staging = None
-                self._refuse(f"was made again by another run while this one finished ({err.strerror}); this run's "
-                             f"results are in {str(kept)!r}")
+                self._keep(err)
             self.staging = None
             _fsync_folder(self.path.parent)
         if trash is not None:
