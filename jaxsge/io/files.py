@@ -244,12 +244,29 @@ class Lock:
         self.guarded = guarded
         self.held = False
 
+    def _create(self, record: bytes) -> None:
+        """The lock file with its content at once (a reader never finds it empty): a hard link to a written file
+        (FileExistsError if there is one); where links are not supported, created exclusively, then written."""
+        tmp = self.path.with_name(f"{TEMP}{self.path.name}.{os.getpid()}.{secrets.token_hex(3)}")
+        tmp.write_bytes(record)
+        try:
+            os.link(tmp, self.path)
+            return
+        except FileExistsError:
+            raise
+        except OSError:
+            pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        with os.fdopen(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE), "wb") as fh:
+            fh.write(record)
+
     def acquire(self) -> None:
-        record = {"pid": os.getpid(), "host": socket.gethostname(),
-                  "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
+                             "since": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")})
         for _ in range(2):
             try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+                self._create(record.encode())
             except FileExistsError:
                 try:
                     holder = json.loads(self.path.read_text())
@@ -263,8 +280,6 @@ class Lock:
                     f"{str(self.guarded)!r} is being written by another run (pid {holder.get('pid', '?')} on host "
                     f"{holder.get('host', '?')}, since {holder.get('since', '?')}); wait for it, or remove "
                     f"{str(self.path)!r} if that run is dead") from None
-            with os.fdopen(fd, "w") as fh:
-                json.dump(record, fh)
             self.held = True
             return
 
