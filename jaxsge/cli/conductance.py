@@ -3,18 +3,19 @@
 Prints T(a, s <- M) and T(M, s <- a) for every other lead a and spin s along n in M (units
 e^2/h, zero temperature), the open channels, the current-conservation residual and, when the
 leads allow, G_sc and G_cs. ``--json`` prints one JSON object; ``--out`` writes it to a file
-(atomically). Works for junction and stack configs.
+(atomically, as README.md, Output files, says). Works for junction and stack configs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 
 import numpy as np
 
 from .. import __version__
 from ..core.precision import x64
-from ..io.files import json_text, output_file, write_json
+from ..io.files import json_text, result_file, write_json
 from ..io.config import load_config
 from ..observables import response
 from ..solve.transmissions import Transmissions, solve
@@ -106,21 +107,26 @@ def _print(report: dict) -> None:
 def run(args, argv=None) -> int:
     config = load_config(args.config, args.set)
     options = solver_options(args)
-    if args.out:
-        output_file(args.out)
     system = config.system
     for name in ("theta", "phi"):
         if np.ndim(system.values[name]):
             raise ValueError(f"{name} is a list: conductance works at one angle (use jaxsge scan for a scan)")
-    start = time.perf_counter()
-    result = solve(system.stack(), system.energy(), reflection="auto", allow_closed=args.allow_closed, **options)
-    report = transmission_report(result, system, {"path": args.path, "fold": not args.no_fold},
-                                 time.perf_counter() - start)
-    report["command"] = command_line(argv)
-    if args.out:
-        write_json(args.out, report)
+    output = result_file(args.out, "conductance") if args.out is not None else contextlib.nullcontext()
+    with output:
+        report = _compute(args, argv, system, options)
+        if args.out is not None:
+            output.commit(lambda path: write_json(path, report))
     if args.json:
         print(json_text(report))
     else:
         _print(report)
     return 0
+
+
+def _compute(args, argv, system, options) -> dict:
+    start = time.perf_counter()
+    result = solve(system.stack(), system.energy(), reflection="auto", allow_closed=args.allow_closed, **options)
+    report = transmission_report(result, system, {"path": args.path, "fold": not args.no_fold},
+                                 time.perf_counter() - start)
+    report["command"] = command_line(argv)
+    return report

@@ -4,8 +4,9 @@ For a junction or a stack config: G_sc^x, G_sc^y (Eq. (8) of the paper and its L
 image) and G_cs^x, G_cs^y (the Onsager-reciprocal set-up of Eq. (3)) at phi_j = 2 pi j / n_phi,
 one panel per value of ``--compare`` (any parameter of the system). Writes ``scan.npz``
 (arrays), ``scan.json`` (every parameter, the angles actually scanned, the harmonics,
-timings) and ``polar.png`` (normalised g_sc(phi) of the paper's Fig. 3, with the 2DEG's Fermi
-contours for the paper's junction). Every panel is validated before the first is computed.
+timings), ``polar.png`` (normalised g_sc(phi) of the paper's Fig. 3, with the 2DEG's Fermi
+contours for the paper's junction) and ``run.json``, replacing a previous scan in that folder as a
+whole (README.md, Output files). Every panel is validated before the first is computed.
 """
 
 from __future__ import annotations
@@ -18,13 +19,16 @@ import numpy as np
 from .. import __version__
 from ..core.precision import x64
 from ..io.config import load_config
-from ..io.files import output_folder, write_json, write_npz
+from ..io.files import result_folder, write_json, write_npz
 from ..observables.harmonics import angular_harmonics, default_order, local_maxima, uniform_phi
 from ..observables.scan import conversion_scan, normalised_amplitude
 from ..plot.ensemble import junction_contours
 from ..plot.transport import polar_panels
 from ..solve.transmissions import plan_for
 from .common import add_config, add_solver, check_n_phi, command_line, solver_options
+
+
+FILES = ("scan.npz", "scan.json", "polar.png")
 
 
 def add_parser(sub):
@@ -84,10 +88,31 @@ def run(args, argv=None) -> int:
     phi = uniform_phi(n_phi)
     for system in panels:  # every panel is planned (and so validated) before the first is computed
         plan_for(system.stack(), system.energy(), fold=options["fold"], path=options["path"])
-    out = output_folder(args.out)
-    start = time.perf_counter()
-    scans = [conversion_scan(system, phi=phi, kT=kT, progress=not args.no_progress, **options) for system in panels]
-    seconds = time.perf_counter() - start
+    with result_folder(args.out, "scan", FILES) as out:
+        start = time.perf_counter()
+        scans = [conversion_scan(system, phi=phi, kT=kT, progress=not args.no_progress, **options)
+                 for system in panels]
+        seconds = time.perf_counter() - start
+        arrays, meta, draw = _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, scans,
+                                     seconds)
+
+        def write(folder):
+            write_npz(folder / "scan.npz", **arrays)
+            write_json(folder / "scan.json", meta)
+            if draw is not None:
+                draw(folder / "polar.png")
+
+        written = out.commit(write)
+    for panel in meta["panels"]:
+        maxima = [round(v, 4) for v in panel["phi_of_local_maxima_g_sc"] or []]
+        print(f"{panel['compare'] or 'scan'}: g_sc maxima at phi = {maxima}, max |G_sc| = {panel['max_abs_Gsc']:.4g} "
+              f"e^2/h ({panel['solver_path']})")
+    print(f"wrote {args.out}: {', '.join(written)} in {seconds:.1f} s")
+    return 0
+
+
+def _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, scans, seconds):
+    """The arrays of scan.npz, the content of scan.json, and what draws polar.png (None where g_sc is undefined)."""
     keys = sorted(scans[0].G)
     arrays = {key: np.stack([np.broadcast_to(s.G[key], phi.shape) for s in scans]) for key in keys}
     gx, gy = arrays["Gsc_x"], arrays.get("Gsc_y", np.zeros_like(arrays["Gsc_x"]))
@@ -118,21 +143,16 @@ def run(args, argv=None) -> int:
         arrays = {"compare_values": np.asarray(values, dtype=float), **arrays}
     if g_sc is None:
         meta["undefined"] = {"g_sc": "G_sc vanishes at every angle of a panel: nothing to normalise"}
-    write_npz(out / "scan.npz", phi=phi, theta=np.asarray(theta), **arrays,
-              T=np.stack([s.T for s in scans]), n_open=np.stack([s.n_open for s in scans]))
-    write_json(out / "scan.json", meta)
-    if g_sc is not None:
-        titles = ["scan" if name is None else f"{name} = {v:g}" for v in values]
-        if name == "xi" and config.kind == "junction":
-            titles = [f"{t} = {v / config.system.base.Lz:g} Lz" for t, v in zip(titles, values)]
-        stack = config.system.stack()
-        polar_panels(phi, [{"g_sc": g} for g in g_sc], titles,
-                     [junction_contours(system) for system in panels] if config.kind == "junction" else None,
-                     suptitle=(f"normalised spin-charge conductance g_sc(phi), theta = {theta:.3g}, "
-                               f"Lx = {stack.Lx}, Ly = {stack.Ly}, kT = {kT:g}"), path=out / "polar.png")
-    for panel in meta["panels"]:
-        maxima = [round(v, 4) for v in panel["phi_of_local_maxima_g_sc"] or []]
-        print(f"{panel['compare'] or 'scan'}: g_sc maxima at phi = {maxima}, max |G_sc| = {panel['max_abs_Gsc']:.4g} "
-              f"e^2/h ({panel['solver_path']})")
-    print(f"wrote {out}/scan.npz, scan.json" + (", polar.png" if g_sc is not None else "") + f" in {seconds:.1f} s")
-    return 0
+    arrays = {"phi": phi, "theta": np.asarray(theta), **arrays, "T": np.stack([s.T for s in scans]),
+              "n_open": np.stack([s.n_open for s in scans])}
+    if g_sc is None:
+        return arrays, meta, None
+    titles = ["scan" if name is None else f"{name} = {v:g}" for v in values]
+    if name == "xi" and config.kind == "junction":
+        titles = [f"{t} = {v / config.system.base.Lz:g} Lz" for t, v in zip(titles, values)]
+    stack = config.system.stack()
+    contours = [junction_contours(system) for system in panels] if config.kind == "junction" else None
+    suptitle = (f"normalised spin-charge conductance g_sc(phi), theta = {theta:.3g}, Lx = {stack.Lx}, Ly = {stack.Ly}, "
+                f"kT = {kT:g}")
+    return arrays, meta, lambda path: polar_panels(phi, [{"g_sc": g} for g in g_sc], titles, contours,
+                                                   suptitle=suptitle, path=path)

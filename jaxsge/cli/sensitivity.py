@@ -5,8 +5,9 @@ any parameter of the junction or stack (``--wrt``: names of ``model.system``, e.
 xi, U0, mu, K0 for the paper's junction; alpha1 for its barrier mechanism; layers[2].alpha1 or
 M.dxc for a stack). ``--nphi N``: the angles 2 pi j / N (N = 1: the config's phi). With
 ``n_realizations`` in the config (and disorder), every realization 0 .. n - 1 is evaluated.
-Writes ``sensitivity.npz``, ``sensitivity.json`` (every parameter, the angles, the maxima) and
-``sensitivity.png`` (G_sc and its derivatives against phi).
+Writes ``sensitivity.npz``, ``sensitivity.json`` (every parameter, the angles, the maxima),
+``sensitivity.png`` (G_sc and its derivatives against phi) and ``run.json``, replacing a previous
+sensitivity result in that folder as a whole (README.md, Output files).
 """
 
 from __future__ import annotations
@@ -18,11 +19,14 @@ import numpy as np
 from .. import __version__
 from ..core.precision import x64
 from ..io.config import load_config
-from ..io.files import output_folder, write_json, write_npz
+from ..io.files import result_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.sensitivity import sensitivities
 from ..plot.transport import sensitivity_panels
 from .common import add_config, add_solver, check_n_phi, command_line, lean_note, solver_options
+
+
+FILES = ("sensitivity.npz", "sensitivity.json", "sensitivity.png")
 
 
 def add_parser(sub):
@@ -48,15 +52,31 @@ def run(args, argv=None) -> int:
     phi = np.asarray([float(np.asarray(system.values["phi"]))]) if n_phi == 1 else uniform_phi(n_phi)
     n_real = config.settings.get("n_realizations")
     realizations = None if n_real is None else list(range(n_real))
-    out = output_folder(args.out)
-    start = time.perf_counter()
-    s = sensitivities(system, wrt, phi=phi, realizations=realizations, progress=not args.no_progress, **options)
-    seconds = time.perf_counter() - start
+    with result_folder(args.out, "sensitivity", FILES) as out:
+        start = time.perf_counter()
+        s = sensitivities(system, wrt, phi=phi, realizations=realizations, progress=not args.no_progress, **options)
+        seconds = time.perf_counter() - start
+        arrays, meta, draw = _result(config, argv, args, system, phi, n_phi, realizations, s, seconds)
+
+        def write(folder):
+            write_npz(folder / "sensitivity.npz", **arrays)
+            write_json(folder / "sensitivity.json", meta)
+            if draw is not None:
+                draw(folder / "sensitivity.png")
+
+        written = out.commit(write)
+    for key, value in meta["max_abs_derivative"].items():
+        print(f"max over phi |{key}| = {value:.4g}")
+    print(f"wrote {args.out}: {', '.join(written)} in {seconds:.1f} s")
+    return 0
+
+
+def _result(config, argv, args, system, phi, n_phi, realizations, s, seconds):
+    """The arrays of sensitivity.npz, the content of sensitivity.json, and what draws sensitivity.png (or None)."""
     arrays = {"phi": phi, "theta": np.asarray(system.values["theta"], dtype=float), **s.values,
               **{f"d{q}_d{name}": d for q, per in s.derivatives.items() for name, d in per.items()}}
     if realizations is not None:
         arrays["realizations"] = np.asarray(realizations)
-    write_npz(out / "sensitivity.npz", **arrays)
     scalars = [q for q in s.values if q != "T"]
     meta = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path,
             "system": system.describe(), "wrt": list(s.wrt), "leads": list(s.leads),
@@ -72,17 +92,13 @@ def run(args, argv=None) -> int:
     if lean_note(s.reflection_resolved):
         meta["note"] = lean_note(s.reflection_resolved)
         print(f"note: {meta['note']}")
-    write_json(out / "sensitivity.json", meta)
-    if "Gsc_x" in s.values and n_phi > 1:
-        mean = (lambda a: a.mean(axis=0)) if realizations is not None else (lambda a: a)
-        stack, theta = system.stack(), float(np.asarray(system.values["theta"]))
-        sensitivity_panels(phi, {q: mean(s.values[q]) for q in ("Gsc_x", "Gsc_y") if q in s.values},
-                           {q: {n: mean(d) for n, d in per.items()} for q, per in s.derivatives.items() if q != "T"},
-                           s.wrt, suptitle=f"G_sc and its derivatives, theta = {theta:.3g}, Lx = {stack.Lx}, "
-                           f"Ly = {stack.Ly}" + (f", mean of {len(realizations)} realizations" if realizations else ""),
-                           path=out / "sensitivity.png")
-    for key, value in meta["max_abs_derivative"].items():
-        print(f"max over phi |{key}| = {value:.4g}")
-    print(f"wrote {out}/sensitivity.npz, sensitivity.json" + (", sensitivity.png" if n_phi > 1 else "")
-          + f" in {seconds:.1f} s")
-    return 0
+    if not ("Gsc_x" in s.values and n_phi > 1):
+        return arrays, meta, None
+    mean = (lambda a: a.mean(axis=0)) if realizations is not None else (lambda a: a)
+    stack, theta = system.stack(), float(np.asarray(system.values["theta"]))
+    suptitle = (f"G_sc and its derivatives, theta = {theta:.3g}, Lx = {stack.Lx}, Ly = {stack.Ly}"
+                + (f", mean of {len(realizations)} realizations" if realizations else ""))
+    return arrays, meta, lambda path: sensitivity_panels(
+        phi, {q: mean(s.values[q]) for q in ("Gsc_x", "Gsc_y") if q in s.values},
+        {q: {n: mean(d) for n, d in per.items()} for q, per in s.derivatives.items() if q != "T"}, s.wrt,
+        suptitle=suptitle, path=path)

@@ -4,7 +4,8 @@ Prints the spin-summed and spin-resolved conductances between every pair of lead
 leads are named for it (L, R, and B, F, with the injector M), G_sc and G_cs. ``--explain`` says
 which path the solver takes for each layer and why. ``--nphi`` scans phi on [0, 2 pi) and draws
 g_sc(phi). ``--out`` writes ``stack.json`` (the stack's full description, the path and why, the
-results, timings), ``stack.npz`` and, with ``--nphi``, ``polar.png``.
+results, timings), ``stack.npz``, with ``--nphi`` ``polar.png``, and ``run.json``, replacing a
+previous stack result in that folder as a whole (README.md, Output files).
 """
 
 from __future__ import annotations
@@ -17,13 +18,16 @@ import numpy as np
 from .. import __version__
 from ..core.precision import x64
 from ..io.config import load_config
-from ..io.files import output_folder, write_json, write_npz
+from ..io.files import result_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.scan import normalised_amplitude
 from ..plot.transport import polar_panels
 from ..solve.transmissions import solve
 from .common import add_config, add_solver, check_n_phi, command_line, lean_note, solver_options
 from .conductance import conversions_or_undefined
+
+
+FILES = ("stack.json", "stack.npz", "polar.png")
 
 
 def add_parser(sub):
@@ -67,29 +71,38 @@ def run(args, argv=None) -> int:
     energy = float(np.asarray(system.energy()))
     if args.nphi is not None:
         stack = stack.replace(phi=uniform_phi(check_n_phi(args.nphi, 8)))
-    out = output_folder(args.out) if args.out else None
-    start = time.perf_counter()
-    # One angle: every channel when it fits the memory budget; a scan needs the side leads' only.
-    result = solve(stack, energy, reflection="auto" if args.nphi is None else False, progress=args.nphi is not None,
-                   **options)
-    seconds = time.perf_counter() - start
-    conversion, undefined = conversions_or_undefined(result)
+    output = result_folder(args.out, "stack", FILES) if args.out is not None else contextlib.nullcontext()
+    with output:
+        start = time.perf_counter()
+        # One angle: every channel when it fits the memory budget; a scan needs the side leads' only.
+        result = solve(stack, energy, reflection="auto" if args.nphi is None else False,
+                       progress=args.nphi is not None, **options)
+        seconds = time.perf_counter() - start
+        conversion, undefined = conversions_or_undefined(result)
+        note = lean_note(result.reflection_resolved, "a scan needs the side leads' channels only" if args.nphi else
+                         "every channel would exceed the memory budget")
+        if args.out is not None:
+            written = output.commit(lambda folder: _write(folder, args, argv, config, stack, energy, result, conversion,
+                                                          undefined, seconds, note))
     if args.explain:
         print(result.plan.explain())
     _print(result, energy, conversion, undefined)
     print(f"solver: {result.plan.summary} ({seconds:.2f} s)")
-    note = lean_note(result.reflection_resolved, "a scan needs the side leads' channels only" if args.nphi else
-                     "every channel would exceed the memory budget")
     if note:
         print(f"note: {note}")
-    if out is None:
-        return 0
+    if args.out is not None:
+        print(f"wrote {args.out}: {', '.join(written)}")
+    return 0
+
+
+def _write(folder, args, argv, config, stack, energy, result, conversion, undefined, seconds, note) -> None:
+    """stack.json, stack.npz and, with --nphi where g_sc is defined, polar.png into ``folder``."""
     report = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path, "energy": energy,
               "leads": list(result.leads), "T": result.T, "n_open": result.n_open,
               "conservation_residual": result.conservation_residual(),
               "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **result.solver_report,
                          "explain": result.plan.explain(), "seconds": seconds},
-              "system": system.describe(), **conversion,
+              "system": config.system.describe(), **conversion,
               "units": "conductances in e^2/h (transmission probabilities) at zero temperature; angles in radians",
               "axes": "T[..., to_lead, to_spin, from_lead, from_spin]; spin 0/1 = +/- along each lead's axis"}
     if args.nphi is not None:
@@ -98,10 +111,9 @@ def run(args, argv=None) -> int:
         report["undefined"] = undefined
     if not result.reflection_resolved:
         report["note"] = note
-    write_json(out / "stack.json", report)
-    write_npz(out / "stack.npz", T=result.T, n_open=result.n_open, theta=np.asarray(stack.theta),
+    write_json(folder / "stack.json", report)
+    write_npz(folder / "stack.npz", T=result.T, n_open=result.n_open, theta=np.asarray(stack.theta),
               phi=np.asarray(stack.phi), energy=energy, **conversion)
-    written = ["stack.json", "stack.npz"]
     if args.nphi is not None and "Gsc_x" in conversion:
         gx, gy = conversion["Gsc_x"], conversion.get("Gsc_y", 0 * conversion["Gsc_x"])
         g = None
@@ -110,7 +122,4 @@ def run(args, argv=None) -> int:
         if g is not None:
             polar_panels(np.asarray(stack.phi), [{"g_sc": g}], [config.path.rsplit("/", 1)[-1]],
                          suptitle=f"normalised g_sc(phi), max |G_sc| = {np.hypot(gx, gy).max():.3g} e^2/h, "
-                                  f"energy {energy:g}", path=out / "polar.png")
-            written.append("polar.png")
-    print(f"wrote {', '.join(str(out / w) for w in written)}")
-    return 0
+                                  f"energy {energy:g}", path=folder / "polar.png")

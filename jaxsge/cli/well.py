@@ -45,6 +45,6 @@ def run(args, argv=None) -> int:
               f"{[round(x, 3) for x, _ in entry['local_maxima_S_well']]}")
     for key, why in meta.get("undefined", {}).items():
         print(f"{key}: undefined ({why})")
-    print(f"wrote {args.out}/well.npz, well.json, well_fig2..6 png in {time.perf_counter() - start:.1f} s "
+    print(f"wrote {args.out}: well.npz, well.json, well_fig2..6 png, run.json in {time.perf_counter() - start:.1f} s "
           f"({UNITS_NOTE})")
     return 0

@@ -2,24 +2,31 @@
 
 ``ensemble.npz`` (every unit and statistic), ``stats.json`` (every parameter, a summary per case,
 what is undefined and why), ``fig3.png`` (the disorder-averaged g_sc(phi) over the clean curve),
-``curves.png`` (G_sc^x, G_sc^y with their standard errors) and ``convergence.png``.
+``curves.png`` (G_sc^x, G_sc^y with their standard errors) and ``convergence.png``, then
+``run.json`` (their sizes and SHA-256) last; a new report first removes the previous one
+(``io.files.Output``, kind "in_place").
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import pathlib
 from typing import Optional
 
+import jax
 import numpy as np
 
 from .. import __version__
-from ..io.files import write_json, write_npz
+from ..io.files import result_folder, write_json, write_npz
 from ..observables.harmonics import default_order, local_maxima
 from . import store
 from .run import RunReport, run_ensemble
 from .spec import FORMAT, EnsembleSpec, all_units, identity, run_hash
 from .stats import ensemble_statistics
+
+
+REPORT_FILES = ("ensemble.npz", "stats.json", "fig3.png", "curves.png", "convergence.png")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,16 +124,21 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
 def run_and_report(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bool = False, memory_budget_gib=None,
                    progress: bool = True, time_limit=None) -> Optional[dict]:
     """``run_ensemble``, then (process 0) assemble and write the statistics and figures; stats.json's content.
-    When a ``time_limit`` left units undone: no report, and ``{"more_to_do": units left, "last_run": ...}``."""
-    report = run_ensemble(spec, out_dir, resume=resume, force=force, memory_budget_gib=memory_budget_gib,
-                          progress=progress, time_limit=time_limit)
-    if report.process_index != 0:
-        return None
-    folder = pathlib.Path(out_dir) / store.UNITS
-    left = sum(not (folder / u.filename(spec.names)).is_file() for u in all_units(spec))
-    if left:
-        return {"more_to_do": left, "last_run": dataclasses.asdict(report)}
-    return write_report(out_dir, spec, out_dir, report)
+    Process 0 holds the folder's lock throughout. When a ``time_limit`` left units undone: no report, and
+    ``{"more_to_do": units left, "last_run": ...}``."""
+    out = result_folder(out_dir, "ensemble", REPORT_FILES, in_place=True)
+    with out if jax.process_index() == 0 else contextlib.nullcontext():
+        report = run_ensemble(spec, out, resume=resume, force=force, memory_budget_gib=memory_budget_gib,
+                              progress=progress, time_limit=time_limit)
+        if report.process_index != 0:
+            return None
+        folder = out.path / store.UNITS
+        left = sum(not (folder / u.filename(spec.names)).is_file() for u in all_units(spec))
+        if left:
+            return {"more_to_do": left, "last_run": dataclasses.asdict(report)}
+        meta = {}
+        out.commit(lambda target: meta.update(write_report(out.path, spec, target, report)))
+        return meta
 
 
 def write_report(source, spec: EnsembleSpec, out_dir, report: Optional[RunReport] = None) -> dict:

@@ -13,8 +13,8 @@ computes at least one block, so that a run in pieces always progresses.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-import pathlib
 import time
 
 import jax
@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from ..core.batching import VMAP, Mapping, chunk_size, map_over, mapping, memory_budget, padded_chunks, settled_on_cpu
 from ..core.precision import x64
-from ..io.files import FolderLock, output_folder, write_json
+from ..io.files import Output, result_folder, write_json
 from ..observables import response
 from ..solve.kernel import evaluate, upper_state
 from ..solve.transmissions import check_converged, evaluation_bytes, evaluation_order, plan_for
@@ -114,10 +114,12 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
                  progress: bool = True, on_unit=None, time_limit=None) -> RunReport:
     """Compute this process's missing units of ``spec`` into ``out_dir`` (see the module docstring).
 
-    ``memory_budget_gib`` (per device) picks the units each device takes per call;
-    ``on_unit(unit)`` is called after each unit is on disk; ``time_limit`` (seconds from the
-    call): no block is started that is estimated to end past it (``RunReport.remaining`` counts
-    the units left). Every input error is raised (ValueError) before anything is written.
+    ``out_dir``: a folder, or its :class:`~jaxsge.io.files.Output` already entered by the caller
+    (who then holds the lock beyond this run, as ``report.run_and_report`` does). ``memory_budget_gib``
+    (per device) picks the units each device takes per call; ``on_unit(unit)`` is called after each
+    unit is on disk; ``time_limit`` (seconds from the call): no block is started that is estimated
+    to end past it (``RunReport.remaining`` counts the units left). Every input error is raised
+    (ValueError) before anything is written.
     """
     validate_spec(spec)
     if time_limit is not None and not (np.isfinite(time_limit) and time_limit > 0):
@@ -131,25 +133,23 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
     leads = cases[units[0].case][0].lead_names
     if not response.conversion_axes(leads):
         raise ValueError(f"an ensemble needs the injector M and side leads L, R (and B, F): the leads are {leads}")
-    out_dir = pathlib.Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise ValueError(f"--out {str(out_dir)!r} is a file; give a folder")
+    out = out_dir if isinstance(out_dir, Output) else result_folder(out_dir, "ensemble", in_place=True)
+    out_dir = out.path
     keys = store.RESULT_KEYS + store.conductance_keys(leads)
     n = len(leads)
     shapes = {"T": (spec.n_phi, n, 2, n, 2), "n_open": (spec.n_phi, n, 2),
               **dict.fromkeys(store.conductance_keys(leads), (spec.n_phi,))}
     pid, count = jax.process_index(), jax.process_count()
-    lock = FolderLock(out_dir)
-    if pid == 0:
-        output_folder(out_dir)
-        lock.acquire()
-    try:
+    with out if pid == 0 else contextlib.nullcontext():  # process 0 holds the lock (and removed leftovers)
         if pid == 0:
             largest = store.check_out_dir(out_dir, spec, resume, force)
-            (out_dir / store.UNITS).mkdir(parents=True, exist_ok=True)
-            for stale in (out_dir / store.UNITS).glob(".tmp-*"):  # left by a killed writer
-                stale.unlink()
-            write_json(out_dir / store.MANIFEST, store.manifest(spec, largest))
+            out.remove_leftovers()  # temporary files of a killed writer
+
+            def prepare(folder):  # what the folder holds before any unit (again if it vanished during the run)
+                write_json(folder / store.MANIFEST, store.manifest(spec, largest))
+                (folder / store.UNITS).mkdir(exist_ok=True)
+
+            out.write(prepare)
             # damaged unit files are set aside before any process looks for its work
             store.verified_units(out_dir, spec, keys, shapes, set_aside=True)
         _barrier("jaxsge-ensemble-start")
@@ -160,7 +160,10 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
         def finish(unit, results, pl):
             if pl.krylov is not None:
                 check_converged(results["solver_stats"], pl)
-            store.write_unit(out_dir, spec, unit, results, digest)
+            if pid == 0:
+                out.write(lambda folder: store.write_unit(folder, spec, unit, results, digest), restore=prepare)
+            else:
+                store.write_unit(out_dir, spec, unit, results, digest)
             bar.update(1)
             if on_unit is not None:
                 on_unit(unit)
@@ -183,8 +186,6 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
                                      deadline, first_free=not done_here)
         seconds = time.perf_counter() - start
         _barrier("jaxsge-ensemble-end")
-    finally:
-        lock.release()
     return RunReport(len(done_here), len(done_here) * spec.n_phi, seconds, blocks, mesh.size, pid, count,
                      len(mine) - len(done_here))
 

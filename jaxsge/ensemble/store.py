@@ -26,7 +26,7 @@ import zipfile
 import numpy as np
 
 from .. import __version__
-from ..io.files import atomic_write, write_json
+from ..io.files import LOCK, TEMP, atomic_write, write_json
 from ..observables.response import conversion_axes
 from .spec import EnsembleSpec, Unit, all_units, identity, run_hash
 
@@ -122,6 +122,12 @@ def _differences(a, b, prefix="") -> list:
     return [k.rstrip(".") for k in out]
 
 
+def _left_over(path: pathlib.Path) -> bool:
+    """The lock, a temporary file or an empty units/ folder: what a run killed before its manifest leaves."""
+    return path.name == LOCK or path.name.startswith(TEMP) or (path.name == UNITS and path.is_dir()
+                                                                and not any(path.iterdir()))
+
+
 def check_out_dir(out_dir, spec: EnsembleSpec, resume: bool, force: bool) -> int:
     """Refuse a folder that would mix runs or lose results; returns the largest n_realizations it held.
 
@@ -131,7 +137,7 @@ def check_out_dir(out_dir, spec: EnsembleSpec, resume: bool, force: bool) -> int
     reports on the first n).
     """
     out_dir = pathlib.Path(out_dir)
-    if not out_dir.is_dir() or all(p.name == ".lock" for p in out_dir.iterdir()):
+    if not out_dir.is_dir() or all(_left_over(p) for p in out_dir.iterdir()):
         return spec.n_realizations
     path = out_dir / MANIFEST
     if not path.is_file():

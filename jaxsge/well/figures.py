@@ -1,8 +1,9 @@
 """Figs. 2-6 of A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116 (Sec. III) for the quantum well, autodiff check, report.
 
-:func:`well_report` computes every figure of a config (:mod:`jaxsge.well.config`) and writes,
-atomically, ``well.npz`` (arrays), ``well.json`` (every parameter, the summary numbers,
-numerics, timings, units; strict JSON) and ``well_fig2_states.png`` ... ``well_fig6_thickness.png``.
+:func:`well_report` computes every figure of a config (:mod:`jaxsge.well.config`) and writes
+``well.npz`` (arrays), ``well.json`` (every parameter, the summary numbers, numerics, timings,
+units; strict JSON), ``well_fig2_states.png`` ... ``well_fig6_thickness.png`` and ``run.json``,
+replacing a previous well result in that folder as a whole (``io.files.result_folder``).
 Every input, every grid the figures will solve on (:func:`figure_numerics`) and the output
 folder are checked before the first state is computed, and nothing is written before all
 of it is computed. Spin densities are those of Eq. (6) in units of tau e E / hbar
@@ -18,7 +19,7 @@ import jax
 import numpy as np
 
 from .. import __version__
-from ..io.files import output_folder, write_json, write_npz
+from ..io.files import result_folder, write_json, write_npz
 from ..plot import well as well_plot
 from .config import validate_sections
 from .model import (HBAR2_2ME, PARAM_FIELDS, UNITS, WellParams, WellStates, fermi_states, resolve_numerics,
@@ -272,7 +273,14 @@ def well_report(p: WellParams, sections: dict, out_dir, progress: bool = False, 
     validate_sections(p, sections)
     batches = figure_batches(p, sections)
     numerics = figure_numerics(batches, sections["numerics"]["n_k_factor"])
-    out = output_folder(out_dir)
+    with result_folder(out_dir, "well", ("well.npz", "well.json", *FIGURE_FILES)) as out:
+        meta, write = _compute(p, sections, batches, numerics, progress, command)
+        out.commit(write)
+    return meta
+
+
+def _compute(p: WellParams, sections: dict, batches: dict, numerics: dict, progress: bool, command):
+    """well.json's content, and what writes every file into a folder."""
     num = {name: value[0] for name, value in numerics.items()}
     summary = {"numerics": {name: {**dataclasses.asdict(n), "k_max_rigorous": rigorous}
                             for name, (n, rigorous) in numerics.items()}}
@@ -288,14 +296,17 @@ def well_report(p: WellParams, sections: dict, out_dir, progress: bool = False, 
     summary["derivatives"] = derivative_checks(p, sections, num["derivatives"])
     timings["derivatives"] = time.perf_counter() - start
     undefined = summary.pop("undefined")
-    for draw, name in zip(draws, FIGURE_FILES):
-        draw(out / name)
-    write_npz(out / "well.npz", **arrays)
     meta = {"jaxsge_version": __version__, "command": command, "params": p.as_dict(),
             "param_units": UNITS, "hbar2_over_2me_eV_nm2": HBAR2_2ME, "sections": sections,
             "units": UNITS_NOTE, "summary": summary, "seconds": timings,
             "files": {"well.npz": sorted(arrays), "figures": list(FIGURE_FILES)}}
     if undefined:
         meta["undefined"] = undefined
-    write_json(out / "well.json", meta)
-    return meta
+
+    def write(folder):
+        for draw, name in zip(draws, FIGURE_FILES):
+            draw(folder / name)
+        write_npz(folder / "well.npz", **arrays)
+        write_json(folder / "well.json", meta)
+
+    return meta, write

@@ -135,7 +135,10 @@ def test_reduced_report_end_to_end(tmp_path, reduced):
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
     out = tmp_path / "out"
-    assert sorted(f.name for f in out.iterdir()) == sorted(["well.json", "well.npz", *FIGURE_FILES])  # no temp files
+    # no temporary file, no lock
+    assert sorted(f.name for f in out.iterdir()) == sorted(["well.json", "well.npz", "run.json", *FIGURE_FILES])
+    record = json.loads((out / "run.json").read_text())
+    assert record["command"] == "well" and sorted(record["files"]) == sorted(["well.json", "well.npz", *FIGURE_FILES])
     for name in FIGURE_FILES:
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     saved = json.loads((out / "well.json").read_text(), parse_constant=reject_constant)
