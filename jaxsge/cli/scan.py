@@ -4,8 +4,9 @@ For a junction or a stack config: G_sc^x, G_sc^y (Eq. (8) of the paper and its L
 image) and G_cs^x, G_cs^y (the Onsager-reciprocal set-up of Eq. (3)) at phi_j = 2 pi j / n_phi,
 one panel per value of ``--compare`` (any parameter of the system). Writes ``scan.npz``
 (arrays), ``scan.json`` (every parameter, the angles actually scanned, the harmonics,
-timings) and ``polar.png`` (normalised g_sc(phi) of the paper's Fig. 3, with the 2DEG's Fermi
-contours for the paper's junction). Every panel is validated before the first is computed.
+timings), ``polar.png`` (normalised g_sc(phi) of the paper's Fig. 3, its maximum stated, or
+|G_sc| in e^2/h with ``--absolute``; with the 2DEG's Fermi contours for the paper's junction) and
+``junction.png`` (a drawing of the junction: layers, leads, magnetization). Every panel is validated before the first is computed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from ..io.config import load_config
 from ..io.files import output_folder, write_json, write_npz
 from ..observables.harmonics import angular_harmonics, default_order, local_maxima, uniform_phi
 from ..observables.scan import conversion_scan, normalised_amplitude
-from ..plot.ensemble import junction_contours
+from ..observables.fermi import junction_contours
+from ..plot.junction import draw_stack
+from ..plot.style import value_text
 from ..plot.transport import polar_panels
 from ..solve.transmissions import plan_for
 from .common import add_config, add_solver, check_n_phi, command_line, solver_options
@@ -31,10 +34,12 @@ def add_parser(sub):
     cmd = sub.add_parser("scan", help="G_sc and G_cs over a phi scan, with the polar plot of Fig. 3")
     add_config(cmd)
     add_solver(cmd)
-    cmd.add_argument("--out", required=True, help="output folder (scan.npz, scan.json, polar.png)")
+    cmd.add_argument("--out", required=True, help="output folder (scan.npz, scan.json, polar.png, junction.png)")
     cmd.add_argument("--nphi", type=int, help="number of angles phi on [0, 2 pi) (default: n_phi of the config, or 64)")
     cmd.add_argument("--compare", metavar="NAME=V1,V2,...", help="one panel per value, e.g. --compare xi=7.2,9.6")
     cmd.add_argument("--kT", type=float, help="temperature in units of t (default: kT of the config, or 0)")
+    cmd.add_argument("--absolute", action="store_true",
+                     help="polar figure of |G_sc| in e^2/h (default: normalised per panel, the maximum stated)")
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     return cmd
 
@@ -122,17 +127,22 @@ def run(args, argv=None) -> int:
               T=np.stack([s.T for s in scans]), n_open=np.stack([s.n_open for s in scans]))
     write_json(out / "scan.json", meta)
     if g_sc is not None:
-        titles = ["scan" if name is None else f"{name} = {v:g}" for v in values]
+        labels = ["" if name is None else value_text(name, v) for v in values]
         if name == "xi" and config.kind == "junction":
-            titles = [f"{t} = {v / config.system.base.Lz:g} Lz" for t, v in zip(titles, values)]
+            labels = [f"{t[:-1]} = {v / config.system.base.Lz:g}\\,L_z$" for t, v in zip(labels, values)]
         stack = config.system.stack()
-        polar_panels(phi, [{"g_sc": g} for g in g_sc], titles,
-                     [junction_contours(system) for system in panels] if config.kind == "junction" else None,
-                     suptitle=(f"normalised spin-charge conductance g_sc(phi), theta = {theta:.3g}, "
-                               f"Lx = {stack.Lx}, Ly = {stack.Ly}, kT = {kT:g}"), path=out / "polar.png")
+        energy = value_text(config.system.energy_name, float(np.asarray(config.system.energy())))
+        polar_panels(phi, [{label: np.hypot(gx[i], gy[i])} for i, label in enumerate(labels)],
+                     [f"({chr(97 + i)})" if name else "" for i in range(len(labels))], absolute=args.absolute,
+                     contours=[junction_contours(system) for system in panels] if config.kind == "junction" else None,
+                     suptitle=(f"spin-charge conductance $|G_{{\\mathrm{{sc}}}}|(\\varphi)$: {value_text('theta', theta)}, "
+                               f"{energy}, {value_text('kT', kT)}, $L_x \\times L_y = {stack.Lx} \\times {stack.Ly}$"),
+                     path=out / "polar.png")
+    draw_stack(config.system.stack(), out / "junction.png", title=f"junction of {config.path.rsplit('/', 1)[-1]}")
     for panel in meta["panels"]:
         maxima = [round(v, 4) for v in panel["phi_of_local_maxima_g_sc"] or []]
         print(f"{panel['compare'] or 'scan'}: g_sc maxima at phi = {maxima}, max |G_sc| = {panel['max_abs_Gsc']:.4g} "
               f"e^2/h ({panel['solver_path']})")
-    print(f"wrote {out}/scan.npz, scan.json" + (", polar.png" if g_sc is not None else "") + f" in {seconds:.1f} s")
+    print(f"wrote {out}/scan.npz, scan.json" + (", polar.png" if g_sc is not None else "") + f", junction.png in "
+          f"{seconds:.1f} s")
     return 0

@@ -21,6 +21,7 @@ from ..io.config import load_config
 from ..io.files import output_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.sensitivity import sensitivities
+from ..plot.style import value_text
 from ..plot.transport import sensitivity_panels
 from .common import add_config, add_solver, check_n_phi, command_line, solver_options
 
@@ -75,8 +76,9 @@ def run(args, argv=None) -> int:
         stack, theta = system.stack(), float(np.asarray(system.values["theta"]))
         sensitivity_panels(phi, {q: mean(s.values[q]) for q in ("Gsc_x", "Gsc_y") if q in s.values},
                            {q: {n: mean(d) for n, d in per.items()} for q, per in s.derivatives.items() if q != "T"},
-                           s.wrt, suptitle=f"G_sc and its derivatives, theta = {theta:.3g}, Lx = {stack.Lx}, "
-                           f"Ly = {stack.Ly}" + (f", mean of {len(realizations)} realizations" if realizations else ""),
+                           s.wrt, suptitle=(f"$G_{{\\mathrm{{sc}}}}$ and its derivatives: {value_text('theta', theta)}, "
+                                            f"$L_x \\times L_y = {stack.Lx} \\times {stack.Ly}$"
+                                            + (f", mean of {len(realizations)} realizations" if realizations else "")),
                            path=out / "sensitivity.png")
     for key, value in meta["max_abs_derivative"].items():
         print(f"max over phi |{key}| = {value:.4g}")
