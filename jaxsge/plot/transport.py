@@ -154,7 +154,8 @@ def sensitivity_panels(phi, values, derivatives, wrt, suptitle=None, path=None):
         ax.plot(angles, d_amp_c, "k--", lw=1, label=rf"$\partial |G_{{\mathrm{{sc}}}}| / \partial {s}$")
         ax.axhline(0, color="0.7", lw=0.6)
         u = unit(name)
-        ax.set_ylabel(f"{E2H} per ${u}$" if u and u != "layers" else f"{E2H} per unit")
+        per = f"per ${u}$" if u and u != "layers" else "per unit"
+        ax.set_ylabel(rf"$\partial G_{{\mathrm{{sc}}}} / \partial {s}$ ({E2H} {per})")
     for ax in axes:  # legends right of the axes: clear of the curves and of the offset text (x 1e-3)
         ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     axes[-1].set_xlabel(rf"${symbol('phi')}$")
