@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from .style import finish
 
@@ -69,13 +70,14 @@ def alpha_scan(alpha_L, curves, resolved, path=None):
     a.set(xlabel=ALPHA_L, ylabel=f"{S_INT} {S_INT_UNIT}", title="(a) total")
     a.legend(fontsize=8, loc="best")
     b.plot(alpha_L, resolved["plus"], color=PLUS, label="+ chirality")
-    b.plot(alpha_L, resolved["minus"], color=MINUS, label="- chirality")
+    b.plot(alpha_L, resolved["minus"], color=MINUS, label="− chirality")
     b.plot(alpha_L, resolved["total"], "k--", lw=1, label="total")
     b.axhline(0, color="k", lw=0.6)
     b.set(xlabel=ALPHA_L, ylabel=f"{S_INT} {S_INT_UNIT}", title=f"(b) chirality-resolved, {resolved['label']}")
     twin = b.twinx()
     twin.step(alpha_L, resolved["n_states"], color="0.5", where="mid", lw=0.8)
     twin.set_ylabel("number of states", color="0.5")
+    twin.yaxis.set_major_locator(MaxNLocator(integer=True))
     b.legend(handles=b.get_legend_handles_labels()[0] + [Line2D([], [], color="0.5", lw=0.8)],
              labels=b.get_legend_handles_labels()[1] + ["number of states (right)"], fontsize=8,
              loc="upper left", bbox_to_anchor=(1.12, 1.0), frameon=False)
@@ -125,7 +127,7 @@ def thickness_scan(d, series, path=None):
     """Fig. 6: mean spin density (1/d) int_0^d S_y dz versus d with its c/d guide (top) and the
     integral itself with the number of states (bottom). ``series``: list of dicts with label,
     S (integral), n_states, guide (the fitted constant c, or None where it is undefined)."""
-    fig = Figure(figsize=(8.6, 7.5), layout="constrained")
+    fig = Figure(figsize=(10, 7.5), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True)
     for s in series:
         line, = top.plot(d, s["S"] / d, label=s["label"], lw=1)
@@ -134,15 +136,17 @@ def thickness_scan(d, series, path=None):
         bottom.plot(d, s["S"], color=line.get_color(), lw=1, label=s["label"])
     # A log axis shows the 1/d law; it needs some positive densities (the seed's case), else it stays linear.
     positive = any(np.any(s["S"] > 0) for s in series)
-    top.set(ylabel=r"$\frac{1}{d}\int_0^d S_y\,dz$ ($\tau e E / \hbar$ nm$^{-2}$)", xscale="log",
-            yscale="log" if positive else "linear",
-            title="thickness dependence (dashed: $1/d$ guide fitted at large $d$" + ("; log-log)" if positive else ")"))
+    top.set(ylabel=r"$d^{-1}\int_0^d S_y\,dz$ ($\tau e E / \hbar$ nm$^{-2}$)", xscale="log",
+            yscale="log" if positive else "linear")
+    fig.suptitle("thickness dependence (dashed: $1/d$ guide fitted at large $d$" + ("; log-log)" if positive else ")"),
+                 fontsize=11)
     top.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     bottom.set(xlabel="$d$ (nm)", ylabel=f"{S_INT} {S_INT_UNIT}")
     twin = bottom.twinx()
     twin.step(d, series[0]["n_states"], color="0.5", where="mid", lw=0.8)
     twin.set_ylabel("number of states", color="0.5")
+    twin.yaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = bottom.get_legend_handles_labels()
-    bottom.legend(handles + [Line2D([], [], color="0.5", lw=0.8)], labels + [f"number of states, {series[0]['label']} (right axis)"],
-                  fontsize=8, loc="center left", bbox_to_anchor=(1.12, 0.5), frameon=False)
+    bottom.legend(handles + [Line2D([], [], color="0.5", lw=0.8)],
+                  labels + [f"number of states (right axis),\n{series[0]['label']}"], fontsize=8, loc="center left", bbox_to_anchor=(1.12, 0.5), frameon=False)
     return finish(fig, path)
