@@ -58,7 +58,8 @@ def main():
     write_json(out / "fig3_quadrant.json", {"params": system.describe()["params"], "xi": args.xi,
                                             "seconds": time.perf_counter() - start, "results": results})
     labels = [f"$\\xi = {xi:g}\\,a = {xi / p.Lz:g}\\,L_z$" for xi in args.xi]
-    polar_panels(full, [{label: c} for label, c in zip(labels, curves)], [f"({chr(97 + i)})" for i in range(len(labels))],
+    polar_panels(full, [{label: c} for label, c in zip(labels, curves)],
+                 [f"({chr(97 + i)})" for i in range(len(labels))],
                  suptitle=(f"$|G_{{\\mathrm{{sc}}}}|(\\varphi)$, $L_x = L_y = {p.Lx}$, $W = {p.W}$, "
                            f"{value_text('theta', float(p.theta))} (from one quadrant)"), path=out / "polar.png")
     for xi, r in results.items():

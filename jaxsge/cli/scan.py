@@ -6,7 +6,8 @@ one panel per value of ``--compare`` (any parameter of the system). Writes ``sca
 (arrays), ``scan.json`` (every parameter, the angles actually scanned, the harmonics,
 timings), ``polar.png`` (normalised g_sc(phi) of the paper's Fig. 3, its maximum stated, or
 |G_sc| in e^2/h with ``--absolute``; with the 2DEG's Fermi contours for the paper's junction) and
-``junction.png`` (a drawing of the junction: layers, leads, magnetization). Every panel is validated before the first is computed.
+``junction.png`` (a drawing of the junction: layers, leads, magnetization). Every panel is
+validated before the first is computed.
 """
 
 from __future__ import annotations
@@ -135,7 +136,8 @@ def run(args, argv=None) -> int:
         polar_panels(phi, [{label: np.hypot(gx[i], gy[i])} for i, label in enumerate(labels)],
                      [f"({chr(97 + i)})" if name else "" for i in range(len(labels))], absolute=args.absolute,
                      contours=[junction_contours(system) for system in panels] if config.kind == "junction" else None,
-                     suptitle=(f"spin-charge conductance $|G_{{\\mathrm{{sc}}}}|(\\varphi)$: {value_text('theta', theta)}, "
+                     suptitle=(f"spin-charge conductance $|G_{{\\mathrm{{sc}}}}|(\\varphi)$: "
+                               f"{value_text('theta', theta)}, "
                                f"{energy}, {value_text('kT', kT)}, $L_x \\times L_y = {stack.Lx} \\times {stack.Ly}$"),
                      path=out / "polar.png")
     draw_stack(config.system.stack(), out / "junction.png", title=f"junction of {config.path.rsplit('/', 1)[-1]}")

@@ -76,7 +76,8 @@ def run(args, argv=None) -> int:
         stack, theta = system.stack(), float(np.asarray(system.values["theta"]))
         sensitivity_panels(phi, {q: mean(s.values[q]) for q in ("Gsc_x", "Gsc_y") if q in s.values},
                            {q: {n: mean(d) for n, d in per.items()} for q, per in s.derivatives.items() if q != "T"},
-                           s.wrt, suptitle=(f"$G_{{\\mathrm{{sc}}}}$ and its derivatives: {value_text('theta', theta)}, "
+                           s.wrt, suptitle=(f"$G_{{\\mathrm{{sc}}}}$ and its derivatives: "
+                                            f"{value_text('theta', theta)}, "
                                             f"$L_x \\times L_y = {stack.Lx} \\times {stack.Ly}$"
                                             + (f", mean of {len(realizations)} realizations" if realizations else "")),
                            path=out / "sensitivity.png")

@@ -21,8 +21,8 @@ def fermi_contour_bands(t, mu, alpha3, dxc0, theta, phi, n_k=301, k_max=np.pi):
 
     ``k``: the grid of kx and of ky (lattice constant 1); bands[0] = eps0 - |b| - mu (the lower
     band, spin antiparallel to b(k): the outer contour), bands[1] = eps0 + |b| - mu (spin parallel
-    to b(k): the inner contour), indexed [ky, kx]. H(k) = (4t - 2t cos kx - 2t cos ky) + b(k).sigma with the cubic Rashba field of
-    ``docs/model.md`` and the exchange -(Dxc(0)/2) n.
+    to b(k): the inner contour), indexed [ky, kx]. H(k) = (4t - 2t cos kx - 2t cos ky) + b(k).sigma
+    with the cubic Rashba field of ``docs/model.md`` and the exchange -(Dxc(0)/2) n.
     """
     k = np.linspace(-k_max, k_max, n_k)
     kx, ky = np.meshgrid(k, k, indexing="xy")

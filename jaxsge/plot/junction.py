@@ -39,7 +39,8 @@ def layer_terms(layer) -> list:
     if _number(layer.K0):
         terms.append(value_text("K0", _number(layer.K0)) + " (disorder)")
     if layer.theta is not None or layer.phi is not None:
-        terms.append(f"own $\\mathbf{{n}}$ ({value_text('theta', layer.theta or 0)}, {value_text('phi', layer.phi or 0)})")
+        angles = f"{value_text('theta', layer.theta or 0)}, {value_text('phi', layer.phi or 0)}"
+        terms.append(f"own $\\mathbf{{n}}$ ({angles})")
     return terms
 
 
@@ -68,7 +69,8 @@ def draw_stack(stack, path=None, title=None):
     side = fig.add_subplot(grid[:, 0])
     # (a) layers: rows z = 0 .. Lz - 1 in the middle (x from 0 to 10), edge columns of width 1.6 each side.
     col = 1.8
-    x_of = {e: -col * (len(left) - i) for i, e in enumerate(left)} | {e: 10 + 0.2 + col * i for i, e in enumerate(right)}
+    x_of = ({e: -col * (len(left) - i) for i, e in enumerate(left)}
+            | {e: 10 + 0.2 + col * i for i, e in enumerate(right)})
     for z, layer in enumerate(stack.layers):
         side.add_patch(Rectangle((0, z), 10, 0.92, facecolor=_layer_color(layer), edgecolor="k", lw=0.8))
         if _number(layer.K0):  # disorder: a light hatch under the text

@@ -49,7 +49,8 @@ def polar_panels(phi, curves, titles, *, absolute=False, errors=None, band=None,
     # One subfigure per panel: its title is laid out above the polar axes' angle labels (an axes title
     # of a polar plot is moved up at draw time, past where the layout put it).
     for i, (sub, panel, title) in enumerate(zip(fig.subfigures(1, n, squeeze=False)[0], curves, titles)):
-        grid = sub.add_gridspec(2 if with_contours else 1, 1, height_ratios=[polar_height, 3.0] if with_contours else None)
+        grid = sub.add_gridspec(2 if with_contours else 1, 1,
+                                height_ratios=[polar_height, 3.0] if with_contours else None)
         ax = sub.add_subplot(grid[0], projection="polar")
         drawn, handles = [], []
         for label, values in panel.items():

@@ -148,5 +148,6 @@ def thickness_scan(d, series, path=None):
     twin.yaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = bottom.get_legend_handles_labels()
     bottom.legend(handles + [Line2D([], [], color="0.5", lw=0.8)],
-                  labels + [f"number of states (right axis),\n{series[0]['label']}"], fontsize=8, loc="center left", bbox_to_anchor=(1.12, 0.5), frameon=False)
+                  labels + [f"number of states (right axis),\n{series[0]['label']}"], fontsize=8,
+                  loc="center left", bbox_to_anchor=(1.12, 0.5), frameon=False)
     return finish(fig, path)

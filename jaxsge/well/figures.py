@@ -166,7 +166,8 @@ def fig3(p, cfg, batches, num, progress):
     arrays = {"fig3_alpha_L": alpha_L, "fig3_alpha_R": all_R, "fig3_S_well": st.S_well, "fig3_S_total": st.S_total,
               "fig3_n_states": st.n_states, "fig3_plus": plus, "fig3_minus": minus, "fig3_S_y_at_0": at_interface}
     curves = {rf"$\alpha_R = {a:g}$ eV nm$^2$": st.S_well[i] for i, a in enumerate(all_R) if a in cfg["alpha_R"]}
-    resolved_curve = {"label": rf"$\alpha_R = {resolved:g}$ eV nm$^2$", "plus": plus, "minus": minus, "total": st.S_well[r],
+    resolved_curve = {"label": rf"$\alpha_R = {resolved:g}$ eV nm$^2$", "plus": plus, "minus": minus,
+                      "total": st.S_well[r],
                       "n_states": st.n_states[r]}
     return (arrays, {"fig3": summary, "fig3_interface_maximum": interface},
             lambda path: well_plot.alpha_scan(alpha_L, curves, resolved_curve, path))
