@@ -21,6 +21,7 @@ from jaxsge.io.config import load_config
 from jaxsge.io.files import output_folder, write_json
 from jaxsge.observables.harmonics import local_maxima
 from jaxsge.observables.scan import conversion_scan
+from jaxsge.plot.style import value_text
 from jaxsge.plot.transport import polar_panels
 
 
@@ -51,14 +52,16 @@ def main():
         s = conversion_scan(system.with_values(xi=xi), phi=quadrant, progress=True)
         amplitude = np.tile(np.hypot(s.Gsc_x, s.Gsc_y), 4)
         g = amplitude / amplitude.max()
-        curves.append({"g_sc": g})
+        curves.append(amplitude)
         results[str(xi)] = {"phi": quadrant, "Gsc_x": s.Gsc_x, "Gsc_y": s.Gsc_y,
                             "phi_of_local_maxima": local_maxima(full, g), "min_over_max": float(g.min())}
     write_json(out / "fig3_quadrant.json", {"params": system.describe()["params"], "xi": args.xi,
                                             "seconds": time.perf_counter() - start, "results": results})
-    polar_panels(full, curves, [f"xi = {xi:g} = {xi / p.Lz:g} Lz" for xi in args.xi],
-                 suptitle=f"g_sc(phi), Lx = Ly = {p.Lx}, W = {p.W}, theta = {float(p.theta):.3g} (from one quadrant)",
-                 path=out / "polar.png")
+    labels = [f"$\\xi = {xi:g}\\,a = {xi / p.Lz:g}\\,L_z$" for xi in args.xi]
+    polar_panels(full, [{label: c} for label, c in zip(labels, curves)],
+                 [f"({chr(97 + i)})" for i in range(len(labels))],
+                 suptitle=(f"$|G_{{\\mathrm{{sc}}}}|(\\varphi)$, $L_x = L_y = {p.Lx}$, $W = {p.W}$, "
+                           f"{value_text('theta', float(p.theta))} (from one quadrant)"), path=out / "polar.png")
     for xi, r in results.items():
         print(f"xi = {xi}: maxima at phi = {np.round(r['phi_of_local_maxima'], 3).tolist()}, min/max = "
               f"{r['min_over_max']:.3f}")

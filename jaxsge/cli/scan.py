@@ -4,9 +4,11 @@ For a junction or a stack config: G_sc^x, G_sc^y (Eq. (8) of the paper and its L
 image) and G_cs^x, G_cs^y (the Onsager-reciprocal set-up of Eq. (3)) at phi_j = 2 pi j / n_phi,
 one panel per value of ``--compare`` (any parameter of the system). Writes ``scan.npz``
 (arrays), ``scan.json`` (every parameter, the angles actually scanned, the harmonics,
-timings), ``polar.png`` (normalised g_sc(phi) of the paper's Fig. 3, with the 2DEG's Fermi
-contours for the paper's junction) and ``run.json``, replacing a previous scan in that folder as a
-whole (README.md, Output files). Every panel is validated before the first is computed.
+timings), ``polar.png`` (normalised g_sc(phi) of the paper's Fig. 3, its maximum stated, or
+|G_sc| in e^2/h with ``--absolute``; with the 2DEG's Fermi contours for the paper's junction),
+``junction.png`` (a drawing of the junction: layers, leads, magnetization) and ``run.json``,
+replacing a previous scan in that folder as a whole (README.md, Output files). Every panel is
+validated before the first is computed.
 """
 
 from __future__ import annotations
@@ -22,23 +24,27 @@ from ..io.config import load_config
 from ..io.files import result_folder, write_json, write_npz
 from ..observables.harmonics import angular_harmonics, default_order, local_maxima, uniform_phi
 from ..observables.scan import conversion_scan, normalised_amplitude
-from ..plot.ensemble import junction_contours
+from ..observables.fermi import junction_contours
+from ..plot.junction import draw_stack
+from ..plot.style import value_text
 from ..plot.transport import polar_panels
 from ..solve.transmissions import plan_for
 from .common import add_config, add_solver, check_n_phi, command_line, solver_options
 
 
-FILES = ("scan.npz", "scan.json", "polar.png")
+FILES = ("scan.npz", "scan.json", "polar.png", "junction.png")
 
 
 def add_parser(sub):
     cmd = sub.add_parser("scan", help="G_sc and G_cs over a phi scan, with the polar plot of Fig. 3")
     add_config(cmd)
     add_solver(cmd)
-    cmd.add_argument("--out", required=True, help="output folder (scan.npz, scan.json, polar.png)")
+    cmd.add_argument("--out", required=True, help="output folder (scan.npz, scan.json, polar.png, junction.png)")
     cmd.add_argument("--nphi", type=int, help="number of angles phi on [0, 2 pi) (default: n_phi of the config, or 64)")
     cmd.add_argument("--compare", metavar="NAME=V1,V2,...", help="one panel per value, e.g. --compare xi=7.2,9.6")
     cmd.add_argument("--kT", type=float, help="temperature in units of t (default: kT of the config, or 0)")
+    cmd.add_argument("--absolute", action="store_true",
+                     help="polar figure of |G_sc| in e^2/h (default: normalised per panel, the maximum stated)")
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
     return cmd
 
@@ -99,8 +105,7 @@ def run(args, argv=None) -> int:
         def write(folder):
             write_npz(folder / "scan.npz", **arrays)
             write_json(folder / "scan.json", meta)
-            if draw is not None:
-                draw(folder / "polar.png")
+            draw(folder)
 
         written = out.commit(write)
     for panel in meta["panels"]:
@@ -112,7 +117,8 @@ def run(args, argv=None) -> int:
 
 
 def _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, scans, seconds):
-    """The arrays of scan.npz, the content of scan.json, and what draws polar.png (None where g_sc is undefined)."""
+    """The arrays of scan.npz, the content of scan.json, and what draws polar.png (where g_sc is defined) and
+    junction.png into a folder."""
     keys = sorted(scans[0].G)
     arrays = {key: np.stack([np.broadcast_to(s.G[key], phi.shape) for s in scans]) for key in keys}
     gx, gy = arrays["Gsc_x"], arrays.get("Gsc_y", np.zeros_like(arrays["Gsc_x"]))
@@ -145,14 +151,22 @@ def _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, sca
         meta["undefined"] = {"g_sc": "G_sc vanishes at every angle of a panel: nothing to normalise"}
     arrays = {"phi": phi, "theta": np.asarray(theta), **arrays, "T": np.stack([s.T for s in scans]),
               "n_open": np.stack([s.n_open for s in scans])}
-    if g_sc is None:
-        return arrays, meta, None
-    titles = ["scan" if name is None else f"{name} = {v:g}" for v in values]
-    if name == "xi" and config.kind == "junction":
-        titles = [f"{t} = {v / config.system.base.Lz:g} Lz" for t, v in zip(titles, values)]
     stack = config.system.stack()
-    contours = [junction_contours(system) for system in panels] if config.kind == "junction" else None
-    suptitle = (f"normalised spin-charge conductance g_sc(phi), theta = {theta:.3g}, Lx = {stack.Lx}, Ly = {stack.Ly}, "
-                f"kT = {kT:g}")
-    return arrays, meta, lambda path: polar_panels(phi, [{"g_sc": g} for g in g_sc], titles, contours,
-                                                   suptitle=suptitle, path=path)
+
+    def draw(folder):
+        if g_sc is not None:
+            labels = ["" if name is None else value_text(name, v) for v in values]
+            if name == "xi" and config.kind == "junction":
+                labels = [f"{t[:-1]} = {v / config.system.base.Lz:g}\\,L_z$" for t, v in zip(labels, values)]
+            energy = value_text(config.system.energy_name, float(np.asarray(config.system.energy())))
+            polar_panels(phi, [{label: np.hypot(gx[i], gy[i])} for i, label in enumerate(labels)],
+                         [f"({chr(97 + i)})" if name else "" for i in range(len(labels))], absolute=args.absolute,
+                         contours=([junction_contours(system) for system in panels] if config.kind == "junction"
+                                   else None),
+                         suptitle=(f"spin-charge conductance $|G_{{\\mathrm{{sc}}}}|(\\varphi)$: "
+                                   f"{value_text('theta', theta)}, "
+                                   f"{energy}, {value_text('kT', kT)}, "
+                                   f"$L_x \\times L_y = {stack.Lx} \\times {stack.Ly}$"),
+                         path=folder / "polar.png")
+        draw_stack(stack, folder / "junction.png", title=f"junction of {config.path.rsplit('/', 1)[-1]}")
+    return arrays, meta, draw

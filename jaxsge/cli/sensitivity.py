@@ -22,6 +22,7 @@ from ..io.config import load_config
 from ..io.files import result_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.sensitivity import sensitivities
+from ..plot.style import value_text
 from ..plot.transport import sensitivity_panels
 from .common import add_config, add_solver, check_n_phi, command_line, lean_note, solver_options
 
@@ -96,7 +97,8 @@ def _result(config, argv, args, system, phi, n_phi, realizations, s, seconds):
         return arrays, meta, None
     mean = (lambda a: a.mean(axis=0)) if realizations is not None else (lambda a: a)
     stack, theta = system.stack(), float(np.asarray(system.values["theta"]))
-    suptitle = (f"G_sc and its derivatives, theta = {theta:.3g}, Lx = {stack.Lx}, Ly = {stack.Ly}"
+    suptitle = (f"$G_{{\\mathrm{{sc}}}}$ and its derivatives: {value_text('theta', theta)}, "
+                f"$L_x \\times L_y = {stack.Lx} \\times {stack.Ly}$"
                 + (f", mean of {len(realizations)} realizations" if realizations else ""))
     return arrays, meta, lambda path: sensitivity_panels(
         phi, {q: mean(s.values[q]) for q in ("Gsc_x", "Gsc_y") if q in s.values},

@@ -1,11 +1,12 @@
-"""``jaxsge stack CONFIG [--nphi N] [--out DIR] [--explain]``: any layered junction, every pair of leads.
+"""``jaxsge stack CONFIG [--nphi N] [--out DIR] [--explain] [--draw PATH]``: any layered junction, every pair of leads.
 
 Prints the spin-summed and spin-resolved conductances between every pair of leads and, when the
 leads are named for it (L, R, and B, F, with the injector M), G_sc and G_cs. ``--explain`` says
 which path the solver takes for each layer and why. ``--nphi`` scans phi on [0, 2 pi) and draws
 g_sc(phi). ``--out`` writes ``stack.json`` (the stack's full description, the path and why, the
 results, timings), ``stack.npz``, with ``--nphi`` ``polar.png``, and ``run.json``, replacing a
-previous stack result in that folder as a whole (README.md, Output files).
+previous stack result in that folder as a whole (README.md, Output files). ``--draw PATH`` draws
+the junction (layers and what they carry, the leads by edge and layer, the magnetization direction).
 """
 
 from __future__ import annotations
@@ -18,9 +19,11 @@ import numpy as np
 from .. import __version__
 from ..core.precision import x64
 from ..io.config import load_config
-from ..io.files import result_folder, write_json, write_npz
+from ..io.files import output_file, result_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.scan import normalised_amplitude
+from ..plot.junction import draw_stack
+from ..plot.style import value_text
 from ..plot.transport import polar_panels
 from ..solve.transmissions import solve
 from .common import add_config, add_solver, check_n_phi, command_line, lean_note, solver_options
@@ -37,6 +40,8 @@ def add_parser(sub):
     cmd.add_argument("--nphi", type=int, help="scan phi over this many values on [0, 2 pi) (at least 8)")
     cmd.add_argument("--explain", action="store_true", help="print which path the solver takes for each layer, and why")
     cmd.add_argument("--out", help="output folder (stack.json, stack.npz, polar.png with --nphi)")
+    cmd.add_argument("--draw", metavar="PATH", help="draw the junction (layers, leads, magnetization) into PATH "
+                     "(.png, .pdf or .svg)")
     return cmd
 
 
@@ -71,6 +76,11 @@ def run(args, argv=None) -> int:
     energy = float(np.asarray(system.energy()))
     if args.nphi is not None:
         stack = stack.replace(phi=uniform_phi(check_n_phi(args.nphi, 8)))
+    draw = None
+    if args.draw:
+        if not args.draw.endswith((".png", ".pdf", ".svg")):
+            raise ValueError(f"--draw {args.draw!r}: the file name must end in .png, .pdf or .svg")
+        draw = output_file(args.draw, "--draw")
     output = result_folder(args.out, "stack", FILES) if args.out is not None else contextlib.nullcontext()
     with output:
         start = time.perf_counter()
@@ -81,6 +91,9 @@ def run(args, argv=None) -> int:
         conversion, undefined = conversions_or_undefined(result)
         note = lean_note(result.reflection_resolved, "a scan needs the side leads' channels only" if args.nphi else
                          "every channel would exceed the memory budget")
+        if draw is not None:
+            draw_stack(system.stack(), draw, title=f"junction of {config.path.rsplit('/', 1)[-1]}")
+            print(f"wrote {args.draw}")
         if args.out is not None:
             written = output.commit(lambda folder: _write(folder, args, argv, config, stack, energy, result, conversion,
                                                           undefined, seconds, note))
@@ -120,6 +133,8 @@ def _write(folder, args, argv, config, stack, energy, result, conversion, undefi
         with contextlib.suppress(ValueError):  # G_sc vanishes at every angle: no figure
             g = normalised_amplitude(gx, gy)
         if g is not None:
-            polar_panels(np.asarray(stack.phi), [{"g_sc": g}], [config.path.rsplit("/", 1)[-1]],
-                         suptitle=f"normalised g_sc(phi), max |G_sc| = {np.hypot(gx, gy).max():.3g} e^2/h, "
-                                  f"energy {energy:g}", path=folder / "polar.png")
+            theta = float(np.ravel(np.asarray(stack.theta))[0])
+            polar_panels(np.asarray(stack.phi), [{"": np.hypot(gx, gy)}], [config.path.rsplit("/", 1)[-1]],
+                         suptitle=(f"spin-charge conductance $|G_{{\\mathrm{{sc}}}}|(\\varphi)$: "
+                                   f"{value_text('theta', theta)}, {value_text('energy', energy)}"),
+                         path=folder / "polar.png")

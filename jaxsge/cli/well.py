@@ -17,7 +17,8 @@ from .common import command_line
 
 
 def add_parser(sub):
-    cmd = sub.add_parser("well", help="magnetic quantum well with interfacial Rashba coupling (Figs. 2-6 of Hariri, Alawein, Manchon)")
+    cmd = sub.add_parser("well", help="magnetic quantum well with interfacial Rashba coupling "
+                                      "(Figs. 2-6 of Hariri, Alawein, Manchon)")
     cmd.add_argument("config", help="TOML file with a [well] table and figure tables (configs/well_paper.toml)")
     cmd.add_argument("--out", required=True, help="output folder (well.npz, well.json, well_fig*.png)")
     cmd.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",

@@ -87,7 +87,9 @@ def _summary(data: EnsembleData, stats: dict, conductances) -> list:
 
 def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[RunReport] = None) -> dict:
     """ensemble.npz (every unit and statistic), stats.json (summary) and the three figures."""
+    from ..observables.fermi import junction_contours
     from ..plot.ensemble import plot_convergence, plot_curves, plot_fig3
+    from ..plot.style import value_text
 
     out_dir = pathlib.Path(out_dir)
     spec = data.spec
@@ -116,8 +118,16 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
     if report is not None:
         meta["last_run"] = dataclasses.asdict(report)
     write_json(out_dir / "stats.json", meta)
-    for name, plot in (("fig3.png", plot_fig3), ("curves.png", plot_curves), ("convergence.png", plot_convergence)):
-        plot(data, stats, out_dir / name)
+    cases = [{n: v for n, v in spec.values(case + (-1,)).items() if n != spec.disorder}
+             for case in np.ndindex(*spec.shape[:-1])]
+    disorder = (spec.disorder, spec.cases[-1][1])
+    stack, theta = spec.system.stack(), float(np.asarray(spec.system.values["theta"]))
+    plot_fig3(spec.phi, cases, disorder, stats, data.clean, spec.n_realizations,
+              contours=[junction_contours(spec.case_system(case + (-1,))) for case in np.ndindex(*spec.shape[:-1])],
+              suptitle=(f"disorder-averaged $g_{{\\mathrm{{sc}}}}(\\varphi)$, {value_text('theta', theta)}, "
+                        f"$L_x = {stack.Lx}$, $L_y = {stack.Ly}$"), path=out_dir / "fig3.png")
+    plot_curves(spec.phi, cases, disorder, stats, data.clean, spec.n_realizations, path=out_dir / "curves.png")
+    plot_convergence(cases, disorder, stats, spec.n_realizations, path=out_dir / "convergence.png")
     return meta
 
 

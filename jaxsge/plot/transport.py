@@ -1,107 +1,167 @@
-"""Transport figures: polar plots of the normalised G_sc with the 2DEG Fermi contours, derivatives against phi.
+"""Transport figures: polar plots of |G_sc|(phi) (normalised or absolute) with the 2DEG's Fermi
+contours, and G_sc with its derivatives against phi.
 
 Built with ``matplotlib.figure.Figure`` (no pyplot, no backend switch: importing jaxsge leaves the
-user's matplotlib configuration alone) and saved atomically (``io.files.write_figure``).
+user's matplotlib configuration alone) and saved atomically. Every function takes plain arrays
+(conductances in e^2/h, angles in radians) and labels, so a figure can be redrawn from saved data.
 """
 
 from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
-from ..io.files import write_figure
+from .style import (E2H, case_colors, closed, finish, pi_fraction, pi_ticks, polar_angle_ticks, radial_range, symbol,
+                    unit)
 
-
-def fermi_contour_bands(t, mu, alpha3, dxc0, theta, phi, n_k=301, k_max=np.pi):
-    """The two bands of the bulk 2DEG layer on a k grid, minus mu: (kx, ky, bands (2, n_k, n_k)).
-
-    H(k) = (4t - 2t cos kx - 2t cos ky) + b(k).sigma with the cubic Rashba field of
-    ``docs/model.md`` and the exchange -(Dxc(0)/2) n: bands ``eps0 -/+ |b(k)|``.
-    """
-    k = np.linspace(-k_max, k_max, n_k)
-    kx, ky = np.meshgrid(k, k, indexing="xy")
-    eps0 = t * (4 - 2 * np.cos(kx) - 2 * np.cos(ky))
-    bx = alpha3 * ((2 - 2 * np.cos(kx)) * np.sin(ky) - np.sin(ky) ** 3)
-    by = -alpha3 * (np.sin(kx) ** 3 - (2 - 2 * np.cos(ky)) * np.sin(kx))
-    n = np.array([np.sin(theta) * np.cos(phi), np.sin(theta) * np.sin(phi), np.cos(theta)])
-    b = np.stack([bx, by, np.zeros_like(bx)]) - dxc0 / 2 * n[:, None, None]
-    norm = np.sqrt((b ** 2).sum(0))
-    return kx, ky, np.stack([eps0 - norm - mu, eps0 + norm - mu])
+G_SC_ABS = r"$|G_{\mathrm{sc}}|$"
+#: Colours of the Fermi contours per magnetization angle (distinct from the case colours C0, C1, ...).
+CONTOUR_COLORS = ("tab:purple", "tab:olive", "tab:cyan", "tab:brown")
+BAND_STYLES = (("-", r"$\epsilon_-(\mathbf{k}) = \mu$ (spin antiparallel to $\mathbf{b}$)"),
+               ("--", r"$\epsilon_+(\mathbf{k}) = \mu$ (spin parallel to $\mathbf{b}$)"))
 
 
-def polar_panels(phi, curves, titles, contours=None, suptitle=None, path=None, errors=None):
-    """One polar panel per entry of ``curves`` (each a dict label -> g(phi), normalised), with the
-    optional Fermi contours (one list of (label, kx, ky, bands) per panel) in a small square
-    panel below each polar one, where they hide no data. ``errors``: optional dict per panel,
-    label -> standard error, drawn as a band. Returns the figure; written to ``path`` if given.
+def polar_panels(phi, curves, titles, *, absolute=False, errors=None, band=None, contours=None, colors=None,
+                 suptitle=None, path=None):
+    """One polar panel per entry of ``curves``: r = |G_sc|(phi), normalised by each curve's maximum
+    (g_sc of the paper's Fig. 3, the maximum stated in the legend) or, with ``absolute``, in e^2/h.
+
+    ``curves``: per panel, a dict label -> |G_sc| (n_phi,) in e^2/h (label "" for a panel's only
+    curve); ``errors``: optional, per panel, label -> standard error in e^2/h (or None), drawn as
+    error bars in the curve's colour that ``band`` (e.g. "mean ± standard error over 16 realizations")
+    names in the legend; ``contours``: optional, per panel, the 2DEG's Fermi contours (a list of
+    dicts with phi, k, bands, as ``observables.fermi.junction_contours`` gives) drawn in a panel
+    below; ``colors``: label -> colour (default: one per label in order, ``style.case_colors``).
+    Curves over a full turn are closed at 2 pi. The radial axis starts just below the smallest
+    value when every curve stays far from the origin (a few-percent anisotropy is then visible)
+    and says so. Returns the figure; written to ``path`` if given.
     """
     n = len(curves)
-    with_contours = contours is not None and any(contours)
-    fig = Figure(figsize=(4.8 * n, 7.4 if with_contours else 5.4), layout="constrained")
-    grid = fig.add_gridspec(2 if with_contours else 1, n, height_ratios=[3.2, 1.3] if with_contours else None)
-    closed = np.append(phi, phi[:1] + 2 * np.pi)
-    for i, (panel, title) in enumerate(zip(curves, titles)):
-        ax = fig.add_subplot(grid[0, i], projection="polar")
+    errors = errors or [{} for _ in curves]
+    colors = colors or case_colors(label for panel in curves for label in panel)
+    with_contours = contours is not None and any(c for c in contours)
+    # Room for the legend below each panel: its title (two lines) and one line per curve and band.
+    legend_lines = 2 + max(len(panel) for panel in curves) + (1 if band else 0)
+    polar_height = 4.6 + 0.2 * legend_lines
+    fig = Figure(figsize=(max(4.6 * n, 6.0), polar_height + (3.0 if with_contours else 0.4)), layout="constrained")
+    # One subfigure per panel: its title is laid out above the polar axes' angle labels (an axes title
+    # of a polar plot is moved up at draw time, past where the layout put it).
+    for i, (sub, panel, title) in enumerate(zip(fig.subfigures(1, n, squeeze=False)[0], curves, titles)):
+        grid = sub.add_gridspec(2 if with_contours else 1, 1,
+                                height_ratios=[polar_height, 3.0] if with_contours else None)
+        ax = sub.add_subplot(grid[0], projection="polar")
+        drawn, handles = [], []
         for label, values in panel.items():
-            ring = np.append(values, values[:1])
-            line, = ax.plot(closed, ring, lw=1.8, label=label)
-            if errors is not None and errors[i].get(label) is not None:
-                err = np.append(errors[i][label], errors[i][label][:1])
-                ax.fill_between(closed, ring - err, ring + err, color=line.get_color(), alpha=0.25, lw=0)
-        ax.set(ylim=(0, 1.08), rlabel_position=112)
-        ax.set_title(title, fontsize=10)
-        if len(panel) > 1:
-            ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.06), fontsize=8, frameon=False, ncol=2)
+            values = np.asarray(values, dtype=float)
+            scale = 1.0 if absolute else float(np.max(values))
+            err = errors[i].get(label)
+            r = values / scale
+            angles, ring = closed(phi, r)
+            line, = ax.plot(angles, ring, lw=1.8, color=colors[label])
+            text = f"max {G_SC_ABS} = {np.max(values):.3g} {E2H}"
+            handles.append(Line2D([], [], color=colors[label], lw=1.8, label=f"{label}: {text}" if label else text))
+            if err is not None:  # error bars in the curve's colour: overlapping bands would mix colours
+                err = np.asarray(err) / scale
+                ax.errorbar(phi, r, yerr=err, fmt="none", ecolor=colors[label], elinewidth=1.0, alpha=0.6)
+                drawn += [closed(phi, r - err)[1], closed(phi, r + err)[1]]
+            drawn.append(ring)
+        if band and any(errors[i].get(label) is not None for label in panel):
+            handles.append(Line2D([], [], color="0.4", lw=0, marker="|", markersize=10, label=band))
+        lo, hi = min(np.min(d) for d in drawn), max(np.max(d) for d in drawn)
+        r_min, r_max = radial_range(lo, hi)
+        ax.set_ylim(r_min, r_max)
+        ticks = [v for v in MaxNLocator(4, steps=[1, 2, 2.5, 5, 10]).tick_values(r_min, r_max) if r_min <= v <= hi]
+        ax.set_yticks(ticks, [f"{v:.3g}" for v in ticks], fontsize=7)
+        if r_min > 0:  # an empty disc in the middle shows that the radius does not start at 0
+            ax.set_rorigin(r_min - 0.35 * (r_max - r_min))
+        ax.set_rlabel_position(np.rad2deg(label_angle(phi, drawn[::-1], ticks, r_max - r_min)))
+        for tick in ax.yaxis.get_ticklabels():
+            tick.set_bbox({"facecolor": "white", "alpha": 0.75, "edgecolor": "none", "pad": 0.5})
+        polar_angle_ticks(ax)
+        if title:
+            sub.suptitle(title, fontsize=10)
+        radius = (f"radius: {G_SC_ABS} ({E2H})" if absolute else
+                  rf"radius: $g_{{\mathrm{{sc}}}} = |G_{{\mathrm{{sc}}}}| \,/\, \max_\varphi |G_{{\mathrm{{sc}}}}|$")
+        if r_min > 0:
+            radius += f"\n(radial axis from {r_min:.3g}, not 0)"
+        ax.legend(handles=handles, title=radius, title_fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08),
+                  fontsize=8, frameon=False)
         if with_contours and contours[i]:
-            inset = fig.add_subplot(grid[1, i])
-            colors = ["C3", "C2", "C4", "C5"]
-            for j, (label, kx, ky, bands) in enumerate(contours[i]):
-                for band in bands:
-                    inset.contour(kx, ky, band, levels=[0.0], colors=colors[j % len(colors)], linewidths=0.9)
-                inset.plot([], [], color=colors[j % len(colors)], label=label)
-            inset.set(aspect="equal", xticks=[], yticks=[])
-            inset.set_title("Fermi contours of the 2DEG", fontsize=8)
-            inset.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False)
+            _fermi_inset(sub.add_subplot(grid[1]), contours[i])
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
-    if path is not None:
-        write_figure(path, fig)
-    return fig
+    return finish(fig, path)
+
+
+def label_angle(phi, curves, ticks, span: float) -> float:
+    """The angle (radians) for the radial tick labels: the one of ``phi`` (and the midpoints) where the
+    ticks are farthest from every curve, so that no label sits on a curve."""
+    angles = np.asarray(phi, dtype=float)
+    candidates = np.concatenate([angles, angles + np.pi / max(angles.size, 1)])
+    radii = [np.interp(candidates, *closed(angles, np.asarray(c)[: angles.size]), period=2 * np.pi) for c in curves]
+    gap = np.min([np.abs(r[:, None] - np.asarray(ticks)[None, :]).min(axis=1) for r in radii], axis=0) / span
+    # Prefer, among nearly equal gaps, angles off the angular grid lines (every pi/4) where the angle labels are.
+    off_grid = np.abs(((candidates + np.pi / 8) % (np.pi / 4)) - np.pi / 8)
+    return float(candidates[np.argmax(gap + 0.05 * off_grid)] % (2 * np.pi))
+
+
+def _fermi_inset(ax, contours) -> None:
+    """The Fermi contours of one panel: one colour per magnetization angle, one line style per band."""
+    handles = []
+    for j, c in enumerate(contours):
+        color = CONTOUR_COLORS[j % len(CONTOUR_COLORS)]
+        for band, (style, _) in zip(c["bands"], BAND_STYLES):
+            ax.contour(c["k"], c["k"], band, levels=[0.0], colors=[color], linewidths=1.0, linestyles=style)
+        handles.append(Line2D([], [], color=color, label=f"${symbol('phi')} = {pi_fraction(c['phi'])}$"))
+    handles += [Line2D([], [], color="0.3", ls=style, label=label) for style, label in BAND_STYLES]
+    ax.set(aspect="equal", xlabel="$k_x a$", ylabel="$k_y a$")
+    ax.tick_params(labelsize=7)
+    ax.set_title("Fermi contours of the 2DEG", fontsize=9)
+    ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
 
 
 def sensitivity_panels(phi, values, derivatives, wrt, suptitle=None, path=None):
     """G_sc^x (and G_sc^y) versus phi, then one row per parameter with their derivatives and that of ``|G_sc|``.
 
-    ``values``: dict with "Gsc_x" (and "Gsc_y"), (n_phi,); ``derivatives``: quantity -> name ->
-    (n_phi,). Returns the figure; written to ``path`` if given.
+    ``values``: dict with "Gsc_x" (and "Gsc_y"), (n_phi,) in e^2/h; ``derivatives``: quantity ->
+    name -> (n_phi,) in e^2/h per unit of the parameter. Returns the figure; written to ``path``
+    if given.
     """
     rows = 1 + len(wrt)
-    fig = Figure(figsize=(7.0, 2.4 * rows + 0.6), layout="constrained")
+    fig = Figure(figsize=(8.6, 2.3 * rows + 0.8), layout="constrained")
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
     gx = np.asarray(values["Gsc_x"])
     gy = np.asarray(values.get("Gsc_y", np.zeros_like(gx)))
     amplitude = np.hypot(gx, gy)
-    axes[0].plot(phi, gx, label="G_sc^x")
+    angles, gx_c, gy_c, amp_c = closed(phi, gx, gy, amplitude)
+    axes[0].plot(angles, gx_c, color="C0", label=r"$G_{\mathrm{sc}}^x$")
     if "Gsc_y" in values:
-        axes[0].plot(phi, gy, label="G_sc^y")
-    axes[0].plot(phi, amplitude, "k--", lw=1, label="|G_sc|")
-    axes[0].set_ylabel("e^2/h")
+        axes[0].plot(angles, gy_c, color="C1", label=r"$G_{\mathrm{sc}}^y$")
+    axes[0].plot(angles, amp_c, "k--", lw=1, label=G_SC_ABS)
+    axes[0].set_ylabel(f"$G_{{\\mathrm{{sc}}}}$ ({E2H})")
     for ax, name in zip(axes[1:], wrt):
         dx = np.asarray(derivatives["Gsc_x"][name])
         dy = np.asarray(derivatives["Gsc_y"][name]) if "Gsc_y" in derivatives else np.zeros_like(dx)
-        ax.plot(phi, dx, label=f"dG_sc^x/d{name}")
-        if "Gsc_y" in derivatives:
-            ax.plot(phi, dy, label=f"dG_sc^y/d{name}")
+        s = symbol(name)
+        # d|G|/dp = (Gx dGx/dp + Gy dGy/dp) / |G| (chain rule; 0 where |G| vanishes).
         safe = np.where(amplitude > 0, amplitude, 1.0)
-        ax.plot(phi, np.where(amplitude > 0, (gx * dx + gy * dy) / safe, 0.0), "k--", lw=1, label=f"d|G_sc|/d{name}")
+        d_amp = np.where(amplitude > 0, (gx * dx + gy * dy) / safe, 0.0)
+        _, dx_c, dy_c, d_amp_c = closed(phi, dx, dy, d_amp)
+        ax.plot(angles, dx_c, color="C0", label=rf"$\partial G_{{\mathrm{{sc}}}}^x / \partial {s}$")
+        if "Gsc_y" in derivatives:
+            ax.plot(angles, dy_c, color="C1", label=rf"$\partial G_{{\mathrm{{sc}}}}^y / \partial {s}$")
+        ax.plot(angles, d_amp_c, "k--", lw=1, label=rf"$\partial |G_{{\mathrm{{sc}}}}| / \partial {s}$")
         ax.axhline(0, color="0.7", lw=0.6)
-        ax.set_ylabel(f"per unit {name}")
-    for ax in axes:
-        ax.legend(fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 0.98), ncol=3, frameon=False)
-    axes[-1].set_xlabel("phi (rad)")
-    axes[-1].set_xticks(np.pi * np.arange(5) / 2, ["0", "pi/2", "pi", "3pi/2", "2pi"])
+        u = unit(name)
+        per = f"per ${u}$" if u and u != "layers" else "per unit"
+        ax.set_ylabel(rf"$\partial G_{{\mathrm{{sc}}}} / \partial {s}$ ({E2H} {per})")
+    for ax in axes:  # legends right of the axes: clear of the curves and of the offset text (x 1e-3)
+        ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    axes[-1].set_xlabel(rf"${symbol('phi')}$")
+    pi_ticks(axes[-1])
+    axes[-1].set_xlim(0, 2 * np.pi)
     if suptitle:
-        fig.suptitle(suptitle, fontsize=9)
-    if path is not None:
-        write_figure(path, fig)
-    return fig
+        fig.suptitle(suptitle, fontsize=10)
+    return finish(fig, path)

@@ -1,4 +1,5 @@
-"""Figs. 2-6 of A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116 (Sec. III) for the quantum well, autodiff check, report.
+"""Figs. 2-6 of A. Hariri, M. Alawein, A. Manchon, arXiv:1907.07116 (Sec. III) for the quantum well,
+autodiff check, report.
 
 :func:`well_report` computes every figure of a config (:mod:`jaxsge.well.config`) and writes
 ``well.npz`` (arrays), ``well.json`` (every parameter, the summary numbers, numerics, timings,
@@ -129,7 +130,7 @@ def fig2(p, cfg, batches, num, progress):
     for i, a in enumerate(cfg["alpha_L"]):
         v = st.valid[i]
         chi = st.chirality[i][v]
-        panels.append({"title": f"alpha_L = {a:g}, alpha_R = {cfg['alpha_R']:g} eV nm^2", "d": float(p.d),
+        panels.append({"title": rf"$\alpha_L = {a:g}$, $\alpha_R = {cfg['alpha_R']:g}$ eV nm$^2$", "d": float(p.d),
                        "V_L": float(p.V_L), "V_R": float(p.V_R), "E_F": float(p.E_F),
                        "level": float(p.E_F) - c * st.k[i][v] ** 2, "kappa": st.kappa[i][v],
                        "S_state": st.S_state_well[i][v], "chirality": chi, "S_total": float(st.S_well[i])})
@@ -166,8 +167,9 @@ def fig3(p, cfg, batches, num, progress):
     interface = {"alpha_R": float(resolved), "alpha_L_of_max_S_y(0)": float(alpha_L[np.argmax(at_interface)])}
     arrays = {"fig3_alpha_L": alpha_L, "fig3_alpha_R": all_R, "fig3_S_well": st.S_well, "fig3_S_total": st.S_total,
               "fig3_n_states": st.n_states, "fig3_plus": plus, "fig3_minus": minus, "fig3_S_y_at_0": at_interface}
-    curves = {f"alpha_R = {a:g}": st.S_well[i] for i, a in enumerate(all_R) if a in cfg["alpha_R"]}
-    resolved_curve = {"label": f"alpha_R = {resolved:g}", "plus": plus, "minus": minus, "total": st.S_well[r],
+    curves = {rf"$\alpha_R = {a:g}$ eV nm$^2$": st.S_well[i] for i, a in enumerate(all_R) if a in cfg["alpha_R"]}
+    resolved_curve = {"label": rf"$\alpha_R = {resolved:g}$ eV nm$^2$", "plus": plus, "minus": minus,
+                      "total": st.S_well[r],
                       "n_states": st.n_states[r]}
     return (arrays, {"fig3": summary, "fig3_interface_maximum": interface},
             lambda path: well_plot.alpha_scan(alpha_L, curves, resolved_curve, path))
@@ -181,8 +183,8 @@ def fig4(p, cfg, batches, num, progress):
     summary = {"alpha_R": cfg["alpha_R"], "alpha_L": list(cfg["alpha_L"]), "n_states": st.n_states.tolist(),
                "S_y_at_0": spin_profile(st, np.array([0.0])).sum(-2)[:, 0].tolist(), "S_well": st.S_well.tolist()}
     arrays = {"fig4_z": z, "fig4_alpha_L": np.asarray(cfg["alpha_L"]), "fig4_profile": prof}
-    curves = {f"alpha_L = {a:g}": prof[i] for i, a in enumerate(cfg["alpha_L"])}
-    title = f"S_y(z), d = {float(p.d):g} nm, alpha_R = {cfg['alpha_R']:g}"
+    curves = {rf"$\alpha_L = {a:g}$ eV nm$^2$": prof[i] for i, a in enumerate(cfg["alpha_L"])}
+    title = rf"$S_y(z)$, $d = {float(p.d):g}$ nm, $\alpha_R = {cfg['alpha_R']:g}$ eV nm$^2$"
     return arrays, {"fig4": summary}, lambda path: well_plot.profiles(z, curves, float(p.d), title, path)
 
 
@@ -195,7 +197,9 @@ def fig5(p, cfg, batches, num, progress):
         z = np.linspace(-cfg["margin"], d + cfg["margin"], cfg["n_z"])
         prof = st.profile(z).sum(-2)
         grid.append([{"z": z, "S": prof[j], "d": d,
-                      "title": f"{name}, d = {d:g} nm: {int(st.n_states[j])} states, int_0^d = {st.S_well[j]:.3g}"}
+                      "title": (name.replace("alpha_L", r"$\alpha_L$").replace("alpha_R", r"$\alpha_R$")
+                                + rf", $d = {d:g}$ nm: {int(st.n_states[j])} states, "
+                                rf"$\int_0^d S_y\,dz = {st.S_well[j]:.3g}$")}
                      for j, (name, _, _) in enumerate(CASES)])
         summary.append({"d": d, "alpha": a, "cases": [
             {"case": name, "n_states": int(st.n_states[j]), "S_well": float(st.S_well[j]),
@@ -238,7 +242,7 @@ def fig6(p, cfg, batches, num, progress):
                         "n_states_at": {f"{x:g}": int(n[np.argmin(np.abs(d - x))])
                                         for x in STATE_COUNT_WIDTHS if d[0] <= x <= d[-1]},
                         "relative_spread_S_well_beyond_guide_from": spread})
-        series.append({"label": f"alpha_L = -alpha_R = {a:g}", "S": S, "n_states": n, "guide": guide})
+        series.append({"label": rf"$\alpha_L = -\alpha_R = {a:g}$ eV nm$^2$", "S": S, "n_states": n, "guide": guide})
     arrays = {"fig6_d": d, "fig6_alpha": np.asarray(cfg["alpha"]), "fig6_S_well": st.S_well,
               "fig6_S_total": st.S_total, "fig6_n_states": st.n_states}
     return arrays, {"fig6": summary, "undefined": undefined}, lambda path: well_plot.thickness_scan(d, series, path)

@@ -140,9 +140,10 @@ def test_scan_writes_data_parameters_and_figure(config, tmp_path, capsys):
 
 def test_scan_without_compare_records_no_compare(config, tmp_path):
     out = tmp_path / "scan"
-    assert main(["scan", str(config), "--out", str(out), "--nphi", "8", "--no-progress"]) == 0
+    assert main(["scan", str(config), "--out", str(out), "--nphi", "8", "--no-progress", "--absolute"]) == 0
     meta = json.loads((out / "scan.json").read_text())
     assert "compare" not in meta and "compare_values" not in np.load(out / "scan.npz").files
+    assert (out / "polar.png").stat().st_size > 0 and (out / "junction.png").stat().st_size > 0
 
 
 def test_sensitivity_writes_values_derivatives_and_figure(config, tmp_path, capsys):
@@ -184,6 +185,11 @@ def test_stack_command_writes_what_the_api_computes(stack_config, tmp_path, caps
     np.testing.assert_allclose(np.asarray(report["T"]), r.T, atol=1e-13)
     assert report["system"]["stack"]["layers"][0]["alpha3"] == -0.2 and report["leads"] == ["L", "R", "M"]
     assert np.load(out / "stack.npz")["T"].shape == (3, 2, 3, 2)
+    drawing = tmp_path / "junction.svg"
+    assert main(["stack", str(stack_config), "--draw", str(drawing)]) == 0
+    assert drawing.read_text().startswith("<?xml")
+    assert main(["stack", str(stack_config), "--draw", str(tmp_path / "junction.txt")]) == 2
+    assert "--draw" in capsys.readouterr().err
 
 
 def test_stack_config_runs_through_scan_sensitivity_and_parameter_names(stack_config, tmp_path):

@@ -1,0 +1,197 @@
+"""The figure functions on synthetic data: units in labels, angles in multiples of pi, the absolute
+scale stated, small anisotropy visible, closed curves, one colour per case, nothing overlapping or
+clipped, and the junction drawing for the paper's junction and a general stack. Nothing is solved."""
+
+import numpy as np
+import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.legend import Legend
+
+from jaxsge.model.junction import JunctionParams, junction
+from jaxsge.model.stack import Layer, SideLead, Stack, VerticalLead
+from jaxsge.plot import ensemble as ensemble_plot
+from jaxsge.plot import well as well_plot
+from jaxsge.plot.junction import draw_stack
+from jaxsge.plot.style import closed, pi_fraction, radial_range
+from jaxsge.plot.transport import polar_panels, sensitivity_panels
+
+PHI = 2 * np.pi * np.arange(32) / 32
+# A few-percent anisotropy (3 %): g = 0.2 (1 + 0.03 cos 4 phi).
+SMALL = 0.2 * (1 + 0.03 * np.cos(4 * PHI))
+
+
+def rendered(fig):
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return canvas.get_renderer()
+
+
+def texts(fig):
+    """(name, artist) of every visible non-empty text outside legends, and the legends."""
+    out = [(f"suptitle {i}", f._suptitle) for i, f in enumerate([fig, *fig.subfigs]) if f._suptitle is not None]
+    for i, ax in enumerate(fig.axes):
+        out += [(f"ax{i} title", ax.title), (f"ax{i} xlabel", ax.xaxis.label), (f"ax{i} ylabel", ax.yaxis.label),
+                (f"ax{i} x offset", ax.xaxis.get_offset_text()), (f"ax{i} y offset", ax.yaxis.get_offset_text())]
+        if ax.name != "3d":  # 3D text is placed by its own projection at draw time
+            out += [(f"ax{i} text", t) for t in ax.texts]
+    legends = [(f"legend {i}", leg) for i, leg in enumerate(fig.legends + [ax.get_legend() for ax in fig.axes])
+               if leg is not None]
+    return [(n, t) for n, t in out if t.get_visible() and t.get_text()], legends
+
+
+def assert_clean_layout(fig, tol=1.0):
+    """No label, title or legend outside the figure (clipped) and no legend over another text."""
+    renderer = rendered(fig)
+    frame = fig.bbox.expanded(1.0, 1.0)
+    labels, legends = texts(fig)
+    boxes = [(n, t.get_window_extent(renderer)) for n, t in labels]
+    boxes += [(n, leg.get_window_extent(renderer)) for n, leg in legends]
+    for name, box in boxes:
+        assert frame.x0 - tol <= box.x0 and box.x1 <= frame.x1 + tol and frame.y0 - tol <= box.y0 \
+            and box.y1 <= frame.y1 + tol, f"{name} is clipped: {box} outside {frame}"
+    for lname, leg in legends:
+        lbox = leg.get_window_extent(renderer).shrunk(0.98, 0.98)
+        for name, box in boxes:
+            if name != lname and box.width > 0 and box.height > 0:
+                assert not lbox.overlaps(box), f"{lname} overlaps {name}"
+
+
+def test_angles_in_multiples_of_pi():
+    assert [pi_fraction(a) for a in (0, np.pi / 2, np.pi, 1.5 * np.pi, 2 * np.pi, -np.pi / 4)] == \
+        ["0", r"\pi/2", r"\pi", r"3\pi/2", r"2\pi", r"-\pi/4"]
+    assert pi_fraction(0.3) == r"0.0955\pi"
+
+
+def test_closed_curves_repeat_the_first_point_at_two_pi():
+    angles, ring = closed(PHI, SMALL)
+    assert angles.size == PHI.size + 1 and angles[-1] == pytest.approx(2 * np.pi, abs=1e-15)
+    assert ring[-1] == ring[0]
+    part, values = closed(PHI[:8], SMALL[:8])  # a partial scan is not closed
+    assert part.size == 8 and values.size == 8
+
+
+def test_radial_range_shows_small_anisotropy():
+    lo, hi = radial_range(0.97, 1.0)
+    # The 3 % anisotropy fills more than half the radial extent (from 0 it would fill 3 %).
+    assert 0 < lo < 0.97 and (1.0 - 0.97) / (hi - lo) > 0.5
+    assert radial_range(0.2, 1.0)[0] == 0.0  # a curve near the origin: the axis starts at 0
+
+
+@pytest.mark.parametrize("absolute", [False, True])
+def test_polar_panels_state_the_scale_and_show_small_anisotropy(absolute, tmp_path):
+    label = r"$\xi = 7.2\,a$"
+    fig = polar_panels(PHI, [{label: SMALL}, {"": 0.05 * SMALL}], ["(a)", "(b)"], absolute=absolute,
+                       suptitle=r"$\theta = \pi/2$", path=tmp_path / "polar.png")
+    assert (tmp_path / "polar.png").stat().st_size > 0
+    polar = [ax for ax in fig.axes if ax.name == "polar"]
+    line = polar[0].get_lines()[0]
+    x, y = line.get_data()
+    assert x[-1] == pytest.approx(x[0] + 2 * np.pi) and y[-1] == y[0]  # closed at 2 pi
+    assert y.max() == pytest.approx(SMALL.max() if absolute else 1.0, rel=1e-12)
+    r_min, r_max = polar[0].get_ylim()
+    assert (y.max() - y.min()) / (r_max - r_min) > 0.5  # the 6 % peak-to-peak anisotropy fills the panel
+    legend = polar[0].get_legend()
+    text = " ".join(t.get_text() for t in legend.get_texts()) + legend.get_title().get_text()
+    assert f"{SMALL.max():.3g}" in text and "e^2/h" in text  # the absolute scale, with its unit
+    assert "not 0" in legend.get_title().get_text()  # the radial offset is stated
+    assert ("(" + r"$e^2/h$" + ")" in legend.get_title().get_text()) == absolute
+    assert polar[0].get_xticklabels()[2].get_text() == r"$\pi/2$"
+    assert_clean_layout(fig)
+
+
+def test_polar_panels_with_fermi_contours_and_bands():
+    k = np.linspace(-1.5, 1.5, 41)
+    kx, ky = np.meshgrid(k, k)
+    bands = np.stack([kx ** 2 + ky ** 2 - 1.0, kx ** 2 + ky ** 2 - 0.8])
+    contours = [{"phi": 0.0, "k": k, "bands": bands}, {"phi": 1.5 * np.pi, "k": k, "bands": bands * 1.1}]
+    fig = polar_panels(PHI, [{"clean": SMALL, "K": 0.9 * SMALL}], ["case"], errors=[{"K": 0.01 * SMALL}],
+                       band="error bars: ± standard error over 8 realizations", contours=[contours],
+                       colors={"clean": "k", "K": "C0"})
+    inset = [ax for ax in fig.axes if ax.name != "polar"][0]
+    assert inset.get_xlabel() == "$k_x a$" and inset.get_ylabel() == "$k_y a$"
+    names = [t.get_text() for t in inset.get_legend().get_texts()]
+    assert r"$\varphi = 3\pi/2$" in names and any("spin antiparallel" in n for n in names)
+    polar = fig.axes[0]
+    assert any("standard error over 8 realizations" in t.get_text() for t in polar.get_legend().get_texts())
+    assert polar.collections[0].get_color()[0][:3] == pytest.approx((0.12156863, 0.46666667, 0.70588235))  # C0
+    assert_clean_layout(fig)
+
+
+def test_sensitivity_panels_units_pi_axis_and_legends_clear_of_offset_text():
+    gx, gy = 1e-3 * np.cos(PHI), 1e-3 * np.sin(2 * PHI)
+    fig = sensitivity_panels(PHI, {"Gsc_x": gx, "Gsc_y": gy}, {"Gsc_x": {"alpha3": 3e-3 * gx}, "Gsc_y": {"alpha3": gy}},
+                             ["alpha3"], suptitle="test")
+    assert "e^2/h" in fig.axes[0].get_ylabel() and "per $t$" in fig.axes[1].get_ylabel()
+    assert [t.get_text() for t in fig.axes[-1].get_xticklabels()][:3] == ["$0$", r"$\pi/2$", r"$\pi$"]
+    assert_clean_layout(fig)
+
+
+def test_ensemble_figures_one_colour_per_disorder_strength():
+    cases, disorder, n = [{"xi": 7.2}, {"xi": 9.6}], ("K0", (0.5, 1.0)), 8
+    shape = (2, 2, PHI.size)
+    rng = np.random.default_rng(0)
+    stats = {"mean_Gsc_x": 0.1 + 0.01 * rng.random(shape), "mean_Gsc_y": 0.01 * rng.random(shape),
+             "stderr_Gsc_x": 0.002 * np.ones(shape), "stderr_Gsc_y": 0.002 * np.ones(shape),
+             "g_sc_stderr": 0.01 * np.ones(shape), "clean_g_sc": np.ones((2, PHI.size)),
+             "convergence": rng.random((2, 2, n)), "relative_stderr": rng.random((2, 2, n - 1)),
+             "convergence_g_sc": rng.random((2, 2, n))}
+    clean = {"Gsc_x": 0.12 * np.ones((2, PHI.size)), "Gsc_y": np.zeros((2, PHI.size))}
+    figs = [ensemble_plot.plot_fig3(PHI, cases, disorder, stats, clean, n),
+            ensemble_plot.plot_curves(PHI, cases, disorder, stats, clean, n),
+            ensemble_plot.plot_convergence(cases, disorder, stats, n)]
+    colors = {}
+    for fig in figs:
+        for ax in fig.axes:
+            for line in ax.get_lines():
+                if line.get_label().startswith(r"$K_0 = 0.5"):
+                    colors.setdefault("0.5", set()).add(line.get_color())
+        assert_clean_layout(fig)
+    polar_legend = figs[0].axes[0].get_legend()
+    assert any(r"$K_0 = 1\,t$" in t.get_text() for t in polar_legend.get_texts())
+    assert any("8 realizations" in t.get_text() for t in polar_legend.get_texts())
+    curves_legend = figs[1].axes[1].get_legend()
+    assert any("mean ± standard error" in t.get_text() for t in curves_legend.get_texts())
+    for fig in figs[:2]:  # error bars in the colour of their curve, no translucent bands that mix colours
+        assert not any(type(c).__name__ == "PolyCollection" for ax in fig.axes for c in ax.collections)
+    assert len(colors["0.5"]) == 1  # the same colour in every figure
+
+
+def test_well_figures_not_clipped_and_legends_outside():
+    d = np.linspace(0.1, 10, 50)
+    fig6 = well_plot.thickness_scan(d, [{"label": "a", "S": 0.1 + 0 * d, "n_states": (d * 2).astype(int),
+                                         "guide": 0.1}])
+    assert_clean_layout(fig6)
+    kappa = np.array([-1.0, 2.0, 5.0])
+    fig2 = well_plot.states_panels([{"title": "t", "d": 2.2, "V_L": 5.0, "V_R": 5.0, "E_F": 3.0,
+                                     "level": np.array([2.0, 1.0, -0.5]), "kappa": kappa,
+                                     "S_state": np.array([0.1, -0.2, 0.05]), "chirality": np.array([1, -1, 1]),
+                                     "S_total": 0.1}])
+    assert_clean_layout(fig2)
+    assert "nm" in fig2.axes[1].get_xlabel()
+
+
+def general_stack():
+    layers = (Layer(name="substrate", K0=0.5), Layer(name="2deg", alpha3=-0.2), Layer(name="spacer", dxc=-0.2),
+              Layer(name="cap", alpha1=0.1, dxc=0.3))
+    leads = (SideLead("L", "-x", layers=(0, 1)), SideLead("R", "+x", layers=(1, 2), width=6, offset=1),
+             SideLead("F", "-y", layers=3, width=4))
+    return Stack(12, 10, layers, leads, top=VerticalLead("M", dxc=-0.6), bottom=VerticalLead("S"), theta=0.3, phi=2.0)
+
+
+@pytest.mark.parametrize("which", ["paper", "general"])
+def test_draw_stack(which, tmp_path):
+    stack = junction(JunctionParams(Lx=12, Ly=12, W=8)) if which == "paper" else general_stack()
+    fig = draw_stack(stack, tmp_path / "junction.png", title=which)
+    assert (tmp_path / "junction.png").stat().st_size > 0
+    words = " ".join(t.get_text() for ax in fig.axes for t in ax.texts + [ax.title])
+    for lead in stack.lead_names:
+        assert lead in words
+    for z, layer in enumerate(stack.layers):
+        assert f"$z = {z}$  {layer.name}" in words
+    if which == "paper":
+        assert r"\alpha_3 = -0.2" in words and r"$\theta = \pi/2$" in words and "top lead M" in words
+    else:
+        assert "bottom lead S" in words and "(disorder)" in words and r"\alpha_1 = 0.1" in words
+        assert "$z = 1$–$2$" in words  # R continues layers 1 and 2
+    assert isinstance(fig.axes[0].get_legend(), Legend)
+    assert_clean_layout(fig)
