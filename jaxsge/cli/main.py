@@ -12,6 +12,7 @@ import sys
 
 from .. import __version__
 from . import conductance, ensemble, scan, sensitivity, stack, well
+from .common import run_command
 
 COMMANDS = (conductance, scan, sensitivity, ensemble, stack, well)
 
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.run(args, argv)
+        return run_command(args, argv)
     except ValueError as err:
         print(f"jaxsge: error: {err}", file=sys.stderr)
         return 2

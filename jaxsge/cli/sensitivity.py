@@ -17,9 +17,10 @@ import numpy as np
 
 from .. import __version__
 from ..core.precision import x64
-from ..io.config import load_config
+from ..io.config import check_names, load_config
 from ..io.files import output_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
+from ..observables.response import conversion_axes
 from ..observables.sensitivity import sensitivities
 from ..plot.transport import sensitivity_panels
 from .common import add_config, add_solver, check_n_phi, command_line, solver_options
@@ -48,6 +49,9 @@ def run(args, argv=None) -> int:
     phi = np.asarray([float(np.asarray(system.values["phi"]))]) if n_phi == 1 else uniform_phi(n_phi)
     n_real = config.settings.get("n_realizations")
     realizations = None if n_real is None else list(range(n_real))
+    check_names(system, wrt, "--wrt")
+    # Decided by the input, before any work: the figure needs a phi scan and a G_sc (the injector M and a lead pair).
+    figure = n_phi > 1 and bool(conversion_axes(system.stack().lead_names))
     out = output_folder(args.out)
     start = time.perf_counter()
     s = sensitivities(system, wrt, phi=phi, realizations=realizations, progress=not args.no_progress, **options)
@@ -70,7 +74,7 @@ def run(args, argv=None) -> int:
             "max_abs_derivative": {f"d{q}_d{name}": float(np.abs(s.derivatives[q][name]).max())
                                    for q in scalars for name in s.wrt}}
     write_json(out / "sensitivity.json", meta)
-    if "Gsc_x" in s.values and n_phi > 1:
+    if figure:
         mean = (lambda a: a.mean(axis=0)) if realizations is not None else (lambda a: a)
         stack, theta = system.stack(), float(np.asarray(system.values["theta"]))
         sensitivity_panels(phi, {q: mean(s.values[q]) for q in ("Gsc_x", "Gsc_y") if q in s.values},
@@ -80,6 +84,9 @@ def run(args, argv=None) -> int:
                            path=out / "sensitivity.png")
     for key, value in meta["max_abs_derivative"].items():
         print(f"max over phi |{key}| = {value:.4g}")
-    print(f"wrote {out}/sensitivity.npz, sensitivity.json" + (", sensitivity.png" if n_phi > 1 else "")
+    if not figure:
+        print("no figure: " + ("--nphi 1 is a single angle" if n_phi == 1 else f"the leads {s.leads} have no G_sc "
+                               "(the injector M and the pair L, R or B, F)"))
+    print(f"wrote {out}/sensitivity.npz, sensitivity.json" + (", sensitivity.png" if figure else "")
           + f" in {seconds:.1f} s")
     return 0

@@ -19,11 +19,11 @@ from ..core.precision import x64
 from ..io.config import load_config
 from ..io.files import output_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
-from ..observables.scan import normalised_amplitude
+from ..observables.scan import normalised_amplitude, spin_charge_pair
 from ..plot.transport import polar_panels
 from ..solve.transmissions import solve
 from .common import add_config, add_solver, check_n_phi, command_line, solver_options
-from .conductance import conversions_or_undefined
+from .conductance import conversions_or_undefined, warn_undefined
 
 
 def add_parser(sub):
@@ -72,6 +72,7 @@ def run(args, argv=None) -> int:
     result = solve(stack, energy, reflection=args.nphi is None, progress=args.nphi is not None, **options)
     seconds = time.perf_counter() - start
     conversion, undefined = conversions_or_undefined(result)
+    warn_undefined(undefined)
     if args.explain:
         print(result.plan.explain())
     _print(result, energy, conversion, undefined)
@@ -96,8 +97,8 @@ def run(args, argv=None) -> int:
     write_npz(out / "stack.npz", T=result.T, n_open=result.n_open, theta=np.asarray(stack.theta),
               phi=np.asarray(stack.phi), energy=energy, **conversion)
     written = ["stack.json", "stack.npz"]
-    if args.nphi is not None and "Gsc_x" in conversion:
-        gx, gy = conversion["Gsc_x"], conversion.get("Gsc_y", 0 * conversion["Gsc_x"])
+    if args.nphi is not None and any(key.startswith("Gsc_") for key in conversion):
+        gx, gy = spin_charge_pair(conversion)  # an axis without its lead pair is zero
         g = None
         with contextlib.suppress(ValueError):  # G_sc vanishes at every angle: no figure
             g = normalised_amplitude(gx, gy)

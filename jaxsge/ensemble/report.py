@@ -16,6 +16,7 @@ import numpy as np
 from .. import __version__
 from ..io.files import write_json, write_npz
 from ..observables.harmonics import default_order, local_maxima
+from ..observables.scan import spin_charge_pair
 from . import store
 from .run import RunReport, run_ensemble
 from .spec import FORMAT, EnsembleSpec, all_units, identity, run_hash
@@ -55,26 +56,34 @@ def load_ensemble(out_dir, spec: EnsembleSpec) -> EnsembleData:
 def _summary(data: EnsembleData, stats: dict, conductances) -> list:
     spec, out = data.spec, []
     for case in np.ndindex(*spec.shape):
+        mean_x, mean_y = spin_charge_pair(stats, "mean_")
+        defined = "g_sc" in stats  # not when <G_sc> vanishes at every angle of some case
         entry = {"case": spec.values(case), "n_realizations": spec.n_realizations,
-                 "max_abs_mean_Gsc": float(np.hypot(stats["mean_Gsc_x"][case],
-                                                    stats.get("mean_Gsc_y", 0 * stats["mean_Gsc_x"])[case]).max()),
-                 "phi_of_local_maxima_g_sc": local_maxima(spec.phi, stats["g_sc"][case]),
+                 "max_abs_mean_Gsc": float(np.hypot(mean_x[case], mean_y[case]).max()),
+                 "phi_of_local_maxima_g_sc": local_maxima(spec.phi, stats["g_sc"][case]) if defined else None,
                  "harmonics": {k: stats[f"harmonics_{k}"][case].tolist() for k in conductances}}
         if spec.n_realizations >= 2:
             entry["max_stderr"] = {k: float(stats[f"stderr_{k}"][case].max()) for k in conductances}
+            entry["harmonics_stderr"] = {k: stats[f"harmonics_stderr_{k}"][case].tolist() for k in conductances}
+        if spec.n_realizations >= 2 and defined:
             entry["relative_stderr"] = float(stats["relative_stderr"][case][-1])
             entry["max_g_sc_stderr"] = float(stats["g_sc_stderr"][case].max())
-            entry["harmonics_stderr"] = {k: stats[f"harmonics_stderr_{k}"][case].tolist() for k in conductances}
             entry["g_sc_change_since_half_the_realizations"] = float(
                 stats["convergence_g_sc"][case][(spec.n_realizations - 1) // 2])
         out.append(entry)
     return out
 
 
-def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[RunReport] = None) -> dict:
-    """ensemble.npz (every unit and statistic), stats.json (summary) and the three figures."""
+def figures(stats: dict) -> list:
+    """(file name, plot function) of the figures the statistics allow (no g_sc: only the curves)."""
     from ..plot.ensemble import plot_convergence, plot_curves, plot_fig3
 
+    return [(name, plot) for name, plot in (("fig3.png", plot_fig3), ("curves.png", plot_curves),
+                                             ("convergence.png", plot_convergence)) if "g_sc" in stats or plot is plot_curves]
+
+
+def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[RunReport] = None) -> dict:
+    """ensemble.npz (every unit and statistic), stats.json (summary) and the three figures."""
     out_dir = pathlib.Path(out_dir)
     spec = data.spec
     conductances = store.conductance_keys(data.leads)
@@ -83,11 +92,16 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
     undefined = {}
     if spec.n_realizations < 2:
         undefined["stderr"] = "undefined with one realization (the sample standard deviation needs two or more)"
+    if "g_sc" not in stats:
+        undefined["g_sc"] = ("the disorder-averaged G_sc vanishes (below 1e-12 e^2/h) at every angle in some case, for "
+                             "instance under disorder strong enough to localize the junction: g_sc, its error, the "
+                             "convergence measures, fig3.png and convergence.png are left out")
     if "clean_g_sc" not in stats:
         undefined["clean_g_sc"] = "the clean junction's G_sc vanishes at every angle in some case: nothing to normalise"
     meta = {"format": FORMAT, "hash": run_hash(spec), "identity": identity(spec), "n_realizations": spec.n_realizations,
             "jaxsge_version": __version__, "leads": list(data.leads), "case_axes": list(spec.names),
             "cases": _summary(data, stats, conductances), "undefined": undefined,
+            "figures": [name for name, _ in figures(stats)],
             "stderr": "s / sqrt(n) with s the sample standard deviation (ddof = 1); g_sc and harmonics: jackknife",
             "g_sc": "sqrt(<Gx>^2 + <Gy>^2) / max over phi, of the disorder-averaged conductances",
             "reflection": "T holds the top lead's spin-resolved self-reflection from unitarity (its sums are exact)",
@@ -99,7 +113,7 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
     if report is not None:
         meta["last_run"] = dataclasses.asdict(report)
     write_json(out_dir / "stats.json", meta)
-    for name, plot in (("fig3.png", plot_fig3), ("curves.png", plot_curves), ("convergence.png", plot_convergence)):
+    for name, plot in figures(stats):
         plot(data, stats, out_dir / name)
     return meta
 

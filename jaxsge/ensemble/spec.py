@@ -120,8 +120,9 @@ def validate_spec(spec: EnsembleSpec) -> None:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"{name} = {v!r} must be a finite number")
     for v in spec.cases[-1][1]:
-        if v < 0:
-            raise ValueError(f"{spec.disorder} = {v!r} must be a finite number >= 0 (disorder strength in units of t)")
+        if not v > 0:
+            raise ValueError(f"{spec.disorder} = {v!r} must be > 0 (disorder strength in units of t): every run also "
+                             f"computes the clean junction ({spec.disorder} = 0), so list only the disorder strengths")
     if np.ndim(spec.system.values["theta"]):
         raise ValueError("theta must be one number for an ensemble (the run scans phi)")
     for case in {u.case for u in all_units(spec)}:

@@ -10,6 +10,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..io.files import write_figure
+from ..observables.scan import spin_charge_pair
 
 
 def fermi_contour_bands(t, mu, alpha3, dxc0, theta, phi, n_k=301, k_max=np.pi):
@@ -78,20 +79,18 @@ def sensitivity_panels(phi, values, derivatives, wrt, suptitle=None, path=None):
     rows = 1 + len(wrt)
     fig = Figure(figsize=(7.0, 2.4 * rows + 0.6), layout="constrained")
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
-    gx = np.asarray(values["Gsc_x"])
-    gy = np.asarray(values.get("Gsc_y", np.zeros_like(gx)))
+    gx, gy = spin_charge_pair(values)  # an axis without its lead pair is zero
     amplitude = np.hypot(gx, gy)
-    axes[0].plot(phi, gx, label="G_sc^x")
-    if "Gsc_y" in values:
-        axes[0].plot(phi, gy, label="G_sc^y")
+    for key, g in (("Gsc_x", gx), ("Gsc_y", gy)):
+        if key in values:
+            axes[0].plot(phi, g, label=key.replace("Gsc_", "G_sc^"))
     axes[0].plot(phi, amplitude, "k--", lw=1, label="|G_sc|")
     axes[0].set_ylabel("e^2/h")
     for ax, name in zip(axes[1:], wrt):
-        dx = np.asarray(derivatives["Gsc_x"][name])
-        dy = np.asarray(derivatives["Gsc_y"][name]) if "Gsc_y" in derivatives else np.zeros_like(dx)
-        ax.plot(phi, dx, label=f"dG_sc^x/d{name}")
-        if "Gsc_y" in derivatives:
-            ax.plot(phi, dy, label=f"dG_sc^y/d{name}")
+        dx, dy = spin_charge_pair({q: per[name] for q, per in derivatives.items()})
+        for key, d in (("Gsc_x", dx), ("Gsc_y", dy)):
+            if key in derivatives:
+                ax.plot(phi, d, label=f"d{key.replace('Gsc_', 'G_sc^')}/d{name}")
         safe = np.where(amplitude > 0, amplitude, 1.0)
         ax.plot(phi, np.where(amplitude > 0, (gx * dx + gy * dy) / safe, 0.0), "k--", lw=1, label=f"d|G_sc|/d{name}")
         ax.axhline(0, color="0.7", lw=0.6)
