@@ -51,12 +51,13 @@ def conversions_or_undefined(result: Transmissions):
     m = result.index("M")
     out_of_m = np.delete(np.asarray(result.T)[..., m, :], m, axis=-3).sum(axis=(-3, -2, -1))  # to every other lead
     if not np.all(result.n_open[..., m, :].sum(-1) > 0):
-        return {}, dict.fromkeys(values, "undefined: the floating lead M has no open channel, so no current can keep "
-                                 "it neutral")
+        return {}, dict.fromkeys(values, "undefined: the floating lead M has no open channel, so no current can "
+                                 "keep it neutral")
     if np.any(out_of_m <= ZERO_CONDUCTANCE):  # the conversions would be rounding noise
-        return {}, dict.fromkeys(values, f"undefined: no current flows out of M (its transmission to the other leads, "
-                                 f"{float(out_of_m.min()):.2g} e^2/h, is below the rounding level {ZERO_CONDUCTANCE:g}):"
-                                 " the junction is insulating, for instance under disorder strong enough to localize it")
+        return {}, dict.fromkeys(values, f"undefined: no current flows out of M (its transmission to the other "
+                                 f"leads, {float(out_of_m.min()):.2g} e^2/h, is below the rounding level "
+                                 f"{ZERO_CONDUCTANCE:g}): the junction is insulating, for instance under disorder "
+                                 "strong enough to localize it")
     good = {k: v for k, v in values.items() if np.all(np.isfinite(v))}
     return good, {k: "undefined: the response equations are singular" for k in values if k not in good}
 

@@ -22,7 +22,8 @@ from ..io.config import load_config, parse_number
 from ..io.files import output_folder, write_json, write_npz
 from ..observables.harmonics import angular_harmonics, default_order, local_maxima, uniform_phi
 from ..observables.response import conversion_axes
-from ..observables.scan import ZERO_CONDUCTANCE, check_temperature, conversion_scan, normalised_amplitude, spin_charge_pair
+from ..observables.scan import (ZERO_CONDUCTANCE, check_temperature, conversion_scan, normalised_amplitude,
+                                spin_charge_pair)
 from ..plot.ensemble import junction_contours
 from ..plot.transport import polar_panels
 from ..solve.transmissions import plan_for

@@ -78,8 +78,8 @@ def figures(stats: dict) -> list:
     """(file name, plot function) of the figures the statistics allow (no g_sc: only the curves)."""
     from ..plot.ensemble import plot_convergence, plot_curves, plot_fig3
 
-    return [(name, plot) for name, plot in (("fig3.png", plot_fig3), ("curves.png", plot_curves),
-                                             ("convergence.png", plot_convergence)) if "g_sc" in stats or plot is plot_curves]
+    every = (("fig3.png", plot_fig3), ("curves.png", plot_curves), ("convergence.png", plot_convergence))
+    return [(name, plot) for name, plot in every if "g_sc" in stats or plot is plot_curves]
 
 
 def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[RunReport] = None) -> dict:

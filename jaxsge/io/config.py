@@ -156,7 +156,8 @@ def read_toml(config) -> dict:
     except RecursionError:
         raise ValueError(f"{where} nests arrays or tables too deeply to be read") from None
     except (OSError, MemoryError) as err:
-        raise ValueError(f"{where} cannot be read: {getattr(err, 'strerror', None) or err or 'out of memory'}") from None
+        why = getattr(err, "strerror", None) or str(err) or "out of memory"
+        raise ValueError(f"{where} cannot be read: {why}") from None
 
 
 def did_you_mean(name: str, allowed) -> str:
@@ -169,8 +170,8 @@ def check_names(system: System, names, what: str = "parameter") -> None:
     """ValueError unless every name is a parameter of ``system``, suggesting the nearest valid name."""
     for name in names:
         if name not in system.values:
-            raise ValueError(f"{what} {name!r} is not a parameter of this {system.kind}{did_you_mean(name, system.names)};"
-                             f" its parameters are: {', '.join(system.names)}")
+            raise ValueError(f"{what} {name!r} is not a parameter of this {system.kind}"
+                             f"{did_you_mean(name, system.names)}; its parameters are: {', '.join(system.names)}")
 
 
 def split_overrides(overrides: Iterable[str]) -> list:
