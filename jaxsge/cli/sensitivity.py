@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import __version__
 from ..core.precision import x64
-from ..io.config import check_names, load_config
+from ..io.config import load_config
 from ..io.files import output_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.response import conversion_axes
@@ -49,7 +49,7 @@ def run(args, argv=None) -> int:
     phi = np.asarray([float(np.asarray(system.values["phi"]))]) if n_phi == 1 else uniform_phi(n_phi)
     n_real = config.settings.get("n_realizations")
     realizations = None if n_real is None else list(range(n_real))
-    check_names(system, wrt, "--wrt")
+    system.check_names(wrt, "--wrt: wrt =")
     # Decided by the input, before any work: the figure needs a phi scan and a G_sc (the injector M and a lead pair).
     figure = n_phi > 1 and bool(conversion_axes(system.stack().lead_names))
     out = output_folder(args.out)

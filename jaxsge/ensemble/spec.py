@@ -91,10 +91,10 @@ def all_units(spec: EnsembleSpec) -> list:
 
 def validate_spec(spec: EnsembleSpec) -> None:
     """Raise ValueError naming the offending setting, its value and what is allowed."""
-    for setting, low in (("n_realizations", 1), ("n_phi", 8)):
+    for setting, low, high in (("n_realizations", 1, 10 ** 9), ("n_phi", 8, 100_000)):  # as scan's --nphi
         n = getattr(spec, setting)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < low:
-            raise ValueError(f"{setting} = {n!r} must be an integer >= {low}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not low <= n <= high:
+            raise ValueError(f"{setting} = {n!r} must be an integer between {low} and {high}")
     if spec.path not in SOLVERS:
         raise ValueError(f"path = {spec.path!r} must be one of {', '.join(SOLVERS)}")
     junction = spec.system.kind == "junction"

@@ -166,14 +166,6 @@ def did_you_mean(name: str, allowed) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def check_names(system: System, names, what: str = "parameter") -> None:
-    """ValueError unless every name is a parameter of ``system``, suggesting the nearest valid name."""
-    for name in names:
-        if name not in system.values:
-            raise ValueError(f"{what} {name!r} is not a parameter of this {system.kind}"
-                             f"{did_you_mean(name, system.names)}; its parameters are: {', '.join(system.names)}")
-
-
 def split_overrides(overrides: Iterable[str]) -> list:
     """(name, value) pairs from ``--set NAME=VALUE`` strings."""
     out = []
@@ -448,7 +440,7 @@ def _stack_config(sources, base, allow_lists, where):
         if name in JUNCTION_KEYS and name not in system.values:
             raise ValueError(f"{name!r} is a key of junction configs; this is a stack config (it has [[layers]]), "
                              f"whose parameters are: {', '.join(system.names)}")
-    check_names(system, [name for name, _ in parameters])
+    system.check_names([name for name, _ in parameters])
     values = {name: _list_or_number(name, value, allow_lists, lists) for name, value in parameters}
     energy = values.pop("energy", None)
     system = stack_system(stack, 0.0 if energy is None else energy)

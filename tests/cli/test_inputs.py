@@ -360,7 +360,7 @@ def test_an_ensemble_disorder_strength_of_zero_is_explained(tmp_path, capsys, k0
     ("stack", "stack", ["--set", "layers[0].alpah1=1"], ["(did you mean 'layers[0].alpha1'?)"]),
     ("stack", "stack", ["--set", "preset=barrier"], ["'preset' is a key of junction configs", "stack config"]),
     ("stack", "stack", ["--set", "Lz=3"], ["'Lz' is a key of junction configs"]),
-    ("sensitivity", "junction", ["--wrt", "alpah3", "--nphi", "8"], ["--wrt 'alpah3'", "(did you mean 'alpha3'?)"]),
+    ("sensitivity", "junction", ["--wrt", "alpah3", "--nphi", "8"], ["--wrt: wrt = 'alpah3' is not a parameter", "(did you mean 'alpha3'?)"]),
 ])
 def test_misspelt_and_misplaced_names_are_answered(tmp_path, capsys, command, config, args, words):
     path = write(tmp_path, JUNCTION if config == "junction" else STACK)
@@ -387,3 +387,13 @@ def test_docs_say_what_the_code_does_with_a_preset_and_its_value(tmp_path, capsy
     assert "without a message" not in text and "A preset never overwrites a value given with it" in text
     config = write(tmp_path, JUNCTION + 'preset = "three_terminal"\nside_leads = ["L", "R", "F"]\n')
     refused_in_process(capsys, ["conductance", config], "preset = 'three_terminal' sets side_leads itself")
+
+
+def test_ensemble_of_a_stack_without_conversion_leads_is_refused_before_writing(tmp_path, capsys):
+    config = write(tmp_path, STACK.replace("alpha3 = -0.2\n", "alpha3 = -0.2\nK0 = 0.5\n").replace('name = "M"',
+                                                                                                   'name = "D"')
+                   .replace("energy = 1.1\n", "energy = 1.1\nn_realizations = 1\nn_phi = 8\n"))
+    out = tmp_path / "e"
+    refused_in_process(capsys, ["ensemble", config, "--out", out, "--no-progress"], "needs the injector M",
+                       "('L', 'R', 'D')")
+    assert not out.exists()
