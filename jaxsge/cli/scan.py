@@ -51,6 +51,8 @@ def compare_panels(args, config):
     if "=" not in args.compare:
         raise ValueError(f"--compare {args.compare!r}: expected NAME=V1,V2,...")
     name, values = (part.strip() for part in args.compare.split("=", 1))
+    if not name:
+        raise ValueError(f"--compare {args.compare!r}: the name is empty; expected NAME=V1,V2,...")
     if name in ("theta", "phi", "n_phi", "n_realizations", "kT"):
         raise ValueError(f"--compare {name}: the angles are scanned and settings are not compared; compare a "
                          "parameter such as xi, mu, K0 or W")

@@ -316,6 +316,15 @@ def test_compare_of_equal_values_is_refused(junction, tmp_path, capsys, compare)
     assert not out.exists()
 
 
+@pytest.mark.parametrize("compare, words", [("=1,2", ["--compare '=1,2': the name is empty"]),
+                                            ("xi=,", ["give at least one value"]),
+                                            ("disorder_layers=all,2deg", ["plain numbers"])])
+def test_malformed_compare_is_named(junction, tmp_path, capsys, compare, words):
+    refused_in_process(capsys, ["scan", junction, "--compare", compare, "--out", tmp_path / "s", "--nphi", "8"],
+                       *words)
+    assert not (tmp_path / "s").exists()
+
+
 def test_compare_of_integer_expressions_is_read_as_the_config_reads_them(junction, tmp_path, capsys):
     from jaxsge.cli.main import build_parser
     from jaxsge.cli.scan import compare_panels
@@ -360,7 +369,8 @@ def test_an_ensemble_disorder_strength_of_zero_is_explained(tmp_path, capsys, k0
     ("stack", "stack", ["--set", "layers[0].alpah1=1"], ["(did you mean 'layers[0].alpha1'?)"]),
     ("stack", "stack", ["--set", "preset=barrier"], ["'preset' is a key of junction configs", "stack config"]),
     ("stack", "stack", ["--set", "Lz=3"], ["'Lz' is a key of junction configs"]),
-    ("sensitivity", "junction", ["--wrt", "alpah3", "--nphi", "8"], ["--wrt: wrt = 'alpah3' is not a parameter", "(did you mean 'alpha3'?)"]),
+    ("sensitivity", "junction", ["--wrt", "alpah3", "--nphi", "8"],
+     ["--wrt: wrt = 'alpah3' is not a parameter", "(did you mean 'alpha3'?)"]),
 ])
 def test_misspelt_and_misplaced_names_are_answered(tmp_path, capsys, command, config, args, words):
     path = write(tmp_path, JUNCTION if config == "junction" else STACK)
