@@ -125,14 +125,19 @@ def thermal_nodes(mu: float, kT: float, edges, order: int):
     return (mu + 2 * kT * np.arctanh(u)).ravel(), weight.ravel()
 
 
-def check_temperature(stack, energies, kT, max_order: int = 128) -> None:
-    """ValueError unless 0 <= kT <= KT_MAX_FRACTION x the leads' bandwidth and the thermal quadrature of every
-    Fermi energy in ``energies`` needs at most MAX_THERMAL_NODES energies at order ``max_order``."""
-    if isinstance(kT, bool) or not isinstance(kT, (int, float, np.floating, np.integer)) or not (
-            np.isfinite(kT) and kT >= 0):
+def check_temperature(stack, energies, kT, max_order: int = 128) -> float:
+    """kT as a float; a ValueError unless 0 <= kT <= KT_MAX_FRACTION x the leads' bandwidth and the thermal
+    quadrature of every Fermi energy in ``energies`` needs at most MAX_THERMAL_NODES energies at order
+    ``max_order``."""
+    try:  # one real number (a bool is not a temperature)
+        value = None if isinstance(kT, (bool, np.bool_, str)) or np.ndim(kT) else float(kT)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not (np.isfinite(value) and value >= 0):
         raise ValueError(f"kT = {kT!r} must be a finite number >= 0 (temperature in units of t)")
+    kT = value
     if kT == 0:
-        return
+        return kT
     edges = subband_edges(stack)
     bandwidth = float(edges.max() - edges.min())
     if kT > KT_MAX_FRACTION * bandwidth:
@@ -145,6 +150,7 @@ def check_temperature(stack, energies, kT, max_order: int = 128) -> None:
             raise ValueError(f"kT = {kT:g}: the thermal window |E - {mu:g}| < {THERMAL_WINDOW_KT:g} kT holds "
                              f"{pieces - 1} subband edges, so the quadrature could need {pieces} x {max_order} "
                              f"energies, more than {MAX_THERMAL_NODES}; lower kT or max_order")
+    return kT
 
 
 def as_system(system) -> System:
@@ -179,7 +185,7 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
     if not response.conversion_axes(stack.lead_names):
         raise ValueError(f"a conversion scan needs the injector M and the side leads L, R (and B, F for the y axis): "
                          f"this junction's leads are {stack.lead_names}")
-    check_temperature(stack, energy, kT, max_order)
+    kT = check_temperature(stack, energy, kT, max_order)
     common = dict(fold=fold, path=path, memory_budget_gib=memory_budget_gib, progress=progress, reflection=False)
     if kT == 0:
         r = solve(stack.replace(theta=theta, phi=phi), energy, **common)

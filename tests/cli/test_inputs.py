@@ -232,7 +232,8 @@ def test_temperature_is_bounded_by_the_bandwidth_and_the_quadrature_it_implies(j
         check_temperature(stack, 1.1, top * 1.001)
     with pytest.raises(ValueError, match="subband edges, so the quadrature could need"):
         check_temperature(stack, 1.1, top, max_order=2 ** 16)
-    for bad in (-1.0, float("nan"), float("inf"), True):
+    assert check_temperature(stack, 1.1, np.asarray(0.05)) == 0.05 and check_temperature(stack, 1.1, 0) == 0.0
+    for bad in (-1.0, float("nan"), float("inf"), True, "0.1", [0.1], 1j):
         with pytest.raises(ValueError, match="kT = .* must be a finite number >= 0"):
             check_temperature(stack, 1.1, bad)
     with pytest.raises(ValueError, match="leads' bandwidth"):
