@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -57,3 +58,42 @@ def check_n_phi(n, minimum: int) -> int:
 def plain_text(docstring: str) -> str:
     """A docstring as help text: reStructuredText literals and roles (``x``, :func:`x`) become plain x."""
     return re.sub(r":[a-z]+:`~?([^`]+)`|``([^`]+)``", lambda m: m.group(1) or m.group(2), docstring)
+
+
+def starts_distributed(args) -> bool:
+    """Whether the command starts JAX's multi-process runtime itself (which must precede any device query)."""
+    return bool(getattr(args, "distributed", False)) or any(
+        getattr(args, name, None) is not None for name in ("coordinator", "num_processes", "process_id"))
+
+
+def check_backend() -> None:
+    """ValueError unless JAX can start a backend: an unknown or unavailable ``JAX_PLATFORMS`` (cuda on a
+    machine without a GPU, a misspelt name) is reported in one line before anything is read or written."""
+    import jax
+
+    try:
+        jax.devices()
+    except (RuntimeError, AssertionError) as err:  # JAX raises AssertionError for a platform without its plugin
+        asked = os.environ.get("JAX_PLATFORMS", "")
+        detail = str(err).split(" (set JAX_PLATFORMS")[0].strip().rstrip(".") or "no such backend on this machine"
+        raise ValueError(f"JAX cannot start the backend JAX_PLATFORMS={asked!r}: {detail}; set JAX_PLATFORMS to a "
+                         "platform this machine has (cpu, or cuda with a GPU and jax[cuda]) or unset it") from None
+
+
+def run_command(args, argv) -> int:
+    """Run a parsed command, the JAX backend checked first (after ``jax.distributed`` starts, for a
+    multi-process ensemble), and memory exhausted on the device or the host turned into a one-line error."""
+    if not starts_distributed(args):
+        check_backend()
+    from jax.errors import JaxRuntimeError
+
+    try:
+        return args.run(args, argv)
+    except JaxRuntimeError as err:
+        if "RESOURCE_EXHAUSTED" not in str(err) and "out of memory" not in str(err).lower():
+            raise
+        raise ValueError(f"the device ran out of memory ({str(err).splitlines()[0][:200]}); give a smaller "
+                         "--memory-gib (memory per batch of evaluations) or a smaller junction") from None
+    except MemoryError:
+        raise ValueError("the host ran out of memory; give a smaller --memory-gib (memory per batch of "
+                         "evaluations) or a smaller junction") from None

@@ -9,6 +9,7 @@ leads allow, G_sc and G_cs. ``--json`` prints one JSON object; ``--out`` writes 
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 
 import numpy as np
@@ -18,6 +19,7 @@ from ..core.precision import x64
 from ..io.files import json_text, result_file, write_json
 from ..io.config import load_config
 from ..observables import response
+from ..observables.scan import ZERO_CONDUCTANCE
 from ..solve.transmissions import Transmissions, solve
 from .common import add_config, add_solver, command_line, lean_note, solver_options
 
@@ -47,11 +49,24 @@ def conversions_or_undefined(result: Transmissions):
     if not response.conversion_axes(result.leads):
         return {}, {}
     values = {k: np.asarray(v) for k, v in response.conversions(result.T, result.n_open, result.leads).items()}
-    why = ("undefined: the floating lead M has no open channel, so no current can keep it neutral"
-           if not np.all(result.n_open[..., result.index("M"), :].sum(-1) > 0)
-           else "undefined: the response equations are singular")
+    m = result.index("M")
+    out_of_m = np.delete(np.asarray(result.T)[..., m, :], m, axis=-3).sum(axis=(-3, -2, -1))  # to every other lead
+    if not np.all(result.n_open[..., m, :].sum(-1) > 0):
+        return {}, dict.fromkeys(values, "undefined: the floating lead M has no open channel, so no current can "
+                                 "keep it neutral")
+    if np.any(out_of_m <= ZERO_CONDUCTANCE):  # the conversions would be rounding noise
+        return {}, dict.fromkeys(values, f"undefined: no current flows out of M (its transmission to the other "
+                                 f"leads, {float(out_of_m.min()):.2g} e^2/h, is below the rounding level "
+                                 f"{ZERO_CONDUCTANCE:g}): the junction is insulating, for instance under disorder "
+                                 "strong enough to localize it")
     good = {k: v for k, v in values.items() if np.all(np.isfinite(v))}
-    return good, {k: why for k in values if k not in good}
+    return good, {k: "undefined: the response equations are singular" for k in values if k not in good}
+
+
+def warn_undefined(undefined: dict) -> None:
+    """One warning line on stderr per reason why conductances are undefined (the results say it too)."""
+    for why in dict.fromkeys(undefined.values()):
+        print(f"jaxsge: warning: {', '.join(k for k, w in undefined.items() if w == why)} {why}", file=sys.stderr)
 
 
 def transmission_report(result: Transmissions, system, requested: dict, seconds: float) -> dict:
@@ -129,4 +144,5 @@ def _compute(args, argv, system, options) -> dict:
     report = transmission_report(result, system, {"path": args.path, "fold": not args.no_fold},
                                  time.perf_counter() - start)
     report["command"] = command_line(argv)
+    warn_undefined(report.get("undefined", {}))
     return report

@@ -21,7 +21,7 @@ from ..core.precision import x64
 from ..ensemble.report import run_and_report
 from ..ensemble.spec import spec_from_settings, validate_spec
 from ..io.config import load_config
-from .common import add_config, add_solver, plain_text
+from .common import add_config, add_solver, check_backend, plain_text
 
 MORE_TO_DO = 3  # exit status of a run stopped by --time-limit with units left
 
@@ -51,10 +51,11 @@ def add_parser(sub):
     return cmd
 
 
-def _initialize_distributed(args) -> None:
+def _initialize_distributed(args) -> bool:
+    """Start jax.distributed if the options ask for it; whether it was started."""
     explicit = (args.coordinator, args.num_processes, args.process_id)
     if not args.distributed and all(v is None for v in explicit):
-        return
+        return False
     if not args.distributed and any(v is None for v in explicit):
         raise ValueError("--coordinator, --num-processes and --process-id go together (or use --distributed)")
     if args.num_processes is not None and not (args.num_processes >= 1 and 0 <= args.process_id < args.num_processes):
@@ -64,6 +65,7 @@ def _initialize_distributed(args) -> None:
 
     jax.distributed.initialize(coordinator_address=args.coordinator, num_processes=args.num_processes,
                                process_id=args.process_id)
+    return True
 
 
 def spec_of(args):
@@ -79,7 +81,8 @@ def spec_of(args):
 def run(args, argv=None) -> int:
     # JAX's multi-process runtime must start before anything touches a device, even validation
     # (the junction is built with jax.numpy).
-    _initialize_distributed(args)
+    if _initialize_distributed(args):
+        check_backend()  # main could not check before jax.distributed started
     spec = spec_of(args)
     if args.force and not args.resume:
         raise ValueError("--force only applies with --resume")
@@ -101,9 +104,11 @@ def run(args, argv=None) -> int:
             print(f"{label}: {case['n_realizations']} realizations, max |<G_sc>| = {case['max_abs_mean_Gsc']:.4g} "
                   f"e^2/h{error}")
         run_info = meta["last_run"]
+        for key, why in meta["undefined"].items():
+            print(f"{key}: {why}")
         print(f"computed {run_info['computed']} units ({run_info['evaluations']} evaluations) in "
-              f"{run_info['seconds']:.1f} s; wrote {args.out}/ensemble.npz, stats.json, fig3.png, curves.png, "
-              "convergence.png")
+              f"{run_info['seconds']:.1f} s; wrote {args.out}/ensemble.npz, stats.json, "
+              + ", ".join(meta["figures"]))
     return 0
 
 

@@ -19,6 +19,7 @@ import warnings
 
 from .. import __version__
 from . import conductance, ensemble, kwant_check, scan, sensitivity, stack, well
+from .common import run_command
 
 COMMANDS = (conductance, scan, sensitivity, ensemble, stack, well, kwant_check)
 
@@ -66,7 +67,7 @@ def main(argv=None) -> int:
 
 def _run(args, argv) -> int:
     try:
-        return args.run(args, argv)
+        return run_command(args, argv)
     except ValueError as err:
         print(f"jaxsge: error: {err}", file=sys.stderr)
         return 2

@@ -14,17 +14,20 @@ validated before the first is computed.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 
 import numpy as np
 
 from .. import __version__
 from ..core.precision import x64
-from ..io.config import load_config
+from ..io.config import load_config, parse_number
 from ..io.files import result_folder, write_json, write_npz
-from ..observables.harmonics import angular_harmonics, default_order, local_maxima, uniform_phi
-from ..observables.scan import conversion_scan, normalised_amplitude
 from ..observables.fermi import junction_contours
+from ..observables.harmonics import angular_harmonics, default_order, local_maxima, uniform_phi
+from ..observables.response import conversion_axes
+from ..observables.scan import (ZERO_CONDUCTANCE, check_temperature, conversion_scan, normalised_amplitude,
+                                spin_charge_pair)
 from ..plot.junction import draw_stack
 from ..plot.style import value_text
 from ..plot.transport import polar_panels
@@ -58,6 +61,8 @@ def compare_panels(args, config):
     if "=" not in args.compare:
         raise ValueError(f"--compare {args.compare!r}: expected NAME=V1,V2,...")
     name, values = (part.strip() for part in args.compare.split("=", 1))
+    if not name:
+        raise ValueError(f"--compare {args.compare!r}: the name is empty; expected NAME=V1,V2,...")
     if name in ("theta", "phi", "n_phi", "n_realizations", "kT"):
         raise ValueError(f"--compare {name}: the angles are scanned and settings are not compared; compare a "
                          "parameter such as xi, mu, K0 or W")
@@ -67,13 +72,19 @@ def compare_panels(args, config):
     if len(set(items)) != len(items):
         raise ValueError(f"--compare {name} = {values!r} holds a value twice")
     panels = [load_config(args.config, [*args.set, f"{name}={item}"]).system for item in items]
-    return name, [_number(panel.values.get(name, item), name, item) for panel, item in zip(panels, items)], panels
+    numbers = [_number(panel.values.get(name, item), name, item) for panel, item in zip(panels, items)]
+    for k, value in enumerate(numbers):
+        if value in numbers[:k]:
+            raise ValueError(f"--compare {name} = {values!r}: {items[numbers.index(value)]!r} and {items[k]!r} are the "
+                             f"same value ({value:g}); compare different values")
+    return name, numbers, panels
 
 
 def _number(value, name: str, item: str) -> float:
-    """A compared value as a plain number (a text setting cannot be compared)."""
+    """A compared value as a plain number (a text setting cannot be compared); a geometry key's value
+    (not a parameter of the system) is read as the config reads it, so Lx=2**4 is 16."""
     try:
-        return float(np.asarray(value))
+        return float(np.asarray(value)) if not isinstance(value, str) else parse_number(value, name)
     except (TypeError, ValueError):
         raise ValueError(f"--compare {name}={item}: compared values must be plain numbers (for text settings such "
                          f"as {name}, run the scan once per value with --set)") from None
@@ -85,15 +96,18 @@ def run(args, argv=None) -> int:
     options = solver_options(args)
     n_phi = check_n_phi(args.nphi if args.nphi is not None else config.settings.get("n_phi", 64), 8)
     kT = args.kT if args.kT is not None else config.settings.get("kT", 0.0)
-    if not (np.isfinite(kT) and kT >= 0):
-        raise ValueError(f"kT = {kT} must be a finite number >= 0 (temperature in units of t)")
     if np.ndim(config.system.values["theta"]):
         raise ValueError("theta must be one number for a phi scan")
     theta = float(np.asarray(config.system.values["theta"]))
     name, values, panels = compare_panels(args, config)
     phi = uniform_phi(n_phi)
     for system in panels:  # every panel is planned (and so validated) before the first is computed
-        plan_for(system.stack(), system.energy(), fold=options["fold"], path=options["path"])
+        stack = system.stack()
+        plan_for(stack, system.energy(), fold=options["fold"], path=options["path"])
+        check_temperature(stack, system.energy(), kT)
+        if not conversion_axes(stack.lead_names):
+            raise ValueError(f"a conversion scan needs the injector M and the side leads L, R (and B, F for the y "
+                             f"axis): the leads are {stack.lead_names}" + (f" (--compare {name})" if name else ""))
     with result_folder(args.out, "scan", FILES) as out:
         start = time.perf_counter()
         scans = [conversion_scan(system, phi=phi, kT=kT, progress=not args.no_progress, **options)
@@ -121,7 +135,7 @@ def _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, sca
     junction.png into a folder."""
     keys = sorted(scans[0].G)
     arrays = {key: np.stack([np.broadcast_to(s.G[key], phi.shape) for s in scans]) for key in keys}
-    gx, gy = arrays["Gsc_x"], arrays.get("Gsc_y", np.zeros_like(arrays["Gsc_x"]))
+    gx, gy = spin_charge_pair(arrays)  # side leads on one axis only: the other is zero
     with contextlib.suppress(ValueError):  # g_sc is undefined where G_sc vanishes at every angle of a panel
         arrays["g_sc"] = normalised_amplitude(gx, gy)
     g_sc = arrays.get("g_sc")
@@ -148,7 +162,9 @@ def _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, sca
         meta["compare"] = {"name": name, "values": values}
         arrays = {"compare_values": np.asarray(values, dtype=float), **arrays}
     if g_sc is None:
-        meta["undefined"] = {"g_sc": "G_sc vanishes at every angle of a panel: nothing to normalise"}
+        meta["undefined"] = {"g_sc": f"G_sc vanishes (below {ZERO_CONDUCTANCE:g} e^2/h) at every angle of a panel: "
+                                     "nothing to normalise, no polar.png"}
+        print(f"jaxsge: warning: g_sc is {meta['undefined']['g_sc']}", file=sys.stderr)
     arrays = {"phi": phi, "theta": np.asarray(theta), **arrays, "T": np.stack([s.T for s in scans]),
               "n_open": np.stack([s.n_open for s in scans])}
     stack = config.system.stack()

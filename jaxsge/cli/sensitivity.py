@@ -21,6 +21,7 @@ from ..core.precision import x64
 from ..io.config import load_config
 from ..io.files import result_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
+from ..observables.response import conversion_axes
 from ..observables.sensitivity import sensitivities
 from ..plot.style import value_text
 from ..plot.transport import sensitivity_panels
@@ -53,11 +54,14 @@ def run(args, argv=None) -> int:
     phi = np.asarray([float(np.asarray(system.values["phi"]))]) if n_phi == 1 else uniform_phi(n_phi)
     n_real = config.settings.get("n_realizations")
     realizations = None if n_real is None else list(range(n_real))
+    system.check_names(wrt, "--wrt: wrt =")
+    # Decided by the input, before any work: the figure needs a phi scan and a G_sc (the injector M and a lead pair).
+    figure = n_phi > 1 and bool(conversion_axes(system.stack().lead_names))
     with result_folder(args.out, "sensitivity", FILES) as out:
         start = time.perf_counter()
         s = sensitivities(system, wrt, phi=phi, realizations=realizations, progress=not args.no_progress, **options)
         seconds = time.perf_counter() - start
-        arrays, meta, draw = _result(config, argv, args, system, phi, n_phi, realizations, s, seconds)
+        arrays, meta, draw = _result(config, argv, args, system, phi, realizations, s, seconds, figure)
 
         def write(folder):
             write_npz(folder / "sensitivity.npz", **arrays)
@@ -68,11 +72,14 @@ def run(args, argv=None) -> int:
         written = out.commit(write)
     for key, value in meta["max_abs_derivative"].items():
         print(f"max over phi |{key}| = {value:.4g}")
+    if not figure:
+        print("no figure: " + ("--nphi 1 is a single angle" if n_phi == 1 else f"the leads {s.leads} have no G_sc "
+                               "(the injector M and the pair L, R or B, F)"))
     print(f"wrote {args.out}: {', '.join(written)} in {seconds:.1f} s")
     return 0
 
 
-def _result(config, argv, args, system, phi, n_phi, realizations, s, seconds):
+def _result(config, argv, args, system, phi, realizations, s, seconds, figure):
     """The arrays of sensitivity.npz, the content of sensitivity.json, and what draws sensitivity.png (or None)."""
     arrays = {"phi": phi, "theta": np.asarray(system.values["theta"], dtype=float), **s.values,
               **{f"d{q}_d{name}": d for q, per in s.derivatives.items() for name, d in per.items()}}
@@ -81,7 +88,7 @@ def _result(config, argv, args, system, phi, n_phi, realizations, s, seconds):
     scalars = [q for q in s.values if q != "T"]
     meta = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path,
             "system": system.describe(), "wrt": list(s.wrt), "leads": list(s.leads),
-            "scanned": {"phi": phi.tolist(), "n_phi": n_phi, "realizations": realizations},
+            "scanned": {"phi": phi.tolist(), "n_phi": phi.size, "realizations": realizations},
             "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **s.solver}, "seconds": seconds,
             "units": "conductances in e^2/h; derivatives in e^2/h per unit of the parameter (energies in t, angles in "
                      "radians); zero temperature",
@@ -93,7 +100,7 @@ def _result(config, argv, args, system, phi, n_phi, realizations, s, seconds):
     if lean_note(s.reflection_resolved):
         meta["note"] = lean_note(s.reflection_resolved)
         print(f"note: {meta['note']}")
-    if not ("Gsc_x" in s.values and n_phi > 1):
+    if not figure:
         return arrays, meta, None
     mean = (lambda a: a.mean(axis=0)) if realizations is not None else (lambda a: a)
     stack, theta = system.stack(), float(np.asarray(system.values["theta"]))

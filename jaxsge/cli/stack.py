@@ -21,13 +21,13 @@ from ..core.precision import x64
 from ..io.config import load_config
 from ..io.files import output_file, result_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
-from ..observables.scan import normalised_amplitude
+from ..observables.scan import normalised_amplitude, spin_charge_pair
 from ..plot.junction import draw_stack
 from ..plot.style import value_text
 from ..plot.transport import polar_panels
 from ..solve.transmissions import solve
 from .common import add_config, add_solver, check_n_phi, command_line, lean_note, solver_options
-from .conductance import conversions_or_undefined
+from .conductance import conversions_or_undefined, warn_undefined
 
 
 FILES = ("stack.json", "stack.npz", "polar.png")
@@ -89,6 +89,7 @@ def run(args, argv=None) -> int:
                        progress=args.nphi is not None, **options)
         seconds = time.perf_counter() - start
         conversion, undefined = conversions_or_undefined(result)
+        warn_undefined(undefined)
         note = lean_note(result.reflection_resolved, "a scan needs the side leads' channels only" if args.nphi else
                          "every channel would exceed the memory budget")
         if draw is not None:
@@ -127,8 +128,8 @@ def _write(folder, args, argv, config, stack, energy, result, conversion, undefi
     write_json(folder / "stack.json", report)
     write_npz(folder / "stack.npz", T=result.T, n_open=result.n_open, theta=np.asarray(stack.theta),
               phi=np.asarray(stack.phi), energy=energy, **conversion)
-    if args.nphi is not None and "Gsc_x" in conversion:
-        gx, gy = conversion["Gsc_x"], conversion.get("Gsc_y", 0 * conversion["Gsc_x"])
+    if args.nphi is not None and any(key.startswith("Gsc_") for key in conversion):
+        gx, gy = spin_charge_pair(conversion)  # an axis without its lead pair is zero
         g = None
         with contextlib.suppress(ValueError):  # G_sc vanishes at every angle: no figure
             g = normalised_amplitude(gx, gy)

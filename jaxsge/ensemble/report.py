@@ -20,6 +20,7 @@ import numpy as np
 from .. import __version__
 from ..io.files import result_folder, write_json, write_npz
 from ..observables.harmonics import default_order, local_maxima
+from ..observables.scan import spin_charge_pair
 from . import store
 from .run import RunReport, run_ensemble
 from .spec import FORMAT, EnsembleSpec, all_units, identity, run_hash
@@ -69,24 +70,31 @@ def load_ensemble(source, spec: EnsembleSpec) -> EnsembleData:
 def _summary(data: EnsembleData, stats: dict, conductances) -> list:
     spec, out = data.spec, []
     for case in np.ndindex(*spec.shape):
+        mean_x, mean_y = spin_charge_pair(stats, "mean_")
+        defined = "g_sc" in stats  # not when <G_sc> vanishes at every angle of some case
         entry = {"case": spec.values(case), "n_realizations": spec.n_realizations,
-                 "max_abs_mean_Gsc": float(np.hypot(stats["mean_Gsc_x"][case],
-                                                    stats.get("mean_Gsc_y", 0 * stats["mean_Gsc_x"])[case]).max()),
-                 "phi_of_local_maxima_g_sc": local_maxima(spec.phi, stats["g_sc"][case]),
+                 "max_abs_mean_Gsc": float(np.hypot(mean_x[case], mean_y[case]).max()),
+                 "phi_of_local_maxima_g_sc": local_maxima(spec.phi, stats["g_sc"][case]) if defined else None,
                  "harmonics": {k: stats[f"harmonics_{k}"][case].tolist() for k in conductances}}
         if spec.n_realizations >= 2:
             entry["max_stderr"] = {k: float(stats[f"stderr_{k}"][case].max()) for k in conductances}
+            entry["harmonics_stderr"] = {k: stats[f"harmonics_stderr_{k}"][case].tolist() for k in conductances}
+        if spec.n_realizations >= 2 and defined:
             entry["relative_stderr"] = float(stats["relative_stderr"][case][-1])
             entry["max_g_sc_stderr"] = float(stats["g_sc_stderr"][case].max())
-            entry["harmonics_stderr"] = {k: stats[f"harmonics_stderr_{k}"][case].tolist() for k in conductances}
             entry["g_sc_change_since_half_the_realizations"] = float(
                 stats["convergence_g_sc"][case][(spec.n_realizations - 1) // 2])
         out.append(entry)
     return out
 
 
+def figures(stats: dict) -> list:
+    """The file names of the figures the statistics allow (no g_sc: only the curves)."""
+    return [name for name in ("fig3.png", "curves.png", "convergence.png") if "g_sc" in stats or name == "curves.png"]
+
+
 def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[RunReport] = None) -> dict:
-    """ensemble.npz (every unit and statistic), stats.json (summary) and the three figures."""
+    """ensemble.npz (every unit and statistic), stats.json (summary) and the figures (:func:`figures`)."""
     from ..observables.fermi import junction_contours
     from ..plot.ensemble import plot_convergence, plot_curves, plot_fig3
     from ..plot.style import value_text
@@ -102,11 +110,16 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
     if "T" not in data.disordered:
         undefined["T"] = ("the transmissions are not stored: some units were unpacked from an archive, which holds the "
                           "conductances only (ensemble.store)")
+    if "g_sc" not in stats:
+        undefined["g_sc"] = ("the disorder-averaged G_sc vanishes (below 1e-12 e^2/h) at every angle in some case, for "
+                             "instance under disorder strong enough to localize the junction: g_sc, its error, the "
+                             "convergence measures, fig3.png and convergence.png are left out")
     if "clean_g_sc" not in stats:
         undefined["clean_g_sc"] = "the clean junction's G_sc vanishes at every angle in some case: nothing to normalise"
     meta = {"format": FORMAT, "hash": run_hash(spec), "identity": identity(spec), "n_realizations": spec.n_realizations,
             "jaxsge_version": __version__, "leads": list(data.leads), "case_axes": list(spec.names),
             "cases": _summary(data, stats, conductances), "undefined": undefined,
+            "figures": figures(stats),
             "stderr": "s / sqrt(n) with s the sample standard deviation (ddof = 1); g_sc and harmonics: jackknife",
             "g_sc": "sqrt(<Gx>^2 + <Gy>^2) / max over phi, of the disorder-averaged conductances",
             "reflection": "T holds the top lead's spin-resolved self-reflection from unitarity (its sums are exact)",
@@ -122,12 +135,16 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
              for case in np.ndindex(*spec.shape[:-1])]
     disorder = (spec.disorder, spec.cases[-1][1])
     stack, theta = spec.system.stack(), float(np.asarray(spec.system.values["theta"]))
-    plot_fig3(spec.phi, cases, disorder, stats, data.clean, spec.n_realizations,
-              contours=[junction_contours(spec.case_system(case + (-1,))) for case in np.ndindex(*spec.shape[:-1])],
-              suptitle=(f"disorder-averaged $g_{{\\mathrm{{sc}}}}(\\varphi)$, {value_text('theta', theta)}, "
-                        f"$L_x = {stack.Lx}$, $L_y = {stack.Ly}$"), path=out_dir / "fig3.png")
-    plot_curves(spec.phi, cases, disorder, stats, data.clean, spec.n_realizations, path=out_dir / "curves.png")
-    plot_convergence(cases, disorder, stats, spec.n_realizations, path=out_dir / "convergence.png")
+    draw = {"fig3.png": lambda path: plot_fig3(
+                spec.phi, cases, disorder, stats, data.clean, spec.n_realizations,
+                contours=[junction_contours(spec.case_system(case + (-1,))) for case in np.ndindex(*spec.shape[:-1])],
+                suptitle=(f"disorder-averaged $g_{{\\mathrm{{sc}}}}(\\varphi)$, {value_text('theta', theta)}, "
+                          f"$L_x = {stack.Lx}$, $L_y = {stack.Ly}$"), path=path),
+            "curves.png": lambda path: plot_curves(spec.phi, cases, disorder, stats, data.clean, spec.n_realizations,
+                                                   path=path),
+            "convergence.png": lambda path: plot_convergence(cases, disorder, stats, spec.n_realizations, path=path)}
+    for name in figures(stats):
+        draw[name](out_dir / name)
     return meta
 
 

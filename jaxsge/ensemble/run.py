@@ -160,6 +160,7 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
         def finish(unit, results, pl):
             if pl.krylov is not None:
                 check_converged(results["solver_stats"], pl)
+            check_conducting(spec, unit, results, leads)
             if pid == 0:
                 out.write(lambda folder: store.write_unit(folder, spec, unit, results, digest), restore=prepare)
             else:
@@ -188,6 +189,20 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
         _barrier("jaxsge-ensemble-end")
     return RunReport(len(done_here), len(done_here) * spec.n_phi, seconds, blocks, mesh.size, pid, count,
                      len(mine) - len(done_here))
+
+
+def check_conducting(spec: EnsembleSpec, unit, results: dict, leads) -> None:
+    """ValueError, at the first unit where it happens, when the conversion conductances are undefined because
+    no current leaves M (the floating injector's equation is singular): a junction made insulating by the
+    disorder, where every further unit would fail the same way."""
+    if all(np.all(np.isfinite(results[k])) for k in store.conductance_keys(leads)):
+        return
+    m = leads.index("M")
+    out_of_m = float(np.delete(results["T"][..., m, :], m, axis=-3).sum(axis=(-3, -2, -1)).min())
+    case = ", ".join(f"{k} = {v:g}" for k, v in spec.values(unit.case).items())
+    raise ValueError(f"{case}, realization {unit.realization}: no current flows out of M (its transmission to the "
+                     f"other leads is {out_of_m:.2g} e^2/h), so G_sc and G_cs are undefined: the junction is "
+                     f"insulating at this disorder strength; lower {spec.disorder}")
 
 
 def _stream(units, cases, functions, phi, angles: int, block: int, sharding, on_done, deadline=None,

@@ -91,10 +91,10 @@ def all_units(spec: EnsembleSpec) -> list:
 
 def validate_spec(spec: EnsembleSpec) -> None:
     """Raise ValueError naming the offending setting, its value and what is allowed."""
-    for setting, low in (("n_realizations", 1), ("n_phi", 8)):
+    for setting, low, high in (("n_realizations", 1, 10 ** 9), ("n_phi", 8, 100_000)):  # as scan's --nphi
         n = getattr(spec, setting)
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < low:
-            raise ValueError(f"{setting} = {n!r} must be an integer >= {low}")
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not low <= n <= high:
+            raise ValueError(f"{setting} = {n!r} must be an integer between {low} and {high}")
     if spec.path not in SOLVERS:
         raise ValueError(f"path = {spec.path!r} must be one of {', '.join(SOLVERS)}")
     junction = spec.system.kind == "junction"
@@ -120,8 +120,9 @@ def validate_spec(spec: EnsembleSpec) -> None:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(f"{name} = {v!r} must be a finite number")
     for v in spec.cases[-1][1]:
-        if v < 0:
-            raise ValueError(f"{spec.disorder} = {v!r} must be a finite number >= 0 (disorder strength in units of t)")
+        if not v > 0:
+            raise ValueError(f"{spec.disorder} = {v!r} must be > 0 (disorder strength in units of t): every run also "
+                             f"computes the clean junction ({spec.disorder} = 0), so list only the disorder strengths")
     if np.ndim(spec.system.values["theta"]):
         raise ValueError("theta must be one number for an ensemble (the run scans phi)")
     for case in {u.case for u in all_units(spec)}:

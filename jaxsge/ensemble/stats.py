@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..observables.harmonics import angular_harmonics
-from ..observables.scan import ZERO_CONDUCTANCE, normalised_amplitude as normalised
+from ..observables.scan import ZERO_CONDUCTANCE, normalised_amplitude as normalised, spin_charge_pair
 
 
 def mean_and_stderr(samples, axis: int = 0):
@@ -54,8 +54,9 @@ def ensemble_statistics(disordered: dict, clean: dict, conductances, n_harmonics
     ``|G| = sqrt(Gx^2 + Gy^2)``, ``convergence_g_sc`` = ``max_phi |g_sc,n - g_sc,N|``, and
     ``relative_stderr`` (n = 2..N) = ``max_phi SE_n / max_phi |<G>_N|``.
     """
-    axis = disordered["Gsc_x"].ndim - 2  # the realization axis
-    gx, gy = (np.moveaxis(disordered.get(k, np.zeros_like(disordered["Gsc_x"])), axis, 0) for k in ("Gsc_x", "Gsc_y"))
+    pair = spin_charge_pair(disordered)  # a missing axis (side leads on one axis only) counts as zero
+    axis = pair[0].ndim - 2  # the realization axis
+    gx, gy = (np.moveaxis(g, axis, 0) for g in pair)
     out = {}
     for key in conductances:
         mean, stderr = mean_and_stderr(disordered[key], axis=axis)
@@ -65,20 +66,25 @@ def ensemble_statistics(disordered: dict, clean: dict, conductances, n_harmonics
             out[f"stderr_{key}"] = stderr
             moved = np.moveaxis(disordered[key], axis, 0)
             out[f"harmonics_stderr_{key}"] = jackknife(lambda a, b: angular_harmonics(a, n_harmonics), moved, moved)
-    mean_y = out.get("mean_Gsc_y", np.zeros_like(out["mean_Gsc_x"]))
-    out["g_sc"] = normalised(out["mean_Gsc_x"], mean_y)
+    mean_x, mean_y = spin_charge_pair(out, "mean_")
+    clean_x, clean_y = spin_charge_pair(clean)
+    if np.all(np.hypot(clean_x, clean_y).max(axis=-1) > ZERO_CONDUCTANCE):
+        out["clean_g_sc"] = normalised(clean_x, clean_y)
+    running_x, se_x = running_mean_and_stderr(gx)
+    running_y, se_y = running_mean_and_stderr(gy)
+    out["running_mean_Gsc"] = np.moveaxis(np.hypot(running_x, running_y), 0, -2)
+    final = np.hypot(mean_x, mean_y).max(axis=-1)
+    if np.any(final <= ZERO_CONDUCTANCE):
+        return out  # <G_sc> vanishes at every angle in some case: g_sc and the relative measures are undefined
+    out["g_sc"] = normalised(mean_x, mean_y)
     if gx.shape[0] > 1:
         out["g_sc_stderr"] = jackknife(normalised, gx, gy)
-    clean_y = clean.get("Gsc_y", np.zeros_like(clean["Gsc_x"]))
-    if np.all(np.hypot(clean["Gsc_x"], clean_y).max(axis=-1) > ZERO_CONDUCTANCE):
-        out["clean_g_sc"] = normalised(clean["Gsc_x"], clean_y)
-    mean_x, se_x = running_mean_and_stderr(gx)
-    mean_y_run, se_y = running_mean_and_stderr(gy)
-    out["running_mean_Gsc"] = np.moveaxis(np.hypot(mean_x, mean_y_run), 0, -2)
-    final = np.hypot(out["mean_Gsc_x"], mean_y).max(axis=-1)
-    change = np.hypot(mean_x - out["mean_Gsc_x"], mean_y_run - mean_y).max(axis=-1)
+    change = np.hypot(running_x - mean_x, running_y - mean_y).max(axis=-1)
     out["convergence"] = np.moveaxis(change / final, 0, -1)
-    out["convergence_g_sc"] = np.moveaxis(np.abs(normalised(mean_x, mean_y_run) - out["g_sc"]).max(axis=-1), 0, -1)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a running mean may vanish: its g_sc is then undefined
+        running_g = np.hypot(running_x, running_y) / np.hypot(running_x, running_y).max(axis=-1, keepdims=True)
+    out["convergence_g_sc"] = np.moveaxis(np.nan_to_num(np.abs(running_g - out["g_sc"]).max(axis=-1), nan=1.0),
+                                          0, -1)
     if se_x.shape[0]:
         out["relative_stderr"] = np.moveaxis(np.hypot(se_x, se_y).max(axis=-1) / final, 0, -1)
     return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import difflib
 import math
 import operator
 import pathlib
@@ -134,17 +135,35 @@ def parse_numbers(value, name: str) -> tuple:
 
 
 def read_toml(config) -> dict:
-    """The tables of a TOML file, with a ValueError naming the file if it is missing or invalid."""
+    """The tables of a TOML file (a UTF-8 byte-order mark is accepted), with a ValueError naming the file if
+    it is missing, not a regular file, unreadable or invalid."""
     path = pathlib.Path(config)
-    if not path.is_file():
-        raise ValueError(f"config file {str(config)!r} does not exist")
+    where = f"config file {str(config)!r}"
+    if not path.exists():
+        raise ValueError(f"{where} does not exist")
+    if path.is_dir():
+        raise ValueError(f"{where} is a folder; give a TOML file")
+    if not path.is_file():  # a device, a FIFO (reading it could block forever), a socket
+        raise ValueError(f"{where} is not a regular file; give a TOML file")
     try:
-        with open(path, "rb") as fh:
-            return tomllib.load(fh)
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark, as some editors write, is dropped
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"config file {str(config)!r} is not valid TOML: {err}") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ValueError(f"config file {str(config)!r} cannot be read: {err}") from None
+        raise ValueError(f"{where} is not valid TOML: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{where} is not UTF-8 text, as TOML files are (byte {err.start} is "
+                         f"{err.object[err.start:err.start + 1]!r})") from None
+    except RecursionError:
+        raise ValueError(f"{where} nests arrays or tables too deeply to be read") from None
+    except (OSError, MemoryError) as err:
+        why = getattr(err, "strerror", None) or str(err) or "out of memory"
+        raise ValueError(f"{where} cannot be read: {why}") from None
+
+
+def did_you_mean(name: str, allowed) -> str:
+    """' (did you mean 'x'?)' for the allowed name closest to a misspelt ``name``, or ''."""
+    close = difflib.get_close_matches(str(name), [str(a) for a in allowed], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def split_overrides(overrides: Iterable[str]) -> list:
@@ -166,10 +185,19 @@ def load_array(path, name: str, base: Optional[pathlib.Path]) -> np.ndarray:
         raise ValueError(f"{name} = {path!r} must be a path (a string)")
     path = pathlib.Path(path)
     path = path if path.is_absolute() or base is None else base / path
+    if not path.is_file():
+        raise ValueError(f"{name} {str(path)!r} " + ("is a folder" if path.is_dir() else "does not exist" if not
+                         path.exists() else "is not a regular file") + "; give a .npy file (numpy.save)")
     try:
         array = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as err:
-        raise ValueError(f"{name} {str(path)!r} could not be read as a .npy array: {err}") from None
+        why = ("it is text or pickled data, not the .npy format" if "pickle" in str(err) else str(err))
+        raise ValueError(f"{name} {str(path)!r} could not be read as a .npy array ({why}); save it with "
+                         "numpy.save") from None
+    if not isinstance(array, np.ndarray):  # an .npz archive: several arrays
+        array.close()
+        raise ValueError(f"{name} {str(path)!r} is an .npz archive of several arrays; give one array saved with "
+                         "numpy.save (.npy)")
     if array.dtype == bool or not np.issubdtype(array.dtype, np.number) or np.iscomplexobj(array):
         raise ValueError(f"{name} {str(path)!r} must hold real numbers (it holds {array.dtype})")
     if not np.all(np.isfinite(array)):
@@ -257,7 +285,8 @@ def _junction_value(name, value, base, allow_lists, lists):
         return np.asarray(parse_numbers(value, name), dtype=float)
     if name == "disorder_file":
         return load_array(value, name, base)
-    raise ValueError(f"unknown parameter {name!r}; allowed: {', '.join(JUNCTION_KEYS + tuple(SETTINGS))}")
+    raise ValueError(f"unknown parameter {name!r}{did_you_mean(name, JUNCTION_KEYS + tuple(SETTINGS))}; allowed: "
+                     f"{', '.join(JUNCTION_KEYS + tuple(SETTINGS))}")
 
 
 def _junction_config(sources, base, allow_lists, where):
@@ -315,9 +344,15 @@ def _table(entries, name):
         if not (isinstance(offset, list) and len(offset) == 2):
             raise ValueError(f"{name}: offset = {offset!r} must be [dx, dy]")
         key = tuple(parse_integer(v, f"{name}.offset") for v in offset)
-        block = np.asarray(_complex(entry["value"], f"{name}.value"), dtype=complex)
+        try:
+            block = np.asarray(_complex(entry["value"], f"{name}.value"), dtype=complex)
+        except ValueError as err:
+            if str(err).startswith(name):
+                raise
+            block = np.zeros(0)  # a ragged nested list: refused below with the key
         if block.shape not in ((), (2, 2)):
-            raise ValueError(f"{name}: the value at offset {list(key)} must be a number or a 2x2 list")
+            raise ValueError(f"{name}: the value at offset {list(key)} = {entry['value']!r} must be a number or a 2x2 "
+                             "list [[a, b], [c, d]]")
         out[key] = block
     return out
 
@@ -327,9 +362,10 @@ def _fields(cls, table, where: str, base) -> dict:
         raise ValueError(f"{where} must be a table")
     names = {f.name for f in dataclasses.fields(cls)}
     extra = {"repeat", "onsite_file"} if cls is Layer else set()
-    unknown = set(table) - names - extra
+    unknown = sorted(set(table) - names - extra)
     if unknown:
-        raise ValueError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(names | extra)}")
+        raise ValueError(f"{where}: unknown key(s) {unknown}{did_you_mean(unknown[0], names | extra)}; allowed: "
+                         f"{sorted(names | extra)}")
     if "onsite" in table and "onsite_file" in table:
         raise ValueError(f"{where}: give onsite or onsite_file, not both")
     out = {}
@@ -399,10 +435,15 @@ def _stack_config(sources, base, allow_lists, where):
                   **{k: VerticalLead(**_fields(VerticalLead, structural[k], k, base))
                      for k in ("top", "bottom") if k in structural},
                   **{k: structural[k] for k in ("seed", "theta", "phi") if k in structural})
+    system = stack_system(stack, 0.0)
+    for name, _ in parameters:  # names first, so that a junction key says so rather than "not a number"
+        if name in JUNCTION_KEYS and name not in system.values:
+            raise ValueError(f"{name!r} is a key of junction configs; this is a stack config (it has [[layers]]), "
+                             f"whose parameters are: {', '.join(system.names)}")
+    system.check_names([name for name, _ in parameters])
     values = {name: _list_or_number(name, value, allow_lists, lists) for name, value in parameters}
     energy = values.pop("energy", None)
     system = stack_system(stack, 0.0 if energy is None else energy)
-    system.check_names(values)
     if energy is None:
         raise ValueError(f"{where} must set energy (the Fermi energy, units of the hopping)")
     return (system.with_values(**values) if values else system), lists

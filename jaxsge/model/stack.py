@@ -31,6 +31,10 @@ EDGES = ("-x", "+x", "-y", "+y")
 MAX_LAYERS = 256
 SPIN_SIGN = np.array([1.0, -1.0])  # s = + (parallel to the axis), s = - (antiparallel)
 LAYER_NUMBERS = ("t", "K0", "dxc", "alpha1", "alpha3", "beta", "tz")  # a layer's fields that are one number
+# Largest magnitude of any number of the model (energies in units of the hopping, angles in radians): beyond
+# it a sum such as onsite + 4t keeps fewer than 10 digits of the hopping in float64, and no junction
+# studied here comes near it.
+MAGNITUDE_LIMIT = 1e6
 
 
 def static(default=dataclasses.MISSING):
@@ -194,8 +198,8 @@ def check_integers(obj, names, positive=(), where: str = "") -> None:
 
 
 def check_real(where: str, value, shapes=((),), note: str = "it must be one number") -> None:
-    """ValueError unless ``value`` is real and finite, with one of the ``shapes`` (None: any shape;
-    ``note`` says which). A tracer passes (it is checked where it was made)."""
+    """ValueError unless ``value`` is real, finite and at most ``MAGNITUDE_LIMIT`` in magnitude, with one of
+    the ``shapes`` (None: any shape; ``note`` says which). A tracer passes (it is checked where it was made)."""
     arr = concrete(value)
     if arr is None:
         return
@@ -208,6 +212,10 @@ def check_real(where: str, value, shapes=((),), note: str = "it must be one numb
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{where} = {arr.tolist()!r} must be finite (got NaN or infinity)" if number
                          else f"{where} must hold finite numbers (got NaN or infinity)")
+    if np.any(np.abs(arr) > MAGNITUDE_LIMIT):
+        raise ValueError(f"{where} = {arr.tolist()!r} must satisfy |{where}| <= {MAGNITUDE_LIMIT:g}" if number
+                         else f"{where} must hold numbers of magnitude <= {MAGNITUDE_LIMIT:g} (largest: "
+                         f"{float(np.abs(arr).max()):g})")
 
 
 def check_sign(where: str, value, strict: bool = True, note: str = "") -> None:
@@ -252,8 +260,8 @@ def _check_table(where: str, table, shape, in_plane: bool) -> None:
             continue
         if b.shape != (2, 2):
             raise ValueError(f"{where}: the block at offset {d} must be a number or a 2x2 matrix, got shape {b.shape}")
-        if not np.all(np.isfinite(b)):
-            raise ValueError(f"{where}: the block at offset {d} must be finite")
+        if not np.all(np.isfinite(b)) or np.any(np.abs(b) > MAGNITUDE_LIMIT):
+            raise ValueError(f"{where}: the block at offset {d} must be finite, of magnitude <= {MAGNITUDE_LIMIT:g}")
         if abs(d[0]) >= shape[0] or abs(d[1]) >= shape[1]:
             raise ValueError(f"{where}: offset {d} does not fit in a {shape[0]} x {shape[1]} layer")
     for d, b in values.items() if in_plane else ():
@@ -293,8 +301,9 @@ def validate_stack(s: Stack) -> None:
         if layer.up and z == s.Lz - 1:
             raise ValueError(f"{where}.up: the top layer has no layer above it (couple the top lead through its t)")
     names = s.lead_names
-    if not names:
-        raise ValueError("a stack needs at least one lead (side_leads, top or bottom)")
+    if len(names) < 2:
+        raise ValueError(f"a stack needs at least two leads (side_leads, top or bottom) for a current to flow "
+                         f"between them; it has {len(names)}{': ' + repr(names[0]) if names else ''}")
     for name in names:
         if not isinstance(name, str) or not name:
             raise ValueError(f"every lead needs a name (a non-empty string), got {name!r}")
@@ -329,6 +338,51 @@ def validate_stack(s: Stack) -> None:
         if not isinstance(lead, VerticalLead):
             raise ValueError(f"{where} must be a VerticalLead or None")
         _check_fields(f"{where} lead {lead.name!r}", lead, ("onsite", "t", "dxc"), positive=("t",))
+    _check_overlaps(s)
+    _check_connected(s)
+
+
+def _check_overlaps(s: Stack) -> None:
+    """Two side leads on the same edge must not share a site of a layer (they would attach to it twice)."""
+    for k, a in enumerate(s.side_leads):
+        for b in s.side_leads[k + 1:]:
+            (oa, wa), (ob, wb) = side_lead_extent(s, a), side_lead_extent(s, b)
+            if a.edge == b.edge and max(a.layers[0], b.layers[0]) <= min(a.layers[1], b.layers[1]) \
+                    and max(oa, ob) < min(oa + wa, ob + wb):
+                raise ValueError(f"side leads {a.name!r} and {b.name!r} overlap: both attach to edge {a.edge}, sites "
+                                 f"{max(oa, ob)} .. {min(oa + wa, ob + wb) - 1} of layers "
+                                 f"{max(a.layers[0], b.layers[0])} .. {min(a.layers[1], b.layers[1])}; leads must "
+                                 "attach to distinct sites (change offset, width, layers or edge)")
+
+
+def _coupled(layer: Layer) -> Optional[bool]:
+    """Whether a layer is coupled to the one above (tz != 0, or a non-zero entry of its ``up`` table); None
+    when that is traced."""
+    if layer.up:
+        blocks = [concrete(b) for b in table_entries(layer.up, "up").values()]
+        return None if any(b is None for b in blocks) else any(np.any(b != 0) for b in blocks)
+    tz = concrete(layer.tz)
+    return None if tz is None else bool(np.any(tz != 0))
+
+
+def _check_connected(s: Stack) -> None:
+    """Every lead must be reachable from every other through the layers: a cut (tz = 0 and no ``up``
+    table between two layers) that no side lead spans splits the junction into parts that exchange no
+    current."""
+    for z in range(s.Lz - 1):
+        if _coupled(s.layers[z]) is not False:
+            continue
+        if any(lead.layers[0] <= z < lead.layers[1] for lead in s.side_leads):
+            continue  # a side lead across both layers couples them through its own tz
+        below = [lead.name for lead in s.side_leads if lead.layers[1] <= z] + ([s.bottom.name] if s.bottom else [])
+        above = [lead.name for lead in s.side_leads if lead.layers[0] > z] + ([s.top.name] if s.top else [])
+        what = (f"leads {below} (below) and {above} (above) exchange no current" if below and above else
+                f"layers {'0 .. ' + str(z) if not below else str(z + 1) + ' .. ' + str(s.Lz - 1)} are coupled to no "
+                "lead")
+        raise ValueError(f"layers[{z}].tz = {float(np.asarray(s.layers[z].tz)):g}"
+                         + (" and its up table is zero" if s.layers[z].up else "")
+                         + f": layers {z} and {z + 1} are not coupled, so {what}; couple them (tz != 0) or remove "
+                         "the layers that no lead reaches")
 
 
 # ---------------------------------------------------------------------------------------------

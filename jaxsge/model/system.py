@@ -42,10 +42,13 @@ class System:
         return tuple(self.values)
 
     def check_names(self, names, what: str = "parameter") -> None:
+        """ValueError unless every name is a parameter, suggesting the nearest valid name for a misspelt one."""
+        from ..io.config import did_you_mean
+
         for name in names:
             if name not in self.values:
-                raise ValueError(f"{what} {name!r} is not a parameter of this {self.kind}; its parameters are: "
-                                 f"{', '.join(self.names)}")
+                raise ValueError(f"{what} {name!r} is not a parameter of this {self.kind}"
+                                 f"{did_you_mean(name, self.names)}; its parameters are: {', '.join(self.names)}")
 
     def with_values(self, **changes) -> "System":
         """The same system with some parameters set (validated by building it)."""

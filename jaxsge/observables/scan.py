@@ -26,13 +26,21 @@ from ..core.precision import x64
 from ..model.junction import JunctionParams
 from ..model.system import System, junction_system
 from ..plan.plan import subband_edges
-from ..solve.transmissions import plan_for, solve, solver_report
+from ..solve.transmissions import plan_for, point_grid, solve, solver_report
 from . import response
 
 CONDUCTANCES = ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y")
 # Beyond |eps - mu| = 30 kT the thermal weight -df/d eps integrates to 2 / (1 + e^30) < 2e-13; the
 # window must end before u = tanh(15) rounds to 1.
 THERMAL_WINDOW_KT = 30.0
+# The largest temperature, as a fraction of the leads' bandwidth (the span of their subband edges, outside
+# which every transmission vanishes): at 0.1 the thermal window (30 kT each side) already covers three
+# bandwidths and the Fermi window's half-width (1.76 kT) a sixth of the band; hotter, the lattice
+# model no longer describes a metal and the quadrature only averages the whole band.
+KT_MAX_FRACTION = 0.1
+# The most energies per Fermi energy at the highest quadrature order (pieces between the subband edges
+# in the window x max_order), so that the run's length is bounded before it starts.
+MAX_THERMAL_NODES = 2 ** 16
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,11 +78,21 @@ class ConversionScan:
     def g_sc(self) -> np.ndarray:
         """sqrt(Gx^2 + Gy^2) normalised by its maximum over the scan [Fig. 3 of the paper]; a
         ValueError when G_sc vanishes everywhere (no spin-charge conversion to normalise)."""
-        return normalised_amplitude(self.G["Gsc_x"], self.G.get("Gsc_y", 0.0 * self.G["Gsc_x"]), axis=None)
+        return normalised_amplitude(*spin_charge_pair(self.G), axis=None)
 
 
 # Conductances below this (e^2/h) are rounding noise: transmissions are exact to about 1e-14.
 ZERO_CONDUCTANCE = 1e-12
+
+
+def spin_charge_pair(G: dict, prefix: str = ""):
+    """(G_sc^x, G_sc^y) from a dict of conductances keyed ``prefix + "Gsc_x"``, ...: zeros for the axis whose
+    lead pair the junction lacks (side leads F, B only: no x axis), so that |G_sc| is defined for either."""
+    present = [G[prefix + key] for key in ("Gsc_x", "Gsc_y") if prefix + key in G]
+    if not present:
+        raise ValueError("no spin-charge conductance: the junction needs the injector M and the pair L, R or B, F")
+    zero = np.zeros_like(np.asarray(present[0], dtype=float))
+    return tuple(np.asarray(G[prefix + key]) if prefix + key in G else zero for key in ("Gsc_x", "Gsc_y"))
 
 
 def normalised_amplitude(gx, gy, axis=-1) -> np.ndarray:
@@ -107,6 +125,34 @@ def thermal_nodes(mu: float, kT: float, edges, order: int):
     return (mu + 2 * kT * np.arctanh(u)).ravel(), weight.ravel()
 
 
+def check_temperature(stack, energies, kT, max_order: int = 128) -> float:
+    """kT as a float; a ValueError unless 0 <= kT <= KT_MAX_FRACTION x the leads' bandwidth and the thermal
+    quadrature of every Fermi energy in ``energies`` needs at most MAX_THERMAL_NODES energies at order
+    ``max_order``."""
+    try:  # one real number (a bool is not a temperature)
+        value = None if isinstance(kT, (bool, np.bool_, str)) or np.ndim(kT) else float(kT)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"kT = {kT!r} must be a finite number >= 0 (temperature in units of t)")
+    kT = value
+    if kT == 0:
+        return kT
+    edges = subband_edges(stack)
+    bandwidth = float(edges.max() - edges.min())
+    if kT > KT_MAX_FRACTION * bandwidth:
+        raise ValueError(f"kT = {kT:g} must be <= {KT_MAX_FRACTION:g} x the leads' bandwidth = "
+                         f"{KT_MAX_FRACTION * bandwidth:.4g} (the span of their subband edges, {bandwidth:.4g}); "
+                         "hotter, the thermal average covers the whole band")
+    for mu in np.unique(np.asarray(energies, dtype=float)):
+        pieces = int(np.sum(np.abs(edges - mu) < THERMAL_WINDOW_KT * kT)) + 1
+        if pieces * max_order > MAX_THERMAL_NODES:
+            raise ValueError(f"kT = {kT:g}: the thermal window |E - {mu:g}| < {THERMAL_WINDOW_KT:g} kT holds "
+                             f"{pieces - 1} subband edges, so the quadrature could need {pieces} x {max_order} "
+                             f"energies, more than {MAX_THERMAL_NODES}; lower kT or max_order")
+    return kT
+
+
 def as_system(system) -> System:
     """A System from ``JunctionParams`` or a System; a ValueError for anything else."""
     if isinstance(system, JunctionParams):
@@ -133,15 +179,13 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
     ``max_order`` is passed.
     """
     system = as_system(system)
-    if not (np.isfinite(kT) and kT >= 0):
-        raise ValueError(f"kT = {kT} must be a finite number >= 0 (temperature in units of t)")
     given = {"theta": theta, "phi": phi, system.energy_name: energy}
-    theta, phi, energy = np.broadcast_arrays(*(np.asarray(system.values[k] if v is None else v, dtype=float)
-                                               for k, v in given.items()))
+    theta, phi, energy = point_grid(**{k: system.values[k] if v is None else v for k, v in given.items()})
     stack = system.stack()
     if not response.conversion_axes(stack.lead_names):
         raise ValueError(f"a conversion scan needs the injector M and the side leads L, R (and B, F for the y axis): "
                          f"this junction's leads are {stack.lead_names}")
+    kT = check_temperature(stack, energy, kT, max_order)
     common = dict(fold=fold, path=path, memory_budget_gib=memory_budget_gib, progress=progress, reflection=False)
     if kT == 0:
         r = solve(stack.replace(theta=theta, phi=phi), energy, **common)

@@ -32,7 +32,7 @@ from ..model.system import System, varied_leaves
 from ..plan.plan import check_size, edge_distance
 from ..solve.kernel import evaluate, lean_right_hand_sides, upper_state
 from ..solve.transmissions import (check_converged, choose_reflection, evaluation_bytes, evaluation_order, plan_for,
-                                   solver_report)
+                                   point_grid, solver_report)
 from . import response
 from .scan import CONDUCTANCES, as_system
 
@@ -155,8 +155,7 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     energy_value = np.asarray(system.energy(), dtype=float)
     if energy_value.ndim:
         raise ValueError(f"sensitivities work at one Fermi energy: {system.energy_name} must be one number")
-    theta, phi = np.broadcast_arrays(*(np.asarray(system.values[k] if v is None else v, dtype=float)
-                                       for k, v in (("theta", theta), ("phi", phi))))
+    theta, phi = point_grid(**{k: system.values[k] if v is None else v for k, v in (("theta", theta), ("phi", phi))})
     varied = varied_leaves(system, wrt)
     check_not_singular(system, wrt)
     concrete_stack = system.stack({**system.values, "theta": 0.0, "phi": 0.0})

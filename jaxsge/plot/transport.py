@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from ..observables.scan import spin_charge_pair
 from .style import (E2H, case_colors, closed, finish, pi_fraction, pi_ticks, polar_angle_ticks, radial_range, symbol,
                     unit)
 
@@ -132,24 +133,24 @@ def sensitivity_panels(phi, values, derivatives, wrt, suptitle=None, path=None):
     rows = 1 + len(wrt)
     fig = Figure(figsize=(8.6, 2.3 * rows + 0.8), layout="constrained")
     axes = fig.subplots(rows, 1, sharex=True, squeeze=False)[:, 0]
-    gx = np.asarray(values["Gsc_x"])
-    gy = np.asarray(values.get("Gsc_y", np.zeros_like(gx)))
+    gx, gy = spin_charge_pair(values)  # an axis without its lead pair is zero
     amplitude = np.hypot(gx, gy)
     angles, gx_c, gy_c, amp_c = closed(phi, gx, gy, amplitude)
-    axes[0].plot(angles, gx_c, color="C0", label=r"$G_{\mathrm{sc}}^x$")
-    if "Gsc_y" in values:
-        axes[0].plot(angles, gy_c, color="C1", label=r"$G_{\mathrm{sc}}^y$")
+    for key, g_c, color, label in (("Gsc_x", gx_c, "C0", r"$G_{\mathrm{sc}}^x$"),
+                                   ("Gsc_y", gy_c, "C1", r"$G_{\mathrm{sc}}^y$")):
+        if key in values:
+            axes[0].plot(angles, g_c, color=color, label=label)
     axes[0].plot(angles, amp_c, "k--", lw=1, label=G_SC_ABS)
     axes[0].set_ylabel(f"$G_{{\\mathrm{{sc}}}}$ ({E2H})")
     for ax, name in zip(axes[1:], wrt):
-        dx = np.asarray(derivatives["Gsc_x"][name])
-        dy = np.asarray(derivatives["Gsc_y"][name]) if "Gsc_y" in derivatives else np.zeros_like(dx)
+        dx, dy = spin_charge_pair({q: per[name] for q, per in derivatives.items()})
         s = symbol(name)
         # d|G|/dp = (Gx dGx/dp + Gy dGy/dp) / |G| (chain rule; 0 where |G| vanishes).
         safe = np.where(amplitude > 0, amplitude, 1.0)
         d_amp = np.where(amplitude > 0, (gx * dx + gy * dy) / safe, 0.0)
         _, dx_c, dy_c, d_amp_c = closed(phi, dx, dy, d_amp)
-        ax.plot(angles, dx_c, color="C0", label=rf"$\partial G_{{\mathrm{{sc}}}}^x / \partial {s}$")
+        if "Gsc_x" in derivatives:
+            ax.plot(angles, dx_c, color="C0", label=rf"$\partial G_{{\mathrm{{sc}}}}^x / \partial {s}$")
         if "Gsc_y" in derivatives:
             ax.plot(angles, dy_c, color="C1", label=rf"$\partial G_{{\mathrm{{sc}}}}^y / \partial {s}$")
         ax.plot(angles, d_amp_c, "k--", lw=1, label=rf"$\partial |G_{{\mathrm{{sc}}}}| / \partial {s}$")

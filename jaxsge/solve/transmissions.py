@@ -159,12 +159,7 @@ def points_at(s, theta, phi, energy, realization, pl, reflection, smatrix, batch
 
 def _grid(s: Stack, energy, realizations):
     """Flattened (theta, phi, energy, realization) of every evaluation and the batch shape."""
-    arrays = [np.asarray(s.theta, dtype=float), np.asarray(s.phi, dtype=float), np.asarray(energy, dtype=float)]
-    try:
-        theta, phi, energy = np.broadcast_arrays(*arrays)
-    except ValueError:
-        raise ValueError(f"theta (shape {arrays[0].shape}), phi (shape {arrays[1].shape}) and the energy (shape "
-                         f"{arrays[2].shape}) must broadcast together: give arrays of one length, or single numbers")
+    theta, phi, energy = point_grid(theta=s.theta, phi=s.phi, energy=energy)
     shape = theta.shape
     if realizations is None:
         index = np.zeros(1, dtype=np.int64)
@@ -214,6 +209,23 @@ def cached_plan(key: PlanKey) -> Plan:
                 edge_tolerance=edge_tolerance, varied=varied)
 
 
+def point_grid(**arrays) -> tuple:
+    """The arrays (angles and energies, by name) broadcast together, as float arrays; a ValueError naming them
+    when they do not broadcast, hold no value or hold something else than real numbers."""
+    try:
+        values = {name: np.asarray(value, dtype=float) for name, value in arrays.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"{', '.join(arrays)} must be real numbers or arrays of real numbers") from None
+    for name, value in values.items():
+        if value.size == 0:
+            raise ValueError(f"{name} is an empty array; give at least one value")
+    try:
+        return tuple(np.broadcast_arrays(*values.values()))
+    except ValueError:
+        raise ValueError(", ".join(f"{name} (shape {v.shape})" for name, v in values.items())
+                         + " must broadcast together: give arrays of one length, or single numbers") from None
+
+
 def plan_for(s: Stack, energies, *, fold=True, path="auto", allow_closed=False, edge_tolerance=BAND_EDGE_TOLERANCE,
              varied=None, realizations=None) -> Plan:
     """The plan of a solve (validation included), with the checks that tie disorder to realizations;
@@ -254,9 +266,9 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
     energy may be. ``memory_budget_gib``: memory for one chunk (default: a fraction of what the
     device has). ``progress``: a progress bar over chunks.
     """
+    theta, phi, energies, index, shape = _grid(s, energy, realizations)  # shapes first: clearer messages
     pl = plan_for(s, energy, fold=fold, path=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
                   realizations=realizations)
-    theta, phi, energies, index, shape = _grid(s, energy, realizations)
     total = theta.size
     budget = memory_budget(memory_budget_gib)
     reflection = smatrix or choose_reflection(s, pl, reflection, budget)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 from typing import Iterable
 
-from ..io.config import SIZE_LIMIT, parse_integer, parse_number, parse_numbers, read_toml, split_overrides
+from ..io.config import SIZE_LIMIT, did_you_mean, parse_integer, parse_number, parse_numbers, read_toml, split_overrides
 from .model import PARAM_FIELDS, WellParams, validate
 
 DEFAULT_SECTIONS = {
@@ -60,7 +60,8 @@ def load_well_config(path=None, overrides: Iterable[str] = ()) -> tuple[WellPara
         elif not dot and name in PARAM_FIELDS:
             well[name] = parse_number(value, name)
         else:
-            raise ValueError(f"unknown parameter {name!r}; allowed: {', '.join((*PARAM_FIELDS, *SETTING_NAMES))}")
+            raise ValueError(f"unknown parameter {name!r}{did_you_mean(name, (*PARAM_FIELDS, *SETTING_NAMES))}; "
+                             f"allowed: {', '.join((*PARAM_FIELDS, *SETTING_NAMES))}")
 
     for table, entries in raw.items():
         if table not in ("well", *DEFAULT_SECTIONS):

@@ -213,17 +213,20 @@ def test_preset_configs_are_junctions(tmp_path):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("Lx = 4\nLy = 4\nbogus = 1\n[[layers]]\nonsite = 4.0\n[top]\nonsite = 6.0\n",
+    ("Lx = 4\nLy = 4\nbogus = 1\n[[layers]]\nonsite = 4.0\n[top]\nonsite = 6.0\n[bottom]\nname = \"D\"\n",
      "'bogus' is not a parameter of this stack"),
     ("Lx = 4\nLy = 4\n[[layers]]\nonsite = 4.0\nalpha9 = 1\n", "unknown key"),
     ("Lx = 4\nLy = 4\n[[layers]]\nonsite = 4.0\nrepeat = 0\n", "repeat = 0 must satisfy"),
     ('preset = "nonsense"\n', "preset"),
-    ("Lx = 4\nLy = 4\nenergy = 1.0\n[[layers]]\nonsite = 4.0\n", "at least one lead"),
-    ("Lx = 4\nLy = 4\n[[layers]]\nonsite = 4.0\n[top]\nonsite = 6.0\n", "must set energy"),
+    ("Lx = 4\nLy = 4\nenergy = 1.0\n[[layers]]\nonsite = 4.0\n", "at least two leads"),
+    ("Lx = 4\nLy = 4\n[[layers]]\nonsite = 4.0\n[top]\nonsite = 6.0\n[bottom]\nname = \"D\"\n", "must set energy"),
     ("Lx = 4\nLy = 4\n[[layers]]\nonsite = 4.0\nhoppings = [{offset = [1, 0], value = \"x\"}]\n", "not a number"),
-    ("Lx = 8.7\nLy = 4\nenergy = 1\n[[layers]]\nonsite = 4.0\n[top]\nonsite = 6.0\n", "Lx = 8.7 must be an integer"),
-    ("Lx = 4\nLy = 4\nseed = 2.7\nenergy = 1\n[[layers]]\nonsite = 4.0\n[top]\nonsite = 6.0\n", "seed = 2.7 must"),
-    ("Lx = 4\nLy = 4\nenergy = 1\n[[layers]]\nonsite = 4.0\n[[side_leads]]\nedge = \"-x\"\n[top]\nonsite = 6.0\n",
+    ("Lx = 8.7\nLy = 4\nenergy = 1\n[[layers]]\nonsite = 4.0\n[top]\nonsite = 6.0\n[bottom]\nname = \"D\"\n",
+     "Lx = 8.7 must be an integer"),
+    ("Lx = 4\nLy = 4\nseed = 2.7\nenergy = 1\n[[layers]]\nonsite = 4.0\n[top]\nonsite = 6.0\n[bottom]\nname = \"D\"\n",
+     "seed = 2.7 must"),
+    ("Lx = 4\nLy = 4\nenergy = 1\n[[layers]]\nonsite = 4.0\n[[side_leads]]\nedge = \"-x\"\n[top]\nonsite = 6.0\n"
+     "[bottom]\nname = \"D\"\n",
      "needs a name"),
 ])
 def test_bad_stack_config_exits_2(tmp_path, capsys, text, message):

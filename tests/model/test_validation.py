@@ -69,7 +69,8 @@ BAD_STACKS = {
     "K0": (BASE.replace(layers=(Layer(K0=-1.0),) + BASE.layers[1:]), r"layers\[0\].K0 = -1.0 must be >= 0"),
     "direction": (BASE.replace(layers=(Layer(theta=0.3),) + BASE.layers[1:]), "give both theta and phi"),
     "lead t": (BASE.replace(top=VerticalLead("M", t=-1.0)), "t = -1.0 must be > 0"),
-    "no lead": (Stack(4, 4, (Layer(),)), "at least one lead"),
+    "no lead": (Stack(4, 4, (Layer(),)), "at least two leads"),
+    "one lead": (Stack(4, 4, (Layer(),), top=VerticalLead("M")), "at least two leads.*it has 1: .M."),
     "closed": (BASE.replace(top=VerticalLead("M", onsite=40.0)), "no open channel"),
     "seed": (BASE.replace(seed=-1), "seed = -1 must satisfy"),
 }
