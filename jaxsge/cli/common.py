@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from ..core.batching import memory_budget
-from ..plan.plan import SOLVERS
+from ..plan.plan import PRECISIONS, SOLVERS
 
 CONFIG_HELP = ("TOML config: a junction (keys of docs/model.md, optionally preset = ...) or a stack written layer by "
                "layer ([[layers]] tables); see docs/configs.md")
@@ -30,7 +30,13 @@ def add_solver(cmd, fold: bool = True, memory: str = "for one batch of evaluatio
 def solver_options(args) -> dict:
     """Solver keyword arguments from the options; the memory budget is checked against the machine now."""
     memory_budget(args.memory_gib)
-    return {"fold": not args.no_fold, "path": args.path, "memory_budget_gib": args.memory_gib}
+    return {"fold": not args.no_fold, "path": args.path, "precision": args.precision,
+            "memory_budget_gib": args.memory_gib}
+
+
+def requested(args) -> dict:
+    """The solver options as given, recorded in every result file beside the path taken."""
+    return {"path": args.path, "precision": args.precision, "fold": not getattr(args, "no_fold", False)}
 
 
 def command_line(argv) -> list:

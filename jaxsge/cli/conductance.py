@@ -18,7 +18,7 @@ from ..io.files import json_text, output_file, write_json
 from ..io.config import load_config
 from ..observables import response
 from ..solve.transmissions import Transmissions, solve
-from .common import add_config, add_solver, command_line, solver_options
+from .common import add_config, add_solver, command_line, requested, solver_options
 
 UNITS = "conductances in e^2/h (transmission probabilities) at zero temperature, at the Fermi energy"
 
@@ -112,7 +112,7 @@ def run(args, argv=None) -> int:
             raise ValueError(f"{name} is a list: conductance works at one angle (use jaxsge scan for a scan)")
     start = time.perf_counter()
     result = solve(system.stack(), system.energy(), reflection=True, allow_closed=args.allow_closed, **options)
-    report = transmission_report(result, system, {"path": args.path, "fold": not args.no_fold},
+    report = transmission_report(result, system, requested(args),
                                  time.perf_counter() - start)
     report["command"] = command_line(argv)
     if args.out:

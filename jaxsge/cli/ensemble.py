@@ -66,7 +66,8 @@ def run(args, argv=None) -> int:
     _initialize_distributed(args)
     config = load_config(args.config, args.set, allow_lists=True)
     spec = spec_from_settings(config.system, config.lists, config.settings.get("n_realizations"),
-                              config.settings.get("n_phi", 64), path=args.path)
+                              config.settings.get("n_phi", 64), path=args.path,
+                              precision=args.precision)
     validate_spec(spec)
     if args.force and not args.resume:
         raise ValueError("--force only applies with --resume")

@@ -24,7 +24,7 @@ from ..observables.scan import conversion_scan, normalised_amplitude
 from ..plot.ensemble import junction_contours
 from ..plot.transport import polar_panels
 from ..solve.transmissions import plan_for
-from .common import add_config, add_solver, check_n_phi, command_line, solver_options
+from .common import add_config, add_solver, check_n_phi, command_line, requested, solver_options
 
 
 def add_parser(sub):
@@ -83,7 +83,8 @@ def run(args, argv=None) -> int:
     name, values, panels = compare_panels(args, config)
     phi = uniform_phi(n_phi)
     for system in panels:  # every panel is planned (and so validated) before the first is computed
-        plan_for(system.stack(), system.energy(), fold=options["fold"], path=options["path"])
+        plan_for(system.stack(), system.energy(), fold=options["fold"], path=options["path"],
+                 precision=options["precision"])
     out = output_folder(args.out)
     start = time.perf_counter()
     scans = [conversion_scan(system, phi=phi, kT=kT, progress=not args.no_progress, **options) for system in panels]
@@ -99,7 +100,7 @@ def run(args, argv=None) -> int:
             "system": config.system.describe(),
             "scanned": {"phi": "2 pi j / n_phi, j = 0 .. n_phi - 1 (the config's phi is not used)", "n_phi": n_phi,
                         "theta": theta},
-            "kT": kT, "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **scans[0].solver},
+            "kT": kT, "solver": {"requested": requested(args), **scans[0].solver},
             "seconds": seconds, "leads": list(scans[0].leads),
             "units": "conductances in e^2/h; angles in radians; g_sc normalised per panel",
             "harmonics": {"m": list(range(n_max + 1)),

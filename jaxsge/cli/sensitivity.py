@@ -22,7 +22,7 @@ from ..io.files import output_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.sensitivity import sensitivities
 from ..plot.transport import sensitivity_panels
-from .common import add_config, add_solver, check_n_phi, command_line, solver_options
+from .common import add_config, add_solver, check_n_phi, command_line, requested, solver_options
 
 
 def add_parser(sub):
@@ -61,7 +61,7 @@ def run(args, argv=None) -> int:
     meta = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path,
             "system": system.describe(), "wrt": list(s.wrt), "leads": list(s.leads),
             "scanned": {"phi": phi.tolist(), "n_phi": n_phi, "realizations": realizations},
-            "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **s.solver}, "seconds": seconds,
+            "solver": {"requested": requested(args), **s.solver}, "seconds": seconds,
             "units": "conductances in e^2/h; derivatives in e^2/h per unit of the parameter (energies in t, angles in "
                      "radians); zero temperature",
             "arrays": {"sensitivity.npz": "phi (n_phi); " + ", ".join(scalars) + " ([n_realizations,] n_phi); T "

@@ -22,7 +22,7 @@ from ..observables.harmonics import uniform_phi
 from ..observables.scan import normalised_amplitude
 from ..plot.transport import polar_panels
 from ..solve.transmissions import solve
-from .common import add_config, add_solver, check_n_phi, command_line, solver_options
+from .common import add_config, add_solver, check_n_phi, command_line, requested, solver_options
 from .conductance import conversions_or_undefined
 
 
@@ -81,7 +81,7 @@ def run(args, argv=None) -> int:
     report = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path, "energy": energy,
               "leads": list(result.leads), "T": result.T, "n_open": result.n_open,
               "conservation_residual": result.conservation_residual(),
-              "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **result.solver_report,
+              "solver": {"requested": requested(args), **result.solver_report,
                          "explain": result.plan.explain(), "seconds": seconds},
               "system": system.describe(), **conversion,
               "units": "conductances in e^2/h (transmission probabilities) at zero temperature; angles in radians",

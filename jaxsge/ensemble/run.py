@@ -84,7 +84,8 @@ def _plans(spec: EnsembleSpec, units):
             system = spec.case_system(u.case)
             cases[u.case] = (system.stack(), float(system.energy()))
         stack, energy = cases[u.case]
-        pl = plan_for(stack, energy, path=spec.path, realizations=None if u.clean else [u.realization])
+        pl = plan_for(stack, energy, path=spec.path, precision=spec.precision,
+                      realizations=None if u.clean else [u.realization])
         groups.setdefault(pl, []).append(u)
     return groups, cases
 
