@@ -20,6 +20,10 @@ def add_config(cmd, note: str = "", example: str = "--set phi=pi/4") -> None:
 def add_solver(cmd, fold: bool = True, memory: str = "for one batch of evaluations") -> None:
     cmd.add_argument("--path", choices=SOLVERS, default="auto",
                      help="solver of the lowest layer slice: dense LU, Krylov (GMRES), or auto (default)")
+    cmd.add_argument("--precision", choices=PRECISIONS, default="auto",
+                     help="arithmetic of that solve: double (complex128), mixed (a complex64 LU refined to double "
+                          "accuracy by GMRES, where the Krylov path's operator exists), or auto (default: mixed where "
+                          "it applies and is measured faster; docs/performance.md)")
     if fold:
         cmd.add_argument("--no-fold", action="store_true", help="eliminate every layer densely (no folding, no "
                          "spin blocks): a cross-check of the folding")
