@@ -194,6 +194,9 @@ def gmres(operator, precondition, b, setup: KrylovSetup, flexible: bool = False)
         used = jnp.arange(m) < steps
         upper = jnp.moveaxis(hess[:m], -1, 0)
         upper = jnp.where(used[None, :, None] & used[None, None, :], upper, jnp.eye(m)[None])
+        # A zero right-hand side (a column of zero cotangents in reverse mode) leaves a zero pivot
+        # with a zero right-hand side: its coefficients are 0, not 0/0.
+        upper = upper + jnp.eye(m)[None] * (jnp.diagonal(upper, axis1=1, axis2=2) == 0)[:, :, None]
         rhs = jnp.where(used[:, None], g[:m], 0.0).T
         coef = jax.scipy.linalg.solve_triangular(upper, rhs[..., None], lower=False)[..., 0]
         x = x + (jnp.einsum("ink,ki->nk", zs, coef) if flexible
