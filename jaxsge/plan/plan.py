@@ -62,7 +62,7 @@ MIXED_RESTART = 3
 MIXED_MAX_ITER = 40
 # From this many sites per layer ``precision="auto"`` takes the mixed path on CPU, where it applies
 # (measured, docs/performance.md "Mixed precision"); on other platforms it is not measured yet: double.
-MIXED_SITES_CPU = 40 * 40
+MIXED_SITES_CPU = 30 * 30
 PATH_NAMES = {"dense": "dense LU", "krylov": "Krylov (GMRES)"}
 
 

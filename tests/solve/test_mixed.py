@@ -113,9 +113,10 @@ def test_stalled_refinement_is_refused(monkeypatch):
 def test_auto_precision_follows_the_measured_rule():
     """On CPU: double below MIXED_SITES_CPU sites per layer, mixed from there where it applies
     (planning only: nothing is solved at 50 x 50)."""
-    small = plan(junction(JunctionParams(Lx=30, Ly=30, W=18)), 1.0)
+    small = plan(junction(JunctionParams(Lx=20, Ly=20, W=12)), 1.0)
     paper = plan(junction(JunctionParams()), 1.0)
-    assert small.precision == "double" and "below 1600 sites" in small.explain()
+    assert small.precision == "double" and "below 900 sites" in small.explain()
+    assert plan(junction(JunctionParams(Lx=30, Ly=30, W=18)), 1.0).precision == "mixed"
     assert paper.precision == "mixed" and paper.solver == "dense" and paper.krylov is not None
     assert "precision: mixed (auto" in paper.explain() and "mixed precision" in paper.summary
     assert plan(junction(JunctionParams()), 1.0, precision="double").precision == "double"
