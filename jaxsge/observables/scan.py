@@ -142,12 +142,14 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
     if not response.conversion_axes(stack.lead_names):
         raise ValueError(f"a conversion scan needs the injector M and the side leads L, R (and B, F for the y axis): "
                          f"this junction's leads are {stack.lead_names}")
-    common = dict(fold=fold, path=path, precision=precision, memory_budget_gib=memory_budget_gib, progress=progress, reflection=False)
+    common = dict(fold=fold, path=path, precision=precision, memory_budget_gib=memory_budget_gib, progress=progress,
+                  reflection=False)
     if kT == 0:
         r = solve(stack.replace(theta=theta, phi=phi), energy, **common)
         return ConversionScan(theta, phi, energy, 0.0, _conductances(r.T, r.n_open, r.leads), r.T, r.n_open,
                               r.leads, r.path, solver=r.solver_report)
-    plan_for(stack, np.unique(energy), fold=fold, path=path, precision=precision)  # the Fermi energies themselves need open channels
+    # the Fermi energies themselves need open channels
+    plan_for(stack, np.unique(energy), fold=fold, path=path, precision=precision)
     edges, n = subband_edges(stack), len(stack.lead_names)
     order, previous, error = 4, None, np.inf
     while True:

@@ -330,8 +330,9 @@ def mixed_obstacles(s: Stack, pl: Plan) -> list:
 def _choose_precision(s: Stack, pl: Plan, precision: str) -> Plan:
     """The plan with its precision: "mixed" where requested (a ValueError where it does not apply) or,
     for "auto", where it applies and is measured faster: on CPU from ``MIXED_SITES_CPU`` sites per
-    layer (a complex64 LU costs about half a complex128 one there, and the refinement a few
-    triangular solves); elsewhere double until measured."""
+    layer (measured faster at 30 x 30 and 50 x 50: a complex64 LU costs about half a complex128
+    one there, and the refinement two pairs of triangular solves per solve); elsewhere double
+    until measured."""
     from ..core.batching import platform
 
     if precision == "double":
@@ -341,14 +342,15 @@ def _choose_precision(s: Stack, pl: Plan, precision: str) -> Plan:
         raise ValueError("precision = 'mixed' does not apply to this junction: " + "; ".join(why)
                          + " (use precision double)")
     if precision == "auto":
+        double = None
         if why:
-            return dataclasses.replace(pl, precision_reason="double (auto: mixed does not apply: " + "; ".join(why) + ")")
-        if platform() != "cpu":
-            return dataclasses.replace(pl, precision_reason=f"double (auto: mixed precision is not measured faster on "
-                                                            f"{platform()})")
-        if s.Lx * s.Ly < MIXED_SITES_CPU:
-            return dataclasses.replace(pl, precision_reason=f"double (auto: below {MIXED_SITES_CPU} sites per layer the "
-                                                            "complex128 LU is as fast on CPU)")
+            double = "mixed does not apply: " + "; ".join(why)
+        elif platform() != "cpu":
+            double = f"mixed precision is not measured faster on {platform()}"
+        elif s.Lx * s.Ly < MIXED_SITES_CPU:
+            double = f"below {MIXED_SITES_CPU} sites per layer mixed precision is not measured faster on CPU"
+        if double:
+            return dataclasses.replace(pl, precision_reason=f"double (auto: {double})")
         reason = (f"mixed (auto: from {MIXED_SITES_CPU} sites per layer on CPU the complex64 LU and its refinement "
                   "are faster)")
     else:

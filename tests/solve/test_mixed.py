@@ -115,7 +115,7 @@ def test_auto_precision_follows_the_measured_rule():
     (planning only: nothing is solved at 50 x 50)."""
     small = plan(junction(JunctionParams(Lx=20, Ly=20, W=12)), 1.0)
     paper = plan(junction(JunctionParams()), 1.0)
-    assert small.precision == "double" and "below 900 sites" in small.explain()
+    assert small.precision == "double" and "below 900 sites per layer mixed" in small.explain()
     assert plan(junction(JunctionParams(Lx=30, Ly=30, W=18)), 1.0).precision == "mixed"
     assert paper.precision == "mixed" and paper.solver == "dense" and paper.krylov is not None
     assert "precision: mixed (auto" in paper.explain() and "mixed precision" in paper.summary
