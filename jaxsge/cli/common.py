@@ -7,7 +7,7 @@ import re
 import sys
 
 from ..core.batching import memory_budget
-from ..plan.plan import SOLVERS
+from ..plan.plan import PRECISIONS, SOLVERS
 from ..solve.transmissions import LEAN_NOTE
 
 CONFIG_HELP = ("TOML config: a junction (keys of docs/model.md, optionally preset = ...) or a stack written layer by "
@@ -23,6 +23,10 @@ def add_config(cmd, note: str = "", example: str = "--set phi=pi/4") -> None:
 def add_solver(cmd, fold: bool = True, memory: str = "for one batch of evaluations") -> None:
     cmd.add_argument("--path", choices=SOLVERS, default="auto",
                      help="solver of the lowest layer slice: dense LU, Krylov (GMRES), or auto (default)")
+    cmd.add_argument("--precision", choices=PRECISIONS, default="auto",
+                     help="arithmetic of that solve: double (complex128), mixed (a complex64 LU refined to double "
+                          "accuracy by GMRES, where the Krylov path's operator exists), or auto (default: mixed where "
+                          "it applies and is measured faster; docs/performance.md)")
     if fold:
         cmd.add_argument("--no-fold", action="store_true", help="eliminate every layer densely (no folding, no "
                          "spin blocks): a cross-check of the folding")
@@ -33,7 +37,13 @@ def add_solver(cmd, fold: bool = True, memory: str = "for one batch of evaluatio
 def solver_options(args) -> dict:
     """Solver keyword arguments from the options; the memory budget is checked against the machine now."""
     memory_budget(args.memory_gib)
-    return {"fold": not args.no_fold, "path": args.path, "memory_budget_gib": args.memory_gib}
+    return {"fold": not args.no_fold, "path": args.path, "precision": args.precision,
+            "memory_budget_gib": args.memory_gib}
+
+
+def requested(args) -> dict:
+    """The solver options as given, recorded in every result file beside the path taken."""
+    return {"path": args.path, "precision": args.precision, "fold": not getattr(args, "no_fold", False)}
 
 
 def lean_note(reflection_resolved: bool, why: str = "every channel would exceed the memory budget"):

@@ -21,7 +21,7 @@ from ..io.config import load_config
 from ..observables import response
 from ..observables.scan import ZERO_CONDUCTANCE
 from ..solve.transmissions import Transmissions, solve
-from .common import add_config, add_solver, command_line, lean_note, solver_options
+from .common import add_config, add_solver, command_line, lean_note, requested, solver_options
 
 UNITS = "conductances in e^2/h (transmission probabilities) at zero temperature, at the Fermi energy"
 
@@ -69,7 +69,7 @@ def warn_undefined(undefined: dict) -> None:
         print(f"jaxsge: warning: {', '.join(k for k, w in undefined.items() if w == why)} {why}", file=sys.stderr)
 
 
-def transmission_report(result: Transmissions, system, requested: dict, seconds: float) -> dict:
+def transmission_report(result: Transmissions, system, asked: dict, seconds: float) -> dict:
     """The spin-resolved conductances of a result (one angle) as a JSON-able dict."""
     T, n_open = np.asarray(result.T), np.asarray(result.n_open)
     out = {"jaxsge_version": __version__, "leads": list(result.leads),
@@ -79,7 +79,7 @@ def transmission_report(result: Transmissions, system, requested: dict, seconds:
            "T": {"axes": ["to_lead", "to_spin", "from_lead", "from_spin"], "leads": list(result.leads),
                  "spins": "+/- along n for M, magnetic and vertical leads; up/down along each normal lead's spin_axis",
                  "values": T.tolist()},
-           "solver": {"requested": requested, **result.solver_report, "explain": result.plan.explain(),
+           "solver": {"requested": asked, **result.solver_report, "explain": result.plan.explain(),
                       "seconds": seconds},
            "system": system.describe(), "units": UNITS}
     if "M" in result.leads:
@@ -141,7 +141,7 @@ def run(args, argv=None) -> int:
 def _compute(args, argv, system, options) -> dict:
     start = time.perf_counter()
     result = solve(system.stack(), system.energy(), reflection="auto", allow_closed=args.allow_closed, **options)
-    report = transmission_report(result, system, {"path": args.path, "fold": not args.no_fold},
+    report = transmission_report(result, system, requested(args),
                                  time.perf_counter() - start)
     report["command"] = command_line(argv)
     warn_undefined(report.get("undefined", {}))

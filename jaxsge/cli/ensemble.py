@@ -69,10 +69,10 @@ def _initialize_distributed(args) -> bool:
 
 
 def spec_of(args):
-    """The validated EnsembleSpec of the parsed options (config, --set, --path)."""
+    """The validated EnsembleSpec of the parsed options (config, --set, --path, --precision)."""
     config = load_config(args.config, args.set, allow_lists=True)
     spec = spec_from_settings(config.system, config.lists, config.settings.get("n_realizations"),
-                              config.settings.get("n_phi", 64), path=args.path)
+                              config.settings.get("n_phi", 64), path=args.path, precision=args.precision)
     validate_spec(spec)
     return spec
 

@@ -32,7 +32,7 @@ from ..plot.junction import draw_stack
 from ..plot.style import value_text
 from ..plot.transport import polar_panels
 from ..solve.transmissions import plan_for
-from .common import add_config, add_solver, check_n_phi, command_line, solver_options
+from .common import add_config, add_solver, check_n_phi, command_line, requested, solver_options
 
 
 FILES = ("scan.npz", "scan.json", "polar.png", "junction.png")
@@ -103,7 +103,7 @@ def run(args, argv=None) -> int:
     phi = uniform_phi(n_phi)
     for system in panels:  # every panel is planned (and so validated) before the first is computed
         stack = system.stack()
-        plan_for(stack, system.energy(), fold=options["fold"], path=options["path"])
+        plan_for(stack, system.energy(), fold=options["fold"], path=options["path"], precision=options["precision"])
         check_temperature(stack, system.energy(), kT)
         if not conversion_axes(stack.lead_names):
             raise ValueError(f"a conversion scan needs the injector M and the side leads L, R (and B, F for the y "
@@ -144,7 +144,7 @@ def _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, sca
             "system": config.system.describe(),
             "scanned": {"phi": "2 pi j / n_phi, j = 0 .. n_phi - 1 (the config's phi is not used)", "n_phi": n_phi,
                         "theta": theta},
-            "kT": kT, "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **scans[0].solver},
+            "kT": kT, "solver": {"requested": requested(args), **scans[0].solver},
             "seconds": seconds, "leads": list(scans[0].leads),
             "units": "conductances in e^2/h; angles in radians; g_sc normalised per panel",
             "harmonics": {"m": list(range(n_max + 1)),

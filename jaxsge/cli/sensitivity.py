@@ -25,7 +25,7 @@ from ..observables.response import conversion_axes
 from ..observables.sensitivity import sensitivities
 from ..plot.style import value_text
 from ..plot.transport import sensitivity_panels
-from .common import add_config, add_solver, check_n_phi, command_line, lean_note, solver_options
+from .common import add_config, add_solver, check_n_phi, command_line, lean_note, requested, solver_options
 
 
 FILES = ("sensitivity.npz", "sensitivity.json", "sensitivity.png")
@@ -89,7 +89,7 @@ def _result(config, argv, args, system, phi, realizations, s, seconds, figure):
     meta = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path,
             "system": system.describe(), "wrt": list(s.wrt), "leads": list(s.leads),
             "scanned": {"phi": phi.tolist(), "n_phi": phi.size, "realizations": realizations},
-            "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **s.solver}, "seconds": seconds,
+            "solver": {"requested": requested(args), **s.solver}, "seconds": seconds,
             "units": "conductances in e^2/h; derivatives in e^2/h per unit of the parameter (energies in t, angles in "
                      "radians); zero temperature",
             "arrays": {"sensitivity.npz": "phi (n_phi); " + ", ".join(scalars) + " ([n_realizations,] n_phi); T "

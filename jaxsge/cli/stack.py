@@ -26,7 +26,7 @@ from ..plot.junction import draw_stack
 from ..plot.style import value_text
 from ..plot.transport import polar_panels
 from ..solve.transmissions import solve
-from .common import add_config, add_solver, check_n_phi, command_line, lean_note, solver_options
+from .common import add_config, add_solver, check_n_phi, command_line, lean_note, requested, solver_options
 from .conductance import conversions_or_undefined, warn_undefined
 
 
@@ -114,7 +114,7 @@ def _write(folder, args, argv, config, stack, energy, result, conversion, undefi
     report = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path, "energy": energy,
               "leads": list(result.leads), "T": result.T, "n_open": result.n_open,
               "conservation_residual": result.conservation_residual(),
-              "solver": {"requested": {"path": args.path, "fold": not args.no_fold}, **result.solver_report,
+              "solver": {"requested": requested(args), **result.solver_report,
                          "explain": result.plan.explain(), "seconds": seconds},
               "system": config.system.describe(), **conversion,
               "units": "conductances in e^2/h (transmission probabilities) at zero temperature; angles in radians",

@@ -21,7 +21,7 @@ import numpy as np
 
 from ..model.system import System
 from ..observables.harmonics import uniform_phi
-from ..plan.plan import SOLVERS
+from ..plan.plan import PRECISIONS, SOLVERS
 
 FORMAT = "jaxsge-ensemble/2"
 
@@ -33,7 +33,9 @@ class EnsembleSpec:
     ``cases``: ((name, values), ...) in array order, the disorder strength ``disorder`` last;
     ``n_realizations`` per disordered case; ``n_phi`` angles phi_j = 2 pi j / n_phi at the
     system's theta; ``path``: solver of the lowest layer ("auto", "dense", "krylov"; part of the
-    run's identity, since the paths agree to the Krylov tolerance, not bit for bit).
+    run's identity, since the paths agree to the Krylov tolerance, not bit for bit); ``precision``:
+    of its solve ("auto" or "double", both double in an ensemble for now: ``validate_spec``; part
+    of the identity when not "auto").
     """
 
     system: System
@@ -42,6 +44,7 @@ class EnsembleSpec:
     n_phi: int = 64
     disorder: str = "K0"
     path: str = "auto"
+    precision: str = "auto"
 
     @property
     def phi(self) -> np.ndarray:
@@ -97,6 +100,11 @@ def validate_spec(spec: EnsembleSpec) -> None:
             raise ValueError(f"{setting} = {n!r} must be an integer between {low} and {high}")
     if spec.path not in SOLVERS:
         raise ValueError(f"path = {spec.path!r} must be one of {', '.join(SOLVERS)}")
+    if spec.precision not in PRECISIONS:
+        raise ValueError(f"precision = {spec.precision!r} must be one of {', '.join(PRECISIONS)}")
+    if spec.precision == "mixed":
+        raise ValueError("precision = 'mixed' is not available in ensembles yet: its GMRES refinement does not run "
+                         "inside the ensemble engine's shard_map (docs/ensemble.md); use precision double or auto")
     junction = spec.system.kind == "junction"
     if junction and spec.system.base.dxc_profile is not None and len(dict(spec.cases).get("xi", ())) > 1:
         raise ValueError("xi is listed, but the config's dxc_profile replaces the exponential exchange profile, so xi "
@@ -138,7 +146,9 @@ def identity(spec: EnsembleSpec) -> dict:
         described["stack"].pop("phi", None)
     return {"format": FORMAT, "system": described, "cases": {name: list(values) for name, values in spec.cases},
             "disorder": spec.disorder, "path": spec.path, "n_phi": int(spec.n_phi),
-            "phi": "2 pi j / n_phi, j = 0 .. n_phi - 1"}
+            "phi": "2 pi j / n_phi, j = 0 .. n_phi - 1",
+            # (runs written before the precision option keep their identity under the default)
+            **({"precision": spec.precision} if spec.precision != "auto" else {})}
 
 
 def run_hash(spec: EnsembleSpec) -> str:
@@ -147,7 +157,7 @@ def run_hash(spec: EnsembleSpec) -> str:
 
 
 def spec_from_settings(system: System, lists, n_realizations, n_phi=64, disorder: str = "K0",
-                       path: str = "auto") -> EnsembleSpec:
+                       path: str = "auto", precision: str = "auto") -> EnsembleSpec:
     """An EnsembleSpec from a loaded config: its list-valued parameters are the cases, the disorder
     strength last. The paper's junction always has an xi axis (one value when not listed), as
     in the paper's Fig. 3."""
@@ -161,4 +171,4 @@ def spec_from_settings(system: System, lists, n_realizations, n_phi=64, disorder
     if system.kind == "junction" and "xi" not in lists:
         lists = {"xi": (float(system.values["xi"]),), **lists}
     cases = tuple((name, tuple(values)) for name, values in lists.items()) + ((disorder, tuple(strengths)),)
-    return EnsembleSpec(system, cases, int(n_realizations), int(n_phi), disorder, path)
+    return EnsembleSpec(system, cases, int(n_realizations), int(n_phi), disorder, path, precision)

@@ -103,12 +103,14 @@ def verified_units(out_dir, spec: EnsembleSpec, keys, shapes, set_aside: bool) -
 def manifest(spec: EnsembleSpec, largest: int) -> dict:
     return {"identity": identity(spec), "hash": run_hash(spec), "n_realizations": spec.n_realizations,
             "largest_n_realizations": largest, "jaxsge_version": __version__,
+            "solver_requested": {"path": spec.path, "precision": spec.precision},
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "layout": {MANIFEST: "this file", f"{UNITS}/clean_*.npz": "the clean junction of each case",
                        f"{UNITS}/{'_'.join(n + '<i>' for n in spec.names)}_r<r>.npz": "realization r of a case",
                        "arrays per unit": "T (n_phi, n_leads, 2, n_leads, 2), n_open (n_phi, n_leads, 2), conversion "
-                                          "conductances (n_phi,), solver_stats (n_phi, 2: Krylov iterations and "
-                                          "relative residual, zeros for the dense path); run_hash, unit_case, "
+                                          "conductances (n_phi,), solver_stats (n_phi, 2: iterations and relative "
+                                          "residual of the Krylov path or of the mixed-precision refinement, zeros "
+                                          "for the double dense path); run_hash, unit_case, "
                                           "unit_realization"}}
 
 

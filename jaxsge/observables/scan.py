@@ -168,15 +168,15 @@ def _conductances(T, n_open, leads) -> dict:
 
 @x64
 def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.0, fold: bool = True,
-                    path: str = "auto", rtol: float = 1e-6, max_order: int = 128, memory_budget_gib=None,
-                    progress: bool = False) -> ConversionScan:
+                    path: str = "auto", precision: str = "auto", rtol: float = 1e-6, max_order: int = 128,
+                    memory_budget_gib=None, progress: bool = False) -> ConversionScan:
     """G_sc and G_cs over the arrays ``theta``, ``phi`` and ``energy`` (defaults: the system's values).
 
     ``system``: ``JunctionParams`` or a ``model.system.System``. ``kT`` > 0 averages over the
     thermal window with the quadrature of :func:`thermal_nodes`, refined until the
     conductances agree to ``rtol`` (relative to their largest value) between two successive
     orders (nodes per piece between subband edges: 4, 8, 16, ...); a ValueError if
-    ``max_order`` is passed.
+    ``max_order`` is passed. ``fold``, ``path``, ``precision``: as in ``solve.transmissions.solve``.
     """
     system = as_system(system)
     given = {"theta": theta, "phi": phi, system.energy_name: energy}
@@ -186,12 +186,14 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
         raise ValueError(f"a conversion scan needs the injector M and the side leads L, R (and B, F for the y axis): "
                          f"this junction's leads are {stack.lead_names}")
     kT = check_temperature(stack, energy, kT, max_order)
-    common = dict(fold=fold, path=path, memory_budget_gib=memory_budget_gib, progress=progress, reflection=False)
+    common = dict(fold=fold, path=path, precision=precision, memory_budget_gib=memory_budget_gib, progress=progress,
+                  reflection=False)
     if kT == 0:
         r = solve(stack.replace(theta=theta, phi=phi), energy, **common)
         return ConversionScan(theta, phi, energy, 0.0, _conductances(r.T, r.n_open, r.leads), r.T, r.n_open,
                               r.leads, r.path, solver=r.solver_report)
-    plan_for(stack, np.unique(energy), fold=fold, path=path)  # the Fermi energies themselves need open channels
+    # the Fermi energies themselves need open channels
+    plan_for(stack, np.unique(energy), fold=fold, path=path, precision=precision)
     edges, n = subband_edges(stack), len(stack.lead_names)
     order, previous, error = 4, None, np.inf
     while True:

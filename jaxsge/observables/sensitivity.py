@@ -141,13 +141,15 @@ def _jvp_points(stack, energy, tangent, d_energy, theta, phi, index, pl, leads, 
 
 @x64
 def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations=None, fold: bool = True,
-                  path: str = "auto", memory_budget_gib=None, progress: bool = False) -> Sensitivities:
+                  path: str = "auto", precision: str = "auto", memory_budget_gib=None,
+                  progress: bool = False) -> Sensitivities:
     """Forward-mode derivatives of T and the conversion conductances with respect to ``wrt``.
 
     ``system``: ``JunctionParams`` or a ``model.system.System``; ``wrt``: parameter names.
     ``theta``, ``phi`` (default: the system's) may be arrays (broadcast together);
     ``realizations`` a sequence of disorder realization indices. Evaluated point by point in
-    chunks that fit ``memory_budget_gib``.
+    chunks that fit ``memory_budget_gib``. ``fold``, ``path``, ``precision``: as in
+    ``solve.transmissions.solve`` (derivatives through an iterative solve are implicit).
     """
     system = as_system(system)
     check_size(system.stack())
@@ -159,7 +161,8 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     varied = varied_leaves(system, wrt)
     check_not_singular(system, wrt)
     concrete_stack = system.stack({**system.values, "theta": 0.0, "phi": 0.0})
-    pl = plan_for(concrete_stack, energy_value, fold=fold, path=path, varied=varied, realizations=realizations)
+    pl = plan_for(concrete_stack, energy_value, fold=fold, path=path, varied=varied, realizations=realizations,
+                  precision=precision)
     stack, energy, tangent, d_energy = _tangents(system, wrt)
     index = np.zeros(1, np.int64) if realizations is None else np.asarray(realizations, dtype=np.int64)
     if realizations is not None and (index.ndim != 1 or index.size == 0 or index.min() < 0):
@@ -210,14 +213,14 @@ def _with_onsite(stack, z: int, onsite):
 
 @x64
 def gradient(system, quantity: str = "Gsc_x", wrt=(), *, potential_layers=(), realization: int = 0,
-             fold: bool = True, path: str = "auto"):
+             fold: bool = True, path: str = "auto", precision: str = "auto"):
     """Reverse-mode gradient of one conversion conductance at one point.
 
     ``quantity``: one of Gsc_x, Gsc_y, Gcs_x, Gcs_y at the system's (scalar) angles and energy;
     ``wrt``: parameter names; ``potential_layers``: layers z whose on-site potential V(x, y)
     the gradient is also taken with respect to (returned under "potential", shape
-    (len(potential_layers), Lx, Ly)); ``realization``: the disorder realization; ``path``: as
-    in :func:`sensitivities`. Returns (value, {name: gradient}).
+    (len(potential_layers), Lx, Ly)); ``realization``: the disorder realization; ``path``,
+    ``precision``: as in :func:`sensitivities`. Returns (value, {name: gradient}).
     """
     system = as_system(system)
     check_size(system.stack())
@@ -247,7 +250,7 @@ def gradient(system, quantity: str = "Gsc_x", wrt=(), *, potential_layers=(), re
     if quantity[-1] not in response.conversion_axes(leads):
         raise ValueError(f"quantity = {quantity!r} is not defined for the leads {leads}")
     pl = plan_for(jax.tree_util.tree_map(np.asarray, stack), float(energy), fold=fold, path=path, varied=varied,
-                  realizations=None if realization == 0 else [realization])
+                  realizations=None if realization == 0 else [realization], precision=precision)
     (value, stats), (g_stack, g_energy) = _value_and_grad(stack, energy, jnp.asarray(realization), pl, leads,
                                                           quantity)
     if pl.krylov is not None:

@@ -27,6 +27,10 @@ from ..core.lattice import magnetization
 from ..model.stack import Stack, concrete, side_lead_chains, validate_stack, vertical_lead_chains
 
 SOLVERS = ("auto", "dense", "krylov")
+# Arithmetic of the lowest slice's solve: "double" (complex128 throughout) or "mixed" (its matrix
+# assembled and factorised in complex64, the solution refined to double accuracy by GMRES against
+# the exact complex128 operator, ``solve.krylov.refined_solver``); "auto" picks one (``_choose_precision``).
+PRECISIONS = ("auto", "double", "mixed")
 # Half-width (units of the lowest layer's hopping t) of the shell of modes the Krylov
 # preconditioner keeps exactly; 0.6 t keeps the iterations flat in L for clean and K0 = 0.5
 # junctions (docs/krylov.md).
@@ -35,8 +39,10 @@ KRYLOV_SHELL = 0.6
 
 @dataclasses.dataclass(frozen=True)
 class KrylovSetup:
-    """Static settings of the Krylov path (``solve.krylov``): the shell's flat indices (q * 2 + s,
-    spin along the top axis), the relative tolerance, the GMRES restart length, the iteration limit."""
+    """Static settings of the GMRES solve of the lowest slice (``solve.krylov``), on the Krylov path
+    or as the refinement of the mixed-precision path: the shell's flat indices (q * 2 + s, spin
+    along the top axis; empty for the refinement, whose preconditioner is the complex64 LU), the
+    relative tolerance, the GMRES restart length, the iteration limit."""
 
     shell: Tuple[int, ...]
     tol: float
@@ -49,6 +55,14 @@ class KrylovSetup:
 KRYLOV_TOLERANCE = 1e-10
 KRYLOV_RESTART = 30
 KRYLOV_MAX_ITER = 600
+# The mixed-precision refinement: the same tolerance; flexible GMRES with the complex64 LU as
+# preconditioner needs 2-3 iterations at the paper's size (docs/performance.md), so a short restart
+# keeps its basis small, and beyond the limit the refinement has stalled (an error, not a number).
+MIXED_RESTART = 3
+MIXED_MAX_ITER = 40
+# From this many sites per layer ``precision="auto"`` takes the mixed path on CPU, where it applies
+# (measured, docs/performance.md "Mixed precision"); on other platforms it is not measured yet: double.
+MIXED_SITES_CPU = 30 * 30
 PATH_NAMES = {"dense": "dense LU", "krylov": "Krylov (GMRES)"}
 
 
@@ -65,7 +79,9 @@ class Plan:
     ``side_channels``: per side lead, its candidate channels (width mode m, layer mode l, spin
     s); ``top_channels`` / ``bottom_channels``: (mx, my, s); ``spin_orbit``: per layer, the
     spin-orbit terms that are present (non-zero or varied), the only ones the solver builds.
-    ``reasons``: one line per layer.
+    ``reasons``: one line per layer. ``krylov``: the GMRES settings of an iterative solve (the
+    Krylov path, or the refinement of the mixed path), None for a direct one; ``precision``:
+    "double" or "mixed" (``PRECISIONS``), and ``precision_reason`` why.
     """
 
     top_fold: Tuple[int, ...]
@@ -82,6 +98,8 @@ class Plan:
     reasons: Tuple[str, ...]
     solver: str
     krylov: Optional[KrylovSetup] = None
+    precision: str = "double"
+    precision_reason: str = ""
 
     @property
     def n_channels(self) -> int:
@@ -95,7 +113,8 @@ class Plan:
         """Which layers take which path, and why (one line per layer, top to bottom)."""
         lines = [f"{len(self.top_fold)} layer(s) folded from the top, {len(self.blocks)} in spin blocks, "
                  f"{sum(b - a + 1 for a, b in self.slices)} dense in {len(self.slices)} slice(s), "
-                 f"{len(self.bottom_fold)} folded from the bottom; lowest slice solved by {PATH_NAMES[self.solver]}"]
+                 f"{len(self.bottom_fold)} folded from the bottom; lowest slice solved by {self._solver_name}"]
+        lines += [f"  precision: {self.precision_reason}"] * bool(self.precision_reason)
         lines += [f"  layer {z}: {self.reasons[z]}" for z in range(len(self.reasons) - 1, -1, -1)]
         return "\n".join(lines)
 
@@ -105,7 +124,13 @@ class Plan:
         parts = ["folded"] * bool(self.top_fold or self.bottom_fold) + ["spin blocks"] * bool(self.blocks)
         n_dense = sum(b - a + 1 for a, b in self.slices)
         parts.append(f"{n_dense} dense layer{'s' if n_dense > 1 else ''}")
-        return " + ".join(parts) + f", {PATH_NAMES[self.solver]}"
+        return " + ".join(parts) + f", {self._solver_name}"
+
+    @property
+    def _solver_name(self) -> str:
+        if self.precision == "mixed":
+            return "dense LU in complex64 refined by GMRES (mixed precision)"
+        return PATH_NAMES[self.solver]
 
 
 # Beyond this many sites per layer the Krylov path is faster than the dense LU on CPU (measured
@@ -115,14 +140,14 @@ KRYLOV_SITES_CPU = 60 * 60
 KRYLOV_SITES_CPU_DISORDERED = 90 * 90
 
 
-def check_size(s: Stack, dense: bool = True) -> None:
+def check_size(s: Stack, dense: bool = True, itemsize: int = 16) -> None:
     """Refuse, before anything is allocated, a stack whose smallest dense matrix (order 2 Lx Ly, one
-    layer) cannot fit in the memory available; without ``dense`` (the Krylov path), one whose mode
-    tables (Lx^2 + Ly^2) and a few hundred layer vectors cannot."""
+    layer, ``itemsize`` bytes per entry: 8 in complex64) cannot fit in the memory available; without
+    ``dense`` (the Krylov path), one whose mode tables (Lx^2 + Ly^2) and a few hundred layer vectors cannot."""
     from ..core.batching import available_memory, format_bytes
 
     have = available_memory()
-    need = 16.0 * float(s.N) ** 2 if dense else 16.0 * (s.Lx ** 2 + s.Ly ** 2 + 300 * s.N)
+    need = float(itemsize) * float(s.N) ** 2 if dense else 16.0 * (s.Lx ** 2 + s.Ly ** 2 + 300 * s.N)
     if need > have:
         what = (f"one dense layer matrix of order 2 Lx Ly = {s.N} needs {format_bytes(need)}" if dense else
                 f"the Krylov path needs at least {format_bytes(need)}")
@@ -205,7 +230,7 @@ def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: fl
 
 
 def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_closed: bool = False,
-         edge_tolerance: float = BAND_EDGE_TOLERANCE, varied=None) -> Plan:
+         edge_tolerance: float = BAND_EDGE_TOLERANCE, varied=None, precision: str = "auto") -> Plan:
     """Decide the solution path and the candidate channels (plain Python, before jit).
 
     ``fold=False`` treats every layer densely (single-layer slices where possible), which must
@@ -214,11 +239,22 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     applies and either is measured faster (on CPU from ``KRYLOV_SITES_CPU`` sites per layer,
     ``KRYLOV_SITES_CPU_DISORDERED`` with disorder in it) or the dense LU does not fit; else dense.
     ``varied``: a Stack-shaped pytree of booleans marking the leaves that derivatives will move.
+    ``precision``: "double", "mixed" (the lowest slice factorised in complex64 and refined to
+    double accuracy; a ValueError says why where it does not apply; with ``solver`` "auto" it
+    takes the dense factorisation) or "auto" (:func:`_choose_precision`).
     """
     validate_stack(s)
     if solver not in SOLVERS:
         raise ValueError(f"path = {solver!r} must be one of {SOLVERS}")
-    check_size(s, dense=solver == "dense")  # auto: the dense check comes when auto picks dense
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision = {precision!r} must be one of {PRECISIONS}")
+    if precision == "mixed" and solver == "krylov":
+        raise ValueError("precision = 'mixed' needs the dense factorisation of the lowest layer, which the Krylov "
+                         "path does not make (use path dense or auto with precision mixed, or precision double)")
+    if precision == "mixed" and solver == "auto":
+        solver = "dense"  # mixed precision is a way to factorise the lowest slice
+    # auto: the dense check comes when auto picks dense
+    check_size(s, dense=solver == "dense", itemsize=8 if precision == "mixed" else 16)
     energies = np.atleast_1d(np.asarray(energies, dtype=float)).ravel()
     if energies.size == 0 or not np.all(np.isfinite(energies)):
         raise ValueError(f"energy must be finite (got {energies.tolist()})")
@@ -269,7 +305,7 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
                                    allow_closed, edge_tolerance) for where, lead in s.vertical_leads}
     pl = Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), signs, disordered, side_magnetic,
               side_channels, vertical.get("top", ()), vertical.get("bottom", ()), spin_orbit, tuple(reasons), "dense")
-    return _choose_solver(s, energies, pl, solver)
+    return _choose_precision(s, _choose_solver(s, energies, pl, solver), precision)
 
 
 def krylov_obstacles(s: Stack, pl: Plan) -> list:
@@ -282,6 +318,46 @@ def krylov_obstacles(s: Stack, pl: Plan) -> list:
               ((0, 0) in s.layers[z].hoppings, f"layer {z} has an on-site hopping-table entry"),
               (any(lead.layers != (z, z) for lead in s.side_leads), "a side lead off the lowest layer")]
     return [text for failed, text in checks if failed]
+
+
+def mixed_obstacles(s: Stack, pl: Plan) -> list:
+    """Why the mixed-precision path does not apply to this plan (empty when it does): its refinement
+    applies the exact lowest layer matrix-free (``krylov.LayerOperator``), so it needs what the
+    Krylov path needs, and a dense factorisation of that layer, which the Krylov path does not make."""
+    return krylov_obstacles(s, pl) + ["the lowest layer is solved by the Krylov path"] * (pl.solver == "krylov")
+
+
+def _choose_precision(s: Stack, pl: Plan, precision: str) -> Plan:
+    """The plan with its precision: "mixed" where requested (a ValueError where it does not apply) or,
+    for "auto", where it applies and is measured faster: on CPU from ``MIXED_SITES_CPU`` sites per
+    layer (measured faster at 30 x 30 and 50 x 50: a complex64 LU costs about half a complex128
+    one there, and the refinement two pairs of triangular solves per solve); elsewhere double
+    until measured."""
+    from ..core.batching import platform
+
+    if precision == "double":
+        return dataclasses.replace(pl, precision_reason="double (requested)")
+    why = mixed_obstacles(s, pl)
+    if precision == "mixed" and why:
+        raise ValueError("precision = 'mixed' does not apply to this junction: " + "; ".join(why)
+                         + " (use precision double)")
+    if precision == "auto":
+        double = None
+        if why:
+            double = "mixed does not apply: " + "; ".join(why)
+        elif platform() != "cpu":
+            double = f"mixed precision is not measured faster on {platform()}"
+        elif s.Lx * s.Ly < MIXED_SITES_CPU:
+            double = f"below {MIXED_SITES_CPU} sites per layer mixed precision is not measured faster on CPU"
+        if double:
+            return dataclasses.replace(pl, precision_reason=f"double (auto: {double})")
+        reason = (f"mixed (auto: from {MIXED_SITES_CPU} sites per layer on CPU the complex64 LU and its refinement "
+                  "are faster)")
+    else:
+        reason = "mixed (requested)"
+    return dataclasses.replace(pl, precision="mixed", precision_reason=reason + ": complex64 LU, flexible GMRES "
+                               f"against the complex128 operator to a relative residual {KRYLOV_TOLERANCE:g}",
+                               krylov=KrylovSetup((), KRYLOV_TOLERANCE, MIXED_RESTART, MIXED_MAX_ITER))
 
 
 def _choose_solver(s: Stack, energies, pl: Plan, solver: str) -> Plan:
@@ -313,6 +389,9 @@ def krylov_shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
 
     z = pl.slices[-1][0]
     layer = s.layers[z]
+    # The layer's uniform onsite: a site-resolved one (a profile, e.g. disorder read from a file)
+    # counts with its mean, which the Krylov operator puts on its diagonal (``kernel._layer_operator``).
+    onsite = float(np.mean(np.asarray(layer.onsite, dtype=float)))
     spin = np.array([1.0, -1.0])
     keep = np.zeros((s.Lx, s.Ly, 2), bool)
     chains = [((float(np.asarray(s.layers[k].onsite)) + band_energies(s.Lx, s.Ly, float(s.layers[k].t)))[:, :, None]
@@ -321,7 +400,7 @@ def krylov_shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
         top = (np.zeros((s.Lx, s.Ly, 2)) if s.top is None
                else chain_self_energy(energy, vertical_lead_chains(s, s.top), s.top.t))
         sigma = np.asarray(fold_mode_chains(energy, top, chains)[0])
-        d = (energy - float(np.asarray(layer.onsite)) - band_energies(s.Lx, s.Ly, float(layer.t))[:, :, None]
+        d = (energy - onsite - band_energies(s.Lx, s.Ly, float(layer.t))[:, :, None]
              + spin * pl.signs[z] * float(layer.dxc) / 2 - sigma)
         keep |= np.abs(d.real) < KRYLOV_SHELL * float(layer.t)
     return tuple(int(i) for i in np.flatnonzero(keep.reshape(-1)))

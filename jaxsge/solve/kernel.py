@@ -227,9 +227,13 @@ def _place(nl: int, i: int, j: int, term):
 
 
 def _mode_diagonal(Lx: int, Ly: int, blocks):
-    """delta(mode, mode') blocks(mode)[a, b] as a broadcastable 6-D term; blocks: (Lx, Ly, 2, 2) or (1, 1, 2, 2)."""
+    """delta(mode, mode') blocks(mode)[a, b] as a broadcastable 6-D term; blocks: (Lx, Ly, 2, 2) or (1, 1, 2, 2).
+
+    The identities are traced (``jnp.eye``: an iota compared with itself inside the program), never
+    NumPy arrays: their product, of (Lx Ly)^2 numbers, would be evaluated eagerly and carried by the
+    compiled program as a constant (50 MB at the paper's size, 13 GB at L = 200)."""
     blocks = jnp.asarray(blocks)
-    return (np.eye(Lx)[:, None, None, :, None, None] * np.eye(Ly)[None, :, None, None, :, None]
+    return (jnp.eye(Lx)[:, None, None, :, None, None] * jnp.eye(Ly)[None, :, None, None, :, None]
             * blocks[:, :, :, None, None, :])
 
 
@@ -378,9 +382,15 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
             groups.append(group)
             c = c.at[np.ix_(cols["bottom"], cols["bottom"])].add(c_bottom)
     lean = lean_right_hand_sides(s, pl, reflection)
-    if pl.krylov is not None:  # matrix-free: the slice matrix is never formed
+    if pl.solver == "krylov":  # matrix-free: the slice matrix is never formed
         solver = krylov.layer_solver(_layer_operator(s, first, theta, phi, energy, draw, pl, mode_blocks), chi_top,
                                      pl.krylov)
+    elif pl.precision == "mixed":
+        # Cast inside the assembly, which XLA fuses into one pass: the complex128 matrix is never
+        # written. The factors only precondition (the refinement is differentiated implicitly).
+        single = _slice_matrix(s, first, last, theta, phi, energy, draw, pl, terms, mode_blocks).astype(jnp.complex64)
+        solver = krylov.refined_solver(_layer_operator(s, first, theta, phi, energy, draw, pl, mode_blocks),
+                                       lu_factor(jax.lax.stop_gradient(single)), pl.krylov)
     else:
         solver = _dense_solver(_slice_matrix(s, first, last, theta, phi, energy, draw, pl, terms, mode_blocks))
     amplitudes, stats = _solve_lowest(solver, groups, c, m, lean)
@@ -418,7 +428,8 @@ def _solve_lowest(solve, groups, c, m: int, lean: bool):
     """Amplitudes c + <out|G|src> over the channel groups, and the solver's (iterations, residual).
 
     ``solve(b, transpose)`` gives (x, stats) with A x = b (A^T x = b) for the lowest slice's
-    matrix A: one LU (:func:`_dense_solver`) or GMRES (``krylov.layer_solver``). ``lean``: leave
+    matrix A: one LU (:func:`_dense_solver`), GMRES (``krylov.layer_solver``) or a complex64 LU
+    refined by GMRES (``krylov.refined_solver``). ``lean``: leave
     the first group (the top lead's) out of the right-hand sides; its columns are then obtained
     from a transposed solve for the other groups' read-outs, and its own block stays at c.
     """
@@ -444,10 +455,18 @@ def _dense_solver(a):
 
 
 def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_blocks):
-    """The lowest layer as a ``krylov.LayerOperator`` (the same terms as :func:`_slice_matrix`)."""
+    """The lowest layer as a ``krylov.LayerOperator`` (the same terms as :func:`_slice_matrix`).
+
+    A site-resolved onsite energy (a profile, e.g. disorder read from a file) is split into its
+    mean, on the mode-diagonal part (which the Krylov preconditioner inverts exactly), and the
+    rest, applied in real space; a uniform onsite energy is its own mean."""
     Lx, Ly = s.Lx, s.Ly
     layer = s.layers[z]
-    dq = energy - layer_scalar_onsite(layer) - band_energies(Lx, Ly, layer.t)
+    uniform = jnp.mean(jnp.asarray(layer.onsite, dtype=float))
+    profile = layer_profile(s, z, draw, pl.disordered[z])
+    if profile is not None and np.ndim(layer.onsite) == 2:
+        profile = profile - uniform
+    dq = energy - uniform - band_energies(Lx, Ly, layer.t)
     diag = dq[:, :, None, None] * I2 - site_block(layer, *direction(layer, theta, phi)) - mode_blocks
     sides = []
     for k, lead in enumerate(s.side_leads):
@@ -458,8 +477,8 @@ def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_b
             chi = _spinors(lead, theta, phi, pl.side_magnetic[k])
             block = jnp.einsum("im,ms,jm,as,bs->iajb", phi_w, sigma, phi_w, chi, jnp.conj(chi))
             sides.append((*side_lead_sites(s, lead), block.reshape(2 * width, 2 * width)))
-    return LayerOperator(diag, in_plane_table(layer, pl.spin_orbit[z]), layer_profile(s, z, draw, pl.disordered[z]),
-                         tuple(sides), sine_modes(Lx)[0], sine_modes(Ly)[0])
+    return LayerOperator(diag, in_plane_table(layer, pl.spin_orbit[z]), profile, tuple(sides), sine_modes(Lx)[0],
+                         sine_modes(Ly)[0])
 
 
 def _reflection_from_unitarity(T, n_open, top: int):

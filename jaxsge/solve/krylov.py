@@ -1,4 +1,5 @@
-"""The lowest layer solved matrix-free: preconditioned GMRES instead of one dense LU (docs/krylov.md).
+"""The lowest layer solved matrix-free: preconditioned GMRES instead of one dense LU (docs/krylov.md),
+and the mixed-precision path's refinement of a complex64 LU against the same operator (:func:`refined_solver`).
 
 Where the lowest slice is one layer with the folded top lead right above it, its matrix in the
 basis of sine modes (q) times spin along the top axis (s) is A = D - K: D(q, s) = E - onsite -
@@ -116,11 +117,16 @@ def shell_preconditioner(operator, d, shell: np.ndarray):
     return apply
 
 
-def gmres(operator, precondition, b, setup: KrylovSetup):
+def gmres(operator, precondition, b, setup: KrylovSetup, flexible: bool = False):
     """Solve A x = b for every column of b (n, k): restarted GMRES, right-preconditioned
     (A M^-1 u = b, x = M^-1 u), modified Gram-Schmidt, Givens rotations; all
     columns advance together, each in its own Krylov space. Returns (x, iterations, the largest
-    relative residual ||b - A x|| / ||b|| of the columns, recomputed at the end)."""
+    relative residual ||b - A x|| / ||b|| of the columns, recomputed at the end).
+
+    ``flexible``: keep the preconditioned vectors z_j = M^-1 v_j and update x by them (FGMRES,
+    Y. Saad, SIAM J. Sci. Comput. 14, 461 (1993)): for a preconditioner that is linear only to
+    its rounding (a complex64 LU), A Z = V H then holds in double precision, and the final update
+    costs no application of M; twice the basis memory."""
     n, k = b.shape
     m = setup.restart
 
@@ -134,14 +140,18 @@ def gmres(operator, precondition, b, setup: KrylovSetup):
         r = b - operator(x)
         beta = jnp.linalg.norm(r, axis=0)
         basis = jnp.zeros((m + 1, n, k), complex).at[0].set(r / safe(beta))
+        zs = jnp.zeros((m if flexible else 0, n, k), complex)
         hess = jnp.zeros((m + 1, m, k), complex)
         g = jnp.zeros((m + 1, k), complex).at[0].set(beta)
         cs = jnp.zeros((m, k))
         sn = jnp.zeros((m, k), complex)
 
         def step(carry):
-            j, basis, hess, g, cs, sn = carry
-            w = operator(precondition(basis[j]))
+            j, basis, zs, hess, g, cs, sn = carry
+            z = precondition(basis[j])
+            if flexible:
+                zs = zs.at[j].set(z)
+            w = operator(z)
 
             def orthogonalize(i, carry):  # modified Gram-Schmidt: only the j + 1 vectors in use are read
                 w, h = carry
@@ -171,22 +181,26 @@ def gmres(operator, precondition, b, setup: KrylovSetup):
             cs, sn = cs.at[j].set(c_new), sn.at[j].set(s_new)
             g = g.at[j + 1].set(-jnp.conj(s_new) * g[j]).at[j].set(c_new * g[j])
             hess = hess.at[:, j].set(h)
-            return j + 1, basis, hess, g, cs, sn
+            return j + 1, basis, zs, hess, g, cs, sn
 
         def going(carry):
             j, *_, g, _, _ = carry
             estimate = jnp.abs(g[j]) / scale
             return (j < m) & (iterations + j < setup.max_iter) & jnp.any(estimate > setup.tol)
 
-        steps, basis, hess, g, cs, sn = jax.lax.while_loop(going, step, (0, basis, hess, g, cs, sn))
+        steps, basis, zs, hess, g, cs, sn = jax.lax.while_loop(going, step, (0, basis, zs, hess, g, cs, sn))
         # Least squares: the leading steps x steps block of the rotated Hessenberg matrix is upper
         # triangular; unused steps get unit diagonal and zero right-hand side.
         used = jnp.arange(m) < steps
         upper = jnp.moveaxis(hess[:m], -1, 0)
         upper = jnp.where(used[None, :, None] & used[None, None, :], upper, jnp.eye(m)[None])
+        # A zero right-hand side (a column of zero cotangents in reverse mode) leaves a zero pivot
+        # with a zero right-hand side: its coefficients are 0, not 0/0.
+        upper = upper + jnp.eye(m)[None] * (jnp.diagonal(upper, axis1=1, axis2=2) == 0)[:, :, None]
         rhs = jnp.where(used[:, None], g[:m], 0.0).T
         coef = jax.scipy.linalg.solve_triangular(upper, rhs[..., None], lower=False)[..., 0]
-        x = x + precondition(jnp.einsum("ink,ki->nk", basis[:m], coef))
+        x = x + (jnp.einsum("ink,ki->nk", zs, coef) if flexible
+                 else precondition(jnp.einsum("ink,ki->nk", basis[:m], coef)))
         residual = jnp.max(jnp.linalg.norm(b - operator(x), axis=0) / scale)
         return x, iterations + steps, residual
 
@@ -217,18 +231,55 @@ def layer_solver(operator: LayerOperator, chi, setup: KrylovSetup):
         return rotate(operator.apply(rotate(v, into), t), out).reshape(v.shape)
 
     precondition = shell_preconditioner(axis_operator, d, np.asarray(setup.shell))
+    implicit = _implicit_gmres(axis_operator, precondition, setup, flexible=False)
 
+    def solve(b, transpose: bool):
+        into, out = (jnp.conj(chi).T, chi) if not transpose else (chi.T, jnp.conj(chi))
+        x, stats = implicit(rotate(b, into).reshape(-1, b.shape[-1]), transpose)
+        return rotate(x, out).reshape(b.shape), stats
+
+    return solve
+
+
+def refined_solver(operator: LayerOperator, factors, setup: KrylovSetup):
+    """``solve(b, transpose)`` of the mixed-precision path: x with A x = b (A^T x = b) for b (n, k)
+    in the sigma_z mode basis, and the statistics (iterations, relative residual) as floats.
+
+    ``factors``: ``core.linalg.lu_factor`` of A assembled in complex64 (half the memory and about
+    half the time of the complex128 LU). Its solves precondition flexible GMRES against the exact
+    complex128 operator (``operator.apply``, matrix-free), so the solution has the accuracy of the
+    tolerance, not of single precision: iterative refinement in the form of GMRES-IR [E. Carson,
+    N. J. Higham, SIAM J. Sci. Comput. 40, A817 (2018)]. The transposed system uses A^T and the
+    transposed solves of the same factors.
+    """
+    shape = operator.diag.shape[:2] + (2, -1)
+
+    def matvec(v, t):
+        return operator.apply(v.reshape(shape), t).reshape(v.shape)
+
+    def precondition(r, t):
+        # Each column scaled to unit size first: complex64 has the range of float32.
+        scale = jnp.max(jnp.abs(r), axis=0)
+        scale = jnp.where(scale > 0, scale, 1.0)
+        x = lu_solve(factors, (r / scale).astype(factors[0].dtype), transpose=t)
+        return x.astype(r.dtype) * scale
+
+    return _implicit_gmres(matvec, precondition, setup, flexible=True)
+
+
+def _implicit_gmres(operator, precondition, setup: KrylovSetup, flexible: bool):
+    """``solve(b, transpose)`` by preconditioned GMRES (``operator(v, t)``, ``precondition(r, t)``)
+    wrapped in ``lax.custom_linear_solve``: derivatives go through the solve implicitly (one more
+    solve per tangent, with the transposed operator and preconditioner), not through its iterations."""
     def run(t):
         def solver(matvec, rhs):
-            x, iterations, residual = gmres(matvec, lambda v: precondition(v, t), rhs, setup)
+            x, iterations, residual = gmres(matvec, lambda v: precondition(v, t), rhs, setup, flexible)
             return x, (iterations, residual)
         return solver
 
     def solve(b, transpose: bool):
-        into, out = (jnp.conj(chi).T, chi) if not transpose else (chi.T, jnp.conj(chi))
-        rhs = rotate(b, into).reshape(-1, b.shape[-1])
         x, (iterations, residual) = jax.lax.custom_linear_solve(
-            lambda v: axis_operator(v, transpose), rhs, run(transpose), run(not transpose), has_aux=True)
-        return rotate(x, out).reshape(b.shape), jnp.stack([iterations, residual]).astype(float)
+            lambda v: operator(v, transpose), b, run(transpose), run(not transpose), has_aux=True)
+        return x, jnp.stack([iterations, residual]).astype(float)
 
     return solve

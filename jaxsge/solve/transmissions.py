@@ -115,6 +115,12 @@ def evaluation_order(s: Stack, pl: Plan) -> int:
 def evaluation_bytes(s: Stack, pl: Plan, reflection: bool) -> float:
     """Peak memory (bytes) of one evaluation, or of the upper state it needs if that is larger."""
     N = s.N
+    if pl.precision == "mixed":
+        # The complex64 matrix assembled and factorised in place (half the double path's), and the
+        # flexible GMRES basis (V and Z, held about twice by XLA in the restart loop) per right-hand
+        # side (checked against XLA's memory analysis, tests/solve/test_memory.py).
+        rhs = sum(len(c) for c in pl.side_channels) if lean_right_hand_sides(s, pl, reflection) else pl.n_channels
+        return 8.0 * 1.25 * N ** 2 + 16.0 * (4 * pl.krylov.restart + 6) * N * rhs
     if pl.krylov is not None:  # the GMRES basis per right-hand side, the shell's columns, its LU
         rhs = sum(len(c) for c in pl.side_channels) if lean_right_hand_sides(s, pl, reflection) else pl.n_channels
         nc = len(pl.krylov.shell)
@@ -204,9 +210,9 @@ def cached_plan(key: PlanKey) -> Plan:
     """``plan.plan`` of a request, computed once per content (``functools.lru_cache``, bounded;
     ``cached_plan.cache_info()`` counts hits). The plan reads the memory available when it is first
     made (the auto path's dense-or-Krylov choice): later requests of the same content reuse it."""
-    fold, path, allow_closed, edge_tolerance, varied = key.options
+    fold, path, allow_closed, edge_tolerance, varied, precision = key.options
     return plan(key.stack, key.energies, fold=fold, solver=path, allow_closed=allow_closed,
-                edge_tolerance=edge_tolerance, varied=varied)
+                edge_tolerance=edge_tolerance, varied=varied, precision=precision)
 
 
 def point_grid(**arrays) -> tuple:
@@ -227,18 +233,18 @@ def point_grid(**arrays) -> tuple:
 
 
 def plan_for(s: Stack, energies, *, fold=True, path="auto", allow_closed=False, edge_tolerance=BAND_EDGE_TOLERANCE,
-             varied=None, realizations=None) -> Plan:
+             varied=None, realizations=None, precision="auto") -> Plan:
     """The plan of a solve (validation included), with the checks that tie disorder to realizations;
     from the plan cache (:func:`cached_plan`) when the same content was planned before."""
     energies = np.unique(np.asarray(energies, dtype=float))
-    options = (bool(fold), path, bool(allow_closed), float(edge_tolerance), varied)
+    options = (bool(fold), path, bool(allow_closed), float(edge_tolerance), varied, precision)
     try:
         key = PlanKey(s, energies, options)
     except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
         key = None  # traced or unhashable content: planned directly, not cached
     if key is None:
         pl = plan(s, energies, fold=fold, solver=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
-                  varied=varied)
+                  varied=varied, precision=precision)
     else:
         pl = cached_plan(key)
     if realizations is not None and not pl.any_disorder:
@@ -247,16 +253,18 @@ def plan_for(s: Stack, energies, *, fold=True, path="auto", allow_closed=False, 
 
 
 @x64
-def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str = "auto", reflection=True,
-          smatrix: bool = False, allow_closed: bool = False, memory_budget_gib=None, progress: bool = False,
-          edge_tolerance: float = BAND_EDGE_TOLERANCE) -> Transmissions:
+def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str = "auto", precision: str = "auto",
+          reflection=True, smatrix: bool = False, allow_closed: bool = False, memory_budget_gib=None,
+          progress: bool = False, edge_tolerance: float = BAND_EDGE_TOLERANCE) -> Transmissions:
     """Every spin-resolved transmission between the leads of a stack.
 
     ``s.theta``, ``s.phi`` and ``energy`` may be arrays (broadcast together); ``realizations``
     a sequence of disorder realization indices (a leading batch axis). Per distinct (energy,
     realization) the angle-independent upper state is computed once. ``fold=False`` treats
     every layer densely (a check of the folding); ``path``: solver of the lowest slice ("auto",
-    "dense", "krylov"). ``reflection=False`` skips the top lead's channels as right-hand sides
+    "dense", "krylov"); ``precision``: arithmetic of its solve ("auto", "double", "mixed": a
+    complex64 LU refined to double accuracy by GMRES, where the Krylov path's operator exists;
+    ``plan.plan``). ``reflection=False`` skips the top lead's channels as right-hand sides
     (its spin-resolved self-reflection then comes from unitarity, ``LEAN_NOTE``: enough for every
     conversion conductance, about 3x fewer solves at the paper's size); ``reflection="auto"``:
     every channel when one evaluation with them fits the memory budget, else lean
@@ -268,7 +276,7 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
     """
     theta, phi, energies, index, shape = _grid(s, energy, realizations)  # shapes first: clearer messages
     pl = plan_for(s, energy, fold=fold, path=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
-                  realizations=realizations)
+                  realizations=realizations, precision=precision)
     total = theta.size
     budget = memory_budget(memory_budget_gib)
     reflection = smatrix or choose_reflection(s, pl, reflection, budget)
@@ -300,8 +308,7 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
             if a is not None:
                 result[keep] = a
     T, n_open, S, stats = results
-    if pl.krylov is not None:
-        check_converged(stats, pl)
+    check_converged(stats, pl)
     if not (np.all(np.isfinite(T)) and (S is None or np.all(np.isfinite(S)))):
         raise ValueError("the solve gave non-finite transmissions: the linear system of the junction is singular "
                          "at one of the energies (a bound state of the closed junction?); shift the energy slightly")
@@ -311,25 +318,32 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
 
 
 def solver_report(pl: Plan, stats) -> dict:
-    """The path and, for the Krylov path, the largest iteration count and relative residual of
-    the solves (``stats[..., (iterations, residual)]``), with the tolerance and iteration limit."""
-    out = {"path": pl.summary, "solver": pl.solver}
+    """The path, the precision and, for an iterative solve (the Krylov path, the mixed path's
+    refinement), the largest iteration count and relative residual of the solves
+    (``stats[..., (iterations, residual)]``), with the tolerance and iteration limit."""
+    out = {"path": pl.summary, "solver": pl.solver, "precision": pl.precision}
     if pl.krylov is not None:
         stats = np.asarray(stats).reshape(-1, 2)
         out.update(iterations=int(np.max(stats[:, 0])), relative_residual=float(np.max(stats[:, 1])),
-                   tolerance=pl.krylov.tol, max_iterations=pl.krylov.max_iter, restart=pl.krylov.restart,
-                   shell_modes=len(pl.krylov.shell))
+                   tolerance=pl.krylov.tol, max_iterations=pl.krylov.max_iter, restart=pl.krylov.restart)
+        if pl.solver == "krylov":
+            out["shell_modes"] = len(pl.krylov.shell)
     return out
 
 
 def check_converged(stats, pl: Plan) -> None:
-    """Refuse results of Krylov solves that did not reach the tolerance (never a silent wrong number)."""
+    """Refuse results of iterative solves (Krylov path, mixed-precision refinement) that did not reach
+    the tolerance (never a silent wrong number); nothing to check for a direct solve."""
+    if pl.krylov is None:
+        return
     stats = np.asarray(stats).reshape(-1, 2)
     worst = int(np.argmax(stats[:, 1]))
     if not stats[worst, 1] <= pl.krylov.tol:
-        raise ValueError(f"the Krylov solver did not converge: relative residual {stats[worst, 1]:.3g} after "
-                         f"{int(stats[worst, 0])} iterations, above the tolerance {pl.krylov.tol:g} (limit "
-                         f"{pl.krylov.max_iter} iterations); use --path dense")
+        what, instead = (("the mixed-precision refinement (GMRES preconditioned by the complex64 LU) stalled",
+                          "use --precision double") if pl.precision == "mixed"
+                         else ("the Krylov solver did not converge", "use --path dense"))
+        raise ValueError(f"{what}: relative residual {stats[worst, 1]:.3g} after {int(stats[worst, 0])} iterations, "
+                         f"above the tolerance {pl.krylov.tol:g} (limit {pl.krylov.max_iter} iterations); {instead}")
 
 
 @x64

@@ -90,7 +90,7 @@ def test_json_keys_and_values_match_the_api(config, capsys):
     assert out["n_open"]["M"] == {"+": int(ref.n_open[4, 0]), "-": int(ref.n_open[4, 1])}
     assert out["conservation_residual"] < 1e-10
     assert out["system"]["params"]["phi"] == pytest.approx(np.pi / 4)
-    assert out["solver"]["requested"] == {"path": "auto", "fold": True}
+    assert out["solver"]["requested"] == {"path": "auto", "precision": "auto", "fold": True}
 
 
 def test_disorder_file_is_used(tmp_path, config, capsys):
