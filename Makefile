@@ -1,8 +1,8 @@
 # Two commands do everything on a fresh machine:
 #   make run    the main job: the Fig. 3 phi scan (theta = pi/2, xi = 1.2 Lz and 1.6 Lz) on a
 #               30 x 30 junction, figure in results/fig3_small/polar.png
-#   make test   the test suite, Kwant cross-checks included, then the API reference built with
-#               warnings as errors (this is what .ci/run calls)
+#   make test   the API reference built with warnings as errors, then the test suite, Kwant
+#               cross-checks included (this is what .ci/run calls)
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -47,10 +47,11 @@ ensemble: install
 # crashed inside XLA's compiler after ~15 min of compilations; separate processes also bound memory.
 TEST_GROUPS := $(sort $(wildcard tests/*/))
 
+# The API reference is built first (quick), so that the run ends on pytest's own summary line.
 test: kwant $(VENV)/.docs
-	@set -e; for group in $(TEST_GROUPS); do echo "== $$group"; $(BIN)/python -m pytest -q $$group; done
 	@echo "== docs (API reference, warnings as errors)"
 	$(DOCS_BUILD)
+	@set -e; for group in $(TEST_GROUPS); do echo "== $$group"; $(BIN)/python -m pytest -q $$group; done
 
 test-all: kwant
 	$(BIN)/python -m pytest -m ""

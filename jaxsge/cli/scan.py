@@ -5,7 +5,7 @@ image) and G_cs^x, G_cs^y (the Onsager-reciprocal set-up of Eq. (3)) at phi_j = 
 one panel per value of ``--compare`` (any parameter of the system). Writes ``scan.npz``
 (arrays), ``scan.json`` (every parameter, the angles actually scanned, the harmonics,
 timings), ``polar.png`` (normalised g_sc(phi) of the paper's Fig. 3, its maximum stated, or
-|G_sc| in e^2/h with ``--absolute``; with the 2DEG's Fermi contours for the paper's junction),
+``|G_sc|`` in e^2/h with ``--absolute``; with the 2DEG's Fermi contours for the paper's junction),
 ``junction.png`` (a drawing of the junction: layers, leads, magnetization) and ``run.json``,
 replacing a previous scan in that folder as a whole (README.md, Output files). Every panel is
 validated before the first is computed.

@@ -2,7 +2,7 @@
 
 The 2DEG of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023) (``docs/model.md``): the
 lattice dispersion eps0(k) = 4t - 2t cos kx - 2t cos ky with the discretised cubic Rashba field
-b_R(k) and the exchange field -(Dxc(0)/2) n at the 2DEG; the two spin bands are eps0 -/+ |b(k)|,
+b_R(k) and the exchange field -(Dxc(0)/2) n at the 2DEG; the two spin bands are ``eps0 -/+ |b(k)|``,
 each spin (anti)parallel to b(k) = b_R(k) - (Dxc(0)/2) n. A Fermi contour is where a band equals mu.
 """
 
@@ -19,8 +19,8 @@ CONTOUR_PHI = (0.0, 1.5 * np.pi)
 def fermi_contour_bands(t, mu, alpha3, dxc0, theta, phi, n_k=301, k_max=np.pi):
     """The two bands of the bulk 2DEG layer on a k grid, minus mu: (k, bands (2, n_k, n_k)).
 
-    ``k``: the grid of kx and of ky (lattice constant 1); bands[0] = eps0 - |b| - mu (the lower
-    band, spin antiparallel to b(k): the outer contour), bands[1] = eps0 + |b| - mu (spin parallel
+    ``k``: the grid of kx and of ky (lattice constant 1); ``bands[0] = eps0 - |b| - mu`` (the lower
+    band, spin antiparallel to b(k): the outer contour), ``bands[1] = eps0 + |b| - mu`` (spin parallel
     to b(k): the inner contour), indexed [ky, kx]. H(k) = (4t - 2t cos kx - 2t cos ky) + b(k).sigma
     with the cubic Rashba field of ``docs/model.md`` and the exchange -(Dxc(0)/2) n.
     """

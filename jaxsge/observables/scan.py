@@ -87,7 +87,7 @@ ZERO_CONDUCTANCE = 1e-12
 
 def spin_charge_pair(G: dict, prefix: str = ""):
     """(G_sc^x, G_sc^y) from a dict of conductances keyed ``prefix + "Gsc_x"``, ...: zeros for the axis whose
-    lead pair the junction lacks (side leads F, B only: no x axis), so that |G_sc| is defined for either."""
+    lead pair the junction lacks (side leads F, B only: no x axis), so that ``|G_sc|`` is defined for either."""
     present = [G[prefix + key] for key in ("Gsc_x", "Gsc_y") if prefix + key in G]
     if not present:
         raise ValueError("no spin-charge conductance: the junction needs the injector M and the pair L, R or B, F")

@@ -3,8 +3,8 @@
 One panel (or row) per combination of the non-disorder case values; in each, every disorder
 strength over the clean junction. Every function takes plain arrays: ``cases`` (per panel, a dict
 of the non-disorder parameter values), ``disorder`` (the disorder parameter's name and values),
-and the statistics of ``ensemble.stats.ensemble_statistics`` with shape (*cases, n_disorder, ...)
-(``clean``: the clean conductances, shape (*cases, n_phi)). A disorder strength has one colour in
+and the statistics of ``ensemble.stats.ensemble_statistics`` with shape ``(*cases, n_disorder, ...)``
+(``clean``: the clean conductances, shape ``(*cases, n_phi)``). A disorder strength has one colour in
 every figure of a run, the clean junction is black.
 """
 
@@ -35,7 +35,7 @@ def _rows(stats_array, n_panels: int, n_disorder: int):
 def plot_fig3(phi, cases, disorder, stats, clean, n_realizations, contours=None, suptitle=None, path=None):
     """Fig. 3 (b), (c): disorder-averaged g_sc(phi) with its jackknife standard error, over the clean curve.
 
-    Radius: |<G_sc>| / max_phi |<G_sc>| per curve (its maximum in the legend). ``contours``: per
+    Radius: ``|<G_sc>| / max_phi |<G_sc>|`` per curve (its maximum in the legend). ``contours``: per
     panel, the 2DEG's Fermi contours (``observables.fermi.junction_contours``) or None.
     """
     labels = disorder_labels(disorder)

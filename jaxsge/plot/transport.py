@@ -1,4 +1,4 @@
-"""Transport figures: polar plots of |G_sc|(phi) (normalised or absolute) with the 2DEG's Fermi
+"""Transport figures: polar plots of ``|G_sc|(phi)`` (normalised or absolute) with the 2DEG's Fermi
 contours, and G_sc with its derivatives against phi.
 
 Built with ``matplotlib.figure.Figure`` (no pyplot, no backend switch: importing jaxsge leaves the
@@ -26,10 +26,10 @@ BAND_STYLES = (("-", r"$\epsilon_-(\mathbf{k}) = \mu$ (spin antiparallel to $\ma
 
 def polar_panels(phi, curves, titles, *, absolute=False, errors=None, band=None, contours=None, colors=None,
                  suptitle=None, path=None):
-    """One polar panel per entry of ``curves``: r = |G_sc|(phi), normalised by each curve's maximum
+    """One polar panel per entry of ``curves``: ``r = |G_sc|(phi)``, normalised by each curve's maximum
     (g_sc of the paper's Fig. 3, the maximum stated in the legend) or, with ``absolute``, in e^2/h.
 
-    ``curves``: per panel, a dict label -> |G_sc| (n_phi,) in e^2/h (label "" for a panel's only
+    ``curves``: per panel, a dict label -> ``|G_sc|`` (n_phi,) in e^2/h (label "" for a panel's only
     curve); ``errors``: optional, per panel, label -> standard error in e^2/h (or None), drawn as
     error bars in the curve's colour that ``band`` (e.g. "mean ± standard error over 16 realizations")
     names in the legend; ``contours``: optional, per panel, the 2DEG's Fermi contours (a list of
