@@ -248,18 +248,24 @@ class Lock:
         """The lock file with its content at once (a reader never finds it empty): a hard link to a written file
         (FileExistsError if there is one); where links are not supported, created exclusively, then written."""
         tmp = self.path.with_name(f"{TEMP}{self.path.name}.{os.getpid()}.{secrets.token_hex(3)}")
-        tmp.write_bytes(record)
         try:
-            os.link(tmp, self.path)
-            return
-        except FileExistsError:
-            raise
-        except OSError:
-            pass
+            tmp.write_bytes(record)  # a full disk fails here, leaving nothing
+            try:
+                os.link(tmp, self.path)
+                return
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links on this file system
+                pass
         finally:
             tmp.unlink(missing_ok=True)
-        with os.fdopen(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE), "wb") as fh:
-            fh.write(record)
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(record)
+        except BaseException:
+            self.path.unlink(missing_ok=True)
+            raise
 
     def acquire(self) -> None:
         record = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
