@@ -249,22 +249,21 @@ class Lock:
         (FileExistsError if there is one); where links are not supported, created exclusively, then written."""
         tmp = self.path.with_name(f"{TEMP}{self.path.name}.{os.getpid()}.{secrets.token_hex(3)}")
         try:
-            tmp.write_bytes(record)  # a full disk fails here, leaving nothing behind
-            os.link(tmp, self.path)
-            return
-        except FileExistsError:
-            raise
-        except OSError:
-            if not tmp.is_file() or tmp.stat().st_size != len(record):
+            tmp.write_bytes(record)  # a full disk fails here, leaving nothing
+            try:
+                os.link(tmp, self.path)
+                return
+            except FileExistsError:
                 raise
+            except OSError:  # no hard links on this file system
+                pass
         finally:
             tmp.unlink(missing_ok=True)
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE)
         try:
-            with os.fdopen(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE), "wb") as fh:
+            with os.fdopen(fd, "wb") as fh:
                 fh.write(record)
-        except FileExistsError:
-            raise
-        except OSError:
+        except BaseException:
             self.path.unlink(missing_ok=True)
             raise
 
