@@ -102,9 +102,6 @@ def validate_spec(spec: EnsembleSpec) -> None:
         raise ValueError(f"path = {spec.path!r} must be one of {', '.join(SOLVERS)}")
     if spec.precision not in PRECISIONS:
         raise ValueError(f"precision = {spec.precision!r} must be one of {', '.join(PRECISIONS)}")
-    if spec.precision == "mixed":
-        raise ValueError("precision = 'mixed' is not available in ensembles yet: its GMRES refinement does not run "
-                         "inside the ensemble engine's shard_map (docs/ensemble.md); use precision double or auto")
     junction = spec.system.kind == "junction"
     if junction and spec.system.base.dxc_profile is not None and len(dict(spec.cases).get("xi", ())) > 1:
         raise ValueError("xi is listed, but the config's dxc_profile replaces the exponential exchange profile, so xi "

@@ -146,8 +146,7 @@ def test_conductance_command_records_the_precision(tmp_path, capsys):
 
 def test_ensemble_spec_carries_the_precision():
     """The ensemble's precision is validated, and part of the run's identity when not "auto" (runs
-    written before the option keep their identity); mixed is refused there for now (its GMRES
-    loops do not run inside shard_map)."""
+    written before the option keep their identity)."""
     import dataclasses
 
     from jaxsge.ensemble.spec import identity, spec_from_settings, validate_spec
@@ -160,5 +159,24 @@ def test_ensemble_spec_carries_the_precision():
     assert "precision" not in identity(auto) and identity(double)["precision"] == "double"
     with pytest.raises(ValueError, match="precision = 'single' must be one of auto, double, mixed"):
         validate_spec(dataclasses.replace(auto, precision="single"))
-    with pytest.raises(ValueError, match="precision = 'mixed' is not available in ensembles yet"):
-        validate_spec(dataclasses.replace(auto, precision="mixed"))
+
+
+def test_ensembles_on_the_krylov_and_mixed_paths_equal_the_dense_path(tmp_path):
+    """The ensemble engine runs the GMRES loops of the Krylov and mixed paths inside its shard_map:
+    every unit's conductances equal the dense double path's (mixed 1e-10, Krylov 1e-8 absolute)."""
+    from jaxsge.ensemble.report import load_ensemble
+    from jaxsge.ensemble.run import run_ensemble
+    from jaxsge.ensemble.spec import spec_from_settings
+    from jaxsge.model.system import junction_system
+
+    system = junction_system(JunctionParams(**BASE, K0=0.5, disorder_layers="2deg"))
+    data = {}
+    for name, path, precision in (("dense", "dense", "double"), ("mixed", "dense", "mixed"),
+                                  ("krylov", "krylov", "double")):
+        spec = spec_from_settings(system, {}, 2, 8, path=path, precision=precision)
+        run_ensemble(spec, tmp_path / name, progress=False)
+        data[name] = load_ensemble(tmp_path / name, spec)
+    for name, tolerance in (("mixed", 1e-10), ("krylov", 1e-8)):
+        for key in ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y"):
+            np.testing.assert_allclose(data[name].disordered[key], data["dense"].disordered[key], rtol=0,
+                                       atol=tolerance)
