@@ -62,7 +62,9 @@ def _kill_point(point: str, fh=None) -> None:
         if fh is not None:
             fh.write(b"partial")
             fh.flush()
-        os.kill(os.getpid(), getattr(signal, f"SIG{signame or 'KILL'}"))
+        # raise_signal delivers to this (the main) thread at once; os.kill may reach another of JAX's
+        # threads, and the main thread could finish the run before the handler takes effect.
+        signal.raise_signal(getattr(signal, f"SIG{signame or 'KILL'}"))
 
 
 def _fsync_folder(path) -> None:
