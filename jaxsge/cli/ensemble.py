@@ -34,7 +34,7 @@ def add_parser(sub):
                "--set n_realizations=150 --set K0=0.5,1.0")
     add_solver(cmd, fold=False, memory="per device for one block of units")
     cmd.add_argument("--out", required=True,
-                     help="output folder (manifest.json, units/, ensemble.npz, stats.json, figures)")
+                     help="output folder (manifest.json, units/, ensemble.npz, stats.json, ensemble.nc, figures)")
     cmd.add_argument("--resume", action="store_true",
                      help="continue the run in --out: compute only missing realizations")
     cmd.add_argument("--force", action="store_true",
@@ -109,7 +109,7 @@ def run(args, argv=None) -> int:
         for key, why in meta["undefined"].items():
             print(f"{key}: {why}")
         print(f"computed {run_info['computed']} units ({run_info['evaluations']} evaluations) in "
-              f"{run_info['seconds']:.1f} s; wrote {args.out}/ensemble.npz, stats.json, "
+              f"{run_info['seconds']:.1f} s; wrote {args.out}/ensemble.npz, stats.json, ensemble.nc, "
               + ", ".join(meta["figures"]))
     return 0
 

@@ -44,7 +44,8 @@ def add_parser(sub):
     cmd = sub.add_parser("scan", help="G_sc and G_cs over a phi scan, with the polar plot of Fig. 3")
     add_config(cmd)
     add_solver(cmd)
-    cmd.add_argument("--out", required=True, help="output folder (scan.npz, scan.json, scan.nc, polar.png, junction.png)")
+    cmd.add_argument("--out", required=True,
+                     help="output folder (scan.npz, scan.json, scan.nc, polar.png, junction.png)")
     cmd.add_argument("--nphi", type=int, help="number of angles phi on [0, 2 pi) (default: n_phi of the config, or 64)")
     cmd.add_argument("--compare", metavar="NAME=V1,V2,...", help="one panel per value, e.g. --compare xi=7.2,9.6")
     cmd.add_argument("--kT", type=float, help="temperature in units of t (default: kT of the config, or 0)")
@@ -180,6 +181,7 @@ def _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, sca
               "suptitle": (f"spin-charge conductance $|G_{{\\mathrm{{sc}}}}|(\\varphi)$: {value_text('theta', theta)}, "
                            f"{energy}, {value_text('kT', kT)}, $L_x \\times L_y = {stack.Lx} \\times {stack.Ly}$"),
               "junction_title": f"junction of {config.path.rsplit('/', 1)[-1]}"}
-    contours = [junction_contours(system) for system in panels] if config.kind == "junction" and g_sc is not None else None
+    contours = ([junction_contours(system) for system in panels] if config.kind == "junction" and g_sc is not None
+                else None)
     labelled = scan_dataset(arrays, meta, provenance(config.system, config.path, command_line(argv)), figure, contours)
     return arrays, meta, labelled

@@ -60,7 +60,8 @@ def provenance(system, config_path=None, argv=None, stack=None) -> dict:
     from .. import __version__
 
     attrs = {"parameters": json.dumps(plain(system.values)), "system": json.dumps(system.describe()),
-             "stack": json.dumps((system.stack() if stack is None else stack).to_dict()), "energy_name": system.energy_name,
+             "stack": json.dumps((system.stack() if stack is None else stack).to_dict()),
+             "energy_name": system.energy_name,
              "jaxsge_version": __version__, "jax_version": jax.__version__, "jaxlib_version": jaxlib.__version__,
              "numpy_version": np.__version__, "device_kind": jax.devices()[0].device_kind,
              "created_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
@@ -239,7 +240,8 @@ def ensemble_dataset(arrays, meta, attrs, figure, cases, contours=None):
                 (*cs, "harmonic"), (*cs, "n_minus_1"), *_contour_templates(name, tuple(names[:-1]))]
 
     return dataset("ensemble", arrays, coords, templates,
-                   {**attrs, "meta": json.dumps(plain(meta)), "figure": json.dumps(figure), "case_axes": json.dumps(names)})
+                   {**attrs, "meta": json.dumps(plain(meta)), "figure": json.dumps(figure),
+                    "case_axes": json.dumps(names)})
 
 
 def _lead_coords(leads):
