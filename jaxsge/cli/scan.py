@@ -183,5 +183,6 @@ def _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, sca
               "junction_title": f"junction of {config.path.rsplit('/', 1)[-1]}"}
     contours = ([junction_contours(system) for system in panels] if config.kind == "junction" and g_sc is not None
                 else None)
-    labelled = scan_dataset(arrays, meta, provenance(config.system, config.path, command_line(argv)), figure, contours)
+    labelled = scan_dataset(arrays, meta, provenance(config.system, config.path, command_line(argv)), figure, contours,
+                            energy=np.asarray(config.system.energy(), dtype=float))
     return arrays, meta, labelled

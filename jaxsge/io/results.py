@@ -123,7 +123,8 @@ def load(path):
     if path.is_dir():
         found = [path / name for name in FILES.values() if (path / name).is_file()]
         if not found:
-            raise ValueError(f"{str(path)!r} is not a jaxsge result folder: none of {', '.join(FILES.values())} in it")
+            raise ValueError(f"{str(path)!r} is not a jaxsge result folder: none of {', '.join(FILES.values())} in it "
+                             "(results of jaxsge before 0.3.0 have none: run the command again)")
         path = found[0]
     elif not path.is_file():
         raise ValueError(f"{str(path)!r} does not exist")
@@ -158,10 +159,10 @@ def meta_of(ds) -> dict:
 # One builder per result kind: the arrays the command writes into its .npz, labelled.
 
 
-def scan_dataset(arrays, meta, attrs, figure, contours=None):
+def scan_dataset(arrays, meta, attrs, figure, contours=None, energy=None):
     """scan.nc: dimensions compare (one panel per --compare value), phi, to_lead, to_spin, from_lead, from_spin,
     lead, spin; ``figure``: what polar.png shows (JSON-able); ``contours``: per panel the 2DEG's Fermi contours
-    (``observables.fermi.junction_contours``) or None."""
+    (``observables.fermi.junction_contours``) or None; ``energy``: the Fermi energy, a scalar coordinate."""
     arrays = dict(arrays)
     n_panels = np.shape(arrays["T"])[0]
     coords = {"phi": arrays.pop("phi"), "compare": arrays.pop("compare_values", np.arange(n_panels, dtype=float)),
@@ -175,6 +176,8 @@ def scan_dataset(arrays, meta, attrs, figure, contours=None):
                                                        ("compare", *OPEN_DIMS), ("compare", "phi"),
                                                        *_contour_templates(name, ("compare",))],
                  {**attrs, "meta": json.dumps(plain(meta)), "figure": json.dumps(figure)})
+    if energy is not None:
+        ds = ds.assign_coords(energy=((), np.asarray(energy), {"units": "t"}))
     return ds.assign_coords(theta=((), scalars["theta"], {"units": "rad"}))
 
 
