@@ -21,7 +21,8 @@ from ..core.precision import x64
 from ..ensemble.report import run_and_report
 from ..ensemble.spec import spec_from_settings, validate_spec
 from ..io.config import load_config
-from .common import add_config, add_solver, check_backend, plain_text
+from ..io.results import provenance
+from .common import add_config, add_solver, check_backend, command_line, plain_text
 
 MORE_TO_DO = 3  # exit status of a run stopped by --time-limit with units left
 
@@ -33,7 +34,7 @@ def add_parser(sub):
                "--set n_realizations=150 --set K0=0.5,1.0")
     add_solver(cmd, fold=False, memory="per device for one block of units")
     cmd.add_argument("--out", required=True,
-                     help="output folder (manifest.json, units/, ensemble.npz, stats.json, figures)")
+                     help="output folder (manifest.json, units/, ensemble.npz, stats.json, ensemble.nc, figures)")
     cmd.add_argument("--resume", action="store_true",
                      help="continue the run in --out: compute only missing realizations")
     cmd.add_argument("--force", action="store_true",
@@ -90,7 +91,8 @@ def run(args, argv=None) -> int:
     if args.time_limit is not None and not (args.time_limit > 0 and args.time_limit < float("inf")):
         raise ValueError(f"--time-limit {args.time_limit!r} must be a positive number of seconds")
     meta = run_and_report(spec, args.out, resume=args.resume, force=args.force, memory_budget_gib=args.memory_gib,
-                          progress=not args.no_progress, time_limit=args.time_limit)
+                          progress=not args.no_progress, time_limit=args.time_limit,
+                          attrs=provenance(spec.system, args.config, command_line(argv)))
     if meta is not None and "more_to_do" in meta:
         run_info = meta["last_run"]
         print(f"computed {run_info['computed']} units in {run_info['seconds']:.1f} s; more to do: {meta['more_to_do']} "
@@ -107,7 +109,7 @@ def run(args, argv=None) -> int:
         for key, why in meta["undefined"].items():
             print(f"{key}: {why}")
         print(f"computed {run_info['computed']} units ({run_info['evaluations']} evaluations) in "
-              f"{run_info['seconds']:.1f} s; wrote {args.out}/ensemble.npz, stats.json, "
+              f"{run_info['seconds']:.1f} s; wrote {args.out}/ensemble.npz, stats.json, ensemble.nc, "
               + ", ".join(meta["figures"]))
     return 0
 

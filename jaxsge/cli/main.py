@@ -18,10 +18,10 @@ import threading
 import warnings
 
 from .. import __version__
-from . import conductance, ensemble, kwant_check, scan, sensitivity, stack, well
+from . import conductance, ensemble, kwant_check, plot, scan, sensitivity, stack, well
 from .common import run_command
 
-COMMANDS = (conductance, scan, sensitivity, ensemble, stack, well, kwant_check)
+COMMANDS = (conductance, scan, sensitivity, ensemble, stack, well, kwant_check, plot)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,9 @@ one panel per value of ``--compare`` (any parameter of the system). Writes ``sca
 (arrays), ``scan.json`` (every parameter, the angles actually scanned, the harmonics,
 timings), ``polar.png`` (normalised g_sc(phi) of the paper's Fig. 3, its maximum stated, or
 ``|G_sc|`` in e^2/h with ``--absolute``; with the 2DEG's Fermi contours for the paper's junction),
-``junction.png`` (a drawing of the junction: layers, leads, magnetization) and ``run.json``,
+``junction.png`` (a drawing of the junction: layers, leads, magnetization), ``scan.nc`` (the
+labelled arrays with the full provenance, ``io.results``; the figures are drawn from it, as
+``jaxsge plot`` redraws them) and ``run.json``,
 replacing a previous scan in that folder as a whole (README.md, Output files). Every panel is
 validated before the first is computed.
 """
@@ -28,21 +30,22 @@ from ..observables.harmonics import angular_harmonics, default_order, local_maxi
 from ..observables.response import conversion_axes
 from ..observables.scan import (ZERO_CONDUCTANCE, check_temperature, conversion_scan, normalised_amplitude,
                                 spin_charge_pair)
-from ..plot.junction import draw_stack
+from ..io.results import provenance, scan_dataset, write_dataset
+from ..plot.results import draw_scan
 from ..plot.style import value_text
-from ..plot.transport import polar_panels
 from ..solve.transmissions import plan_for
 from .common import add_config, add_solver, check_n_phi, command_line, requested, solver_options
 
 
-FILES = ("scan.npz", "scan.json", "polar.png", "junction.png")
+FILES = ("scan.npz", "scan.json", "scan.nc", "polar.png", "junction.png")
 
 
 def add_parser(sub):
     cmd = sub.add_parser("scan", help="G_sc and G_cs over a phi scan, with the polar plot of Fig. 3")
     add_config(cmd)
     add_solver(cmd)
-    cmd.add_argument("--out", required=True, help="output folder (scan.npz, scan.json, polar.png, junction.png)")
+    cmd.add_argument("--out", required=True,
+                     help="output folder (scan.npz, scan.json, scan.nc, polar.png, junction.png)")
     cmd.add_argument("--nphi", type=int, help="number of angles phi on [0, 2 pi) (default: n_phi of the config, or 64)")
     cmd.add_argument("--compare", metavar="NAME=V1,V2,...", help="one panel per value, e.g. --compare xi=7.2,9.6")
     cmd.add_argument("--kT", type=float, help="temperature in units of t (default: kT of the config, or 0)")
@@ -113,13 +116,14 @@ def run(args, argv=None) -> int:
         scans = [conversion_scan(system, phi=phi, kT=kT, progress=not args.no_progress, **options)
                  for system in panels]
         seconds = time.perf_counter() - start
-        arrays, meta, draw = _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, scans,
-                                     seconds)
+        arrays, meta, labelled = _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, scans,
+                                         seconds)
 
         def write(folder):
             write_npz(folder / "scan.npz", **arrays)
             write_json(folder / "scan.json", meta)
-            draw(folder)
+            write_dataset(folder / "scan.nc", labelled)
+            draw_scan(labelled, folder)
 
         written = out.commit(write)
     for panel in meta["panels"]:
@@ -131,8 +135,8 @@ def run(args, argv=None) -> int:
 
 
 def _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, scans, seconds):
-    """The arrays of scan.npz, the content of scan.json, and what draws polar.png (where g_sc is defined) and
-    junction.png into a folder."""
+    """The arrays of scan.npz, the content of scan.json, and the labelled Dataset of scan.nc (``io.results``), from
+    which ``plot.results.draw_scan`` draws polar.png (where g_sc is defined) and junction.png."""
     keys = sorted(scans[0].G)
     arrays = {key: np.stack([np.broadcast_to(s.G[key], phi.shape) for s in scans]) for key in keys}
     gx, gy = spin_charge_pair(arrays)  # side leads on one axis only: the other is zero
@@ -168,21 +172,17 @@ def _result(config, argv, args, kT, theta, phi, n_phi, name, values, panels, sca
     arrays = {"phi": phi, "theta": np.asarray(theta), **arrays, "T": np.stack([s.T for s in scans]),
               "n_open": np.stack([s.n_open for s in scans])}
     stack = config.system.stack()
-
-    def draw(folder):
-        if g_sc is not None:
-            labels = ["" if name is None else value_text(name, v) for v in values]
-            if name == "xi" and config.kind == "junction":
-                labels = [f"{t[:-1]} = {v / config.system.base.Lz:g}\\,L_z$" for t, v in zip(labels, values)]
-            energy = value_text(config.system.energy_name, float(np.asarray(config.system.energy())))
-            polar_panels(phi, [{label: np.hypot(gx[i], gy[i])} for i, label in enumerate(labels)],
-                         [f"({chr(97 + i)})" if name else "" for i in range(len(labels))], absolute=args.absolute,
-                         contours=([junction_contours(system) for system in panels] if config.kind == "junction"
-                                   else None),
-                         suptitle=(f"spin-charge conductance $|G_{{\\mathrm{{sc}}}}|(\\varphi)$: "
-                                   f"{value_text('theta', theta)}, "
-                                   f"{energy}, {value_text('kT', kT)}, "
-                                   f"$L_x \\times L_y = {stack.Lx} \\times {stack.Ly}$"),
-                         path=folder / "polar.png")
-        draw_stack(stack, folder / "junction.png", title=f"junction of {config.path.rsplit('/', 1)[-1]}")
-    return arrays, meta, draw
+    labels = ["" if name is None else value_text(name, v) for v in values]
+    if name == "xi" and config.kind == "junction":
+        labels = [f"{t[:-1]} = {v / config.system.base.Lz:g}\\,L_z$" for t, v in zip(labels, values)]
+    energy = value_text(config.system.energy_name, float(np.asarray(config.system.energy())))
+    figure = {"polar": g_sc is not None, "labels": labels, "absolute": bool(args.absolute),
+              "titles": [f"({chr(97 + i)})" if name else "" for i in range(len(labels))],
+              "suptitle": (f"spin-charge conductance $|G_{{\\mathrm{{sc}}}}|(\\varphi)$: {value_text('theta', theta)}, "
+                           f"{energy}, {value_text('kT', kT)}, $L_x \\times L_y = {stack.Lx} \\times {stack.Ly}$"),
+              "junction_title": f"junction of {config.path.rsplit('/', 1)[-1]}"}
+    contours = ([junction_contours(system) for system in panels] if config.kind == "junction" and g_sc is not None
+                else None)
+    labelled = scan_dataset(arrays, meta, provenance(config.system, config.path, command_line(argv)), figure, contours,
+                            energy=np.asarray(config.system.energy(), dtype=float))
+    return arrays, meta, labelled

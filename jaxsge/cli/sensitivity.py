@@ -6,7 +6,8 @@ xi, U0, mu, K0 for the paper's junction; alpha1 for its barrier mechanism; layer
 M.dxc for a stack). ``--nphi N``: the angles 2 pi j / N (N = 1: the config's phi). With
 ``n_realizations`` in the config (and disorder), every realization 0 .. n - 1 is evaluated.
 Writes ``sensitivity.npz``, ``sensitivity.json`` (every parameter, the angles, the maxima),
-``sensitivity.png`` (G_sc and its derivatives against phi) and ``run.json``, replacing a previous
+``sensitivity.png`` (G_sc and its derivatives against phi), ``sensitivity.nc`` (labelled, with the
+provenance: ``io.results``) and ``run.json``, replacing a previous
 sensitivity result in that folder as a whole (README.md, Output files).
 """
 
@@ -23,19 +24,21 @@ from ..io.files import result_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.response import conversion_axes
 from ..observables.sensitivity import sensitivities
+from ..io.results import provenance, sensitivity_dataset, write_dataset
+from ..plot.results import draw_sensitivity
 from ..plot.style import value_text
-from ..plot.transport import sensitivity_panels
 from .common import add_config, add_solver, check_n_phi, command_line, lean_note, requested, solver_options
 
 
-FILES = ("sensitivity.npz", "sensitivity.json", "sensitivity.png")
+FILES = ("sensitivity.npz", "sensitivity.json", "sensitivity.nc", "sensitivity.png")
 
 
 def add_parser(sub):
     cmd = sub.add_parser("sensitivity", help="G_sc, G_cs and their derivatives (automatic differentiation) over phi")
     add_config(cmd)
     add_solver(cmd)
-    cmd.add_argument("--out", required=True, help="output folder (sensitivity.npz, sensitivity.json, sensitivity.png)")
+    cmd.add_argument("--out", required=True, help="output folder (sensitivity.npz, sensitivity.json, sensitivity.nc, "
+                     "sensitivity.png)")
     cmd.add_argument("--wrt", default="alpha3", help="comma-separated parameters, e.g. alpha3,dxc (default alpha3)")
     cmd.add_argument("--nphi", type=int, help="number of angles phi on [0, 2 pi) (1: the config's phi; default 64)")
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -61,13 +64,13 @@ def run(args, argv=None) -> int:
         start = time.perf_counter()
         s = sensitivities(system, wrt, phi=phi, realizations=realizations, progress=not args.no_progress, **options)
         seconds = time.perf_counter() - start
-        arrays, meta, draw = _result(config, argv, args, system, phi, realizations, s, seconds, figure)
+        arrays, meta, labelled = _result(config, argv, args, system, phi, realizations, s, seconds, figure)
 
         def write(folder):
             write_npz(folder / "sensitivity.npz", **arrays)
             write_json(folder / "sensitivity.json", meta)
-            if draw is not None:
-                draw(folder / "sensitivity.png")
+            write_dataset(folder / "sensitivity.nc", labelled)
+            draw_sensitivity(labelled, folder)
 
         written = out.commit(write)
     for key, value in meta["max_abs_derivative"].items():
@@ -80,7 +83,8 @@ def run(args, argv=None) -> int:
 
 
 def _result(config, argv, args, system, phi, realizations, s, seconds, figure):
-    """The arrays of sensitivity.npz, the content of sensitivity.json, and what draws sensitivity.png (or None)."""
+    """The arrays of sensitivity.npz, the content of sensitivity.json, and the labelled Dataset of sensitivity.nc
+    (``io.results``), from which ``plot.results.draw_sensitivity`` draws sensitivity.png where ``figure``."""
     arrays = {"phi": phi, "theta": np.asarray(system.values["theta"], dtype=float), **s.values,
               **{f"d{q}_d{name}": d for q, per in s.derivatives.items() for name, d in per.items()}}
     if realizations is not None:
@@ -100,14 +104,11 @@ def _result(config, argv, args, system, phi, realizations, s, seconds, figure):
     if lean_note(s.reflection_resolved):
         meta["note"] = lean_note(s.reflection_resolved)
         print(f"note: {meta['note']}")
+    attrs = provenance(system, config.path, command_line(argv))
     if not figure:
-        return arrays, meta, None
-    mean = (lambda a: a.mean(axis=0)) if realizations is not None else (lambda a: a)
+        return arrays, meta, sensitivity_dataset(arrays, meta, attrs, {"sensitivity": False})
     stack, theta = system.stack(), float(np.asarray(system.values["theta"]))
     suptitle = (f"$G_{{\\mathrm{{sc}}}}$ and its derivatives: {value_text('theta', theta)}, "
                 f"$L_x \\times L_y = {stack.Lx} \\times {stack.Ly}$"
                 + (f", mean of {len(realizations)} realizations" if realizations else ""))
-    return arrays, meta, lambda path: sensitivity_panels(
-        phi, {q: mean(s.values[q]) for q in ("Gsc_x", "Gsc_y") if q in s.values},
-        {q: {n: mean(d) for n, d in per.items()} for q, per in s.derivatives.items() if q != "T"}, s.wrt,
-        suptitle=suptitle, path=path)
+    return arrays, meta, sensitivity_dataset(arrays, meta, attrs, {"sensitivity": True, "suptitle": suptitle})

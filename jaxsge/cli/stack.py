@@ -4,7 +4,8 @@ Prints the spin-summed and spin-resolved conductances between every pair of lead
 leads are named for it (L, R, and B, F, with the injector M), G_sc and G_cs. ``--explain`` says
 which path the solver takes for each layer and why. ``--nphi`` scans phi on [0, 2 pi) and draws
 g_sc(phi). ``--out`` writes ``stack.json`` (the stack's full description, the path and why, the
-results, timings), ``stack.npz``, with ``--nphi`` ``polar.png``, and ``run.json``, replacing a
+results, timings), ``stack.npz``, ``stack.nc`` (labelled, with the provenance: ``io.results``),
+with ``--nphi`` ``polar.png``, and ``run.json``, replacing a
 previous stack result in that folder as a whole (README.md, Output files). ``--draw PATH`` draws
 the junction (layers and what they carry, the leads by edge and layer, the magnetization direction).
 """
@@ -22,15 +23,16 @@ from ..io.config import load_config
 from ..io.files import output_file, result_folder, write_json, write_npz
 from ..observables.harmonics import uniform_phi
 from ..observables.scan import normalised_amplitude, spin_charge_pair
+from ..io.results import provenance, stack_dataset, write_dataset
 from ..plot.junction import draw_stack
+from ..plot.results import draw_stack_result
 from ..plot.style import value_text
-from ..plot.transport import polar_panels
 from ..solve.transmissions import solve
 from .common import add_config, add_solver, check_n_phi, command_line, lean_note, requested, solver_options
 from .conductance import conversions_or_undefined, warn_undefined
 
 
-FILES = ("stack.json", "stack.npz", "polar.png")
+FILES = ("stack.json", "stack.npz", "stack.nc", "polar.png")
 
 
 def add_parser(sub):
@@ -39,7 +41,7 @@ def add_parser(sub):
     add_solver(cmd)
     cmd.add_argument("--nphi", type=int, help="scan phi over this many values on [0, 2 pi) (at least 8)")
     cmd.add_argument("--explain", action="store_true", help="print which path the solver takes for each layer, and why")
-    cmd.add_argument("--out", help="output folder (stack.json, stack.npz, polar.png with --nphi)")
+    cmd.add_argument("--out", help="output folder (stack.json, stack.npz, stack.nc, polar.png with --nphi)")
     cmd.add_argument("--draw", metavar="PATH", help="draw the junction (layers, leads, magnetization) into PATH "
                      "(.png, .pdf or .svg)")
     return cmd
@@ -110,7 +112,7 @@ def run(args, argv=None) -> int:
 
 
 def _write(folder, args, argv, config, stack, energy, result, conversion, undefined, seconds, note) -> None:
-    """stack.json, stack.npz and, with --nphi where g_sc is defined, polar.png into ``folder``."""
+    """stack.json, stack.npz, stack.nc and, with --nphi where g_sc is defined, polar.png into ``folder``."""
     report = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path, "energy": energy,
               "leads": list(result.leads), "T": result.T, "n_open": result.n_open,
               "conservation_residual": result.conservation_residual(),
@@ -126,16 +128,18 @@ def _write(folder, args, argv, config, stack, energy, result, conversion, undefi
     if not result.reflection_resolved:
         report["note"] = note
     write_json(folder / "stack.json", report)
-    write_npz(folder / "stack.npz", T=result.T, n_open=result.n_open, theta=np.asarray(stack.theta),
-              phi=np.asarray(stack.phi), energy=energy, **conversion)
+    arrays = dict(T=result.T, n_open=result.n_open, theta=np.asarray(stack.theta), phi=np.asarray(stack.phi),
+                  energy=energy, **conversion)
+    write_npz(folder / "stack.npz", **arrays)
+    figure = {"polar": False}
     if args.nphi is not None and any(key.startswith("Gsc_") for key in conversion):
-        gx, gy = spin_charge_pair(conversion)  # an axis without its lead pair is zero
-        g = None
         with contextlib.suppress(ValueError):  # G_sc vanishes at every angle: no figure
-            g = normalised_amplitude(gx, gy)
-        if g is not None:
+            normalised_amplitude(*spin_charge_pair(conversion))  # an axis without its lead pair is zero
             theta = float(np.ravel(np.asarray(stack.theta))[0])
-            polar_panels(np.asarray(stack.phi), [{"": np.hypot(gx, gy)}], [config.path.rsplit("/", 1)[-1]],
-                         suptitle=(f"spin-charge conductance $|G_{{\\mathrm{{sc}}}}|(\\varphi)$: "
-                                   f"{value_text('theta', theta)}, {value_text('energy', energy)}"),
-                         path=folder / "polar.png")
+            figure = {"polar": True, "titles": [config.path.rsplit("/", 1)[-1]],
+                      "suptitle": (f"spin-charge conductance $|G_{{\\mathrm{{sc}}}}|(\\varphi)$: "
+                                   f"{value_text('theta', theta)}, {value_text('energy', energy)}")}
+    labelled = stack_dataset(arrays, {k: v for k, v in report.items() if k not in ("T", "n_open")},
+                             provenance(config.system, config.path, command_line(argv), stack), figure)
+    write_dataset(folder / "stack.nc", labelled)
+    draw_stack_result(labelled, folder)

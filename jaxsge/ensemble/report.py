@@ -1,7 +1,8 @@
 """A finished ensemble's files: every unit assembled, the statistics, the summary and the figures.
 
 ``ensemble.npz`` (every unit and statistic), ``stats.json`` (every parameter, a summary per case,
-what is undefined and why), ``fig3.png`` (the disorder-averaged g_sc(phi) over the clean curve),
+what is undefined and why), ``ensemble.nc`` (the arrays labelled, with the provenance:
+``io.results``; the figures are drawn from it), ``fig3.png`` (the disorder-averaged g_sc(phi) over the clean curve),
 ``curves.png`` (G_sc^x, G_sc^y with their standard errors) and ``convergence.png``, then
 ``run.json`` (their sizes and SHA-256) last; a new report first removes the previous one
 (``io.files.Output``, kind "in_place").
@@ -27,7 +28,7 @@ from .spec import FORMAT, EnsembleSpec, all_units, identity, run_hash
 from .stats import ensemble_statistics
 
 
-REPORT_FILES = ("ensemble.npz", "stats.json", "fig3.png", "curves.png", "convergence.png")
+REPORT_FILES = ("ensemble.npz", "stats.json", "ensemble.nc", "fig3.png", "curves.png", "convergence.png")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,17 +94,22 @@ def figures(stats: dict) -> list:
     return [name for name in ("fig3.png", "curves.png", "convergence.png") if "g_sc" in stats or name == "curves.png"]
 
 
-def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[RunReport] = None) -> dict:
-    """ensemble.npz (every unit and statistic), stats.json (summary) and the figures (:func:`figures`)."""
+def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[RunReport] = None,
+                  attrs: Optional[dict] = None) -> dict:
+    """ensemble.npz (every unit and statistic), stats.json (summary), ensemble.nc (the same arrays labelled, with
+    the provenance ``attrs`` of ``io.results.provenance``; the system's alone when None) and the figures
+    (:func:`figures`, drawn from ensemble.nc's data by ``plot.results.draw_ensemble``)."""
+    from ..io.results import ensemble_dataset, provenance, write_dataset
     from ..observables.fermi import junction_contours
-    from ..plot.ensemble import plot_convergence, plot_curves, plot_fig3
+    from ..plot.results import draw_ensemble
     from ..plot.style import value_text
 
     out_dir = pathlib.Path(out_dir)
     spec = data.spec
     conductances = store.conductance_keys(data.leads)
-    write_npz(out_dir / "ensemble.npz", phi=spec.phi, **{f"case_{n}": np.asarray(values) for n, values in spec.cases},
-              **data.disordered, **{f"clean_{k}": v for k, v in data.clean.items()}, **stats)
+    arrays = dict(phi=spec.phi, **{f"case_{n}": np.asarray(values) for n, values in spec.cases}, **data.disordered,
+                  **{f"clean_{k}": v for k, v in data.clean.items()}, **stats)
+    write_npz(out_dir / "ensemble.npz", **arrays)
     undefined = {}
     if spec.n_realizations < 2:
         undefined["stderr"] = "undefined with one realization (the sample standard deviation needs two or more)"
@@ -131,28 +137,23 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
     if report is not None:
         meta["last_run"] = dataclasses.asdict(report)
     write_json(out_dir / "stats.json", meta)
-    cases = [{n: v for n, v in spec.values(case + (-1,)).items() if n != spec.disorder}
-             for case in np.ndindex(*spec.shape[:-1])]
-    disorder = (spec.disorder, spec.cases[-1][1])
     stack, theta = spec.system.stack(), float(np.asarray(spec.system.values["theta"]))
-    draw = {"fig3.png": lambda path: plot_fig3(
-                spec.phi, cases, disorder, stats, data.clean, spec.n_realizations,
-                contours=[junction_contours(spec.case_system(case + (-1,))) for case in np.ndindex(*spec.shape[:-1])],
-                suptitle=(f"disorder-averaged $g_{{\\mathrm{{sc}}}}(\\varphi)$, {value_text('theta', theta)}, "
-                          f"$L_x = {stack.Lx}$, $L_y = {stack.Ly}$"), path=path),
-            "curves.png": lambda path: plot_curves(spec.phi, cases, disorder, stats, data.clean, spec.n_realizations,
-                                                   path=path),
-            "convergence.png": lambda path: plot_convergence(cases, disorder, stats, spec.n_realizations, path=path)}
-    for name in figures(stats):
-        draw[name](out_dir / name)
+    figure = {"suptitle": (f"disorder-averaged $g_{{\\mathrm{{sc}}}}(\\varphi)$, {value_text('theta', theta)}, "
+                           f"$L_x = {stack.Lx}$, $L_y = {stack.Ly}$")}
+    contours = ([junction_contours(spec.case_system(case + (-1,))) for case in np.ndindex(*spec.shape[:-1])]
+                if "g_sc" in stats else None)
+    labelled = ensemble_dataset(arrays, meta, provenance(spec.system) if attrs is None else attrs, figure, spec.cases,
+                                contours)
+    write_dataset(out_dir / "ensemble.nc", labelled)
+    draw_ensemble(labelled, out_dir)
     return meta
 
 
 def run_and_report(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bool = False, memory_budget_gib=None,
-                   progress: bool = True, time_limit=None) -> Optional[dict]:
+                   progress: bool = True, time_limit=None, attrs: Optional[dict] = None) -> Optional[dict]:
     """``run_ensemble``, then (process 0) assemble and write the statistics and figures; stats.json's content.
-    Process 0 holds the folder's lock throughout. When a ``time_limit`` left units undone: no report, and
-    ``{"more_to_do": units left, "last_run": ...}``."""
+    Process 0 holds the folder's lock throughout; ``attrs``: the provenance of ensemble.nc. When a ``time_limit``
+    left units undone: no report, and ``{"more_to_do": units left, "last_run": ...}``."""
     out = result_folder(out_dir, "ensemble", REPORT_FILES, in_place=True)
     with out if jax.process_index() == 0 else contextlib.nullcontext():
         report = run_ensemble(spec, out, resume=resume, force=force, memory_budget_gib=memory_budget_gib,
@@ -164,14 +165,15 @@ def run_and_report(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: 
         if left:
             return {"more_to_do": left, "last_run": dataclasses.asdict(report)}
         meta = {}
-        out.commit(lambda target: meta.update(write_report(out.path, spec, target, report)))
+        out.commit(lambda target: meta.update(write_report(out.path, spec, target, report, attrs)))
         return meta
 
 
-def write_report(source, spec: EnsembleSpec, out_dir, report: Optional[RunReport] = None) -> dict:
+def write_report(source, spec: EnsembleSpec, out_dir, report: Optional[RunReport] = None,
+                 attrs: Optional[dict] = None) -> dict:
     """Statistics and figures of a finished run read from its folder or an archive (``store.pack``),
     written into ``out_dir``; stats.json's content."""
     data = load_ensemble(source, spec)
     conductances = store.conductance_keys(data.leads)
     stats = ensemble_statistics(data.disordered, data.clean, conductances, default_order(spec.n_phi))
-    return write_outputs(out_dir, data, stats, report)
+    return write_outputs(out_dir, data, stats, report, attrs)

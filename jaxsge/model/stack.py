@@ -15,6 +15,7 @@ names, the seed) is static.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from typing import Any, Optional, Tuple
 
@@ -169,6 +170,38 @@ class Stack:
     def vertical_leads(self):
         """(where, lead) for the top and bottom leads that exist."""
         return tuple((where, lead) for where, lead in (("top", self.top), ("bottom", self.bottom)) if lead is not None)
+
+    def to_dict(self) -> dict:
+        """Every field of the stack, its layers and leads as JSON-able values (``io.describe.stack_dict``);
+        :meth:`from_dict` turns it back into an equal stack."""
+        from ..io.describe import stack_dict
+
+        return stack_dict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Stack":
+        """The stack described by ``d`` (:meth:`to_dict`, or the ``stack`` of a result file's attributes)."""
+        def obj(kind, fields):
+            return None if fields is None else kind(**{k: decoded(k, v) for k, v in fields.items()})
+
+        return cls(Lx=d["Lx"], Ly=d["Ly"], layers=tuple(obj(Layer, x) for x in d["layers"]),
+                   side_leads=tuple(obj(SideLead, x) for x in d["side_leads"]), top=obj(VerticalLead, d["top"]),
+                   bottom=obj(VerticalLead, d["bottom"]), theta=decoded("theta", d["theta"]),
+                   phi=decoded("phi", d["phi"]), seed=d["seed"])
+
+
+def decoded(name: str, value):
+    """A field's value from its JSON-able form (``io.describe.plain``): hopping tables back to {(dx, dy): value},
+    {"re", "im"} back to complex, lists of numbers to arrays, "nan"/"inf" text back to floats."""
+    if name in ("hoppings", "up"):
+        return {tuple(json.loads(k)): decoded("", v) for k, v in value.items()}
+    if name in ("layers", "spin_axis", "name", "edge", "width", "offset") or value is None:
+        return tuple(value) if isinstance(value, list) else value
+    if isinstance(value, dict) and set(value) == {"re", "im"}:
+        return np.asarray(value["re"]) + 1j * np.asarray(value["im"])
+    if isinstance(value, str):
+        return float(value)
+    return np.asarray(value, dtype=float) if isinstance(value, list) else value
 
 
 # ---------------------------------------------------------------------------------------------

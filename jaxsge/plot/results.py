@@ -1,0 +1,100 @@
+"""Every figure of a result, drawn from its labelled data alone (``io.results``): the one function per
+result kind that the command calls when it writes its folder and ``jaxsge plot`` calls to redraw it,
+without any solve."""
+
+from __future__ import annotations
+
+import itertools
+import pathlib
+
+import numpy as np
+
+from ..io.results import contours_of, meta_of, stack_of
+from ..observables.scan import spin_charge_pair
+from .ensemble import plot_convergence, plot_curves, plot_fig3
+from .junction import draw_stack
+from .transport import polar_panels, sensitivity_panels
+
+
+def _figure(ds) -> dict:
+    import json
+
+    return json.loads(ds.attrs.get("figure", "{}"))
+
+
+def _arrays(ds, names) -> dict:
+    return {name: np.asarray(ds[name].values) for name in names if name in ds}
+
+
+def draw_scan(ds, folder, fmt: str = "png") -> list:
+    """polar.{fmt} (where g_sc is defined; the 2DEG's Fermi contours stored in the file) and junction.{fmt}."""
+    folder, fig, written = pathlib.Path(folder), _figure(ds), []
+    if fig.get("polar"):
+        gx, gy = spin_charge_pair(_arrays(ds, ("Gsc_x", "Gsc_y")))
+        n = ds.sizes["compare"]
+        polar_panels(np.asarray(ds["phi"].values), [{label: np.hypot(gx[i], gy[i])} for i, label in
+                                                    enumerate(fig["labels"])],
+                     fig["titles"], absolute=fig["absolute"], contours=contours_of(ds, n), suptitle=fig["suptitle"],
+                     path=folder / f"polar.{fmt}")
+        written.append(f"polar.{fmt}")
+    draw_stack(stack_of(ds), folder / f"junction.{fmt}", title=fig.get("junction_title"))
+    return [*written, f"junction.{fmt}"]
+
+
+def draw_sensitivity(ds, folder, fmt: str = "png") -> list:
+    """sensitivity.{fmt}: G_sc and its derivatives against phi (the mean over realizations), if the result has one."""
+    fig = _figure(ds)
+    if not fig.get("sensitivity"):
+        return []
+    wrt = [str(w) for w in ds["parameter"].values]
+    mean = (lambda a: a.mean(axis=0)) if "realization" in ds.dims else (lambda a: a)
+    values = {q: mean(np.asarray(ds[q].values)) for q in ("Gsc_x", "Gsc_y") if q in ds}
+    derivatives = {name[2:]: {w: mean(np.asarray(ds[name].values[i])) for i, w in enumerate(wrt)}
+                   for name in ds.data_vars if name.startswith("d_") and name != "d_T"}
+    sensitivity_panels(np.asarray(ds["phi"].values), values, derivatives, wrt, suptitle=fig["suptitle"],
+                       path=pathlib.Path(folder) / f"sensitivity.{fmt}")
+    return [f"sensitivity.{fmt}"]
+
+
+def draw_stack_result(ds, folder, fmt: str = "png") -> list:
+    """polar.{fmt} of a stack result scanned over phi (--nphi), where g_sc is defined."""
+    fig = _figure(ds)
+    if not fig.get("polar"):
+        return []
+    gx, gy = spin_charge_pair(_arrays(ds, ("Gsc_x", "Gsc_y")))
+    polar_panels(np.asarray(ds["phi"].values), [{"": np.hypot(gx, gy)}], fig["titles"], suptitle=fig["suptitle"],
+                 path=pathlib.Path(folder) / f"polar.{fmt}")
+    return [f"polar.{fmt}"]
+
+
+def draw_ensemble(ds, folder, fmt: str = "png") -> list:
+    """fig3.{fmt}, curves.{fmt}, convergence.{fmt} (those the statistics allow: ``ensemble.report.figures``)."""
+    import json
+
+    folder, fig, meta = pathlib.Path(folder), _figure(ds), meta_of(ds)
+    names = json.loads(ds.attrs["case_axes"])
+    disorder = (names[-1], tuple(float(v) for v in ds[names[-1]].values))
+    cases = [dict(zip(names[:-1], (float(v) for v in values)))
+             for values in itertools.product(*(ds[n].values for n in names[:-1]))]
+    stats = {name: np.asarray(ds[name].values) for name in ds.data_vars if not name.startswith("fermi_")}
+    clean = {name[len("clean_"):]: value for name, value in stats.items() if name.startswith("clean_")}
+    n, phi = meta["n_realizations"], np.asarray(ds["phi"].values)
+    draw = {"fig3.png": lambda path: plot_fig3(phi, cases, disorder, stats, clean, n,
+                                               contours=contours_of(ds, len(cases)), suptitle=fig["suptitle"],
+                                               path=path),
+            "curves.png": lambda path: plot_curves(phi, cases, disorder, stats, clean, n, path=path),
+            "convergence.png": lambda path: plot_convergence(cases, disorder, stats, n, path=path)}
+    written = []
+    for name in meta["figures"]:
+        target = f"{name[:-len('.png')]}.{fmt}"
+        draw[name](folder / target)
+        written.append(target)
+    return written
+
+
+DRAW = {"scan": draw_scan, "sensitivity": draw_sensitivity, "stack": draw_stack_result, "ensemble": draw_ensemble}
+
+
+def draw_result(ds, folder, fmt: str = "png") -> list:
+    """Every figure of the result ``ds`` (any kind) into ``folder``; the names written."""
+    return DRAW[ds.attrs["kind"]](ds, folder, fmt)
