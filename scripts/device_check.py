@@ -18,8 +18,7 @@ On whatever JAX backend it finds, it
    64-angle paper-size scan, per angle against the LU, mapped as ``core.batching`` chooses and
    with ``vmap`` and ``lax.map`` side by side, and the public ``conversion_scan``; ``precision``:
    one evaluation and a 64-angle scan with ``precision="double"`` and ``"mixed"`` and their
-   largest difference (needs the ``precision`` keyword of issue 19's mixed path: skipped with
-   that reason where jaxsge has none); the sensitivity scan; the ensemble throughput at 30 x 30
+   largest difference; the sensitivity scan; the ensemble throughput at 30 x 30
    (2DEG only and every layer); one paper-size realization of 64 angles (every layer
    disordered) and from it the estimate of the full run of ``scripts/fig3_ensemble.py`` (2 xi x
    2 K0 x 150 realizations x 64 angles); ``dense_L200``: one dense evaluation at L = 200
@@ -41,7 +40,6 @@ needs nothing but JAX, NumPy and the repository (run it from the repository root
 from __future__ import annotations
 
 import argparse
-import inspect
 import os
 import pathlib
 import platform
@@ -58,7 +56,7 @@ import jax
 import jaxlib
 import numpy as np
 
-from jaxsge import JunctionParams, __version__, junction, solve, transmissions
+from jaxsge import JunctionParams, __version__, junction, transmissions
 from jaxsge.core.batching import VMAP, Mapping, available_memory, chunk_size, mapping, memory_budget
 from jaxsge.core.linalg import lu_factor, lu_solve
 from jaxsge.core.precision import x64
@@ -81,7 +79,7 @@ SIZES = {  # full run (one H100-class GPU) / --smoke (CPU, seconds)
                big_L=12, big_W=7, repeats=2),
 }
 # The most each step may take (seconds, compilation included) on an H100/H200-class GPU, from the
-# figures of issue 19 (2026-12-04, H200) with a margin; a step starts only when its budget (or its
+# figures measured on an H200 (2026-12-04, version 0.2.0) with a margin; a step starts only when its budget (or its
 # prediction from the steps before it, where there is one) fits the time left.
 STEP_BUDGET_S = {"lu_dominant_kernel": 10, "evaluation_parts": 40, "trace": 30, "scan_batching": 150, "precision": 90,
                  "sensitivity_scan": 30, "ensemble_2deg": 30, "ensemble_every_layer": 30, "fig3_full_unit": 70,
@@ -89,11 +87,6 @@ STEP_BUDGET_S = {"lu_dominant_kernel": 10, "evaluation_parts": 40, "trace": 30, 
 # Compilation of one program at the paper size, the part of a prediction that is not the LU's.
 COMPILE_S = 20.0
 PRECISIONS = ("double", "mixed")
-
-
-def has_precision() -> bool:
-    """Whether this jaxsge has the ``precision`` keyword of issue 19's mixed path (solve and conversion_scan)."""
-    return all("precision" in inspect.signature(f).parameters for f in (solve, conversion_scan))
 
 
 def device_peak_gflops(device) -> float:
@@ -262,7 +255,7 @@ def precision_step(size: dict, device, record: dict) -> dict:
     phi = 2 * np.pi * np.arange(n) / n
     lu = record["timings"].get("evaluation_parts", {}).get("lu", {}).get("median_s")
     out, T = {}, {}
-    for precision in PRECISIONS:  # the precision keyword of issue 19's mixed path
+    for precision in PRECISIONS:
         one = timed(lambda k, precision=precision: transmissions(paper(L, W, phi=0.1 * (k + 1)), reflection=False,
                                                                  precision=precision),
                     list(range(size["repeats"] + 1)), device)
@@ -297,11 +290,10 @@ def dense_big(size: dict, device, record: dict, time_left: float) -> dict:
     predicted = lu["median_s"] * (N / lu["order"]) ** 3
     out["predicted_lu_s"] = predicted
     out["predicted_s"] = predicted + COMPILE_S
-    precision = "double" if need <= memory else "mixed" if has_precision() and need / 2 <= memory else None
+    precision = "double" if need <= memory else "mixed" if need / 2 <= memory else None
     if precision is None:
         out["not_run"] = (f"the dense matrix of order {N} needs {need / 2 ** 30:.0f} GiB in complex128, more than the "
-                          f"{memory / 2 ** 30:.0f} GiB of the rule" + ("" if has_precision() else
-                                                                       " (no mixed precision in this jaxsge)"))
+                          f"{memory / 2 ** 30:.0f} GiB of the rule")
         return out
     if out["predicted_s"] > time_left:
         out["not_run"] = f"predicted {out['predicted_s']:.0f} s, more than the {time_left:.0f} s left"
@@ -367,7 +359,7 @@ def run(args) -> dict:
           f"{device_references.DEVICE_TOLERANCE:g}", flush=True)
 
     # 2. Timings, each after its compilation, each within its budget.
-    L, W = size["L"], size["W"]
+    L = size["L"]
     left = lambda: budget - (time.perf_counter() - started)  # noqa: E731
     timings = record["timings"]
 
@@ -401,9 +393,6 @@ def run(args) -> dict:
     if args.trace:
         steps.insert(2, ("trace", None, lambda: trace(size, pathlib.Path(args.trace))))
     for name, predict, step in steps:
-        if name == "precision" and not has_precision():
-            record["skipped"].append(f"{name}: this jaxsge has no precision keyword (issue 19's mixed path)")
-            continue
         predicted = predict() if predict is not None else None
         need = STEP_BUDGET_S[name] if predicted is None or args.smoke else predicted
         if need > left():

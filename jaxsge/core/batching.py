@@ -19,7 +19,7 @@
     latency-bound, a batch fills the device), ``lax.map`` with ``batch_size``
     ``MAP_BATCH_ACCELERATOR`` (one evaluation after the other inside one program) from it: on
     an H200 a vmapped 64-angle paper-size scan (LUs of order 5000) cost 2.7x a single call per
-    angle (issue 19). This default is
+    angle (version 0.2.0). This default is
     what ``scripts/device_check.py`` measures side by side with ``vmap`` (step ``scan_batching``).
     A loop holds ``batch_size`` evaluations at a time, so its chunk is the whole batch
     (:func:`chunk_size` with ``how``): one program per call, whatever the number of angles.

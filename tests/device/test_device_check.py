@@ -58,10 +58,7 @@ def test_references_agree_with_kwant(computed):
 
 
 def test_smoke_mode_runs_every_step_and_writes_every_key(tmp_path):
-    """Every step of the device check at tiny sizes, the profiler trace included; the precision step runs
-    where jaxsge has the precision keyword of the mixed path, and is skipped with that reason elsewhere."""
-    from scripts.device_check import has_precision
-
+    """Every step of the device check at tiny sizes, the profiler trace included."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "scripts/device_check.py", "--smoke", "--out", str(tmp_path), "--trace",
                            str(tmp_path)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
@@ -75,11 +72,7 @@ def test_smoke_mode_runs_every_step_and_writes_every_key(tmp_path):
     steps = ["lu_dominant_kernel", "evaluation_parts", "trace", "scan_batching", "precision", "sensitivity_scan",
              "ensemble_2deg", "ensemble_every_layer", "fig3_full_unit", "dense_L200", "krylov_L200_clean",
              "krylov_L200_2deg_K0.5"]
-    if has_precision():
-        assert record["skipped"] == []
-    else:
-        assert record["skipped"] == ["precision: this jaxsge has no precision keyword (issue 19's mixed path)"]
-        steps.remove("precision")
+    assert record["skipped"] == []
     assert list(record["timings"]) == steps
     timings = record["timings"]
     for name in steps:
@@ -101,8 +94,7 @@ def test_smoke_mode_runs_every_step_and_writes_every_key(tmp_path):
     for name in ("krylov_L200_clean", "krylov_L200_2deg_K0.5"):
         assert timings[name]["L"] == 12 and timings[name]["solver"]["iterations"] > 0, name
     assert timings["lu_dominant_kernel"]["gflops"] > 0
-    if has_precision():
-        assert timings["precision"]["max_abs_T_difference_mixed_double"] < 1e-10
+    assert timings["precision"]["max_abs_T_difference_mixed_double"] < 1e-10
     files = sorted(p.name for p in tmp_path.iterdir())
     assert files == ["device_check.json", "device_check.md", "jax_trace.tar.gz"]  # at most 8 files come back
     with tarfile.open(tmp_path / "jax_trace.tar.gz") as tar:
