@@ -79,8 +79,8 @@ SIZES = {  # full run (one H100-class GPU) / --smoke (CPU, seconds)
                big_L=12, big_W=7, repeats=2),
 }
 # The most each step may take (seconds, compilation included) on an H100/H200-class GPU, from the
-# figures measured on an H200 (2026-12-04, version 0.2.0) with a margin; a step starts only when its budget (or its
-# prediction from the steps before it, where there is one) fits the time left.
+# figures measured on an H200 (2026-12-04, version 0.2.0) with a margin; a step starts only when its
+# budget (or its prediction from the steps before it, where there is one) fits the time left.
 STEP_BUDGET_S = {"lu_dominant_kernel": 10, "evaluation_parts": 40, "trace": 30, "scan_batching": 150, "precision": 90,
                  "sensitivity_scan": 30, "ensemble_2deg": 30, "ensemble_every_layer": 30, "fig3_full_unit": 70,
                  "dense_L200": 180, "krylov_L200_clean": 90, "krylov_L200_2deg_K0.5": 120}
