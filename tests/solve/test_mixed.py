@@ -101,7 +101,7 @@ def test_mixed_is_refused_where_it_does_not_apply():
     assert auto.plan.precision == "double" and "mixed does not apply" in auto.plan.explain()
 
 
-def test_stalled_refinement_is_refused(monkeypatch):
+def test_stalled_refinement_is_refused(monkeypatch, fresh_plans):
     """One GMRES step against the complex64 LU leaves a residual far above 1e-10: an error, no number."""
     monkeypatch.setattr(plan_module, "MIXED_MAX_ITER", 1)
     p = JunctionParams(**BASE, **JUNCTIONS["disorder_2deg"])

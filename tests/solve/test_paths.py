@@ -141,7 +141,7 @@ def test_derivatives_through_both_paths_equal_finite_differences(path):
             np.testing.assert_allclose(ad, fd, rtol=1e-6, atol=0, err_msg=f"d{q}/d{name}")
 
 
-def test_unconverged_krylov_solve_is_refused(monkeypatch):
+def test_unconverged_krylov_solve_is_refused(monkeypatch, fresh_plans):
     monkeypatch.setattr(plan_module, "KRYLOV_MAX_ITER", 2)
     p = JunctionParams(**BASE, **JUNCTIONS["disorder_2deg"])
     with pytest.raises(ValueError, match=r"did not converge.*tolerance 1e-10.*limit 2 iterations"):
