@@ -56,14 +56,24 @@ def environment(env=None) -> dict:
     return {**os.environ, "PYTHONPATH": str(ROOT), **CACHE, **(env or {})}
 
 
+def as_from_a_terminal():
+    """In the child before exec: SIGINT and SIGTERM at their defaults and unblocked, as a command typed in a
+    terminal has them (a child inherits an ignored or blocked signal from the test process, whose state
+    depends on the tests run before; Python then never raises KeyboardInterrupt)."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+
+
 def run_cli(*args, env=None, cwd=None, timeout=600):
     return subprocess.run([sys.executable, "-m", "jaxsge", *map(str, args)], capture_output=True, text=True,
-                          env=environment(env), cwd=cwd, timeout=timeout)
+                          env=environment(env), cwd=cwd, timeout=timeout, preexec_fn=as_from_a_terminal)
 
 
 def start_cli(*args, cwd=None):
     return subprocess.Popen([sys.executable, "-m", "jaxsge", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=cwd, env=environment())
+                            stderr=subprocess.PIPE, text=True, cwd=cwd, env=environment(),
+                            preexec_fn=as_from_a_terminal)
 
 
 def wait_for(path: pathlib.Path, proc, seconds=300):
@@ -334,7 +344,7 @@ def ensemble_config(tmp_path):
     return path
 
 
-ENSEMBLE_REPORT = ["ensemble.npz", "stats.json", "fig3.png", "curves.png", "convergence.png"]
+ENSEMBLE_REPORT = ["ensemble.npz", "ensemble.nc", "stats.json", "fig3.png", "curves.png", "convergence.png"]
 
 
 def assert_one_ensemble(out: pathlib.Path, n: int):

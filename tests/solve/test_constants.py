@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from jaxsge import JunctionParams, junction
+from jaxsge.core.batching import VMAP
 from jaxsge.observables import sensitivity
 from jaxsge.solve.transmissions import angles_at, plan_for, upper_at
 
@@ -81,5 +82,5 @@ def test_paper_size_sensitivity_program_carries_no_large_constant():
                       precision="double", varied=sensitivity.varied_leaves(system, wrt))
         stack, energy, tangent, d_energy = sensitivity._tangents(system, wrt)
         lowered = sensitivity._jvp_points.lower(stack, energy, tangent, d_energy, jnp.zeros(1), jnp.zeros(1),
-                                                jnp.zeros(1, int), pl, stack.lead_names, True)
+                                                jnp.zeros(1, int), pl, stack.lead_names, True, False, VMAP)
     check(lowered, "sensitivities")
