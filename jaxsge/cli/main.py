@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import signal
 import sys
 import threading
@@ -39,6 +40,11 @@ class Terminated(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
+    if frame is not None and any(frame.f_code is getattr(callback, "__code__", None) for callback in gc.callbacks):
+        # An exception raised inside a garbage-collector callback (JAX registers one) is printed and
+        # ignored: deliver the signal again from a helper thread once the callback has returned.
+        threading.Timer(0.05, signal.raise_signal, (signum,)).start()
+        return
     raise Terminated
 
 

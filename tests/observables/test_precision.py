@@ -10,7 +10,7 @@ from jaxsge import JunctionParams, transmissions
 from jaxsge.observables import response as rs
 from jaxsge.observables.scan import conversion_scan
 from jaxsge.observables.sensitivity import gradient, sensitivities
-from tests.solve.test_mixed import file_disorder
+from tests.engine.test_mixed import file_disorder
 from tests.solve.test_paths import BASE, JUNCTIONS
 
 P = JunctionParams(**BASE, **JUNCTIONS["disorder_2deg"], theta=1.2)
