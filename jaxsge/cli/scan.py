@@ -24,13 +24,13 @@ import numpy as np
 from .. import __version__
 from ..core.precision import x64
 from ..io.config import load_config, parse_number
-from ..io.files import result_folder, write_json, write_npz
+from ..io.files import result_folder
 from ..observables.fermi import junction_contours
 from ..observables.harmonics import angular_harmonics, default_order, local_maxima, uniform_phi
 from ..observables.response import conversion_axes
 from ..observables.scan import (ZERO_CONDUCTANCE, check_temperature, conversion_scan, normalised_amplitude,
                                 spin_charge_pair)
-from ..io.results import provenance, scan_dataset, write_dataset
+from ..io.results import provenance, scan_dataset, write_result
 from ..plot.results import draw_scan
 from ..plot.style import value_text
 from ..solve.transmissions import plan_for
@@ -120,9 +120,7 @@ def run(args, argv=None) -> int:
                                          seconds)
 
         def write(folder):
-            write_npz(folder / "scan.npz", **arrays)
-            write_json(folder / "scan.json", meta)
-            write_dataset(folder / "scan.nc", labelled)
+            write_result(folder, "scan", arrays, meta, labelled)
             draw_scan(labelled, folder)
 
         written = out.commit(write)

@@ -20,11 +20,11 @@ import numpy as np
 from .. import __version__
 from ..core.precision import x64
 from ..io.config import load_config
-from ..io.files import result_folder, write_json, write_npz
+from ..io.files import result_folder
 from ..observables.harmonics import uniform_phi
 from ..observables.response import conversion_axes
 from ..observables.sensitivity import sensitivities
-from ..io.results import provenance, sensitivity_dataset, write_dataset
+from ..io.results import provenance, sensitivity_dataset, write_result
 from ..plot.results import draw_sensitivity
 from ..plot.style import value_text
 from .common import add_config, add_solver, check_n_phi, command_line, lean_note, requested, solver_options
@@ -67,9 +67,7 @@ def run(args, argv=None) -> int:
         arrays, meta, labelled = _result(config, argv, args, system, phi, realizations, s, seconds, figure)
 
         def write(folder):
-            write_npz(folder / "sensitivity.npz", **arrays)
-            write_json(folder / "sensitivity.json", meta)
-            write_dataset(folder / "sensitivity.nc", labelled)
+            write_result(folder, "sensitivity", arrays, meta, labelled)
             draw_sensitivity(labelled, folder)
 
         written = out.commit(write)

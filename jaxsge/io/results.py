@@ -26,6 +26,7 @@ import subprocess
 import numpy as np
 
 from .describe import plain
+from .files import write_json, write_npz
 
 #: The labelled file of each result kind (the ``kind`` attribute), in the folder a command writes.
 FILES = {"scan": "scan.nc", "sensitivity": "sensitivity.nc", "stack": "stack.nc", "ensemble": "ensemble.nc"}
@@ -111,6 +112,15 @@ def dataset(kind, arrays, coords, templates, attrs, units=None):
 def write_dataset(path, ds) -> None:
     """The Dataset as NetCDF4 through h5netcdf (into a command's staging folder: ``io.files.Output``)."""
     ds.to_netcdf(path, engine="h5netcdf")
+
+
+def write_result(folder, name: str, arrays: dict, meta: dict, ds) -> None:
+    """A command's three data files in ``folder``: NAME.npz (the arrays), NAME.json (the report) and
+    NAME.nc (the labelled Dataset), in that order."""
+    folder = pathlib.Path(folder)
+    write_npz(folder / f"{name}.npz", **arrays)
+    write_json(folder / f"{name}.json", meta)
+    write_dataset(folder / f"{name}.nc", ds)
 
 
 def load(path):
