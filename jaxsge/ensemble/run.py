@@ -68,8 +68,9 @@ def block_functions(pl, leads, mesh: Mesh, how: Mapping = VMAP):
     def angles(stacks, energies, indices, upper, phis):
         def unit(s, e, r, up):
             def angle(phi):
-                T, n_open, _, stats = evaluate(s, s.theta, phi, e, r, pl, up, reflection=False, smatrix=False)
-                return {"T": T, "n_open": n_open, "solver_stats": stats, **response.conversions(T, n_open, leads)}
+                out = evaluate(s, s.theta, phi, e, r, pl, up, reflection=False, smatrix=False)
+                return {"T": out.T, "n_open": out.n_open, "solver_stats": out.stats,
+                        **response.conversions(out.T, out.n_open, leads)}
             return map_over(angle, how, phis)
         return map_over(unit, how, stacks, energies, indices, upper)
 

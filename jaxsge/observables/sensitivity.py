@@ -115,10 +115,10 @@ def check_not_singular(system: System, wrt) -> None:
 def _observables(s, energy, theta, phi, r, pl, leads, reflection: bool = True):
     """T and the conversion conductances at one point (traceable), the angles added to the stack's;
     and the Krylov solver's (iterations, residual) as auxiliary output."""
-    T, n_open, _, stats = evaluate(s, s.theta + theta, s.phi + phi, energy, r, pl, upper_state(s, energy, r, pl),
-                                   reflection=reflection, smatrix=False)
-    conversions = response.conversions(T, n_open, leads) if response.conversion_axes(leads) else {}
-    return {"T": T, **conversions}, stats
+    out = evaluate(s, s.theta + theta, s.phi + phi, energy, r, pl, upper_state(s, energy, r, pl),
+                   reflection=reflection, smatrix=False)
+    conversions = response.conversions(out.T, out.n_open, leads) if response.conversion_axes(leads) else {}
+    return {"T": out.T, **conversions}, out.stats
 
 
 @functools.partial(jax.jit, static_argnames=("pl", "leads", "sequential", "reflection", "how"))

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import functools
 import operator
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -47,6 +47,37 @@ from . import krylov
 from .krylov import LayerOperator
 
 I2 = np.eye(2)
+
+
+class LocalRequest(NamedTuple):
+    """Local read-outs asked of :func:`evaluate` (static: hashable, part of the compiled program):
+    ``layers``, the layers z whose densities are wanted, and ``operators``, the onsite operators
+    as nested tuples of complex numbers, each a (d, d) block on one site (d = :func:`site_states`)."""
+
+    layers: Tuple[int, ...]
+    operators: tuple
+
+
+class KernelOutput(NamedTuple):
+    """What one evaluation returns (a pytree: batched, mapped and differentiated as a whole).
+
+    ``T`` (n_leads, 2, n_leads, 2) and ``n_open`` (n_leads, 2): :func:`evaluate`; ``S``: the
+    scattering matrix when asked, else None; ``stats``: the iterative solver's (iterations,
+    relative residual), zeros on the dense path; ``densities``: when a :class:`LocalRequest` was
+    given, (layers, n_leads, operators, Lx, Ly) the lead-resolved injectivities
+    sum_(channels j of lead a) psi_j(r)^dagger O psi_j(r) (:func:`local_densities`), else None.
+    """
+
+    T: jnp.ndarray
+    n_open: jnp.ndarray
+    S: Optional[jnp.ndarray]
+    stats: jnp.ndarray
+    densities: Optional[jnp.ndarray] = None
+
+
+def site_states(s: Stack) -> int:
+    """States on one site (the size of an onsite block): the one place the density code reads it from."""
+    return s.N // (s.Lx * s.Ly)
 
 
 class ModeChannels(NamedTuple):
@@ -320,13 +351,20 @@ def _incoming(s: Stack, upper, chi, cols_top, pl: Plan):
     return sigma, DenseChannels(cols_top, src, out), upper.c
 
 
-def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflection: bool, smatrix: bool):
-    """T (n_leads, 2, n_leads, 2), n_open (n_leads, 2), S (or None) and the Krylov statistics
-    (iterations, relative residual; zeros on the dense path) at one angle, energy, realization.
+def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflection: bool, smatrix: bool,
+             local: Optional[LocalRequest] = None) -> KernelOutput:
+    """A :class:`KernelOutput` at one angle, energy and realization: T (n_leads, 2, n_leads, 2),
+    n_open (n_leads, 2), S (or None), the Krylov statistics (iterations, relative residual; zeros
+    on the dense path) and, for a ``local`` request, the lead-resolved densities.
 
     ``upper``: :func:`upper_state` at this energy and realization. ``reflection``: solve the
     lowest slice for the top lead's channels too (exact spin-resolved reflection of the top
     lead, and the S-matrix when ``smatrix``); otherwise that block comes from unitarity.
+    ``local``: the scattering states of every channel are kept where they are computed anyway
+    (the solution x of the lowest slice for each channel's source) and carried up through the
+    dense slices above by back-substitution (:func:`local_densities`); needs ``reflection`` (the
+    top lead's states are solutions for its sources) and layers in dense slices (``plan``).
+    Nothing of it is computed without ``local``.
     """
     Lx, Ly, N = s.Lx, s.Ly, s.N
     draw = draw_disorder(s, realization, pl)
@@ -340,6 +378,11 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
         c = c.at[np.ix_(cols["top"], cols["top"])].add(c_top)
     carried = [top_group] if "top" in cols else []
     gammas = {}
+    if local is not None:
+        check_local(s, pl, local)
+        if lean_right_hand_sides(s, pl, reflection):
+            raise ValueError("local read-outs need every channel as right-hand side: reflection=True")
+    back = []  # per upper dense slice: (first, g src, g[:, :N] H[first, first - 1]) for the local read-outs
 
     for first, last in pl.slices:
         nl = last - first + 1
@@ -367,10 +410,14 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
             v = table_in_modes(Lx, Ly, up, hermitian=False).reshape(N, N)
             sigma_in = v @ g[:N, :N] @ v.conj().T
             src_next, out_next = v @ gsrc[:N], (out @ g)[:, :N] @ v.conj().T
+            link = None if local is None else g[:, :N] @ v.conj().T
         else:
             v = -s.layers[first - 1].tz
             sigma_in = v * jnp.conj(v) * g[:N, :N]
             src_next, out_next = v * gsrc[:N], (out @ g)[:, :N] * jnp.conj(v)
+            link = None if local is None else g[:, :N] * jnp.conj(v)
+        if local is not None:
+            back.append((first, jnp.zeros((m, nch), complex).at[:, all_cols].set(gsrc), link))
         carried = [DenseChannels(all_cols, src_next, out_next)]
 
     if s.bottom is not None or pl.bottom_fold:
@@ -393,7 +440,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
                                        lu_factor(jax.lax.stop_gradient(single)), pl.krylov)
     else:
         solver = _dense_solver(_slice_matrix(s, first, last, theta, phi, energy, draw, pl, terms, mode_blocks))
-    amplitudes, stats = _solve_lowest(solver, groups, c, m, lean)
+    amplitudes, stats, x, x_cols = _solve_lowest(solver, groups, c, m, lean)
 
     for where, lead in s.vertical_leads:
         chains = vertical_lead_chains(s, lead)[_index(getattr(pl, where + "_channels"))]
@@ -413,7 +460,59 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     n_open = (is_open.astype(float) @ onehot).reshape(n_leads, 2)
     if lean:
         T = _reflection_from_unitarity(T, n_open, len(s.side_leads))
-    return T, n_open, (s_matrix if smatrix else None), stats
+    densities = None
+    if local is not None:
+        # x_j = G w_j on the lowest slice (w_j: channel j's coupling vector), so psi_j = sqrt(Gamma_j) x_j.
+        states = {first: jnp.zeros((m, nch), complex).at[:, x_cols].set(x)}
+        below = states[first]
+        for top_first, direct, link in reversed(back):  # back-substitution up through the dense slices
+            below = states[top_first] = direct + link @ below[-N:]
+        densities = local_densities(s, local, states, root, lead_of, n_leads)
+    return KernelOutput(T, n_open, s_matrix if smatrix else None, stats, densities)
+
+
+def check_local(s: Stack, pl: Plan, local: LocalRequest) -> None:
+    """ValueError unless every layer of ``local`` lies in a dense slice of the plan (plain Python).
+
+    Folded layers (mode-diagonal chains) and layers in spin blocks are eliminated without
+    keeping their states; ``fold=False`` solves every layer densely, and then their states are
+    obtained by back-substitution."""
+    for z in local.layers:
+        if not (isinstance(z, (int, np.integer)) and 0 <= z < s.Lz):
+            raise ValueError(f"layer = {z!r} must be a layer index 0 <= z < {s.Lz}")
+        if not any(a <= z <= b for a, b in pl.slices):
+            how = "folded into a vertical lead" if z in pl.top_fold + pl.bottom_fold else "eliminated in spin blocks"
+            raise ValueError(f"layer = {z}: densities are available in the dense slices only, and this layer is "
+                             f"{how} (path: {pl.summary}); pass fold=False to solve every layer densely")
+    d = site_states(s)
+    for k, op in enumerate(local.operators):
+        if np.shape(op) != (d, d):
+            raise ValueError(f"operator {k} has shape {np.shape(op)}: an onsite operator is a ({d}, {d}) block")
+
+
+def local_densities(s: Stack, local: LocalRequest, states: dict, root, lead_of, n_leads: int):
+    """The lead-resolved densities (layers, n_leads, operators, Lx, Ly) of the scattering states.
+
+    ``states``: per dense slice (keyed by its first layer), the solutions x (m, n_channels) for a
+    unit source in every channel, in the slice's sine modes; psi_j = sqrt(Gamma_j) x_j is the
+    scattering state of channel j normalised to unit flux (``root``: sqrt(Gamma), 0 for a closed
+    channel), so that sum over the channels of lead a of psi_j psi_j^dagger = G Gamma_a G^dagger
+    [the injectivity of lead a; M. Buttiker, H. Thomas, A. Pretre, Z. Phys. B 94, 133 (1994)].
+    Returned: sum over the channels j of lead a of psi_j(r)^dagger O psi_j(r) at every site r,
+    Kwant's ``operator.Density`` of ``kwant.wave_function(syst, E)(a)`` summed over its modes
+    (docs/densities.md: the density per unit bias is this divided by 2 pi).
+    """
+    N, d = s.N, site_states(s)
+    operators = jnp.asarray(np.asarray(local.operators, dtype=complex))
+    onehot = jnp.asarray(np.eye(n_leads)[lead_of])
+    phix, phiy = sine_modes(s.Lx)[0], sine_modes(s.Ly)[0]
+    out = []
+    for z in local.layers:
+        first = max(f for f in states if f <= z)
+        psi = states[first][(z - first) * N:(z - first + 1) * N] * root[None, :]
+        psi = jnp.einsum("xm,yn,mnsj->xysj", phix, phiy, psi.reshape(s.Lx, s.Ly, d, -1))  # to real space
+        out.append(jnp.real(jnp.einsum("xysj,ost,xytj,ja->aoxy", jnp.conj(psi), operators, psi, onehot)))
+    return jnp.stack(out)
 
 
 def lean_right_hand_sides(s: Stack, pl: Plan, reflection: bool) -> bool:
@@ -425,7 +524,8 @@ def lean_right_hand_sides(s: Stack, pl: Plan, reflection: bool) -> bool:
 
 
 def _solve_lowest(solve, groups, c, m: int, lean: bool):
-    """Amplitudes c + <out|G|src> over the channel groups, and the solver's (iterations, residual).
+    """Amplitudes c + <out|G|src> over the channel groups, the solver's (iterations, residual), and the
+    solutions x (m, k) with the channels of their columns (the scattering states on the slice).
 
     ``solve(b, transpose)`` gives (x, stats) with A x = b (A^T x = b) for the lowest slice's
     matrix A: one LU (:func:`_dense_solver`), GMRES (``krylov.layer_solver``) or a complex64 LU
@@ -439,13 +539,14 @@ def _solve_lowest(solve, groups, c, m: int, lean: bool):
     x, stats = solve(jnp.concatenate([grp.source(m) for grp in small], axis=1), False)
     c = c.at[np.ix_(all_cols, small_cols)].add(jnp.concatenate([grp.readout(x) for grp in groups], axis=0))
     if not lean:
-        return c, stats
+        return c, stats, x, small_cols
     rhs = jnp.concatenate([grp.readout_matrix(m) for grp in small], axis=0).T
     # The second solve waits for the first: two batched LAPACK calls must not run at once on CPU
     # (core.batching).
     x, rhs = jax.lax.optimization_barrier((x, rhs))
     y, stats_y = solve(rhs, True)
-    return c.at[np.ix_(small_cols, groups[0].cols)].add(groups[0].source_t(y)), jnp.maximum(stats, stats_y)
+    return (c.at[np.ix_(small_cols, groups[0].cols)].add(groups[0].source_t(y)), jnp.maximum(stats, stats_y), x,
+            small_cols)
 
 
 def _dense_solver(a):

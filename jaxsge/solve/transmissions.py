@@ -30,7 +30,7 @@ from ..core.precision import x64
 from ..model.junction import JunctionParams, junction, validate
 from ..model.stack import Stack, check_real
 from ..plan.plan import Plan, plan
-from .kernel import evaluate, lean_right_hand_sides, upper_state
+from .kernel import KernelOutput, LocalRequest, evaluate, lean_right_hand_sides, upper_state
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,8 +112,13 @@ def evaluation_order(s: Stack, pl: Plan) -> int:
     return max((b - a + 1) * s.N for a, b in pl.slices)
 
 
-def evaluation_bytes(s: Stack, pl: Plan, reflection: bool) -> float:
-    """Peak memory (bytes) of one evaluation, or of the upper state it needs if that is larger."""
+def evaluation_bytes(s: Stack, pl: Plan, reflection: bool, local=None) -> float:
+    """Peak memory (bytes) of one evaluation, or of the upper state it needs if that is larger;
+    with a ``local`` request (``kernel.LocalRequest``), plus the scattering states it keeps."""
+    if local is not None:
+        # Per dense slice its states (m, channels) and, above the lowest, its link to the slice below (m, N).
+        kept = sum((b - a + 1) * s.N * (pl.n_channels + s.N) for a, b in pl.slices)
+        return evaluation_bytes(s, pl, reflection) + 16.0 * (kept + s.N * pl.n_channels * len(local.layers))
     N = s.N
     if pl.precision == "mixed":
         # The complex64 matrix assembled and factorised in place (half the double path's), and the
@@ -149,21 +154,23 @@ def upper_at(s, energy, realization, pl):
     return upper_state(s, energy, realization, pl)
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch"))
-def angles_at(s, theta, phi, energy, realization, upper, pl, reflection, smatrix, batch: Mapping = Mapping("vmap")):
+@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch", "local"))
+def angles_at(s, theta, phi, energy, realization, upper, pl, reflection, smatrix, batch: Mapping = Mapping("vmap"),
+              local: Optional[LocalRequest] = None) -> KernelOutput:
     """Angles (leading axis, mapped as ``batch`` says) at one energy and realization, sharing ``upper``."""
-    return map_over(lambda th, ph: evaluate(s, th, ph, energy, realization, pl, upper, reflection, smatrix), batch,
-                    theta, phi)
+    return map_over(lambda th, ph: evaluate(s, th, ph, energy, realization, pl, upper, reflection, smatrix, local),
+                    batch, theta, phi)
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch"))
-def points_at(s, theta, phi, energy, realization, pl, reflection, smatrix, batch: Mapping = Mapping("vmap")):
+@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch", "local"))
+def points_at(s, theta, phi, energy, realization, pl, reflection, smatrix, batch: Mapping = Mapping("vmap"),
+              local: Optional[LocalRequest] = None) -> KernelOutput:
     """Points each at its own energy and realization (leading axis), the upper state computed per point."""
-    return map_over(lambda th, ph, e, r: evaluate(s, th, ph, e, r, pl, upper_state(s, e, r, pl), reflection, smatrix),
-                    batch, theta, phi, energy, realization)
+    return map_over(lambda th, ph, e, r: evaluate(s, th, ph, e, r, pl, upper_state(s, e, r, pl), reflection, smatrix,
+                                                  local), batch, theta, phi, energy, realization)
 
 
-def _grid(s: Stack, energy, realizations):
+def evaluation_grid(s: Stack, energy, realizations):
     """Flattened (theta, phi, energy, realization) of every evaluation and the batch shape."""
     theta, phi, energy = point_grid(theta=s.theta, phi=s.phi, energy=energy)
     shape = theta.shape
@@ -274,14 +281,34 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
     energy may be. ``memory_budget_gib``: memory for one chunk (default: a fraction of what the
     device has). ``progress``: a progress bar over chunks.
     """
-    theta, phi, energies, index, shape = _grid(s, energy, realizations)  # shapes first: clearer messages
+    grid = evaluation_grid(s, energy, realizations)  # shapes first: clearer messages
     pl = plan_for(s, energy, fold=fold, path=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
                   realizations=realizations, precision=precision)
-    total = theta.size
     budget = memory_budget(memory_budget_gib)
     reflection = smatrix or choose_reflection(s, pl, reflection, budget)
+    out = run(s, grid, pl, reflection=reflection, smatrix=smatrix, budget=budget, progress=progress)
+    return Transmissions(out.T, out.n_open, out.S, s.lead_names, pl, not lean_right_hand_sides(s, pl, reflection),
+                         None if pl.krylov is None else out.stats)
+
+
+def run(s: Stack, grid, pl: Plan, *, reflection: bool, smatrix: bool = False, local: Optional[LocalRequest] = None,
+        budget: int, progress: bool = False) -> KernelOutput:
+    """The one driver of the kernel over a grid of points: a :class:`~jaxsge.solve.kernel.KernelOutput`
+    of NumPy arrays with the grid's batch shape as leading axes.
+
+    ``grid``: :func:`evaluation_grid` (the flattened theta, phi, energy, realization of every
+    point and the batch shape). Per distinct (energy, realization) the angle-independent upper
+    state is computed once and its angles evaluated in fixed-size chunks (``core.batching``)
+    that fit ``budget`` bytes by the memory rule :func:`evaluation_bytes`, each chunk mapped as
+    ``core.batching.mapping`` says; points that share nothing are chunked as they come. Then the
+    checks: an iterative solve that did not converge, and non-finite transmissions (or S, or
+    densities), are refused.
+    """
+    theta, phi, energies, index, shape = grid
+    total = theta.size
     batch = mapping(evaluation_order(s, pl))
-    chunk = chunk_size(evaluation_bytes(s, pl, reflection), budget, total, f"at Lx = {s.Lx}, Ly = {s.Ly}", how=batch)
+    chunk = chunk_size(evaluation_bytes(s, pl, reflection, local), budget, total, f"at Lx = {s.Lx}, Ly = {s.Ly}",
+                       how=batch)
     base = s.replace(theta=0.0, phi=0.0)
     unique, inverse = np.unique(np.stack([energies, index.astype(float)], axis=1), axis=0, return_inverse=True)
     if unique.shape[0] < total:  # points share their (energy, realization): one upper state per group
@@ -291,30 +318,27 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
                 for positions, idx in padded_chunks(group.size, chunk)]
     else:
         work = [(None, positions, idx) for positions, idx in padded_chunks(total, chunk)]
-    results = None  # T, n_open, S (or None), stats over every evaluation
+    results = None  # every field of KernelOutput over every evaluation (None where not asked)
     upper, upper_of = None, None
     for k, keep, idx in tqdm(work, unit="chunk", desc=f"{total} evaluations", disable=not progress):
         if k is None:
-            out = points_at(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, batch)
+            out = points_at(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, batch,
+                            local)
         else:
             if upper_of != k:
                 upper, upper_of = upper_at(base, energies[idx[0]], index[idx[0]], pl), k
             out = angles_at(base, theta[idx], phi[idx], energies[idx[0]], index[idx[0]], upper, pl, reflection,
-                            smatrix, batch)
-        out = [None if a is None else np.asarray(a)[: keep.size] for a in out]
+                            smatrix, batch, local)
+        out = jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out)
         if results is None:
-            results = [None if a is None else np.empty((total,) + a.shape[1:], a.dtype) for a in out]
-        for result, a in zip(results, out):
-            if a is not None:
-                result[keep] = a
-    T, n_open, S, stats = results
-    check_converged(stats, pl)
-    if not (np.all(np.isfinite(T)) and (S is None or np.all(np.isfinite(S)))):
+            results = jax.tree_util.tree_map(lambda a: np.empty((total,) + a.shape[1:], a.dtype), out)
+        for result, a in zip(jax.tree_util.tree_leaves(results), jax.tree_util.tree_leaves(out)):
+            result[keep] = a
+    check_converged(results.stats, pl)
+    if not all(np.all(np.isfinite(a)) for a in (results.T, results.S, results.densities) if a is not None):
         raise ValueError("the solve gave non-finite transmissions: the linear system of the junction is singular "
                          "at one of the energies (a bound state of the closed junction?); shift the energy slightly")
-    T, n_open, S, stats = (None if a is None else a.reshape(shape + a.shape[1:]) for a in results)
-    return Transmissions(T, n_open, S, s.lead_names, pl, not lean_right_hand_sides(s, pl, reflection),
-                         None if pl.krylov is None else stats)
+    return jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), results)
 
 
 def solver_report(pl: Plan, stats) -> dict:

@@ -156,7 +156,7 @@ def test_a_wrong_fold_is_caught():
     with jax.enable_x64(True):
         base = stack.replace(theta=0.0, phi=0.0)
         T = np.asarray(evaluate(base, stack.theta, stack.phi, 1.1, 0, wrong, upper_state(base, 1.1, 0, wrong),
-                                True, False)[0])
+                                True, False).T)
     right = solve(stack, 1.1).T
     assert np.abs(T - right).max() > 1e-3
 
