@@ -40,7 +40,7 @@ from ..core.precision import x64
 from ..model.junction import JunctionParams, junction, validate
 from ..model.stack import Stack, direction
 from ..plan.plan import subband_edges
-from ..solve.kernel import LocalRequest, check_local, site_states
+from ..solve.kernel import LocalRequest, check_local, evaluate, site_states, upper_state
 from ..solve.transmissions import evaluation_grid, plan_for, run, solver_report
 from .scan import check_temperature, thermal_nodes
 
@@ -241,6 +241,15 @@ def densities(system, energy=None, *, layer=0, operators=NAMED_OPERATORS, kT: fl
     return Densities(values, local.layers, s.lead_names, names, blocks, th, ph,
                      np.broadcast_to(np.asarray(energy, dtype=float), shape_angles), m, dxc, pl.summary,
                      solver_report(pl, stats), float(kT), nodes, error)
+
+
+def density_values(s: Stack, energy, pl, local: LocalRequest, realization=0):
+    """The densities (layers, leads, operators, Lx, Ly) at one point, traceable in every number of ``s``
+    and in ``energy`` (for ``jax.grad`` / ``jax.jvp``): the stack's own scalar angles, the plan
+    ``pl`` made beforehand (``solve.transmissions.plan_for``, with ``varied`` for parameters moved
+    from zero), ``local`` from :func:`local_request`."""
+    upper = upper_state(s, energy, realization, pl)
+    return evaluate(s, s.theta, s.phi, energy, realization, pl, upper, True, False, local).densities
 
 
 def out_shape(s: Stack, local: LocalRequest, names) -> tuple:
