@@ -15,7 +15,8 @@ from .model.stack import Layer, SideLead, Stack, VerticalLead  # noqa: E402
 from .model.system import System, junction_system, stack_system  # noqa: E402
 from .solve.transmissions import Transmissions, solve, transmissions  # noqa: E402
 from .io.results import load, stack_of  # noqa: E402
+from .observables.densities import Densities, densities  # noqa: E402
 
 __all__ = ["JunctionParams", "Layer", "SideLead", "Stack", "VerticalLead", "System", "Transmissions", "solve",
            "transmissions", "junction", "mechanism", "three_terminal", "junction_system", "stack_system", "LEADS",
-           "SIDE_LEADS", "load", "stack_of"]
+           "SIDE_LEADS", "load", "stack_of", "Densities", "densities"]

@@ -20,19 +20,18 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
-from ..core.batching import chunk_size, map_over, mapping, memory_budget, padded_chunks, platform
+from ..core.batching import memory_budget, platform
 from ..core.precision import x64
 from ..model.system import System, varied_leaves
 from ..plan.plan import check_size, edge_distance
 from ..solve.kernel import evaluate, lean_right_hand_sides, upper_state
-from ..solve.transmissions import (check_converged, choose_reflection, evaluation_bytes, evaluation_order, plan_for,
-                                   point_grid, solver_report)
+from ..solve.transmissions import check_converged, choose_reflection, plan_for, point_grid, run, solver_report
 from . import response
 from .scan import CONDUCTANCES, as_system
 
@@ -112,31 +111,47 @@ def check_not_singular(system: System, wrt) -> None:
             "the subband edge")
 
 
-def _observables(s, energy, theta, phi, r, pl, leads, reflection: bool = True):
-    """T and the conversion conductances at one point (traceable), the angles added to the stack's;
-    and the Krylov solver's (iterations, residual) as auxiliary output."""
-    out = evaluate(s, s.theta + theta, s.phi + phi, energy, r, pl, upper_state(s, energy, r, pl),
-                   reflection=reflection, smatrix=False)
+def _observables(out, leads):
+    """T and the conversion conductances of one evaluation (a ``kernel.KernelOutput``; traceable), and the
+    Krylov solver's (iterations, residual) as auxiliary output."""
     conversions = response.conversions(out.T, out.n_open, leads) if response.conversion_axes(leads) else {}
     return {"T": out.T, **conversions}, out.stats
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "leads", "sequential", "reflection", "how"))
-def _jvp_points(stack, energy, tangent, d_energy, theta, phi, index, pl, leads, sequential, reflection, how):
-    def point(th, ph, r):
-        f = lambda s, e: _observables(s, e, th, ph, r, pl, leads, reflection)  # noqa: E731
-        if sequential:
+class Tangents(NamedTuple):
+    """One point's values of the observables, their derivatives (trailing axis: the parameters) and the
+    solver's statistics."""
+
+    values: dict
+    derivatives: dict
+    stats: jnp.ndarray
+
+
+class Derivatives(NamedTuple):
+    """The forward-mode transform of an evaluation, for ``solve.transmissions.run`` (hashable, static):
+    ``self(f, stack, energy, (tangent, d_energy))`` is a :class:`Tangents` of the observables of
+    ``f(stack, energy)`` along every tangent."""
+
+    leads: tuple
+    sequential: bool
+
+    def __call__(self, evaluation, stack, energy, extra):
+        tangent, d_energy = extra
+
+        def f(s, e):
+            return _observables(evaluation(s, e), self.leads)
+
+        if self.sequential:
             # CPU: the tangents one after the other on the linearised function (the value and its
             # LU computed once). Vmapped, their batched LAPACK solves ran side by side and could
             # take both threads of XLA's intra-op pool, each waiting for the other (a deadlock
             # seen on 2 cores; docs/ensemble.md).
             value, f_jvp, stats = jax.linearize(f, stack, energy, has_aux=True)
             derivative = jax.lax.map(lambda t: f_jvp(*t), (tangent, d_energy))
-            return value, jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, -1), derivative), stats
+            return Tangents(value, jax.tree_util.tree_map(lambda a: jnp.moveaxis(a, 0, -1), derivative), stats)
         # The primal does not depend on the vmapped tangent: it (and its LU) is computed once.
-        return jax.vmap(lambda ds, de: jax.jvp(f, (stack, energy), (ds, de), has_aux=True),
-                        out_axes=(None, -1, 0))(tangent, d_energy)
-    return map_over(point, how, theta, phi, index)
+        return Tangents(*jax.vmap(lambda ds, de: jax.jvp(f, (stack, energy), (ds, de), has_aux=True),
+                                  out_axes=(None, -1, 0))(tangent, d_energy))
 
 
 @x64
@@ -169,31 +184,17 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
         raise ValueError(f"realizations must be a non-empty 1D sequence of integers >= 0, got {realizations!r}")
     grid_index = np.repeat(index, theta.size)
     grid_theta, grid_phi = np.tile(theta.reshape(-1), index.size), np.tile(phi.reshape(-1), index.size)
-    total = grid_theta.size
+    shape = theta.shape if realizations is None else (index.size,) + theta.shape
+    grid = (grid_theta, grid_phi, np.full(grid_theta.size, float(energy_value)), grid_index, shape)
     # Each tangent carries its own copy of the large arrays alongside the value's.
     budget = memory_budget(memory_budget_gib)
     reflection = choose_reflection(concrete_stack, pl, "auto", budget, copies=1 + len(wrt))
-    per = (1 + len(wrt)) * evaluation_bytes(concrete_stack, pl, reflection)
-    how = mapping(evaluation_order(concrete_stack, pl))
-    chunk = chunk_size(per, budget, total, f"with {len(wrt)} derivative(s)", one_on_cpu=True, how=how)
     leads = concrete_stack.lead_names
-    pieces = []
-    for keep, idx in tqdm(padded_chunks(total, chunk), unit="chunk", desc=f"{total} evaluations + derivatives",
-                          disable=not progress):
-        out = _jvp_points(stack, energy, tangent, d_energy, jnp.asarray(grid_theta[idx]), jnp.asarray(grid_phi[idx]),
-                          jnp.asarray(grid_index[idx]), pl, leads, platform() == "cpu", reflection, how)
-        pieces.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out))
-    values, derivs, stats = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *pieces)
-    if pl.krylov is not None:
-        check_converged(stats, pl)
-    shape = theta.shape if realizations is None else (index.size,) + theta.shape
-    values = {q: v.reshape(shape + v.shape[1:]) for q, v in values.items()}
-    derivatives = {q: {name: d[..., k].reshape(shape + d.shape[1:-1]) for k, name in enumerate(wrt)}
-                   for q, d in derivs.items()}
-    for q, per_name in derivatives.items():
-        for name, d in per_name.items():
-            if not np.all(np.isfinite(d)):
-                raise ValueError(f"d{q}/d{name} is not finite at some point (a channel opening or a singular system?)")
+    out = run(stack, grid, pl, reflection=reflection, budget=budget, progress=progress,
+              transform=Derivatives(leads, platform() == "cpu"), extra=(tangent, d_energy), copies=1 + len(wrt),
+              what=f"with {len(wrt)} derivative(s)")
+    values, derivs, stats = out
+    derivatives = {q: {name: d[..., k] for k, name in enumerate(wrt)} for q, d in derivs.items()}
     return Sensitivities(wrt, values, derivatives, theta, phi, None if realizations is None else index, leads,
                          pl.summary, solver_report(pl, stats),
                          not lean_right_hand_sides(concrete_stack, pl, reflection))
@@ -202,8 +203,9 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
 @functools.partial(jax.jit, static_argnames=("pl", "leads", "quantity"))
 def _value_and_grad(stack, energy, index, pl, leads, quantity):
     def f(s, e):
-        out, stats = _observables(s, e, 0.0, 0.0, index, pl, leads)
-        return out[quantity], stats
+        out = evaluate(s, s.theta, s.phi, e, index, pl, upper_state(s, e, index, pl), reflection=True, smatrix=False)
+        observables, stats = _observables(out, leads)
+        return observables[quantity], stats
     return jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(stack, energy)
 
 

@@ -162,12 +162,22 @@ def angles_at(s, theta, phi, energy, realization, upper, pl, reflection, smatrix
                     batch, theta, phi)
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch", "local"))
+@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch", "local", "transform"))
 def points_at(s, theta, phi, energy, realization, pl, reflection, smatrix, batch: Mapping = Mapping("vmap"),
-              local: Optional[LocalRequest] = None) -> KernelOutput:
-    """Points each at its own energy and realization (leading axis), the upper state computed per point."""
-    return map_over(lambda th, ph, e, r: evaluate(s, th, ph, e, r, pl, upper_state(s, e, r, pl), reflection, smatrix,
-                                                  local), batch, theta, phi, energy, realization)
+              local: Optional[LocalRequest] = None, transform=None, extra=None):
+    """Points each at its own energy and realization (leading axis), the upper state computed per point;
+    the angles are added to the stack's (0 for a plain solve, a tangent's direction for a derivative).
+
+    ``transform``: None (a KernelOutput per point), or a hashable callable ``transform(f, s, energy,
+    extra)`` of ``f(s, energy)``, the point's KernelOutput as a function of the stack and the energy
+    (upper state included), returning a pytree with a ``stats`` field: e.g. its JVP
+    (``observables.sensitivity.Derivatives``); ``extra``: its traced data (the tangents)."""
+    def point(th, ph, e, r):
+        def f(stack, energy):
+            return evaluate(stack, stack.theta + th, stack.phi + ph, energy, r, pl, upper_state(stack, energy, r, pl),
+                            reflection, smatrix, local)
+        return f(s, e) if transform is None else transform(f, s, e, extra)
+    return map_over(point, batch, theta, phi, energy, realization)
 
 
 def evaluation_grid(s: Stack, energy, realizations):
@@ -292,26 +302,31 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
 
 
 def run(s: Stack, grid, pl: Plan, *, reflection: bool, smatrix: bool = False, local: Optional[LocalRequest] = None,
-        budget: int, progress: bool = False) -> KernelOutput:
+        budget: int, progress: bool = False, transform=None, extra=None, copies: int = 1, what: str = ""):
     """The one driver of the kernel over a grid of points: a :class:`~jaxsge.solve.kernel.KernelOutput`
-    of NumPy arrays with the grid's batch shape as leading axes.
+    (or what ``transform`` makes of it) of NumPy arrays with the grid's batch shape as leading axes.
 
     ``grid``: :func:`evaluation_grid` (the flattened theta, phi, energy, realization of every
     point and the batch shape). Per distinct (energy, realization) the angle-independent upper
     state is computed once and its angles evaluated in fixed-size chunks (``core.batching``)
     that fit ``budget`` bytes by the memory rule :func:`evaluation_bytes`, each chunk mapped as
     ``core.batching.mapping`` says; points that share nothing are chunked as they come. Then the
-    checks: an iterative solve that did not converge, and non-finite transmissions (or S, or
-    densities), are refused.
+    checks: an iterative solve that did not converge, and any non-finite output, are refused.
+
+    ``transform``, ``extra``: a transform of each point's evaluation (:func:`points_at`), e.g.
+    derivatives, which holds ``copies`` evaluations' memory; its points are evaluated one per call
+    on CPU (its tangents add batched LAPACK calls, ``core.batching``) and never share an upper
+    state (it is part of what is differentiated). ``what``: how the error messages name the
+    work (e.g. "with 2 derivative(s)").
     """
     theta, phi, energies, index, shape = grid
     total = theta.size
     batch = mapping(evaluation_order(s, pl))
-    chunk = chunk_size(evaluation_bytes(s, pl, reflection, local), budget, total, f"at Lx = {s.Lx}, Ly = {s.Ly}",
-                       how=batch)
-    base = s.replace(theta=0.0, phi=0.0)
+    chunk = chunk_size(copies * evaluation_bytes(s, pl, reflection, local), budget, total,
+                       what or f"at Lx = {s.Lx}, Ly = {s.Ly}", one_on_cpu=transform is not None, how=batch)
+    base = s if transform is not None else s.replace(theta=0.0, phi=0.0)
     unique, inverse = np.unique(np.stack([energies, index.astype(float)], axis=1), axis=0, return_inverse=True)
-    if unique.shape[0] < total:  # points share their (energy, realization): one upper state per group
+    if unique.shape[0] < total and transform is None:  # points share (energy, realization): one upper state each
         groups = [np.flatnonzero(inverse.reshape(-1) == k) for k in range(unique.shape[0])]
         chunk = min(chunk, max(g.size for g in groups))
         work = [(k, group[positions], group[idx]) for k, group in enumerate(groups)
@@ -323,7 +338,7 @@ def run(s: Stack, grid, pl: Plan, *, reflection: bool, smatrix: bool = False, lo
     for k, keep, idx in tqdm(work, unit="chunk", desc=f"{total} evaluations", disable=not progress):
         if k is None:
             out = points_at(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, batch,
-                            local)
+                            local, transform, extra)
         else:
             if upper_of != k:
                 upper, upper_of = upper_at(base, energies[idx[0]], index[idx[0]], pl), k
@@ -335,9 +350,12 @@ def run(s: Stack, grid, pl: Plan, *, reflection: bool, smatrix: bool = False, lo
         for result, a in zip(jax.tree_util.tree_leaves(results), jax.tree_util.tree_leaves(out)):
             result[keep] = a
     check_converged(results.stats, pl)
-    if not all(np.all(np.isfinite(a)) for a in (results.T, results.S, results.densities) if a is not None):
-        raise ValueError("the solve gave non-finite transmissions: the linear system of the junction is singular "
-                         "at one of the energies (a bound state of the closed junction?); shift the energy slightly")
+    bad = [jax.tree_util.keystr(path) for path, a in jax.tree_util.tree_flatten_with_path(results)[0]
+           if not np.all(np.isfinite(a))]
+    if bad:
+        raise ValueError(f"the solve gave non-finite values ({', '.join(bad)}): the linear system of the junction is "
+                         "singular at one of the energies (a bound state of the closed junction?), or a derivative "
+                         "meets a channel opening; shift the energy slightly")
     return jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), results)
 
 

@@ -6,8 +6,6 @@ Krylov and mixed paths (GMRES tolerance 1e-10, relative); derivatives against ce
 differences to rtol 1e-6.
 """
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -25,8 +23,7 @@ KRYLOV_READY = junction(mechanism("2deg", SMALL.replace(disorder_layers="2deg"))
 
 
 def _kwant():
-    if os.environ.get("JAXSGE_REQUIRE_KWANT") == "1":
-        import kwant  # noqa: F401  (must be importable)
+    """Kwant, or a skip (a failure under JAXSGE_REQUIRE_KWANT=1: tests/conftest.py imports it first)."""
     return pytest.importorskip("kwant", reason="Kwant is not installed (make kwant)")
 
 
@@ -70,7 +67,7 @@ def test_lowest_layer_paths_equal_kwant(path, precision):
 def _spectral_function(stack):
     """A(r, r) = i (G - G^dagger) on every site, (Lz, Lx, Ly, 2, 2), from a direct inverse of E - H - Sigma
     (Kwant's Hamiltonian and lead self-energies)."""
-    kwant = _kwant()
+    _kwant()
     from jaxsge.validation import kwant_model
 
     syst = kwant_model.build(stack, kwant_model.potentials(stack))
