@@ -55,6 +55,19 @@ def test_dense_every_layer_equals_kwant():
     assert np.abs(d.values[0, :, 3]).max() > 1e-3, "and a spin density in the 2DEG"
 
 
+@pytest.mark.parametrize("name", ["lead_on_inner_layer", "bottom_fold_2deg_in_the_middle", "interlayer_table"])
+def test_other_stacks_every_layer_equals_kwant(name):
+    """Side leads on upper layers (their sources in the back-substitution), a bottom lead, an interlayer
+    hopping table (a dense link between slices)."""
+    _kwant()
+    from tests.solve.test_kwant_stack import CASES
+
+    stack = CASES[name]
+    d = densities(stack, E, layer=tuple(range(stack.Lz)), fold=False, operators=("charge", "sx", "sz"))
+    theirs = _kwant_densities(stack, d.layers, d.matrices)
+    np.testing.assert_allclose(d.values, theirs, atol=TOL, rtol=0)
+
+
 @pytest.mark.parametrize("path, precision", [("krylov", "double"), ("dense", "mixed"), ("dense", "double")])
 def test_lowest_layer_paths_equal_kwant(path, precision):
     d = densities(KRYLOV_READY, E, layer=0, path=path, precision=precision)
