@@ -141,15 +141,15 @@ KRYLOV_SITES_CPU_DISORDERED = 90 * 90
 
 
 def check_size(s: Stack, dense: bool = True, itemsize: int = 16) -> None:
-    """Refuse, before anything is allocated, a stack whose smallest dense matrix (order 2 Lx Ly, one
-    layer, ``itemsize`` bytes per entry: 8 in complex64) cannot fit in the memory available; without
+    """Refuse, before anything is allocated, a stack whose smallest dense matrix (order 2 n Lx Ly, its
+    largest layer of n orbitals per site, ``itemsize`` bytes per entry: 8 in complex64) cannot fit in the memory available; without
     ``dense`` (the Krylov path), one whose mode tables (Lx^2 + Ly^2) and a few hundred layer vectors cannot."""
     from ..core.batching import available_memory, format_bytes
 
     have = available_memory()
     need = float(itemsize) * float(s.N) ** 2 if dense else 16.0 * (s.Lx ** 2 + s.Ly ** 2 + 300 * s.N)
     if need > have:
-        what = (f"one dense layer matrix of order 2 Lx Ly = {s.N} needs {format_bytes(need)}" if dense else
+        what = (f"one dense layer matrix of order 2 n Lx Ly = {s.N} (n orbitals per site) needs {format_bytes(need)}" if dense else
                 f"the Krylov path needs at least {format_bytes(need)}")
         raise ValueError(f"Lx = {s.Lx}, Ly = {s.Ly}: {what}, more than the {format_bytes(have)} available "
                          "(docs/performance.md gives the largest sizes per memory)")
@@ -209,7 +209,8 @@ def _obstacles(s: Stack, z: int, touching: dict, axis, for_blocks: bool, varied)
     """Why layer z cannot be folded (or, ``for_blocks``, handled in spin blocks along the axis)."""
     layer, lv = s.layers[z], _sub(varied, "layers", z)
     soc = _spin_orbit(layer, lv)
-    checks = [(soc, "spin-orbit coupling (" + ", ".join(soc) + ")"), (layer.hoppings, "extra hopping table"),
+    checks = [(layer.orbitals > 1, f"{layer.orbitals} orbitals per site"),
+              (soc, "spin-orbit coupling (" + ", ".join(soc) + ")"), (layer.hoppings, "extra hopping table"),
               (z in touching, "side lead(s) " + ", ".join(touching.get(z, ()))),
               (layer.up or (z > 0 and s.layers[z - 1].up), "inter-layer hopping table"),
               (_collinear_sign(layer, lv, axis) is None, "exchange not collinear with the lead's spin axis")]
@@ -316,6 +317,8 @@ def krylov_obstacles(s: Stack, pl: Plan) -> list:
               (pl.blocks, "layers in spin blocks above it"), (pl.bottom_fold or s.bottom is not None, "a bottom lead"),
               (pl.signs[z] == 0, f"layer {z}'s exchange is not collinear with the top lead's axis"),
               ((0, 0) in s.layers[z].hoppings, f"layer {z} has an on-site hopping-table entry"),
+              (s.layers[z].orbitals > 1, f"layer {z} has {s.layers[z].orbitals} orbitals per site (the Krylov "
+                                         "operator takes one)"),
               (any(lead.layers != (z, z) for lead in s.side_leads), "a side lead off the lowest layer")]
     return [text for failed, text in checks if failed]
 

@@ -1,7 +1,9 @@
 """The traceable core: spin-resolved transmissions of a stack at one angle, energy and realization.
 
 Everything is written in the hard-wall sine modes of each layer, index ``(z_in_slice, mx, my,
-spin)`` in a slice of layers. There the vertical leads and the folded layers are diagonal
+orbital, spin)`` in a slice of layers (the layers of a slice have one orbital count; the folded
+layers, spin blocks and vertical leads one orbital per site, ``model.stack.validate_stack`` and
+``plan.plan``). There the vertical leads and the folded layers are diagonal
 (``core.chains.fold_mode_chains``), so M's self-energy is added mode by mode, never stored as a
 dense matrix; every other term is a broadcast product of small factors (``core.lattice.table_in_modes``),
 so a slice matrix E - H - Sigma is written once, into its own buffer, and factorised in place
@@ -40,8 +42,8 @@ from ..core.lattice import band_energies, disorder_realization, potential_in_mod
     table_in_modes
 from ..core.linalg import lu_factor, lu_solve
 from ..model.stack import (SPIN_SIGN, Stack, direction, in_plane_table, layer_profile, layer_scalar_onsite,
-                           side_lead_chains, side_lead_extent, side_lead_modes, side_lead_sites, site_block,
-                           table_entries, vertical_lead_chains)
+                           side_lead_chains, side_lead_extent, side_lead_modes, side_lead_orbitals, side_lead_sites,
+                           site_block, table_entries, vertical_lead_chains)
 from ..plan.plan import Plan
 from . import krylov
 from .krylov import LayerOperator
@@ -245,9 +247,12 @@ def _side_lead(s: Stack, k: int, first: int, nl: int, theta, phi, energy, pl: Pl
     interface sites lie on one edge column (x fixed for the -x and +x edges), so in the slice's
     sine modes the coupling vector is phi_x[x_edge, mx] Psi[my, m] U[z, l], Psi = phi_y^T phi_W
     on the lead's sites: separable, and so is the self-energy sum_(m, l, s) sigma C C^T chi chi^dagger.
+    On layers of n > 1 orbitals each mode is also one orbital o (the lead is orbital-diagonal), its
+    channels (m, l * n + o, s) and its self-energy diagonal in o.
     """
     lead = s.side_leads[k]
     offset, width = side_lead_extent(s, lead)
+    n = side_lead_orbitals(s, lead)
     u, _ = side_lead_modes(s, lead)
     z0, z1 = lead.layers
     u_slice = jnp.zeros((nl, u.shape[1])).at[z0 - first:z1 - first + 1].set(u)
@@ -259,18 +264,25 @@ def _side_lead(s: Stack, k: int, first: int, nl: int, theta, phi, energy, pl: Pl
     edge = sine_modes(L_across)[0][0 if lead.edge[0] == "-" else -1]  # (L_across,)
     psi = sine_modes(L_along)[0][offset:offset + width].T @ sine_modes(width)[0]  # (L_along, width)
     spin_proj = jnp.einsum("as,bs->sab", chi, jnp.conj(chi))
-    ks = jnp.einsum("zl,am,mls,wl,bm,scd->zacwbd", u_slice, psi, sigma, u_slice, psi, spin_proj)
-    # ks: (z, along, spin, z', along', spin'); put the edge factor on the across axes (x: 1 and 5, y: 2 and 6).
+    if n == 1:
+        ks = jnp.einsum("zl,am,mls,wl,bm,scd->zacwbd", u_slice, psi, sigma, u_slice, psi, spin_proj)
+    else:  # diagonal in the orbital o: (orbital, spin) is the site index
+        ks = jnp.einsum("zl,am,mlos,wl,bm,scd,op->zaocwbpd", u_slice, psi, sigma.reshape(width, -1, n, 2), u_slice,
+                        psi, spin_proj, jnp.eye(n)).reshape(nl, L_along, 2 * n, nl, L_along, 2 * n)
+    # ks: (z, along, site state, z', along', site state'); put the edge factor on the across axes (x: 1 and 5, y: 2 and 6).
     axis = 1 if across_x else 2
     term = -(edge.reshape([-1 if i == axis else 1 for i in range(8)])
              * edge.reshape([-1 if i == axis + 4 else 1 for i in range(8)]) * jnp.expand_dims(ks, (axis, axis + 4)))
-    width_mode, layer_mode, spin = q = _index(pl.side_channels[k])
+    width_mode, layer_orbital, spin = q = _index(pl.side_channels[k])
+    layer_mode = layer_orbital // n
     along = psi[:, width_mode]  # (L_along, nch)
     x_factor, y_factor = (edge[:, None], along) if across_x else (along, edge[:, None])
     # (layer, x, y, spin, channel)
     vec = (u_slice[:, layer_mode][:, None, None, None, :] * x_factor[None, :, None, None, :]
            * y_factor[None, None, :, None, :] * chi[:, spin][None, None, None, :, :])
-    return term, vec.reshape(nl * s.N, -1), chain_broadening(energy, chains[q], lead.t)
+    if n > 1:  # (layer, x, y, orbital, spin, channel): each channel on its own orbital
+        vec = vec[:, :, :, None] * np.eye(n)[:, layer_orbital % n][None, None, None, :, None, :]
+    return term, vec.reshape(nl * s.layer_order(first), -1), chain_broadening(energy, chains[q], lead.t)
 
 
 def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl: Plan, extra_terms,
@@ -278,14 +290,17 @@ def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl:
     """E - H of layers first..last in their sine modes, plus ``extra_terms`` (8-D, e.g. -Sigma), (m, m).
 
     ``mode_blocks``: a self-energy on the top layer that is diagonal in its modes, (Lx, Ly, 2, 2),
-    subtracted with the layer's own diagonal (one full-size term less).
+    subtracted with the layer's own diagonal (one full-size term less). The layers of a slice have
+    one orbital count n: a site block is (2n x 2n).
     """
     Lx, Ly, nl = s.Lx, s.Ly, last - first + 1
+    n = s.layers[first].orbitals
+    eye = I2 if n == 1 else np.eye(2 * n)
     total = 0.0
     for i, z in enumerate(range(first, last + 1)):
         layer = s.layers[z]
         dq = energy - layer_scalar_onsite(layer) - band_energies(Lx, Ly, layer.t)
-        blocks = dq[:, :, None, None] * I2 - site_block(layer, *direction(layer, theta, phi))
+        blocks = dq[:, :, None, None] * eye - site_block(layer, *direction(layer, theta, phi))
         if i == nl - 1 and mode_blocks is not None:  # the folded stack above, diagonal in the same modes
             blocks = blocks - mode_blocks
         term = _mode_diagonal(Lx, Ly, blocks)
@@ -295,17 +310,17 @@ def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl:
         profile = layer_profile(s, z, draw, pl.disordered[z])
         if profile is not None:
             term = term - potential_in_modes(profile).reshape(Lx, Ly, Lx, Ly)[:, :, None, :, :, None] \
-                * I2[None, None, :, None, None, :]
+                * eye[None, None, :, None, None, :]
         total = total + _place(nl, i, i, term)
         if z < last:
-            up = table_entries(layer.up, "up")
+            up = table_entries(layer.up, "up", (n, n))
             hop = (table_in_modes(Lx, Ly, up, hermitian=False) if up
-                   else -layer.tz * _mode_diagonal(Lx, Ly, I2[None, None]))
+                   else -layer.tz * _mode_diagonal(Lx, Ly, eye[None, None]))
             down = jnp.conj(jnp.transpose(hop, (3, 4, 5, 0, 1, 2)))
             total = total - _place(nl, i, i + 1, hop) - _place(nl, i + 1, i, down)
     total = functools.reduce(operator.add, extra_terms, total)
-    m = nl * s.N
-    return jnp.broadcast_to(total, (nl, Lx, Ly, 2, nl, Lx, Ly, 2)).reshape(m, m)
+    m = nl * s.layer_order(first)
+    return jnp.broadcast_to(total, (nl, Lx, Ly, 2 * n, nl, Lx, Ly, 2 * n)).reshape(m, m)
 
 
 def _incoming(s: Stack, upper, chi, cols_top, pl: Plan):
@@ -313,7 +328,7 @@ def _incoming(s: Stack, upper, chi, cols_top, pl: Plan):
     (Lx, Ly, 2, 2), or a dense (N, N) matrix), the top channels and their c block."""
     if isinstance(upper, DiagState):
         return _diag_sigma(upper, chi), *_mode_channels(s, upper, pl.top_channels, chi, cols_top)
-    N = s.N
+    N = 2 * s.Lx * s.Ly  # the spin-block layers and the dense layer below them have one orbital
     sigma = jnp.einsum("sij,as,bs->iajb", upper.sigma, chi, jnp.conj(chi)).reshape(N, N)
     src = jnp.einsum("sic,as->iac", upper.b, chi).reshape(N, -1)
     out = jnp.einsum("sci,as->cia", upper.proj, jnp.conj(chi)).reshape(-1, N)
@@ -328,13 +343,17 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     lowest slice for the top lead's channels too (exact spin-resolved reflection of the top
     lead, and the S-matrix when ``smatrix``); otherwise that block comes from unitarity.
     """
-    Lx, Ly, N = s.Lx, s.Ly, s.N
+    Lx, Ly = s.Lx, s.Ly
     draw = draw_disorder(s, realization, pl)
     cols, lead_of, spin_of = channel_layout(s, pl)
     nch = lead_of.size
     n_leads = len(s.lead_names)
     chi_top = _spinors(s.top, theta, phi)
     sigma_in, top_group, c_top = _incoming(s, upper, chi_top, cols.get("top", np.zeros(0, int)), pl)
+    if s.layers[pl.slices[0][1]].orbitals > 1:
+        # Nothing above the highest dense layer: a vertical lead, a folded or a spin-block layer would
+        # have one orbital, coupled to it by an ``up`` table, which makes it dense (``plan.plan``).
+        sigma_in = None
     c = jnp.zeros((nch, nch), complex)
     if "top" in cols:
         c = c.at[np.ix_(cols["top"], cols["top"])].add(c_top)
@@ -343,9 +362,12 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
 
     for first, last in pl.slices:
         nl = last - first + 1
+        N = s.layer_order(first)  # one orbital count per slice
         m = nl * N
-        mode_blocks = sigma_in if sigma_in.ndim == 4 else None
-        terms = [] if mode_blocks is not None else [_place(nl, nl - 1, nl - 1, -sigma_in.reshape(Lx, Ly, 2, Lx, Ly, 2))]
+        d = N // (Lx * Ly)
+        mode_blocks = sigma_in if sigma_in is not None and sigma_in.ndim == 4 else None
+        terms = [] if sigma_in is None or mode_blocks is not None else \
+            [_place(nl, nl - 1, nl - 1, -sigma_in.reshape(Lx, Ly, d, Lx, Ly, d))]
         groups = [_on_top_layer(g, nl, N) for g in carried]
         for k, lead in enumerate(s.side_leads):
             if first <= lead.layers[0] <= last:
@@ -361,10 +383,11 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
         all_cols = np.concatenate([grp.cols for grp in groups])
         gsrc = g @ src
         c = c.at[np.ix_(all_cols, all_cols)].add(out @ gsrc)
-        # v = H[layer first - 1, layer first] in sine modes: an (N, N) matrix from ``up``, or the scalar -tz.
-        up = table_entries(s.layers[first - 1].up, "up")
+        # v = H[layer first - 1, layer first] in sine modes: an (N', N) matrix from ``up``, or the scalar -tz.
+        below = s.layers[first - 1]
+        up = table_entries(below.up, "up", (below.orbitals, s.layers[first].orbitals))
         if up:
-            v = table_in_modes(Lx, Ly, up, hermitian=False).reshape(N, N)
+            v = table_in_modes(Lx, Ly, up, hermitian=False).reshape(s.layer_order(first - 1), N)
             sigma_in = v @ g[:N, :N] @ v.conj().T
             src_next, out_next = v @ gsrc[:N], (out @ g)[:, :N] @ v.conj().T
         else:
