@@ -29,6 +29,20 @@ SIGMA_Z = np.array([[1, 0], [0, -1]], dtype=complex)
 PAULI = np.stack([SIGMA_X, SIGMA_Y, SIGMA_Z])
 
 
+# Orbital angular momentum of the t2g orbitals (dyz, dxz, dxy) (an effective l = 1): (L_k)_ab = -i eps_kab,
+# the order of the orbitals of a three-orbital layer in ``docs/layered.md``.
+T2G_L = -1j * np.array([[[0, 0, 0], [0, 0, 1], [0, -1, 0]],
+                        [[0, 0, -1], [0, 0, 0], [1, 0, 0]],
+                        [[0, 1, 0], [-1, 0, 0], [0, 0, 0]]], dtype=complex)
+T2G_L.flags.writeable = False
+
+
+def spin_orbit_ls(lam) -> np.ndarray:
+    """Atomic spin-orbit coupling lam L.S = (lam / 2) sum_k L_k x sigma_k on the t2g orbitals, a (6 x 6) onsite
+    block in the basis orbital * 2 + spin (``Layer.hoppings[(0, 0)]`` of a three-orbital layer)."""
+    return (lam / 2) * sum(np.kron(T2G_L[k], PAULI[k]) for k in range(3))
+
+
 def magnetization(theta, phi):
     """Unit vector n = (sin th cos ph, sin th sin ph, cos th), shape (..., 3)."""
     return jnp.stack([jnp.sin(theta) * jnp.cos(phi), jnp.sin(theta) * jnp.sin(phi), jnp.cos(theta)], axis=-1)

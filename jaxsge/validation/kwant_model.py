@@ -218,6 +218,7 @@ def build(stack, potentials, theta=None, phi=None):
             for j in range(offset, offset + width):
                 x, y = {"-x": (0, j), "+x": (Lx - 1, j), "-y": (j, 0), "+y": (j, Ly - 1)}[lead.edge]
                 builder[lats[z](x, y, z)] = eps * one + cell
+        for z in range(z0, z1 + 1):  # after every site: a HoppingKind connects the sites present
             builder[kwant.builder.HoppingKind(along_lead, lats[z])] = -lead.t * one
             builder[kwant.builder.HoppingKind(along_edge, lats[z])] = -lead.t * one
             if z < z1:

@@ -1,0 +1,240 @@
+"""Orbitals per layer (``Layer.orbitals``): one orbital unchanged, independent orbitals, Kwant, inputs."""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from jaxsge.core.lattice import T2G_L, spin_orbit_ls
+from jaxsge.io.config import load_config
+from jaxsge.model.stack import Layer, SideLead, Stack, VerticalLead, validate_stack
+from jaxsge.solve.transmissions import solve
+
+HERE = pathlib.Path(__file__).resolve().parent
+
+
+def one_orbital_cases():
+    """Small stacks over every path of the engine (folds, spin blocks, dense slices, a multi-layer side
+    lead, a bottom lead, disorder, tables), as in tests/model/one_orbital_reference.json."""
+    return {
+        "paperlike": (Stack(Lx=5, Ly=4, layers=(Layer(onsite=4.0, alpha3=-0.3, K0=0.4), Layer(onsite=6.0, dxc=-0.1),
+                                                Layer(onsite=7.9, dxc=-0.3, alpha1=0.2)),
+                            side_leads=(SideLead("L", "-x", width=3), SideLead("R", "+x", width=3),
+                                        SideLead("F", "-y", layers=0)),
+                            top=VerticalLead("M", onsite=6.0, dxc=-0.6), theta=np.pi / 2, phi=np.array([0.3, 1.2])),
+                      1.1),
+        "multi": (Stack(Lx=4, Ly=4, layers=(Layer(onsite=4.0, beta=0.2, hoppings={(1, 1): 0.1j * np.eye(2)}),
+                                            Layer(onsite=5.0, dxc=0.3, theta=0.4, phi=0.2,
+                                                  up={(0, 0): -0.8, (1, 0): 0.1}),
+                                            Layer(onsite=5.0), Layer(onsite=6.0)),
+                        side_leads=(SideLead("L", "-x", layers=(1, 2), dxc=0.2), SideLead("R", "+x", layers=0)),
+                        top=VerticalLead("M", onsite=6.0, dxc=-0.6),
+                        bottom=VerticalLead("B", onsite=5.0, dxc=0.2, theta=1.0, phi=0.5), theta=1.0, phi=0.4), 1.3),
+        "blocks": (Stack(Lx=4, Ly=5, layers=(Layer(onsite=4.0, alpha1=0.3),
+                                             Layer(onsite=np.linspace(5, 6, 20).reshape(4, 5), K0=0.3),
+                                             Layer(onsite=6.0, dxc=0.2)),
+                         side_leads=(SideLead("L", "-x", onsite=4.0), SideLead("R", "+x", onsite=4.0)),
+                         top=VerticalLead("M", onsite=6.0, dxc=-0.6)), 1.2),
+    }
+
+
+def test_one_orbital_equals_the_stored_numbers_of_the_single_orbital_engine():
+    """Every transmission and every |S| entry of the engine before orbitals existed (stored from its
+    commit cba8370 by the same calls) to 1e-13: the one-orbital paths are unchanged."""
+    stored = json.loads((HERE / "one_orbital_reference.json").read_text())
+    for name, (stack, energy) in one_orbital_cases().items():
+        r = solve(stack, energy, smatrix=True)
+        assert np.abs(r.T - np.asarray(stored[name]["T"])).max() < 1e-13, name
+        assert np.abs(np.abs(r.S) - np.asarray(stored[name]["S_abs"])).max() < 1e-13, name
+
+
+def test_explicit_one_orbital_blocks_equal_the_named_terms():
+    """orbitals = 1 with full 2x2 blocks is the default layer (the promotions agree)."""
+    stack, energy = one_orbital_cases()["multi"]
+    layers = list(stack.layers)
+    layers[0] = layers[0].replace(orbitals=1, hoppings={(1, 1): 0.1j * np.eye(2), (0, 0): np.zeros((2, 2))})
+    a = solve(stack, energy).T
+    b = solve(stack.replace(layers=tuple(layers)), energy).T
+    assert np.abs(a - b).max() < 1e-13
+
+
+SHIFTS = np.array([0.0, 0.35, -0.5])
+
+
+def _shifted_orbitals(n, shift):
+    """A two-layer junction whose n orbitals are copies of one orbital shifted by ``shift`` (n > 1), or the
+    one-orbital junction shifted by shift[0] (n = 1): disorder, cubic and linear Rashba, exchange, a
+    side lead across both layers; the leads continue the orbitals."""
+    extra = {(0, 0): np.kron(np.diag(shift), np.eye(2))} if n > 1 else {}
+    base = 0.0 if n > 1 else shift[0]
+    lead_shift = shift if n > 1 else None
+    return Stack(Lx=4, Ly=3, layers=(
+        Layer(onsite=4.0 + base, alpha3=-0.3, K0=0.4, hoppings=dict(extra), orbitals=n),
+        Layer(onsite=5.0 + base, dxc=0.4, alpha1=0.2, hoppings=dict(extra), orbitals=n)),
+        side_leads=(SideLead("L", "-x", layers=0, width=2, orbital_onsite=lead_shift),
+                    SideLead("R", "+x", layers=0, orbital_onsite=lead_shift),
+                    SideLead("F", "-y", layers=(0, 1), dxc=0.3, orbital_onsite=lead_shift)),
+        theta=1.0, phi=np.array([0.2, 2.0]), seed=3)
+
+
+def test_three_orbitals_without_inter_orbital_terms_are_three_independent_problems():
+    """T of three uncoupled orbitals (onsite shifted per orbital, leads continuing them) is the sum of the
+    three one-orbital junctions' T, to 1e-12, at two angles and two disorder realizations."""
+    options = dict(realizations=[0, 1], allow_closed=True)
+    three = solve(_shifted_orbitals(3, SHIFTS), 1.8, **options)
+    ref = sum(solve(_shifted_orbitals(1, [e]), 1.8, **options).T for e in SHIFTS)
+    assert np.abs(ref).max() > 1.0
+    assert np.abs(three.T - ref).max() < 1e-12
+    assert np.abs(three.n_open - sum(solve(_shifted_orbitals(1, [e]), 1.8, **options).n_open
+                                     for e in SHIFTS)).max() == 0
+    assert "3 orbitals per site" in three.plan.explain()
+
+
+def _odd(a, b, gamma):
+    """An in-plane hopping between t2g orbitals a and b, odd in the bond direction: H[r, r+d] = gamma (|a><b| -
+    |b><a|) x 1_spin, so H[r, r-d] = -H[r, r+d] (the orbital Rashba term of an inversion-breaking interface)."""
+    A = np.zeros((3, 3))
+    A[a, b], A[b, a] = gamma, -gamma
+    return np.kron(A, np.eye(2))
+
+
+def t2g_junction(**changes):
+    """A three-orbital t2g 2DEG (atomic L.S, dxy lowered, odd orbital-changing hoppings, cubic Rashba,
+    disorder) under a one-orbital barrier (coupled by a 6x2 ``up`` table) and a one-orbital magnet with its
+    top lead; side leads continuing the three orbitals (L) and a magnetic one (R)."""
+    onsite = np.kron(np.diag([0.0, 0.0, -0.4]), np.eye(2)) + spin_orbit_ls(0.3)
+    couple = np.kron(np.array([[-0.7], [-0.5], [-0.9]]), np.eye(2))
+    stack = Stack(Lx=4, Ly=3, layers=(
+        Layer(onsite=4.0, K0=0.5, alpha3=-0.2, orbitals=3, up={(0, 0): couple},
+              hoppings={(0, 0): onsite, (1, 0): _odd(0, 2, 0.15), (0, 1): _odd(1, 2, 0.15)}),
+        Layer(onsite=6.5, alpha1=0.2, dxc=-0.2), Layer(onsite=6.0, dxc=-0.4)),
+        side_leads=(SideLead("L", "-x", orbital_onsite=[0.0, 0.0, -0.4]),
+                    SideLead("R", "+x", width=2, offset=1, dxc=0.3, theta=0.5, phi=0.2)),
+        top=VerticalLead("M", onsite=6.0, dxc=-0.6), theta=1.1, phi=0.6, seed=2)
+    return stack.replace(**changes)
+
+
+def mixed_counts_junction():
+    """Two three-orbital layers under a two-orbital one (coupled by a 6x4 table with an in-plane offset) and a
+    one-orbital magnet with the top lead; a side lead across both three-orbital layers, one on the
+    two-orbital layer."""
+    rng = np.random.default_rng(5)
+    ls = spin_orbit_ls(0.25)
+    six_by_four = 0.3 * (rng.normal(size=(6, 4)) + 1j * rng.normal(size=(6, 4)))
+    return Stack(Lx=3, Ly=3, layers=(
+        Layer(onsite=4.0, orbitals=3, K0=0.3, hoppings={(0, 0): ls, (1, 0): _odd(0, 2, 0.1)}),
+        Layer(onsite=4.5, orbitals=3, dxc=0.3, hoppings={(0, 0): ls, (0, 1): _odd(1, 2, 0.2)},
+              up={(0, 0): six_by_four, (1, 0): 0.5 * six_by_four}),
+        Layer(onsite=5.0, orbitals=2, alpha1=0.3, up={(0, 0): np.kron(np.array([[-1.0], [-0.6]]), np.eye(2))}),
+        Layer(onsite=6.0, dxc=-0.5)),
+        side_leads=(SideLead("L", "-x", layers=(0, 1), orbital_onsite=[0.1, 0.0, -0.2]),
+                    SideLead("R", "+y", layers=2, width=2, onsite=3.0)),
+        top=VerticalLead("M", onsite=6.0, dxc=-0.6), theta=0.7, phi=1.9, seed=4)
+
+
+def test_l_matrices_are_the_t2g_angular_momentum():
+    """(L_k)_ab = -i eps_kab in (dyz, dxz, dxy): [L_x, L_y] = i L_z, L^2 = 2 (l = 1); L.S has the j = 3/2 and
+    j = 1/2 levels lambda/2 and -lambda (t2g: effective l = 1 with a sign)."""
+    Lx, Ly, Lz = T2G_L
+    assert np.abs(Lx @ Ly - Ly @ Lx - 1j * Lz).max() < 1e-15
+    assert np.abs(sum(L @ L for L in T2G_L) - 2 * np.eye(3)).max() < 1e-15
+    levels = np.linalg.eigvalsh(spin_orbit_ls(1.0))
+    assert np.allclose(levels, [-1, -1, 0.5, 0.5, 0.5, 0.5], atol=1e-14)
+
+
+@pytest.mark.parametrize("fold", [True, False])
+def test_orbitals_planned_path_equals_all_dense(fold):
+    """The t2g junction with the magnet folded into the top lead and with every layer dense agree (1e-10);
+    current is conserved (1e-12)."""
+    stack = t2g_junction()
+    r = solve(stack, 1.5, fold=fold)
+    ref = solve(stack, 1.5, fold=False)
+    assert np.abs(r.T - ref.T).max() < 1e-10
+    assert r.conservation_residual().max() < 1e-12
+    if fold:
+        assert r.plan.top_fold == (2,)
+
+
+@pytest.mark.parametrize("name", ["t2g", "mixed_counts"])
+def test_orbitals_equal_kwant(name):
+    """Every spin-resolved transmission against the independent Kwant model (one site family per layer,
+    norbs = 2 n, spin conservation law x 1_orbitals) to 1e-8: atomic L.S in the t2g basis, orbital-changing
+    hoppings odd in the bond direction, disorder, mixed orbital counts (3, 3, 2, 1) coupled by
+    rectangular tables, side leads continuing three orbitals, across two layers, or one."""
+    pytest.importorskip("kwant", reason="Kwant is not installed (make kwant)")
+    from jaxsge.validation.kwant_model import compare
+
+    stack = t2g_junction() if name == "t2g" else mixed_counts_junction()
+    out = compare(stack, 1.5)
+    assert np.abs(out["jaxsge"]).max() > 0.1
+    assert out["max_deviation"] < 1e-8, out["max_deviation"]
+    assert np.array_equal(out["n_open_jaxsge"], out["n_open_kwant"])
+
+
+def test_orbital_inputs_are_refused_with_the_parameter():
+    good = t2g_junction()
+    layers = good.layers
+    cases = [
+        (good.replace(layers=(layers[0].replace(orbitals=0),) + layers[1:]), "layers[0].orbitals = 0"),
+        (good.replace(layers=(layers[0].replace(up={}),) + layers[1:]), "tz couples equal orbital counts"),
+        (good.replace(layers=(layers[0].replace(up={(0, 0): np.ones((6, 6))}),) + layers[1:]),
+         "must be a 6x2 matrix"),
+        (good.replace(layers=(layers[0].replace(hoppings={(1, 0): np.ones((4, 4))}),) + layers[1:]),
+         "must be a number or a 2x2 matrix (times the identity on the 3 orbitals) or a 6x6 matrix"),
+        (good.replace(side_leads=(SideLead("L", "-x", orbital_onsite=[0.0, 1.0]),) + good.side_leads[1:]),
+         "orbital_onsite has shape (2,)"),
+        (Stack(Lx=3, Ly=3, layers=(Layer(orbitals=2), Layer(orbitals=2)),
+               side_leads=(SideLead("L", "-x"),), top=VerticalLead("M")), "the top lead 'M' attaches to layers[1]"),
+        (Stack(Lx=3, Ly=3, layers=(Layer(orbitals=2, up={(0, 0): np.ones((4, 2))}), Layer()),
+               side_leads=(SideLead("L", "-x", layers=(0, 1)), SideLead("R", "+x"))), "different orbital counts"),
+    ]
+    for stack, message in cases:
+        with pytest.raises(ValueError, match=None) as err:
+            validate_stack(stack)
+        assert message in str(err.value), (message, str(err.value))
+
+
+def test_paths_without_orbitals_say_so():
+    """The Krylov and mixed-precision paths take one orbital per site: asked for, they refuse naming the layer."""
+    stack = Stack(Lx=3, Ly=3, layers=(Layer(orbitals=2, up={(0, 0): np.ones((4, 2))}), Layer(onsite=6.0)),
+                  side_leads=(SideLead("L", "-x"), SideLead("R", "+x")), top=VerticalLead("M", onsite=6.0))
+    for options in ({"path": "krylov"}, {"precision": "mixed"}):
+        with pytest.raises(ValueError, match="layer 0 has 2 orbitals per site"):
+            solve(stack, 2.1, **options)
+
+
+def test_orbitals_from_a_config_and_through_to_dict(tmp_path):
+    """A stack config with an orbital layer (full blocks in its tables, orbital_onsite of a lead) builds the
+    same stack as Python; to_dict / from_dict keep it."""
+    config = tmp_path / "orbitals.toml"
+    config.write_text("""
+Lx = 3
+Ly = 3
+energy = 1.5
+[[layers]]
+orbitals = 2
+hoppings = [{offset = [0, 0], value = [[0, 0, 0, 0], [0, 0, 0, 0], [0, 0, 0.3, 0], [0, 0, 0, 0.3]]},
+            {offset = [1, 0], value = [[0, 0, 0.1, 0], [0, 0, 0, 0.1], [-0.1, 0, 0, 0], [0, -0.1, 0, 0]]}]
+up = [{offset = [0, 0], value = [[-1, 0], [0, -1], [-0.5, 0], [0, -0.5]]}]
+[[layers]]
+onsite = 6.0
+[[side_leads]]
+name = "L"
+edge = "-x"
+orbital_onsite = [0, 0.3]
+[[side_leads]]
+name = "R"
+edge = "+x"
+[top]
+onsite = 6.0
+""")
+    stack = load_config(config).system.stack()
+    assert stack.layers[0].orbitals == 2 and stack.layers[0].hoppings[(0, 0)].shape == (4, 4)
+    again = Stack.from_dict(stack.to_dict())
+    a, b = solve(stack, 1.5).T, solve(again, 1.5).T
+    assert np.abs(a).max() > 0.1 and np.abs(a - b).max() == 0
+    bad = config.read_text().replace("[[-1, 0], [0, -1], [-0.5, 0], [0, -0.5]]", "[[-1, 0, 0], [0, -1, 0]]")
+    config.write_text(bad)
+    with pytest.raises(ValueError, match="must be a number, a 2x2 list"):
+        load_config(config)
