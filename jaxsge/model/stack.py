@@ -133,11 +133,12 @@ class SideLead:
 
 @pytree
 class VerticalLead:
-    """A semi-infinite lead along z above the top layer (or below layer 0), cross-section Lx x Ly,
-    one orbital per site (the layer it attaches to must have one).
+    """A semi-infinite lead along z above the top layer (or below layer 0), cross-section Lx x Ly.
 
     Onsite ``onsite``, hopping -t in every direction (also to the stack), exchange
-    -(dxc/2) n.sigma (angles None: the stack's magnetization). Spin is resolved along n.
+    -(dxc/2) n.sigma (angles None: the stack's magnetization). Spin is resolved along n. It has
+    the orbitals of the layer it attaches to, orbital to orbital (hopping the identity on them),
+    with ``orbital_onsite`` (one energy per orbital, None: zeros) added to each orbital's onsite.
     """
 
     name: str = static("M")
@@ -146,6 +147,7 @@ class VerticalLead:
     dxc: Any = 0.0
     theta: Any = None
     phi: Any = None
+    orbital_onsite: Any = None
 
 
 @pytree
@@ -429,11 +431,10 @@ def validate_stack(s: Stack) -> None:
         if not isinstance(lead, VerticalLead):
             raise ValueError(f"{where} must be a VerticalLead or None")
         _check_fields(f"{where} lead {lead.name!r}", lead, ("onsite", "t", "dxc"), positive=("t",))
-        z = s.Lz - 1 if where == "top" else 0
-        if s.layers[z].orbitals != 1:
-            raise ValueError(f"the {where} lead {lead.name!r} attaches to layers[{z}], which has "
-                             f"{s.layers[z].orbitals} orbitals per site; vertical leads have one orbital per site "
-                             "(attach it to a one-orbital layer, e.g. a one-orbital layer in between coupled by up)")
+        if lead.orbital_onsite is not None:
+            n = vertical_lead_orbitals(s, where)
+            check_real(f"{where} lead {lead.name!r}.orbital_onsite", lead.orbital_onsite, shapes=((n,),),
+                       note=f"give one energy per orbital of the layer it attaches to ({n})")
     _check_overlaps(s)
     _check_connected(s)
 
@@ -586,6 +587,33 @@ def side_lead_chains(stack: Stack, lead: SideLead):
     return (lead.t * e_w[:, None, None] + mu[None, :, None]) - SPIN_SIGN[None, None, :] * lead.dxc / 2
 
 
-def vertical_lead_chains(stack: Stack, lead: VerticalLead):
-    """Onsite energies of a vertical lead's mode chains, (Lx, Ly, 2): onsite + t (eps_mx + eps_my) - s dxc/2."""
-    return (lead.onsite + band_energies(stack.Lx, stack.Ly, lead.t))[:, :, None] - SPIN_SIGN * lead.dxc / 2
+def vertical_lead_orbitals(stack: Stack, where: str) -> int:
+    """Orbitals per site of the top (``where`` "top") or bottom lead: those of the layer it attaches to."""
+    return stack.layers[-1 if where == "top" else 0].orbitals
+
+
+def orbital_modes(energies, shift):
+    """Mode energies (Lx, Ly) plus orbital energies ``shift`` (n,): (Lx, Ly n), the second index my * n + o, so
+    that mode (mx, my) and orbital o have the flat index (mx Ly + my) n + o of a layer's basis (spin apart)."""
+    Lx, Ly = energies.shape
+    shift = jnp.asarray(shift, dtype=float)
+    return (energies[:, :, None] + shift[None, None, :]).reshape(Lx, Ly * shift.shape[0])
+
+
+def vertical_lead_chains(stack: Stack, lead: VerticalLead, where: str):
+    """Onsite energies of a vertical lead's mode chains, (Lx, Ly n, 2): onsite + t (eps_mx + eps_my) + e_o - s dxc/2
+    (n orbitals, e_o its ``orbital_onsite``, the second index my * n + o: ``orbital_modes``)."""
+    n = vertical_lead_orbitals(stack, where)
+    energies = lead.onsite + band_energies(stack.Lx, stack.Ly, lead.t)
+    if n > 1 or lead.orbital_onsite is not None:
+        energies = orbital_modes(energies, jnp.zeros(n) if lead.orbital_onsite is None else lead.orbital_onsite)
+    return energies[:, :, None] - SPIN_SIGN * lead.dxc / 2
+
+
+def layer_orbital_energies(layer: Layer):
+    """Orbital energies (n,) of a layer's onsite block (the spin-up diagonal of its table's (0, 0) entry), or
+    None without one: what a folded layer adds per orbital (``plan.plan`` folds a layer with a table only
+    when that table is an orbital-diagonal, spin-independent onsite block)."""
+    n = layer.orbitals
+    block = table_entries(layer.hoppings, "hoppings", (n, n)).get((0, 0))
+    return None if block is None else jnp.real(jnp.diagonal(block))[::2]

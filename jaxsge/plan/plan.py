@@ -24,7 +24,7 @@ import numpy as np
 
 from ..core.chains import BAND_EDGE_TOLERANCE, open_mask
 from ..core.lattice import magnetization
-from ..model.stack import Stack, concrete, side_lead_chains, validate_stack, vertical_lead_chains
+from ..model.stack import Stack, concrete, side_lead_chains, table_entries, validate_stack, vertical_lead_chains
 
 SOLVERS = ("auto", "dense", "krylov")
 # Arithmetic of the lowest slice's solve: "double" (complex128 throughout) or "mixed" (its matrix
@@ -209,14 +209,28 @@ def _obstacles(s: Stack, z: int, touching: dict, axis, for_blocks: bool, varied)
     """Why layer z cannot be folded (or, ``for_blocks``, handled in spin blocks along the axis)."""
     layer, lv = s.layers[z], _sub(varied, "layers", z)
     soc = _spin_orbit(layer, lv)
-    checks = [(layer.orbitals > 1, f"{layer.orbitals} orbitals per site"),
-              (soc, "spin-orbit coupling (" + ", ".join(soc) + ")"), (layer.hoppings, "extra hopping table"),
+    checks = [(layer.orbitals > 1 and for_blocks, f"{layer.orbitals} orbitals per site"),
+              (soc, "spin-orbit coupling (" + ", ".join(soc) + ")"),
+              (layer.hoppings and (for_blocks or not _orbital_diagonal_onsite(layer)), "extra hopping table"),
               (z in touching, "side lead(s) " + ", ".join(touching.get(z, ()))),
               (layer.up or (z > 0 and s.layers[z - 1].up), "inter-layer hopping table"),
               (_collinear_sign(layer, lv, axis) is None, "exchange not collinear with the lead's spin axis")]
     if not for_blocks:
         checks += [(_present(layer, "K0", lv), "disorder"), (np.ndim(layer.onsite) > 0, "onsite profile")]
     return [text for failed, text in checks if failed]
+
+
+def _orbital_diagonal_onsite(layer) -> bool:
+    """Whether a layer of n > 1 orbitals has, as its only table entry, an onsite block diag(e) x 1_spin (real e;
+    concrete): folded, it adds e_o to orbital o's chains (``solve.kernel``). A one-orbital layer with a table
+    is never folded (its plans are those of the engine before orbitals)."""
+    if layer.orbitals == 1 or set(layer.hoppings) != {(0, 0)}:
+        return False
+    block = concrete(table_entries(layer.hoppings, "hoppings", (layer.orbitals,) * 2)[(0, 0)])
+    if block is None:
+        return False
+    e = np.real(np.diagonal(block))[::2]
+    return bool(np.array_equal(block, np.kron(np.diag(e), np.eye(2)).astype(block.dtype)))
 
 
 def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: float) -> tuple:
@@ -302,7 +316,7 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     side_magnetic = tuple(_present(lead, "dxc", _sub(varied, "side_leads", k)) for k, lead in enumerate(s.side_leads))
     side_channels = tuple(_candidates(energies, side_lead_chains(s, lead), lead.t, f"side lead {lead.name!r}",
                                       allow_closed, edge_tolerance) for lead in s.side_leads)
-    vertical = {where: _candidates(energies, vertical_lead_chains(s, lead), lead.t, f"the {where} lead {lead.name!r}",
+    vertical = {where: _candidates(energies, vertical_lead_chains(s, lead, where), lead.t, f"the {where} lead {lead.name!r}",
                                    allow_closed, edge_tolerance) for where, lead in s.vertical_leads}
     pl = Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), signs, disordered, side_magnetic,
               side_channels, vertical.get("top", ()), vertical.get("bottom", ()), spin_orbit, tuple(reasons), "dense")
@@ -401,7 +415,7 @@ def krylov_shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
                - spin * pl.signs[k] * float(s.layers[k].dxc) / 2, -float(s.layers[k - 1].tz)) for k in pl.top_fold]
     for energy in energies:
         top = (np.zeros((s.Lx, s.Ly, 2)) if s.top is None
-               else chain_self_energy(energy, vertical_lead_chains(s, s.top), s.top.t))
+               else chain_self_energy(energy, vertical_lead_chains(s, s.top, "top"), s.top.t))
         sigma = np.asarray(fold_mode_chains(energy, top, chains)[0])
         d = (energy - onsite - band_energies(s.Lx, s.Ly, float(layer.t))[:, :, None]
              + spin * pl.signs[z] * float(layer.dxc) / 2 - sigma)
@@ -412,7 +426,8 @@ def krylov_shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
 def _lead_chains(s: Stack) -> list:
     """(onsites of its mode chains, flat; hopping t) of every lead."""
     return ([(np.asarray(side_lead_chains(s, lead)).ravel(), float(lead.t)) for lead in s.side_leads]
-            + [(np.asarray(vertical_lead_chains(s, lead)).ravel(), float(lead.t)) for _, lead in s.vertical_leads])
+            + [(np.asarray(vertical_lead_chains(s, lead, where)).ravel(), float(lead.t))
+               for where, lead in s.vertical_leads])
 
 
 def subband_edges(s: Stack) -> np.ndarray:

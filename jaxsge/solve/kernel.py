@@ -1,9 +1,10 @@
 """The traceable core: spin-resolved transmissions of a stack at one angle, energy and realization.
 
 Everything is written in the hard-wall sine modes of each layer, index ``(z_in_slice, mx, my,
-orbital, spin)`` in a slice of layers (the layers of a slice have one orbital count; the folded
-layers, spin blocks and vertical leads one orbital per site, ``model.stack.validate_stack`` and
-``plan.plan``). There the vertical leads and the folded layers are diagonal
+orbital, spin)`` in a slice of layers (the layers of a slice have one orbital count, and so
+have a vertical lead and the layers folded into it; spin blocks take one orbital per site;
+``model.stack.validate_stack`` and ``plan.plan``). Per (mode, orbital) a vertical lead and its
+folded layers are one chain, indexed (mx, my * n + o, s) (``model.stack.orbital_modes``). There the vertical leads and the folded layers are diagonal
 (``core.chains.fold_mode_chains``), so M's self-energy is added mode by mode, never stored as a
 dense matrix; every other term is a broadcast product of small factors (``core.lattice.table_in_modes``),
 so a slice matrix E - H - Sigma is written once, into its own buffer, and factorised in place
@@ -41,9 +42,10 @@ from ..core.chains import chain_broadening, chain_self_energy, fold_mode_chains
 from ..core.lattice import band_energies, disorder_realization, potential_in_modes, sine_modes, spin_along, \
     table_in_modes
 from ..core.linalg import lu_factor, lu_solve
-from ..model.stack import (SPIN_SIGN, Stack, direction, in_plane_table, layer_profile, layer_scalar_onsite,
-                           side_lead_chains, side_lead_extent, side_lead_modes, side_lead_orbitals, side_lead_sites,
-                           site_block, table_entries, vertical_lead_chains)
+from ..model.stack import (SPIN_SIGN, Stack, direction, in_plane_table, layer_orbital_energies, layer_profile,
+                           layer_scalar_onsite, orbital_modes, side_lead_chains, side_lead_extent, side_lead_modes,
+                           side_lead_orbitals, side_lead_sites, site_block, table_entries, vertical_lead_chains,
+                           vertical_lead_orbitals)
 from ..plan.plan import Plan
 from . import krylov
 from .krylov import LayerOperator
@@ -150,14 +152,24 @@ def draw_disorder(s: Stack, realization, pl: Plan):
 
 def _vertical_fold(s: Stack, energy, where: str, pl: Plan) -> DiagState:
     lead = getattr(s, where)
-    sigma = (jnp.zeros((s.Lx, s.Ly, 2), complex) if lead is None
-             else chain_self_energy(energy, vertical_lead_chains(s, lead), lead.t))
+    n = vertical_lead_orbitals(s, where)
+    sigma = (jnp.zeros((s.Lx, s.Ly * n, 2), complex) if lead is None
+             else chain_self_energy(energy, vertical_lead_chains(s, lead, where), lead.t))
     # Per folded layer its mode energies per spin, and the hopping to the next layer inwards, which
     # carries the source amplitude (H[z, z +- 1] = -tz).
-    chains = [((layer_scalar_onsite(s.layers[z]) + band_energies(s.Lx, s.Ly, s.layers[z].t))[:, :, None]
-               - SPIN_SIGN * pl.signs[z] * s.layers[z].dxc / 2, -s.layers[z - 1 if where == "top" else z].tz)
-              for z in getattr(pl, where + "_fold")]
+    chains = [(_fold_energies(s.layers[z], s.Lx, s.Ly)[:, :, None] - SPIN_SIGN * pl.signs[z] * s.layers[z].dxc / 2,
+               -s.layers[z - 1 if where == "top" else z].tz) for z in getattr(pl, where + "_fold")]
     return DiagState(*fold_mode_chains(energy, sigma, chains))
+
+
+def _fold_energies(layer, Lx: int, Ly: int):
+    """A folded layer's energies per mode and orbital, (Lx, Ly n) (``model.stack.orbital_modes``): onsite,
+    hopping and its orbital energies (its onsite block is orbital-diagonal and spin-independent: ``plan.plan``)."""
+    energies = layer_scalar_onsite(layer) + band_energies(Lx, Ly, layer.t)
+    shift = layer_orbital_energies(layer)
+    if layer.orbitals == 1 and shift is None:
+        return energies
+    return orbital_modes(energies, jnp.zeros(layer.orbitals) if shift is None else shift)
 
 
 def _index(channels):
@@ -212,13 +224,20 @@ def _mode_channels(s: Stack, state: DiagState, channels, chi, cols):
     mx, my, spin = q = _index(channels)
     amp = state.amp[q]
     spinor = chi[:, spin].T
-    return (ModeChannels(cols, mx * s.Ly + my, amp[:, None] * spinor, amp[:, None] * jnp.conj(spinor)),
+    # my is my * n + o with n orbitals: the row is the (mode, orbital) index (mx Ly + my) n + o.
+    return (ModeChannels(cols, mx * state.amp.shape[1] + my, amp[:, None] * spinor, amp[:, None] * jnp.conj(spinor)),
             jnp.diag(state.direct[q]))
 
 
-def _diag_sigma(state: DiagState, chi):
-    """sum_s sigma(q, s) chi_s chi_s^dagger per mode: (Lx, Ly, 2, 2) in the sigma_z basis."""
-    return jnp.einsum("xys,as,bs->xyab", state.sigma, chi, jnp.conj(chi))
+def _diag_sigma(state: DiagState, chi, Ly: int):
+    """sum_s sigma(q, s) chi_s chi_s^dagger per mode: (Lx, Ly, 2, 2) in the sigma_z basis; (Lx, Ly, 2n, 2n),
+    diagonal in the orbitals, for n orbitals."""
+    blocks = jnp.einsum("xys,as,bs->xyab", state.sigma, chi, jnp.conj(chi))
+    n = state.sigma.shape[1] // Ly
+    if n == 1:
+        return blocks
+    blocks = blocks.reshape(blocks.shape[0], Ly, n, 2, 2)
+    return jnp.einsum("xyoab,op->xyoapb", blocks, jnp.eye(n)).reshape(blocks.shape[0], Ly, 2 * n, 2 * n)
 
 
 def _place(nl: int, i: int, j: int, term):
@@ -327,7 +346,7 @@ def _incoming(s: Stack, upper, chi, cols_top, pl: Plan):
     """The upper state as seen by the highest dense slice: its self-energy (mode-diagonal blocks
     (Lx, Ly, 2, 2), or a dense (N, N) matrix), the top channels and their c block."""
     if isinstance(upper, DiagState):
-        return _diag_sigma(upper, chi), *_mode_channels(s, upper, pl.top_channels, chi, cols_top)
+        return _diag_sigma(upper, chi, s.Ly), *_mode_channels(s, upper, pl.top_channels, chi, cols_top)
     N = 2 * s.Lx * s.Ly  # the spin-block layers and the dense layer below them have one orbital
     sigma = jnp.einsum("sij,as,bs->iajb", upper.sigma, chi, jnp.conj(chi)).reshape(N, N)
     src = jnp.einsum("sic,as->iac", upper.b, chi).reshape(N, -1)
@@ -350,10 +369,6 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     n_leads = len(s.lead_names)
     chi_top = _spinors(s.top, theta, phi)
     sigma_in, top_group, c_top = _incoming(s, upper, chi_top, cols.get("top", np.zeros(0, int)), pl)
-    if s.layers[pl.slices[0][1]].orbitals > 1:
-        # Nothing above the highest dense layer: a vertical lead, a folded or a spin-block layer would
-        # have one orbital, coupled to it by an ``up`` table, which makes it dense (``plan.plan``).
-        sigma_in = None
     c = jnp.zeros((nch, nch), complex)
     if "top" in cols:
         c = c.at[np.ix_(cols["top"], cols["top"])].add(c_top)
@@ -365,9 +380,8 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
         N = s.layer_order(first)  # one orbital count per slice
         m = nl * N
         d = N // (Lx * Ly)
-        mode_blocks = sigma_in if sigma_in is not None and sigma_in.ndim == 4 else None
-        terms = [] if sigma_in is None or mode_blocks is not None else \
-            [_place(nl, nl - 1, nl - 1, -sigma_in.reshape(Lx, Ly, d, Lx, Ly, d))]
+        mode_blocks = sigma_in if sigma_in.ndim == 4 else None
+        terms = [] if mode_blocks is not None else [_place(nl, nl - 1, nl - 1, -sigma_in.reshape(Lx, Ly, d, Lx, Ly, d))]
         groups = [_on_top_layer(g, nl, N) for g in carried]
         for k, lead in enumerate(s.side_leads):
             if first <= lead.layers[0] <= last:
@@ -399,7 +413,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     if s.bottom is not None or pl.bottom_fold:
         bottom = _vertical_fold(s, energy, "bottom", pl)
         chi_bottom = _spinors(s.bottom, theta, phi)
-        terms.append(_place(nl, 0, 0, -_mode_diagonal(Lx, Ly, _diag_sigma(bottom, chi_bottom))))
+        terms.append(_place(nl, 0, 0, -_mode_diagonal(Lx, Ly, _diag_sigma(bottom, chi_bottom, Ly))))
         if "bottom" in cols:
             group, c_bottom = _mode_channels(s, bottom, pl.bottom_channels, chi_bottom, cols["bottom"])
             groups.append(group)
@@ -419,7 +433,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     amplitudes, stats = _solve_lowest(solver, groups, c, m, lean)
 
     for where, lead in s.vertical_leads:
-        chains = vertical_lead_chains(s, lead)[_index(getattr(pl, where + "_channels"))]
+        chains = vertical_lead_chains(s, lead, where)[_index(getattr(pl, where + "_channels"))]
         gammas[where] = chain_broadening(energy, chains, lead.t)
     gamma = jnp.zeros(nch)
     for key, value in gammas.items():

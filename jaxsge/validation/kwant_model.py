@@ -20,7 +20,7 @@ table as the identity, a 2x2 block as that spin block on every orbital.
 Leads are attached in ``Stack.lead_names`` order (side leads, top, bottom). Each resolves spin
 through the conservation law -n.sigma (times 1_orbitals); Kwant orders the blocks by increasing
 eigenvalue, so block 0 is s = + (parallel to n) and block 1 is s = -, jaxsge's spin indices.
-A side lead on layers of n orbitals continues them orbital to orbital, with its
+A side or vertical lead on layers of n orbitals continues them orbital to orbital, with its
 ``orbital_onsite`` on the diagonal.
 
 Only the physical description is shared with jaxsge (plus its helpers that resolve a side
@@ -228,13 +228,16 @@ def build(stack, potentials, theta=None, phi=None):
     for lead, z, sign in ((stack.top, Lz, 1), (stack.bottom, -1, -1)):
         if lead is None:
             continue
-        lat = lats[-1 if sign > 0 else 0]  # the layer it attaches to (one orbital: validate_stack)
+        lat = lats[-1 if sign > 0 else 0]  # the layer it attaches to, whose orbitals it continues
+        n = stack.layers[-1 if sign > 0 else 0].orbitals
         n_sigma = _ndots(*_direction(theta, phi, lead))
-        builder = kwant.Builder(kwant.TranslationalSymmetry((0, 0, sign)), conservation_law=-n_sigma)
+        shift = np.zeros(n) if lead.orbital_onsite is None else np.asarray(lead.orbital_onsite, dtype=float)
+        cell = np.kron(np.eye(n), lead.onsite * S0 - (lead.dxc / 2) * n_sigma) + np.kron(np.diag(shift), S0)
+        builder = kwant.Builder(kwant.TranslationalSymmetry((0, 0, sign)), conservation_law=np.kron(np.eye(n), -n_sigma))
         for x in range(Lx):
             for y in range(Ly):
-                builder[lat(x, y, z)] = lead.onsite * S0 - (lead.dxc / 2) * n_sigma
-        builder[lat.neighbors()] = -lead.t * S0
+                builder[lat(x, y, z)] = cell
+        builder[lat.neighbors()] = -lead.t * np.eye(2 * n)
         syst.attach_lead(builder)
     return syst.finalized()
 

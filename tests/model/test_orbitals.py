@@ -133,6 +133,38 @@ def mixed_counts_junction():
         top=VerticalLead("M", onsite=6.0, dxc=-0.6), theta=0.7, phi=1.9, seed=4)
 
 
+def folded_orbitals_junction(bottom: bool = False):
+    """A three-orbital t2g 2DEG under three three-orbital layers that fold into a three-orbital top lead (one
+    with orbital energies, one with exchange along the stack's axis, one plain; the lead with its own orbital
+    energies); with ``bottom``, a three-orbital layer with orbital energies folded into a bottom lead below."""
+    energies = np.kron(np.diag([0.0, 0.2, -0.3]), np.eye(2))
+    layers = (Layer(onsite=4.0, K0=0.5, alpha3=-0.2, orbitals=3,
+                    hoppings={(0, 0): spin_orbit_ls(0.3), (1, 0): _odd(0, 2, 0.15)}),
+              Layer(onsite=6.5, orbitals=3, dxc=-0.2, hoppings={(0, 0): energies}),
+              Layer(onsite=6.0, orbitals=3, dxc=0.4), Layer(onsite=6.0, orbitals=3))
+    stack = Stack(Lx=4, Ly=3, layers=layers,
+                  side_leads=(SideLead("L", "-x", orbital_onsite=[0.0, 0.0, -0.4]), SideLead("R", "+x", width=2)),
+                  top=VerticalLead("M", onsite=6.0, dxc=-0.6, orbital_onsite=[0.1, 0.0, 0.3]), theta=1.1, phi=0.6,
+                  seed=2)
+    if not bottom:
+        return stack
+    return stack.replace(layers=(Layer(onsite=5.0, orbitals=3, hoppings={(0, 0): energies}),) + layers,
+                         side_leads=tuple(lead.replace(layers=(1, 1)) for lead in stack.side_leads),
+                         bottom=VerticalLead("D", onsite=5.0, dxc=0.3, orbital_onsite=[0.0, -0.1, 0.1]))
+
+
+@pytest.mark.parametrize("bottom", [False, True])
+def test_orbitals_fold_into_vertical_leads(bottom):
+    """Three-orbital layers (orbital-diagonal: plain, with exchange along the lead's axis, with an onsite block
+    diag(e) x 1_spin) fold per sine mode and orbital into three-orbital vertical leads; the same numbers as
+    every layer dense (1e-10)."""
+    stack = folded_orbitals_junction(bottom)
+    r = solve(stack, 1.5)
+    assert r.plan.top_fold == ((4, 3, 2) if bottom else (3, 2, 1)) and r.plan.bottom_fold == ((0,) if bottom else ())
+    assert np.abs(r.T - solve(stack, 1.5, fold=False).T).max() < 1e-10
+    assert r.conservation_residual().max() < 1e-12
+
+
 def test_l_matrices_are_the_t2g_angular_momentum():
     """(L_k)_ab = -i eps_kab in (dyz, dxz, dxy): [L_x, L_y] = i L_z, L^2 = 2 (l = 1); L.S has the j = 3/2 and
     j = 1/2 levels lambda/2 and -lambda (t2g: effective l = 1 with a sign)."""
@@ -156,17 +188,21 @@ def test_orbitals_planned_path_equals_all_dense(fold):
         assert r.plan.top_fold == (2,)
 
 
-@pytest.mark.parametrize("name", ["t2g", "mixed_counts"])
+KWANT_CASES = {"t2g": t2g_junction, "mixed_counts": mixed_counts_junction, "folded": folded_orbitals_junction,
+               "folded_bottom": lambda: folded_orbitals_junction(bottom=True)}
+
+
+@pytest.mark.parametrize("name", KWANT_CASES)
 def test_orbitals_equal_kwant(name):
     """Every spin-resolved transmission against the independent Kwant model (one site family per layer,
     norbs = 2 n, spin conservation law x 1_orbitals) to 1e-8: atomic L.S in the t2g basis, orbital-changing
     hoppings odd in the bond direction, disorder, mixed orbital counts (3, 3, 2, 1) coupled by
-    rectangular tables, side leads continuing three orbitals, across two layers, or one."""
+    rectangular tables, side leads continuing three orbitals, across two layers, or one; three-orbital
+    layers folded into three-orbital top and bottom leads."""
     pytest.importorskip("kwant", reason="Kwant is not installed (make kwant)")
     from jaxsge.validation.kwant_model import compare
 
-    stack = t2g_junction() if name == "t2g" else mixed_counts_junction()
-    out = compare(stack, 1.5)
+    out = compare(KWANT_CASES[name](), 1.5)
     assert np.abs(out["jaxsge"]).max() > 0.1
     assert out["max_deviation"] < 1e-8, out["max_deviation"]
     assert np.array_equal(out["n_open_jaxsge"], out["n_open_kwant"])
@@ -184,8 +220,8 @@ def test_orbital_inputs_are_refused_with_the_parameter():
          "must be a number or a 2x2 matrix (times the identity on the 3 orbitals) or a 6x6 matrix"),
         (good.replace(side_leads=(SideLead("L", "-x", orbital_onsite=[0.0, 1.0]),) + good.side_leads[1:]),
          "orbital_onsite has shape (2,)"),
-        (Stack(Lx=3, Ly=3, layers=(Layer(orbitals=2), Layer(orbitals=2)),
-               side_leads=(SideLead("L", "-x"),), top=VerticalLead("M")), "the top lead 'M' attaches to layers[1]"),
+        (good.replace(top=VerticalLead("M", orbital_onsite=[0.0, 1.0])),
+         "top lead 'M'.orbital_onsite has shape (2,); give one energy per orbital of the layer it attaches to (1)"),
         (Stack(Lx=3, Ly=3, layers=(Layer(orbitals=2, up={(0, 0): np.ones((4, 2))}), Layer()),
                side_leads=(SideLead("L", "-x", layers=(0, 1)), SideLead("R", "+x"))), "different orbital counts"),
     ]
