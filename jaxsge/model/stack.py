@@ -332,7 +332,8 @@ def _check_table(where: str, table, shape, in_plane: bool, orbitals=(1, 1)) -> N
         if b.shape != (2 * n, 2 * n2):
             allowed = ("a number or a 2x2 matrix" + (f" (times the identity on the {n} orbitals) or a {2 * n}x{2 * n} "
                                                      "matrix" if n > 1 else "")) if n == n2 else \
-                f"a {2 * n}x{2 * n2} matrix (rows: the {n} orbitals x spin of this layer, columns: the {n2} of the next)"
+                f"a {2 * n}x{2 * n2} matrix (rows: the {n} orbitals x spin of this layer, columns: the {n2} of the " \
+                "next)"
             raise ValueError(f"{where}: the block at offset {d} must be {allowed}, got shape {b.shape}")
         if not np.all(np.isfinite(b)) or np.any(np.abs(b) > MAGNITUDE_LIMIT):
             raise ValueError(f"{where}: the block at offset {d} must be finite, of magnitude <= {MAGNITUDE_LIMIT:g}")

@@ -142,14 +142,16 @@ KRYLOV_SITES_CPU_DISORDERED = 90 * 90
 
 def check_size(s: Stack, dense: bool = True, itemsize: int = 16) -> None:
     """Refuse, before anything is allocated, a stack whose smallest dense matrix (order 2 n Lx Ly, its
-    largest layer of n orbitals per site, ``itemsize`` bytes per entry: 8 in complex64) cannot fit in the memory available; without
+    largest layer of n orbitals per site, ``itemsize`` bytes per entry: 8 in complex64) cannot fit in
+    the memory available; without
     ``dense`` (the Krylov path), one whose mode tables (Lx^2 + Ly^2) and a few hundred layer vectors cannot."""
     from ..core.batching import available_memory, format_bytes
 
     have = available_memory()
     need = float(itemsize) * float(s.N) ** 2 if dense else 16.0 * (s.Lx ** 2 + s.Ly ** 2 + 300 * s.N)
     if need > have:
-        what = (f"one dense layer matrix of order 2 n Lx Ly = {s.N} (n orbitals per site) needs {format_bytes(need)}" if dense else
+        what = (f"one dense layer matrix of order 2 n Lx Ly = {s.N} (n orbitals per site) needs "
+                f"{format_bytes(need)}" if dense else
                 f"the Krylov path needs at least {format_bytes(need)}")
         raise ValueError(f"Lx = {s.Lx}, Ly = {s.Ly}: {what}, more than the {format_bytes(have)} available "
                          "(docs/performance.md gives the largest sizes per memory)")
@@ -209,9 +211,9 @@ def _obstacles(s: Stack, z: int, touching: dict, axis, for_blocks: bool, varied)
     """Why layer z cannot be folded (or, ``for_blocks``, handled in spin blocks along the axis)."""
     layer, lv = s.layers[z], _sub(varied, "layers", z)
     soc = _spin_orbit(layer, lv)
-    checks = [(layer.orbitals > 1 and for_blocks, f"{layer.orbitals} orbitals per site"),
-              (soc, "spin-orbit coupling (" + ", ".join(soc) + ")"),
-              (layer.hoppings and (for_blocks or not _orbital_diagonal_onsite(layer)), "extra hopping table"),
+    checks = [(soc, "spin-orbit coupling (" + ", ".join(soc) + ")"),
+              (layer.hoppings and not _onsite_block_only(layer, orbital_diagonal=not for_blocks),
+               "extra hopping table"),
               (z in touching, "side lead(s) " + ", ".join(touching.get(z, ()))),
               (layer.up or (z > 0 and s.layers[z - 1].up), "inter-layer hopping table"),
               (_collinear_sign(layer, lv, axis) is None, "exchange not collinear with the lead's spin axis")]
@@ -220,17 +222,20 @@ def _obstacles(s: Stack, z: int, touching: dict, axis, for_blocks: bool, varied)
     return [text for failed, text in checks if failed]
 
 
-def _orbital_diagonal_onsite(layer) -> bool:
-    """Whether a layer of n > 1 orbitals has, as its only table entry, an onsite block diag(e) x 1_spin (real e;
-    concrete): folded, it adds e_o to orbital o's chains (``solve.kernel``). A one-orbital layer with a table
-    is never folded (its plans are those of the engine before orbitals)."""
+def _onsite_block_only(layer, orbital_diagonal: bool) -> bool:
+    """Whether a layer of n > 1 orbitals has, as its only table entry, a spin-independent onsite block O x 1_spin
+    (concrete), with O diagonal when ``orbital_diagonal``: folded, it adds O's diagonal to each orbital's
+    chains; in spin blocks, O to every mode (``solve.kernel``). A one-orbital layer with a table is never
+    folded or put in spin blocks (its plans are those of the engine before orbitals)."""
     if layer.orbitals == 1 or set(layer.hoppings) != {(0, 0)}:
         return False
     block = concrete(table_entries(layer.hoppings, "hoppings", (layer.orbitals,) * 2)[(0, 0)])
     if block is None:
         return False
-    e = np.real(np.diagonal(block))[::2]
-    return bool(np.array_equal(block, np.kron(np.diag(e), np.eye(2)).astype(block.dtype)))
+    orbital = block[::2, ::2]
+    if orbital_diagonal and np.any(orbital != np.diag(np.diagonal(orbital))):
+        return False
+    return bool(np.array_equal(block, np.kron(orbital, np.eye(2))))
 
 
 def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: float) -> tuple:
@@ -316,7 +321,8 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     side_magnetic = tuple(_present(lead, "dxc", _sub(varied, "side_leads", k)) for k, lead in enumerate(s.side_leads))
     side_channels = tuple(_candidates(energies, side_lead_chains(s, lead), lead.t, f"side lead {lead.name!r}",
                                       allow_closed, edge_tolerance) for lead in s.side_leads)
-    vertical = {where: _candidates(energies, vertical_lead_chains(s, lead, where), lead.t, f"the {where} lead {lead.name!r}",
+    vertical = {where: _candidates(energies, vertical_lead_chains(s, lead, where), lead.t,
+                                   f"the {where} lead {lead.name!r}",
                                    allow_closed, edge_tolerance) for where, lead in s.vertical_leads}
     pl = Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), signs, disordered, side_magnetic,
               side_channels, vertical.get("top", ()), vertical.get("bottom", ()), spin_orbit, tuple(reasons), "dense")

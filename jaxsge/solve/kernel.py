@@ -1,11 +1,11 @@
 """The traceable core: spin-resolved transmissions of a stack at one angle, energy and realization.
 
 Everything is written in the hard-wall sine modes of each layer, index ``(z_in_slice, mx, my,
-orbital, spin)`` in a slice of layers (the layers of a slice have one orbital count, and so
-have a vertical lead and the layers folded into it; spin blocks take one orbital per site;
-``model.stack.validate_stack`` and ``plan.plan``). Per (mode, orbital) a vertical lead and its
-folded layers are one chain, indexed (mx, my * n + o, s) (``model.stack.orbital_modes``). There the vertical leads and the folded layers are diagonal
-(``core.chains.fold_mode_chains``), so M's self-energy is added mode by mode, never stored as a
+orbital, spin)`` in a slice of layers (the layers of a slice have one orbital count n, and so
+have a vertical lead and the layers folded into it or in spin blocks below it:
+``model.stack.validate_stack`` and ``plan.plan``). There the vertical leads and the folded
+layers are diagonal per mode and orbital, one chain each, indexed (mx, my * n + o, s)
+(``model.stack.orbital_modes``; ``core.chains.fold_mode_chains``), so M's self-energy is added mode by mode, never stored as a
 dense matrix; every other term is a broadcast product of small factors (``core.lattice.table_in_modes``),
 so a slice matrix E - H - Sigma is written once, into its own buffer, and factorised in place
 (``core.linalg.lu_factor``): one dense matrix of order 2 Lx Ly alive at the paper's junction.
@@ -185,9 +185,10 @@ def upper_state(s: Stack, energy, realization, pl: Plan):
     state = _vertical_fold(s, energy, "top", pl)
     if not pl.blocks:
         return state
-    n = s.Lx * s.Ly
+    norb = vertical_lead_orbitals(s, "top")  # those of every layer down to the spin blocks (coupled by tz)
+    n = s.Lx * s.Ly * norb
     mx, my, spin = q = _index(pl.top_channels)
-    flat, cols = mx * s.Ly + my, np.arange(mx.size)
+    flat, cols = mx * state.amp.shape[1] + my, np.arange(mx.size)
     amp = state.amp[q]
     sigma = jax.vmap(jnp.diag)(jnp.moveaxis(state.sigma, -1, 0).reshape(2, n))
     b = jnp.zeros((2, n, cols.size), complex).at[spin, flat, cols].set(amp)
@@ -202,6 +203,8 @@ def upper_state(s: Stack, energy, realization, pl: Plan):
         profile = layer_profile(s, z, draw, pl.disordered[z])
         if profile is not None:
             h = h + potential_in_modes(profile)
+        if norb > 1:  # the identity on the orbitals, plus the spin-independent onsite block on every mode
+            h = _with_orbital_block(h, layer)
         h = h[None] - (SPIN_SIGN * pl.signs[z] * layer.dxc / 2)[:, None, None] * eye
         g = jnp.linalg.inv(energy * eye - h - sigma)  # both spin blocks in one (batched) call
         gb = g @ b
@@ -209,6 +212,17 @@ def upper_state(s: Stack, energy, realization, pl: Plan):
         tz = s.layers[z - 1].tz
         sigma, b, proj = tz ** 2 * g, -tz * gb, -tz * (proj @ g)
     return BlockState(sigma, b, proj, c)
+
+
+def _with_orbital_block(h, layer):
+    """A mode matrix h (M, M) on a layer of n orbitals, (M n, M n) in the order (mode, orbital): h x 1_orbitals
+    plus 1_modes x O, O the spin-up part of the layer's onsite block (spin-independent: ``plan.plan``)."""
+    n = layer.orbitals
+    h = h[:, None, :, None] * jnp.eye(n)[None, :, None, :]
+    block = table_entries(layer.hoppings, "hoppings", (n, n)).get((0, 0))
+    if block is not None:
+        h = h + jnp.eye(h.shape[0])[:, None, :, None] * block[::2, ::2][None, :, None, :]
+    return h.reshape(h.shape[0] * n, h.shape[0] * n)
 
 
 def _spinors(lead, theta, phi, magnetic: bool = True):
@@ -288,7 +302,8 @@ def _side_lead(s: Stack, k: int, first: int, nl: int, theta, phi, energy, pl: Pl
     else:  # diagonal in the orbital o: (orbital, spin) is the site index
         ks = jnp.einsum("zl,am,mlos,wl,bm,scd,op->zaocwbpd", u_slice, psi, sigma.reshape(width, -1, n, 2), u_slice,
                         psi, spin_proj, jnp.eye(n)).reshape(nl, L_along, 2 * n, nl, L_along, 2 * n)
-    # ks: (z, along, site state, z', along', site state'); put the edge factor on the across axes (x: 1 and 5, y: 2 and 6).
+    # ks: (z, along, site state, z', along', site state'); put the edge factor on the across axes (x: 1 and 5,
+    # y: 2 and 6).
     axis = 1 if across_x else 2
     term = -(edge.reshape([-1 if i == axis else 1 for i in range(8)])
              * edge.reshape([-1 if i == axis + 4 else 1 for i in range(8)]) * jnp.expand_dims(ks, (axis, axis + 4)))
@@ -347,7 +362,7 @@ def _incoming(s: Stack, upper, chi, cols_top, pl: Plan):
     (Lx, Ly, 2, 2), or a dense (N, N) matrix), the top channels and their c block."""
     if isinstance(upper, DiagState):
         return _diag_sigma(upper, chi, s.Ly), *_mode_channels(s, upper, pl.top_channels, chi, cols_top)
-    N = 2 * s.Lx * s.Ly  # the spin-block layers and the dense layer below them have one orbital
+    N = 2 * upper.sigma.shape[-1]  # the spin-block layers' states: the dense layer below has their orbitals
     sigma = jnp.einsum("sij,as,bs->iajb", upper.sigma, chi, jnp.conj(chi)).reshape(N, N)
     src = jnp.einsum("sic,as->iac", upper.b, chi).reshape(N, -1)
     out = jnp.einsum("sci,as->cia", upper.proj, jnp.conj(chi)).reshape(-1, N)

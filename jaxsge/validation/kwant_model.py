@@ -233,7 +233,8 @@ def build(stack, potentials, theta=None, phi=None):
         n_sigma = _ndots(*_direction(theta, phi, lead))
         shift = np.zeros(n) if lead.orbital_onsite is None else np.asarray(lead.orbital_onsite, dtype=float)
         cell = np.kron(np.eye(n), lead.onsite * S0 - (lead.dxc / 2) * n_sigma) + np.kron(np.diag(shift), S0)
-        builder = kwant.Builder(kwant.TranslationalSymmetry((0, 0, sign)), conservation_law=np.kron(np.eye(n), -n_sigma))
+        builder = kwant.Builder(kwant.TranslationalSymmetry((0, 0, sign)),
+                                conservation_law=np.kron(np.eye(n), -n_sigma))
         for x in range(Lx):
             for y in range(Ly):
                 builder[lat(x, y, z)] = cell

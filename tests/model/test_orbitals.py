@@ -88,7 +88,6 @@ def test_three_orbitals_without_inter_orbital_terms_are_three_independent_proble
     assert np.abs(three.T - ref).max() < 1e-12
     assert np.abs(three.n_open - sum(solve(_shifted_orbitals(1, [e]), 1.8, **options).n_open
                                      for e in SHIFTS)).max() == 0
-    assert "3 orbitals per site" in three.plan.explain()
 
 
 def _odd(a, b, gamma):
@@ -153,6 +152,29 @@ def folded_orbitals_junction(bottom: bool = False):
                          bottom=VerticalLead("D", onsite=5.0, dxc=0.3, orbital_onsite=[0.0, -0.1, 0.1]))
 
 
+def spin_block_orbitals_junction():
+    """The folded junction with two of its three-orbital layers in spin blocks: one disordered with an
+    orbital-mixing, spin-independent onsite block, one with an onsite profile."""
+    stack = folded_orbitals_junction()
+    layers = stack.layers
+    mixing = np.kron(np.array([[0.0, 0.2, 0.1], [0.2, 0.1, 0.0], [0.1, 0.0, -0.2]]), np.eye(2))
+    return stack.replace(layers=(layers[0], layers[1].replace(K0=0.4, hoppings={(0, 0): mixing}),
+                                 layers[2].replace(onsite=np.linspace(5.8, 6.2, 12).reshape(4, 3)), layers[3]))
+
+
+def test_orbitals_in_spin_blocks_and_lean_right_hand_sides():
+    """Three-orbital layers in spin blocks (orbital-mixing onsite block, disorder, profile) under a folded layer
+    equal every layer dense (1e-10); the lean right-hand sides give the same transmissions between side
+    leads and to the top lead (1e-12)."""
+    stack = spin_block_orbitals_junction()
+    r = solve(stack, 1.5)
+    assert r.plan.top_fold == (3,) and r.plan.blocks == (2, 1)
+    assert np.abs(r.T - solve(stack, 1.5, fold=False).T).max() < 1e-10
+    lean = solve(stack, 1.5, reflection=False)
+    assert not lean.reflection_resolved
+    assert np.abs(lean.T[:2] - r.T[:2]).max() < 1e-12 and np.abs(lean.T[:, :, :2] - r.T[:, :, :2]).max() < 1e-12
+
+
 @pytest.mark.parametrize("bottom", [False, True])
 def test_orbitals_fold_into_vertical_leads(bottom):
     """Three-orbital layers (orbital-diagonal: plain, with exchange along the lead's axis, with an onsite block
@@ -189,7 +211,8 @@ def test_orbitals_planned_path_equals_all_dense(fold):
 
 
 KWANT_CASES = {"t2g": t2g_junction, "mixed_counts": mixed_counts_junction, "folded": folded_orbitals_junction,
-               "folded_bottom": lambda: folded_orbitals_junction(bottom=True)}
+               "folded_bottom": lambda: folded_orbitals_junction(bottom=True),
+               "spin_blocks": spin_block_orbitals_junction}
 
 
 @pytest.mark.parametrize("name", KWANT_CASES)
@@ -198,7 +221,7 @@ def test_orbitals_equal_kwant(name):
     norbs = 2 n, spin conservation law x 1_orbitals) to 1e-8: atomic L.S in the t2g basis, orbital-changing
     hoppings odd in the bond direction, disorder, mixed orbital counts (3, 3, 2, 1) coupled by
     rectangular tables, side leads continuing three orbitals, across two layers, or one; three-orbital
-    layers folded into three-orbital top and bottom leads."""
+    layers folded into three-orbital top and bottom leads, and in spin blocks."""
     pytest.importorskip("kwant", reason="Kwant is not installed (make kwant)")
     from jaxsge.validation.kwant_model import compare
 
@@ -274,3 +297,24 @@ onsite = 6.0
     config.write_text(bad)
     with pytest.raises(ValueError, match="must be a number, a 2x2 list"):
         load_config(config)
+
+
+def test_orbital_sensitivities_equal_central_differences():
+    """Forward-mode derivatives of T through three-orbital dense, spin-block and folded layers (energy, the
+    2DEG's alpha3, the top lead's exchange, the disorder strength of a spin-block layer) against central
+    differences (step 1e-5, rtol 1e-6 of the largest derivative)."""
+    from jaxsge.model.system import stack_system
+    from jaxsge.observables.sensitivity import sensitivities
+
+    system = stack_system(spin_block_orbitals_junction(), 1.5)
+    wrt = ("energy", "layers[0].alpha3", "M.dxc", "layers[1].K0")
+    result = sensitivities(system, wrt)
+    for name in wrt:
+        def T(x, name=name):
+            moved = system.with_values(**{name: x})
+            return solve(moved.stack(), moved.energy()).T
+
+        x0, h = system.values[name], 1e-5
+        fd = (T(x0 + h) - T(x0 - h)) / (2 * h)
+        assert np.abs(fd).max() > 0.1
+        assert np.abs(result.derivatives["T"][name] - fd).max() < 1e-6 * np.abs(fd).max(), name
