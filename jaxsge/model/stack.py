@@ -611,6 +611,17 @@ def vertical_lead_chains(stack: Stack, lead: VerticalLead, where: str):
     return energies[:, :, None] - SPIN_SIGN * lead.dxc / 2
 
 
+def layer_mode_energies(layer: Layer, Lx: int, Ly: int):
+    """A laterally uniform layer's energies per sine mode (Lx, Ly) (one orbital, no table) or per mode and
+    orbital (Lx, Ly n) (``orbital_modes``): onsite, hopping -t and the orbital energies of its onsite block
+    (``layer_orbital_energies``). What a folded layer's chains and the Krylov diagonal hold."""
+    energies = layer_scalar_onsite(layer) + band_energies(Lx, Ly, layer.t)
+    shift = layer_orbital_energies(layer)
+    if layer.orbitals == 1 and shift is None:
+        return energies
+    return orbital_modes(energies, jnp.zeros(layer.orbitals) if shift is None else shift)
+
+
 def layer_orbital_energies(layer: Layer):
     """Orbital energies (n,) of a layer's onsite block (the spin-up diagonal of its table's (0, 0) entry), or
     None without one: what a folded layer adds per orbital (``plan.plan`` folds a layer with a table only

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..core.chains import BAND_EDGE_TOLERANCE, open_mask
 from ..core.lattice import magnetization
-from ..model.stack import Stack, concrete, side_lead_chains, table_entries, validate_stack, vertical_lead_chains
+from ..model.stack import (Stack, concrete, layer_mode_energies, side_lead_chains, table_entries, validate_stack,
+                           vertical_lead_chains)
 
 SOLVERS = ("auto", "dense", "krylov")
 # Arithmetic of the lowest slice's solve: "double" (complex128 throughout) or "mixed" (its matrix
@@ -336,9 +337,8 @@ def krylov_obstacles(s: Stack, pl: Plan) -> list:
                "the lowest slice must be a single layer under the folded top"),
               (pl.blocks, "layers in spin blocks above it"), (pl.bottom_fold or s.bottom is not None, "a bottom lead"),
               (pl.signs[z] == 0, f"layer {z}'s exchange is not collinear with the top lead's axis"),
-              ((0, 0) in s.layers[z].hoppings, f"layer {z} has an on-site hopping-table entry"),
-              (s.layers[z].orbitals > 1, f"layer {z} has {s.layers[z].orbitals} orbitals per site (the Krylov "
-                                         "operator takes one)"),
+              ((0, 0) in s.layers[z].hoppings and s.layers[z].orbitals == 1,
+               f"layer {z} has an on-site hopping-table entry"),
               (any(lead.layers != (z, z) for lead in s.side_leads), "a side lead off the lowest layer")]
     return [text for failed, text in checks if failed]
 
@@ -412,18 +412,26 @@ def krylov_shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
 
     z = pl.slices[-1][0]
     layer = s.layers[z]
+    n = layer.orbitals  # with orbitals: the modes (q, o), flat index (q * n + o) * 2 + s, their orbital energies
     # The layer's uniform onsite: a site-resolved one (a profile, e.g. disorder read from a file)
     # counts with its mean, which the Krylov operator puts on its diagonal (``kernel._layer_operator``).
     onsite = float(np.mean(np.asarray(layer.onsite, dtype=float)))
     spin = np.array([1.0, -1.0])
-    keep = np.zeros((s.Lx, s.Ly, 2), bool)
-    chains = [((float(np.asarray(s.layers[k].onsite)) + band_energies(s.Lx, s.Ly, float(s.layers[k].t)))[:, :, None]
-               - spin * pl.signs[k] * float(s.layers[k].dxc) / 2, -float(s.layers[k - 1].tz)) for k in pl.top_fold]
+    keep = np.zeros((s.Lx, s.Ly * n, 2), bool)
+    if n == 1:
+        chains = [((float(np.asarray(s.layers[k].onsite))
+                    + band_energies(s.Lx, s.Ly, float(s.layers[k].t)))[:, :, None]
+                   - spin * pl.signs[k] * float(s.layers[k].dxc) / 2, -float(s.layers[k - 1].tz)) for k in pl.top_fold]
+        band = band_energies(s.Lx, s.Ly, float(layer.t))
+    else:
+        chains = [(np.asarray(layer_mode_energies(s.layers[k], s.Lx, s.Ly))[:, :, None]
+                   - spin * pl.signs[k] * float(s.layers[k].dxc) / 2, -float(s.layers[k - 1].tz)) for k in pl.top_fold]
+        band = np.asarray(layer_mode_energies(layer.replace(onsite=0.0), s.Lx, s.Ly))
     for energy in energies:
-        top = (np.zeros((s.Lx, s.Ly, 2)) if s.top is None
+        top = (np.zeros((s.Lx, s.Ly * n, 2)) if s.top is None
                else chain_self_energy(energy, vertical_lead_chains(s, s.top, "top"), s.top.t))
         sigma = np.asarray(fold_mode_chains(energy, top, chains)[0])
-        d = (energy - onsite - band_energies(s.Lx, s.Ly, float(layer.t))[:, :, None]
+        d = (energy - onsite - band[:, :, None]
              + spin * pl.signs[z] * float(layer.dxc) / 2 - sigma)
         keep |= np.abs(d.real) < KRYLOV_SHELL * float(layer.t)
     return tuple(int(i) for i in np.flatnonzero(keep.reshape(-1)))

@@ -5,8 +5,8 @@ orbital, spin)`` in a slice of layers (the layers of a slice have one orbital co
 have a vertical lead and the layers folded into it or in spin blocks below it:
 ``model.stack.validate_stack`` and ``plan.plan``). There the vertical leads and the folded
 layers are diagonal per mode and orbital, one chain each, indexed (mx, my * n + o, s)
-(``model.stack.orbital_modes``; ``core.chains.fold_mode_chains``), so M's self-energy is added mode by mode, never stored as a
-dense matrix; every other term is a broadcast product of small factors (``core.lattice.table_in_modes``),
+(``model.stack.orbital_modes``; ``core.chains.fold_mode_chains``), so M's self-energy is added
+mode by mode, never stored as a dense matrix; every other term is a broadcast product of small factors (``core.lattice.table_in_modes``),
 so a slice matrix E - H - Sigma is written once, into its own buffer, and factorised in place
 (``core.linalg.lu_factor``): one dense matrix of order 2 Lx Ly alive at the paper's junction.
 
@@ -42,8 +42,8 @@ from ..core.chains import chain_broadening, chain_self_energy, fold_mode_chains
 from ..core.lattice import band_energies, disorder_realization, potential_in_modes, sine_modes, spin_along, \
     table_in_modes
 from ..core.linalg import lu_factor, lu_solve
-from ..model.stack import (SPIN_SIGN, Stack, direction, in_plane_table, layer_orbital_energies, layer_profile,
-                           layer_scalar_onsite, orbital_modes, side_lead_chains, side_lead_extent, side_lead_modes,
+from ..model.stack import (SPIN_SIGN, Stack, direction, in_plane_table, layer_mode_energies, layer_orbital_energies,
+                           layer_profile, layer_scalar_onsite, side_lead_chains, side_lead_extent, side_lead_modes,
                            side_lead_orbitals, side_lead_sites, site_block, table_entries, vertical_lead_chains,
                            vertical_lead_orbitals)
 from ..plan.plan import Plan
@@ -157,19 +157,10 @@ def _vertical_fold(s: Stack, energy, where: str, pl: Plan) -> DiagState:
              else chain_self_energy(energy, vertical_lead_chains(s, lead, where), lead.t))
     # Per folded layer its mode energies per spin, and the hopping to the next layer inwards, which
     # carries the source amplitude (H[z, z +- 1] = -tz).
-    chains = [(_fold_energies(s.layers[z], s.Lx, s.Ly)[:, :, None] - SPIN_SIGN * pl.signs[z] * s.layers[z].dxc / 2,
+    # (A folded layer's onsite block is orbital-diagonal and spin-independent: ``plan.plan``.)
+    chains = [(layer_mode_energies(s.layers[z], s.Lx, s.Ly)[:, :, None] - SPIN_SIGN * pl.signs[z] * s.layers[z].dxc / 2,
                -s.layers[z - 1 if where == "top" else z].tz) for z in getattr(pl, where + "_fold")]
     return DiagState(*fold_mode_chains(energy, sigma, chains))
-
-
-def _fold_energies(layer, Lx: int, Ly: int):
-    """A folded layer's energies per mode and orbital, (Lx, Ly n) (``model.stack.orbital_modes``): onsite,
-    hopping and its orbital energies (its onsite block is orbital-diagonal and spin-independent: ``plan.plan``)."""
-    energies = layer_scalar_onsite(layer) + band_energies(Lx, Ly, layer.t)
-    shift = layer_orbital_energies(layer)
-    if layer.orbitals == 1 and shift is None:
-        return energies
-    return orbital_modes(energies, jnp.zeros(layer.orbitals) if shift is None else shift)
 
 
 def _index(channels):
@@ -511,9 +502,13 @@ def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_b
 
     A site-resolved onsite energy (a profile, e.g. disorder read from a file) is split into its
     mean, on the mode-diagonal part (which the Krylov preconditioner inverts exactly), and the
-    rest, applied in real space; a uniform onsite energy is its own mean."""
+    rest, applied in real space; a uniform onsite energy is its own mean. Likewise, on a layer of
+    n > 1 orbitals, the onsite block: its orbital energies (the spin-up diagonal) on the mode-diagonal
+    part, the rest (e.g. L.S) applied in real space as the table's (0, 0) entry."""
     Lx, Ly = s.Lx, s.Ly
     layer = s.layers[z]
+    if layer.orbitals > 1:
+        return _orbital_layer_operator(s, z, theta, phi, energy, draw, pl, mode_blocks)
     uniform = jnp.mean(jnp.asarray(layer.onsite, dtype=float))
     profile = layer_profile(s, z, draw, pl.disordered[z])
     if profile is not None and np.ndim(layer.onsite) == 2:
@@ -531,6 +526,38 @@ def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_b
             sides.append((*side_lead_sites(s, lead), block.reshape(2 * width, 2 * width)))
     return LayerOperator(diag, in_plane_table(layer, pl.spin_orbit[z]), profile, tuple(sides), sine_modes(Lx)[0],
                          sine_modes(Ly)[0])
+
+
+def _orbital_layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_blocks):
+    """:func:`_layer_operator` of a layer of n > 1 orbitals: site states (orbital, spin), blocks (2n x 2n)."""
+    Lx, Ly = s.Lx, s.Ly
+    layer = s.layers[z]
+    n = layer.orbitals
+    uniform = jnp.mean(jnp.asarray(layer.onsite, dtype=float))
+    profile = layer_profile(s, z, draw, pl.disordered[z])
+    if profile is not None and np.ndim(layer.onsite) == 2:
+        profile = profile - uniform
+    energies = layer_orbital_energies(layer)
+    energies = jnp.zeros(n) if energies is None else energies
+    # site_block holds the exchange and the whole onsite block; its orbital energies stay on the diagonal.
+    exchange = site_block(layer.replace(hoppings={}), *direction(layer, theta, phi))
+    dq = energy - uniform - band_energies(Lx, Ly, layer.t)
+    diag = (dq[:, :, None, None] * np.eye(2 * n) - exchange - jnp.kron(jnp.diag(energies), jnp.eye(2))
+            - mode_blocks)
+    table = in_plane_table(layer, pl.spin_orbit[z])
+    block = table_entries(layer.hoppings, "hoppings", (n, n)).get((0, 0))
+    if block is not None:
+        table = {**table, (0, 0): block - jnp.kron(jnp.diag(energies), jnp.eye(2))}
+    sides = []
+    for k, lead in enumerate(s.side_leads):
+        if lead.layers[0] == z:
+            width = side_lead_extent(s, lead)[1]
+            phi_w = sine_modes(width)[0]
+            sigma = chain_self_energy(energy, side_lead_chains(s, lead), lead.t)  # (width, n, 2): one layer
+            chi = _spinors(lead, theta, phi, pl.side_magnetic[k])
+            block = jnp.einsum("im,mos,jm,as,bs,op->ioajpb", phi_w, sigma, phi_w, chi, jnp.conj(chi), jnp.eye(n))
+            sides.append((*side_lead_sites(s, lead), block.reshape(2 * n * width, 2 * n * width)))
+    return LayerOperator(diag, table, profile, tuple(sides), sine_modes(Lx)[0], sine_modes(Ly)[0])
 
 
 def _reflection_from_unitarity(T, n_open, top: int):

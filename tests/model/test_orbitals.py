@@ -215,17 +215,21 @@ KWANT_CASES = {"t2g": t2g_junction, "mixed_counts": mixed_counts_junction, "fold
                "spin_blocks": spin_block_orbitals_junction}
 
 
-@pytest.mark.parametrize("name", KWANT_CASES)
+@pytest.mark.parametrize("name", list(KWANT_CASES) + ["folded_krylov"])
 def test_orbitals_equal_kwant(name):
     """Every spin-resolved transmission against the independent Kwant model (one site family per layer,
     norbs = 2 n, spin conservation law x 1_orbitals) to 1e-8: atomic L.S in the t2g basis, orbital-changing
     hoppings odd in the bond direction, disorder, mixed orbital counts (3, 3, 2, 1) coupled by
     rectangular tables, side leads continuing three orbitals, across two layers, or one; three-orbital
-    layers folded into three-orbital top and bottom leads, and in spin blocks."""
+    layers folded into three-orbital top and bottom leads, and in spin blocks; the Krylov path."""
     pytest.importorskip("kwant", reason="Kwant is not installed (make kwant)")
     from jaxsge.validation.kwant_model import compare
 
-    out = compare(KWANT_CASES[name](), 1.5)
+    if name == "folded_krylov":
+        out = compare(folded_orbitals_junction(), 1.5, path="krylov")
+        assert out["result"].plan.solver == "krylov"
+    else:
+        out = compare(KWANT_CASES[name](), 1.5)
     assert np.abs(out["jaxsge"]).max() > 0.1
     assert out["max_deviation"] < 1e-8, out["max_deviation"]
     assert np.array_equal(out["n_open_jaxsge"], out["n_open_kwant"])
@@ -254,13 +258,16 @@ def test_orbital_inputs_are_refused_with_the_parameter():
         assert message in str(err.value), (message, str(err.value))
 
 
-def test_paths_without_orbitals_say_so():
-    """The Krylov and mixed-precision paths take one orbital per site: asked for, they refuse naming the layer."""
-    stack = Stack(Lx=3, Ly=3, layers=(Layer(orbitals=2, up={(0, 0): np.ones((4, 2))}), Layer(onsite=6.0)),
-                  side_leads=(SideLead("L", "-x"), SideLead("R", "+x")), top=VerticalLead("M", onsite=6.0))
-    for options in ({"path": "krylov"}, {"precision": "mixed"}):
-        with pytest.raises(ValueError, match="layer 0 has 2 orbitals per site"):
-            solve(stack, 2.1, **options)
+@pytest.mark.parametrize("options, tolerance", [({"path": "krylov"}, 1e-8), ({"precision": "mixed"}, 1e-10)])
+def test_orbitals_on_the_krylov_and_mixed_paths(options, tolerance):
+    """The three-orbital 2DEG (L.S and odd orbital hoppings off the Krylov diagonal, applied in real space;
+    disorder; a three-orbital side lead) under layers folded into a three-orbital top lead: GMRES (relative
+    residual 1e-10) and the complex64 LU refined by it equal the dense LU."""
+    stack = folded_orbitals_junction()
+    dense = solve(stack, 1.5, path="dense")
+    r = solve(stack, 1.5, **options)
+    assert r.solver_report["relative_residual"] <= 1e-10
+    assert np.abs(r.T - dense.T).max() < tolerance
 
 
 def test_orbitals_from_a_config_and_through_to_dict(tmp_path):
