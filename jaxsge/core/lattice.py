@@ -1,8 +1,9 @@
 """The square lattice of one layer: spin matrices, hard-wall sine modes and hopping tables.
 
-Conventions (``docs/model.md``): lattice constant 1, hard walls in x and y, two spin orbitals
-per site in the sigma_z basis (up first). The solver works in the basis of hard-wall sine
-modes of a layer, (mx, my) with index ``(mx * Ly + my) * 2 + spin``: the nearest-neighbour
+Conventions (``docs/model.md``): lattice constant 1, hard walls in x and y, two spin states
+per orbital in the sigma_z basis (up first), n orbitals per site (``model.stack.Layer.orbitals``,
+site index ``orbital * 2 + spin``). The solver works in the basis of hard-wall sine
+modes of a layer, (mx, my) with index ``((mx * Ly + my) * n + orbital) * 2 + spin``: the nearest-neighbour
 hopping, every uniform onsite term and the vertical leads are diagonal there, so a folded
 stack is a diagonal self-energy and never a dense matrix. Every other term (spin-orbit
 coupling, any hopping table, a potential profile) is a dense matrix in that basis, built by
@@ -26,6 +27,20 @@ SIGMA_X = np.array([[0, 1], [1, 0]], dtype=complex)
 SIGMA_Y = np.array([[0, -1j], [1j, 0]], dtype=complex)
 SIGMA_Z = np.array([[1, 0], [0, -1]], dtype=complex)
 PAULI = np.stack([SIGMA_X, SIGMA_Y, SIGMA_Z])
+
+
+# Orbital angular momentum of the t2g orbitals (dyz, dxz, dxy) (an effective l = 1): (L_k)_ab = -i eps_kab,
+# the order of the orbitals of a three-orbital layer in ``docs/layered.md``.
+T2G_L = -1j * np.array([[[0, 0, 0], [0, 0, 1], [0, -1, 0]],
+                        [[0, 0, -1], [0, 0, 0], [1, 0, 0]],
+                        [[0, 1, 0], [-1, 0, 0], [0, 0, 0]]], dtype=complex)
+T2G_L.flags.writeable = False
+
+
+def spin_orbit_ls(lam) -> np.ndarray:
+    """Atomic spin-orbit coupling lam L.S = (lam / 2) sum_k L_k x sigma_k on the t2g orbitals, a (6 x 6) onsite
+    block in the basis orbital * 2 + spin (``Layer.hoppings[(0, 0)]`` of a three-orbital layer)."""
+    return (lam / 2) * sum(np.kron(T2G_L[k], PAULI[k]) for k in range(3))
 
 
 def magnetization(theta, phi):
@@ -126,9 +141,10 @@ def add_tables(*tables) -> dict:
 
 
 def table_in_modes(Lx: int, Ly: int, table: dict, hermitian: bool = True):
-    """sum_d S_d x block_d (+ its Hermitian conjugate) in the sine-mode basis, shape (Lx, Ly, 2, Lx, Ly, 2).
+    """sum_d S_d x block_d (+ its Hermitian conjugate) in the sine-mode basis, shape (Lx, Ly, a, Lx, Ly, b).
 
-    ``table``: offset -> 2x2 block H[r, r+d]. The terms are grouped by dx, so that the result is
+    ``table``: offset -> (a x b) block H[r, r+d] (2x2 for one orbital per site; 2n x 2n' between
+    sites of n and n' orbitals, index orbital * 2 + spin). The terms are grouped by dx, so that the result is
     a sum of Kronecker products phi^T S_dx phi x (small (Ly, 2, Ly, 2) factor), one broadcast
     expression with one full-size product per distinct dx (five for the cubic Rashba term,
     conjugates included). ``hermitian=False`` leaves out the conjugate (for the inter-layer
@@ -140,7 +156,8 @@ def table_in_modes(Lx: int, Ly: int, table: dict, hermitian: bool = True):
         factors = add_tables(factors, {dx: inner})
         if hermitian:
             factors = add_tables(factors, {-dx: jnp.conj(jnp.transpose(inner, (2, 3, 0, 1)))})
-    out = jnp.zeros((Lx, Ly, 2, Lx, Ly, 2), dtype=complex)
+    rows, cols = next(iter(factors.values())).shape[1::2]  # 2 x orbitals of the two layers
+    out = jnp.zeros((Lx, Ly, rows, Lx, Ly, cols), dtype=complex)
     for dx, inner in sorted(factors.items()):
         out = out + mode_shift(Lx, dx)[:, None, None, :, None, None] * inner[None, :, :, None, :, :]
     return out

@@ -329,7 +329,7 @@ def _complex(value, name):
     if isinstance(value, list):
         return [_complex(v, name) for v in value]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} = {value!r} must be a number or a 2x2 list of numbers")
+        raise ValueError(f"{name} = {value!r} must be a number or a list of lists of numbers (a 2x2 or 2n x 2n' block)")
     return parse_number(value, name)
 
 
@@ -350,9 +350,10 @@ def _table(entries, name):
             if str(err).startswith(name):
                 raise
             block = np.zeros(0)  # a ragged nested list: refused below with the key
-        if block.shape not in ((), (2, 2)):
-            raise ValueError(f"{name}: the value at offset {list(key)} = {entry['value']!r} must be a number or a 2x2 "
-                             "list [[a, b], [c, d]]")
+        if not (block.ndim == 0 or (block.ndim == 2 and block.size and not block.shape[0] % 2
+                                    and not block.shape[1] % 2)):
+            raise ValueError(f"{name}: the value at offset {list(key)} = {entry['value']!r} must be a number, a 2x2 "
+                             "list [[a, b], [c, d]] or, on layers of n orbitals, a (2n x 2n') list of rows")
         out[key] = block
     return out
 
@@ -381,7 +382,7 @@ def _fields(cls, table, where: str, base) -> dict:
             out[key] = value
         elif key == "layers" and isinstance(value, list):
             out[key] = tuple(_integer(key, v, name) for v in value)
-        elif key in ("repeat", "width", "offset", "layers"):
+        elif key in ("repeat", "width", "offset", "layers", "orbitals"):
             out[key] = _integer(key, value, name)
         elif key == "spin_axis":
             out[key] = parse_numbers(value, name)

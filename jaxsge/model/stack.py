@@ -1,7 +1,8 @@
 """The layered junction: layers with their own terms, side leads anywhere, top and bottom leads.
 
-A :class:`Stack` is a pile of ``Lz`` square layers of ``Lx x Ly`` sites (hard walls in x and y, two
-spin orbitals per site in the sigma_z basis, lattice constant 1). Every :class:`Layer` carries its
+A :class:`Stack` is a pile of ``Lz`` square layers of ``Lx x Ly`` sites (hard walls in x and y, lattice
+constant 1); a site of layer z carries ``Layer.orbitals`` orbitals times spin, index ``orbital * 2 + s``
+(spin inner, in the sigma_z basis: a 2x2 spin block per pair of orbitals). Every :class:`Layer` carries its
 own Hamiltonian, term by term, discretised as ``kwant.continuum.discretize`` does (p -> sin k,
 p^2 -> 2 - 2 cos k, p^3 -> sin^3 k; the terms are tabulated in ``docs/layered.md``). Leads [the
 Landauer-Buttiker set-up of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023), Eq. (1), with
@@ -30,6 +31,9 @@ EDGES = ("-x", "+x", "-y", "+y")
 # The elimination along z is unrolled when compiled (one step per layer): deeper stacks would
 # compile for minutes. 256 layers is far beyond any junction studied here.
 MAX_LAYERS = 256
+# Orbitals per site of one layer: beyond a few the dense layer matrix (order 2 n Lx Ly) outgrows any
+# junction studied here; 16 leaves room for d shells with spin-orbit partners.
+MAX_ORBITALS = 16
 SPIN_SIGN = np.array([1.0, -1.0])  # s = + (parallel to the axis), s = - (antiparallel)
 LAYER_NUMBERS = ("t", "K0", "dxc", "alpha1", "alpha3", "beta", "tz")  # a layer's fields that are one number
 # Largest magnitude of any number of the model (energies in units of the hopping, angles in radians): beyond
@@ -59,9 +63,17 @@ class Layer:
     the stack's seed by ``core.lattice.disorder_realization``); ``dxc``, ``theta``,
     ``phi``: exchange -(dxc/2) n.sigma (angles None: the stack's magnetization); ``alpha1``,
     ``alpha3``, ``beta``: linear Rashba, cubic Rashba, Dresselhaus; ``hoppings``: extra in-plane
-    table {(dx, dy): 2x2 or number}, entry d being H[r, r+d] (Kwant's orientation; the entry for
-    -d, if absent, is the Hermitian conjugate); ``tz``: hopping -tz to the layer above; ``up``: a
-    table {(dx, dy): 2x2 or number} replacing it, entry d being H[(r, z), (r + d, z + 1)].
+    table {(dx, dy): block}, entry d being H[r, r+d] (Kwant's orientation; the entry for -d, if
+    absent, is the Hermitian conjugate; the (0, 0) entry is an onsite block); ``tz``: hopping -tz
+    to the layer above; ``up``: a table {(dx, dy): block} replacing it, entry d being
+    H[(r, z), (r + d, z + 1)].
+
+    ``orbitals`` (static, n >= 1): orbitals per site; a site has 2 n states, index ``orbital * 2 + s``
+    (spin inner). The named terms (onsite, t, K0, dxc, alpha1, alpha3, beta, tz) act on spin and as
+    the identity on the orbitals. A table block is a number (times the identity), a 2x2 spin matrix
+    (times the identity on the orbitals) or a full (2n x 2n) matrix; an ``up`` block between layers
+    of different orbital counts is a full (2 n(z) x 2 n(z + 1)) matrix, and such layers must be
+    coupled by ``up`` (``tz`` couples equal counts, orbital to orbital).
     """
 
     onsite: Any = 4.0
@@ -77,6 +89,7 @@ class Layer:
     tz: Any = 1.0
     up: Any = dataclasses.field(default_factory=dict)
     name: str = static("")
+    orbitals: int = static(1)
 
 
 @pytree
@@ -89,7 +102,10 @@ class SideLead:
     each layer's own onsite, which must then be a number), hopping -t along and across the
     strip (also to the stack), -tz between its layers, exchange -(dxc/2) n.sigma. Spin is
     resolved along n for a magnetic lead and along ``spin_axis`` = (theta, phi) (default z) for
-    a normal one.
+    a normal one. On layers of n > 1 orbitals (all its layers must have the same count) the lead
+    continues them, orbital to orbital: its hopping is the identity on the orbitals and
+    ``orbital_onsite`` (n energies, None: zeros) is added to orbital o's onsite, so that each
+    orbital is a copy of the one-orbital lead, shifted.
     """
 
     name: str = static()
@@ -104,6 +120,7 @@ class SideLead:
     theta: Any = None
     phi: Any = None
     spin_axis: Tuple[float, float] = static((0.0, 0.0))
+    orbital_onsite: Any = None
 
     def __post_init__(self):
         # Static fields only: data fields may hold tracers or placeholders when JAX rebuilds the pytree.
@@ -119,7 +136,9 @@ class VerticalLead:
     """A semi-infinite lead along z above the top layer (or below layer 0), cross-section Lx x Ly.
 
     Onsite ``onsite``, hopping -t in every direction (also to the stack), exchange
-    -(dxc/2) n.sigma (angles None: the stack's magnetization). Spin is resolved along n.
+    -(dxc/2) n.sigma (angles None: the stack's magnetization). Spin is resolved along n. It has
+    the orbitals of the layer it attaches to, orbital to orbital (hopping the identity on them),
+    with ``orbital_onsite`` (one energy per orbital, None: zeros) added to each orbital's onsite.
     """
 
     name: str = static("M")
@@ -128,6 +147,7 @@ class VerticalLead:
     dxc: Any = 0.0
     theta: Any = None
     phi: Any = None
+    orbital_onsite: Any = None
 
 
 @pytree
@@ -158,8 +178,12 @@ class Stack:
 
     @property
     def N(self) -> int:
-        """Orbitals in one layer, 2 Lx Ly."""
-        return 2 * self.Lx * self.Ly
+        """States in the largest layer, 2 n Lx Ly (n its orbitals per site; 2 Lx Ly with one orbital)."""
+        return max(self.layer_order(z) for z in range(self.Lz))
+
+    def layer_order(self, z: int) -> int:
+        """States in layer z, 2 n Lx Ly (n = ``layers[z].orbitals``)."""
+        return 2 * self.layers[z].orbitals * self.Lx * self.Ly
 
     @property
     def lead_names(self) -> Tuple[str, ...]:
@@ -268,31 +292,49 @@ def _check_fields(where: str, owner, names, positive=()) -> None:
         check_sign(f"{where}.{name}", getattr(owner, name))
 
 
-def table_entries(table, where: str) -> dict:
-    """A hopping table as {(dx, dy): 2x2 complex}, numbers promoted to multiples of the identity.
+def orbital_identity(block, n: int):
+    """A spin operator (2x2, or a table of them) on a site of n orbitals: block x 1_orbitals in the basis
+    ``orbital * 2 + s`` (the block itself for one orbital)."""
+    return block if n == 1 else jnp.kron(jnp.eye(n), block)
+
+
+def table_entries(table, where: str, orbitals=(1, 1)) -> dict:
+    """A hopping table as {(dx, dy): complex block}, between sites of ``orbitals`` = (n, n') orbitals:
+    numbers promoted to multiples of the identity and 2x2 spin blocks to ``orbital_identity`` when
+    n = n'; other blocks are kept as given (``validate_stack`` checks their shapes).
 
     Works on traced values; the offsets must be pairs of integers.
     """
     if table is None:
         return {}
     if not isinstance(table, dict):
-        raise ValueError(f"{where} must be a dict {{(dx, dy): 2x2 block or number}}, got {type(table).__name__}")
+        raise ValueError(f"{where} must be a dict {{(dx, dy): block or number}}, got {type(table).__name__}")
+    n, n2 = orbitals
     out = {}
     for offset, block in table.items():
         if not (isinstance(offset, tuple) and len(offset) == 2 and all(is_int(v) for v in offset)):
             raise ValueError(f"{where}: offset {offset!r} must be a pair (dx, dy) of integers")
         b = jnp.asarray(block, dtype=complex)
-        out[offset] = b * jnp.eye(2) if b.ndim == 0 else b
+        if n == n2 and b.ndim == 0:
+            b = b * jnp.eye(2 * n)
+        elif n == n2 and b.shape == (2, 2):
+            b = orbital_identity(b, n)
+        out[offset] = b
     return out
 
 
-def _check_table(where: str, table, shape, in_plane: bool) -> None:
-    values = {d: concrete(b) for d, b in table_entries(table, where).items()}
+def _check_table(where: str, table, shape, in_plane: bool, orbitals=(1, 1)) -> None:
+    n, n2 = orbitals
+    values = {d: concrete(b) for d, b in table_entries(table, where, orbitals).items()}
     for d, b in values.items():
         if b is None:
             continue
-        if b.shape != (2, 2):
-            raise ValueError(f"{where}: the block at offset {d} must be a number or a 2x2 matrix, got shape {b.shape}")
+        if b.shape != (2 * n, 2 * n2):
+            allowed = ("a number or a 2x2 matrix" + (f" (times the identity on the {n} orbitals) or a {2 * n}x{2 * n} "
+                                                     "matrix" if n > 1 else "")) if n == n2 else \
+                f"a {2 * n}x{2 * n2} matrix (rows: the {n} orbitals x spin of this layer, columns: the {n2} of the " \
+                "next)"
+            raise ValueError(f"{where}: the block at offset {d} must be {allowed}, got shape {b.shape}")
         if not np.all(np.isfinite(b)) or np.any(np.abs(b) > MAGNITUDE_LIMIT):
             raise ValueError(f"{where}: the block at offset {d} must be finite, of magnitude <= {MAGNITUDE_LIMIT:g}")
         if abs(d[0]) >= shape[0] or abs(d[1]) >= shape[1]:
@@ -325,14 +367,26 @@ def validate_stack(s: Stack) -> None:
     check_real("phi", s.phi, shapes=None)
     for z, layer in enumerate(s.layers):
         where = f"layers[{z}]"
+        check_integers(layer, ("orbitals",), positive=("orbitals",), where=f"{where}.")
+        if layer.orbitals > MAX_ORBITALS:
+            raise ValueError(f"{where}.orbitals = {layer.orbitals} must be at most {MAX_ORBITALS}")
+    for z, layer in enumerate(s.layers):
+        where = f"layers[{z}]"
+        n = layer.orbitals
         check_real(f"{where}.onsite", layer.onsite, shapes=((), (s.Lx, s.Ly)),
                    note=f"a profile must have shape (Lx, Ly) = ({s.Lx}, {s.Ly})")
         _check_fields(where, layer, LAYER_NUMBERS)
         check_sign(f"{where}.K0", layer.K0, strict=False, note=" (disorder strength, energy units)")
-        _check_table(f"{where}.hoppings", layer.hoppings, (s.Lx, s.Ly), in_plane=True)
-        _check_table(f"{where}.up", layer.up, (s.Lx, s.Ly), in_plane=False)
+        _check_table(f"{where}.hoppings", layer.hoppings, (s.Lx, s.Ly), in_plane=True, orbitals=(n, n))
         if layer.up and z == s.Lz - 1:
             raise ValueError(f"{where}.up: the top layer has no layer above it (couple the top lead through its t)")
+        if z < s.Lz - 1:
+            n_above = s.layers[z + 1].orbitals
+            _check_table(f"{where}.up", layer.up, (s.Lx, s.Ly), in_plane=False, orbitals=(n, n_above))
+            if n != n_above and not layer.up:
+                raise ValueError(f"{where} has {n} orbital(s) per site and layers[{z + 1}] {n_above}: tz couples equal "
+                                 f"orbital counts (orbital to orbital); give {where}.up, a table of "
+                                 f"{2 * n}x{2 * n_above} blocks")
     names = s.lead_names
     if len(names) < 2:
         raise ValueError(f"a stack needs at least two leads (side_leads, top or bottom) for a current to flow "
@@ -359,6 +413,13 @@ def validate_stack(s: Stack) -> None:
             raise ValueError(f"{where}: offset = {offset}, width = {width} must satisfy 1 <= width and "
                              f"0 <= offset <= offset + width <= {length} (the edge length)")
         _check_fields(where, lead, ("t", "tz", "dxc"), positive=("t", "tz"))
+        counts = sorted({s.layers[z].orbitals for z in range(z0, z1 + 1)})
+        if len(counts) > 1:
+            raise ValueError(f"{where}: layers {z0} .. {z1} have different orbital counts {counts}; a side lead "
+                             "continues layers of one orbital count")
+        if lead.orbital_onsite is not None:
+            check_real(f"{where}.orbital_onsite", lead.orbital_onsite, shapes=((counts[0],),),
+                       note=f"give one energy per orbital of layers {z0} .. {z1} ({counts[0]})")
         if not (len(lead.spin_axis) == 2 and all(np.isfinite(float(v)) for v in lead.spin_axis)):
             raise ValueError(f"{where}: spin_axis = {lead.spin_axis!r} must be a pair (theta, phi) of finite numbers")
         if lead.onsite is not None:
@@ -371,6 +432,10 @@ def validate_stack(s: Stack) -> None:
         if not isinstance(lead, VerticalLead):
             raise ValueError(f"{where} must be a VerticalLead or None")
         _check_fields(f"{where} lead {lead.name!r}", lead, ("onsite", "t", "dxc"), positive=("t",))
+        if lead.orbital_onsite is not None:
+            n = vertical_lead_orbitals(s, where)
+            check_real(f"{where} lead {lead.name!r}.orbital_onsite", lead.orbital_onsite, shapes=((n,),),
+                       note=f"give one energy per orbital of the layer it attaches to ({n})")
     _check_overlaps(s)
     _check_connected(s)
 
@@ -435,17 +500,21 @@ def in_plane_table(layer: Layer, spin_orbit=("alpha1", "alpha3", "beta")) -> dic
     terms named in ``spin_orbit`` (the others are zero) and the stored half of the user's table
     (dx > 0, or dx = 0 and dy > 0; its (0, 0) entry apart), where an entry given only for -d
     contributes its conjugate transpose to d."""
+    n = layer.orbitals
     soc = add_tables(*(SPIN_ORBIT_TABLES[name](getattr(layer, name)) for name in spin_orbit))
-    table = table_entries(layer.hoppings, "hoppings")
+    soc = {d: orbital_identity(b, n) for d, b in soc.items()}
+    table = table_entries(layer.hoppings, "hoppings", (n, n))
     half = {(d if is_upper_half(d) else (-d[0], -d[1])): (b if is_upper_half(d) else jnp.conj(b).T)
             for d, b in table.items() if is_upper_half(d) or (d != (0, 0) and (-d[0], -d[1]) not in table)}
     return add_tables(soc, half)
 
 
 def site_block(layer: Layer, theta, phi):
-    """The 2x2 block on every site of a layer: exchange along its direction plus the table's (0, 0) entry."""
-    block = exchange_block(layer.dxc, theta, phi)
-    own = table_entries(layer.hoppings, "hoppings").get((0, 0))
+    """The (2n x 2n) block on every site of a layer of n orbitals: exchange along its direction (times the
+    identity on the orbitals) plus the table's (0, 0) entry."""
+    n = layer.orbitals
+    block = orbital_identity(exchange_block(layer.dxc, theta, phi), n)
+    own = table_entries(layer.hoppings, "hoppings", (n, n)).get((0, 0))
     return block if own is None else block + own
 
 
@@ -502,13 +571,61 @@ def side_lead_modes(stack: Stack, lead: SideLead):
     return u, mu
 
 
+def side_lead_orbitals(stack: Stack, lead: SideLead) -> int:
+    """Orbitals per site of the layers a side lead continues (one count: ``validate_stack``)."""
+    return stack.layers[lead.layers[0]].orbitals
+
+
 def side_lead_chains(stack: Stack, lead: SideLead):
-    """Onsite energies of the lead's mode chains, (width, layers, 2): t eps_m + mu_l - s dxc/2."""
+    """Onsite energies of the lead's mode chains, (width, layers x orbitals, 2): t eps_m + mu_l + e_o - s dxc/2,
+    the second index l * n + o (layer mode l, orbital o of n, e_o its ``orbital_onsite``; l alone for one orbital)."""
     _, mu = side_lead_modes(stack, lead)
+    n = side_lead_orbitals(stack, lead)
+    if n > 1 or lead.orbital_onsite is not None:
+        shift = jnp.zeros(n) if lead.orbital_onsite is None else jnp.asarray(lead.orbital_onsite, dtype=float)
+        mu = (mu[:, None] + shift[None, :]).reshape(-1)
     e_w = mode_energies(side_lead_extent(stack, lead)[1])
     return (lead.t * e_w[:, None, None] + mu[None, :, None]) - SPIN_SIGN[None, None, :] * lead.dxc / 2
 
 
-def vertical_lead_chains(stack: Stack, lead: VerticalLead):
-    """Onsite energies of a vertical lead's mode chains, (Lx, Ly, 2): onsite + t (eps_mx + eps_my) - s dxc/2."""
-    return (lead.onsite + band_energies(stack.Lx, stack.Ly, lead.t))[:, :, None] - SPIN_SIGN * lead.dxc / 2
+def vertical_lead_orbitals(stack: Stack, where: str) -> int:
+    """Orbitals per site of the top (``where`` "top") or bottom lead: those of the layer it attaches to."""
+    return stack.layers[-1 if where == "top" else 0].orbitals
+
+
+def orbital_modes(energies, shift):
+    """Mode energies (Lx, Ly) plus orbital energies ``shift`` (n,): (Lx, Ly n), the second index my * n + o, so
+    that mode (mx, my) and orbital o have the flat index (mx Ly + my) n + o of a layer's basis (spin apart)."""
+    Lx, Ly = energies.shape
+    shift = jnp.asarray(shift, dtype=float)
+    return (energies[:, :, None] + shift[None, None, :]).reshape(Lx, Ly * shift.shape[0])
+
+
+def vertical_lead_chains(stack: Stack, lead: VerticalLead, where: str):
+    """Onsite energies of a vertical lead's mode chains, (Lx, Ly n, 2): onsite + t (eps_mx + eps_my) + e_o - s dxc/2
+    (n orbitals, e_o its ``orbital_onsite``, the second index my * n + o: ``orbital_modes``)."""
+    n = vertical_lead_orbitals(stack, where)
+    energies = lead.onsite + band_energies(stack.Lx, stack.Ly, lead.t)
+    if n > 1 or lead.orbital_onsite is not None:
+        energies = orbital_modes(energies, jnp.zeros(n) if lead.orbital_onsite is None else lead.orbital_onsite)
+    return energies[:, :, None] - SPIN_SIGN * lead.dxc / 2
+
+
+def layer_mode_energies(layer: Layer, Lx: int, Ly: int):
+    """A laterally uniform layer's energies per sine mode (Lx, Ly) (one orbital, no table) or per mode and
+    orbital (Lx, Ly n) (``orbital_modes``): onsite, hopping -t and the orbital energies of its onsite block
+    (``layer_orbital_energies``). What a folded layer's chains and the Krylov diagonal hold."""
+    energies = layer_scalar_onsite(layer) + band_energies(Lx, Ly, layer.t)
+    shift = layer_orbital_energies(layer)
+    if layer.orbitals == 1 and shift is None:
+        return energies
+    return orbital_modes(energies, jnp.zeros(layer.orbitals) if shift is None else shift)
+
+
+def layer_orbital_energies(layer: Layer):
+    """Orbital energies (n,) of a layer's onsite block (the spin-up diagonal of its table's (0, 0) entry), or
+    None without one: what a folded layer adds per orbital (``plan.plan`` folds a layer with a table only
+    when that table is an orbital-diagonal, spin-independent onsite block)."""
+    n = layer.orbitals
+    block = table_entries(layer.hoppings, "hoppings", (n, n)).get((0, 0))
+    return None if block is None else jnp.real(jnp.diagonal(block))[::2]

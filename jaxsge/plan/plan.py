@@ -24,7 +24,8 @@ import numpy as np
 
 from ..core.chains import BAND_EDGE_TOLERANCE, open_mask
 from ..core.lattice import magnetization
-from ..model.stack import Stack, concrete, side_lead_chains, validate_stack, vertical_lead_chains
+from ..model.stack import (Stack, concrete, layer_mode_energies, side_lead_chains, table_entries, validate_stack,
+                           vertical_lead_chains)
 
 SOLVERS = ("auto", "dense", "krylov")
 # Arithmetic of the lowest slice's solve: "double" (complex128 throughout) or "mixed" (its matrix
@@ -141,15 +142,17 @@ KRYLOV_SITES_CPU_DISORDERED = 90 * 90
 
 
 def check_size(s: Stack, dense: bool = True, itemsize: int = 16) -> None:
-    """Refuse, before anything is allocated, a stack whose smallest dense matrix (order 2 Lx Ly, one
-    layer, ``itemsize`` bytes per entry: 8 in complex64) cannot fit in the memory available; without
+    """Refuse, before anything is allocated, a stack whose smallest dense matrix (order 2 n Lx Ly, its
+    largest layer of n orbitals per site, ``itemsize`` bytes per entry: 8 in complex64) cannot fit in
+    the memory available; without
     ``dense`` (the Krylov path), one whose mode tables (Lx^2 + Ly^2) and a few hundred layer vectors cannot."""
     from ..core.batching import available_memory, format_bytes
 
     have = available_memory()
     need = float(itemsize) * float(s.N) ** 2 if dense else 16.0 * (s.Lx ** 2 + s.Ly ** 2 + 300 * s.N)
     if need > have:
-        what = (f"one dense layer matrix of order 2 Lx Ly = {s.N} needs {format_bytes(need)}" if dense else
+        what = (f"one dense layer matrix of order 2 n Lx Ly = {s.N} (n orbitals per site) needs "
+                f"{format_bytes(need)}" if dense else
                 f"the Krylov path needs at least {format_bytes(need)}")
         raise ValueError(f"Lx = {s.Lx}, Ly = {s.Ly}: {what}, more than the {format_bytes(have)} available "
                          "(docs/performance.md gives the largest sizes per memory)")
@@ -209,13 +212,31 @@ def _obstacles(s: Stack, z: int, touching: dict, axis, for_blocks: bool, varied)
     """Why layer z cannot be folded (or, ``for_blocks``, handled in spin blocks along the axis)."""
     layer, lv = s.layers[z], _sub(varied, "layers", z)
     soc = _spin_orbit(layer, lv)
-    checks = [(soc, "spin-orbit coupling (" + ", ".join(soc) + ")"), (layer.hoppings, "extra hopping table"),
+    checks = [(soc, "spin-orbit coupling (" + ", ".join(soc) + ")"),
+              (layer.hoppings and not _onsite_block_only(layer, orbital_diagonal=not for_blocks),
+               "extra hopping table"),
               (z in touching, "side lead(s) " + ", ".join(touching.get(z, ()))),
               (layer.up or (z > 0 and s.layers[z - 1].up), "inter-layer hopping table"),
               (_collinear_sign(layer, lv, axis) is None, "exchange not collinear with the lead's spin axis")]
     if not for_blocks:
         checks += [(_present(layer, "K0", lv), "disorder"), (np.ndim(layer.onsite) > 0, "onsite profile")]
     return [text for failed, text in checks if failed]
+
+
+def _onsite_block_only(layer, orbital_diagonal: bool) -> bool:
+    """Whether a layer of n > 1 orbitals has, as its only table entry, a spin-independent onsite block O x 1_spin
+    (concrete), with O diagonal when ``orbital_diagonal``: folded, it adds O's diagonal to each orbital's
+    chains; in spin blocks, O to every mode (``solve.kernel``). A one-orbital layer with a table is never
+    folded or put in spin blocks (its plans are those of the engine before orbitals)."""
+    if layer.orbitals == 1 or set(layer.hoppings) != {(0, 0)}:
+        return False
+    block = concrete(table_entries(layer.hoppings, "hoppings", (layer.orbitals,) * 2)[(0, 0)])
+    if block is None:
+        return False
+    orbital = block[::2, ::2]
+    if orbital_diagonal and np.any(orbital != np.diag(np.diagonal(orbital))):
+        return False
+    return bool(np.array_equal(block, np.kron(orbital, np.eye(2))))
 
 
 def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: float) -> tuple:
@@ -301,7 +322,8 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     side_magnetic = tuple(_present(lead, "dxc", _sub(varied, "side_leads", k)) for k, lead in enumerate(s.side_leads))
     side_channels = tuple(_candidates(energies, side_lead_chains(s, lead), lead.t, f"side lead {lead.name!r}",
                                       allow_closed, edge_tolerance) for lead in s.side_leads)
-    vertical = {where: _candidates(energies, vertical_lead_chains(s, lead), lead.t, f"the {where} lead {lead.name!r}",
+    vertical = {where: _candidates(energies, vertical_lead_chains(s, lead, where), lead.t,
+                                   f"the {where} lead {lead.name!r}",
                                    allow_closed, edge_tolerance) for where, lead in s.vertical_leads}
     pl = Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), signs, disordered, side_magnetic,
               side_channels, vertical.get("top", ()), vertical.get("bottom", ()), spin_orbit, tuple(reasons), "dense")
@@ -315,7 +337,8 @@ def krylov_obstacles(s: Stack, pl: Plan) -> list:
                "the lowest slice must be a single layer under the folded top"),
               (pl.blocks, "layers in spin blocks above it"), (pl.bottom_fold or s.bottom is not None, "a bottom lead"),
               (pl.signs[z] == 0, f"layer {z}'s exchange is not collinear with the top lead's axis"),
-              ((0, 0) in s.layers[z].hoppings, f"layer {z} has an on-site hopping-table entry"),
+              ((0, 0) in s.layers[z].hoppings and s.layers[z].orbitals == 1,
+               f"layer {z} has an on-site hopping-table entry"),
               (any(lead.layers != (z, z) for lead in s.side_leads), "a side lead off the lowest layer")]
     return [text for failed, text in checks if failed]
 
@@ -389,18 +412,26 @@ def krylov_shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
 
     z = pl.slices[-1][0]
     layer = s.layers[z]
+    n = layer.orbitals  # with orbitals: the modes (q, o), flat index (q * n + o) * 2 + s, their orbital energies
     # The layer's uniform onsite: a site-resolved one (a profile, e.g. disorder read from a file)
     # counts with its mean, which the Krylov operator puts on its diagonal (``kernel._layer_operator``).
     onsite = float(np.mean(np.asarray(layer.onsite, dtype=float)))
     spin = np.array([1.0, -1.0])
-    keep = np.zeros((s.Lx, s.Ly, 2), bool)
-    chains = [((float(np.asarray(s.layers[k].onsite)) + band_energies(s.Lx, s.Ly, float(s.layers[k].t)))[:, :, None]
-               - spin * pl.signs[k] * float(s.layers[k].dxc) / 2, -float(s.layers[k - 1].tz)) for k in pl.top_fold]
+    keep = np.zeros((s.Lx, s.Ly * n, 2), bool)
+    if n == 1:
+        chains = [((float(np.asarray(s.layers[k].onsite))
+                    + band_energies(s.Lx, s.Ly, float(s.layers[k].t)))[:, :, None]
+                   - spin * pl.signs[k] * float(s.layers[k].dxc) / 2, -float(s.layers[k - 1].tz)) for k in pl.top_fold]
+        band = band_energies(s.Lx, s.Ly, float(layer.t))
+    else:
+        chains = [(np.asarray(layer_mode_energies(s.layers[k], s.Lx, s.Ly))[:, :, None]
+                   - spin * pl.signs[k] * float(s.layers[k].dxc) / 2, -float(s.layers[k - 1].tz)) for k in pl.top_fold]
+        band = np.asarray(layer_mode_energies(layer.replace(onsite=0.0), s.Lx, s.Ly))
     for energy in energies:
-        top = (np.zeros((s.Lx, s.Ly, 2)) if s.top is None
-               else chain_self_energy(energy, vertical_lead_chains(s, s.top), s.top.t))
+        top = (np.zeros((s.Lx, s.Ly * n, 2)) if s.top is None
+               else chain_self_energy(energy, vertical_lead_chains(s, s.top, "top"), s.top.t))
         sigma = np.asarray(fold_mode_chains(energy, top, chains)[0])
-        d = (energy - onsite - band_energies(s.Lx, s.Ly, float(layer.t))[:, :, None]
+        d = (energy - onsite - band[:, :, None]
              + spin * pl.signs[z] * float(layer.dxc) / 2 - sigma)
         keep |= np.abs(d.real) < KRYLOV_SHELL * float(layer.t)
     return tuple(int(i) for i in np.flatnonzero(keep.reshape(-1)))
@@ -409,7 +440,8 @@ def krylov_shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
 def _lead_chains(s: Stack) -> list:
     """(onsites of its mode chains, flat; hopping t) of every lead."""
     return ([(np.asarray(side_lead_chains(s, lead)).ravel(), float(lead.t)) for lead in s.side_leads]
-            + [(np.asarray(vertical_lead_chains(s, lead)).ravel(), float(lead.t)) for _, lead in s.vertical_leads])
+            + [(np.asarray(vertical_lead_chains(s, lead, where)).ravel(), float(lead.t))
+               for where, lead in s.vertical_leads])
 
 
 def subband_edges(s: Stack) -> np.ndarray:

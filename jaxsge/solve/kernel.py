@@ -1,9 +1,12 @@
 """The traceable core: spin-resolved transmissions of a stack at one angle, energy and realization.
 
 Everything is written in the hard-wall sine modes of each layer, index ``(z_in_slice, mx, my,
-spin)`` in a slice of layers. There the vertical leads and the folded layers are diagonal
-(``core.chains.fold_mode_chains``), so M's self-energy is added mode by mode, never stored as a
-dense matrix; every other term is a broadcast product of small factors (``core.lattice.table_in_modes``),
+orbital, spin)`` in a slice of layers (the layers of a slice have one orbital count n, and so
+have a vertical lead and the layers folded into it or in spin blocks below it:
+``model.stack.validate_stack`` and ``plan.plan``). There the vertical leads and the folded
+layers are diagonal per mode and orbital, one chain each, indexed (mx, my * n + o, s)
+(``model.stack.orbital_modes``; ``core.chains.fold_mode_chains``), so M's self-energy is added
+mode by mode, never stored as a dense matrix; every other term is a broadcast product of small factors (``core.lattice.table_in_modes``),
 so a slice matrix E - H - Sigma is written once, into its own buffer, and factorised in place
 (``core.linalg.lu_factor``): one dense matrix of order 2 Lx Ly alive at the paper's junction.
 
@@ -39,9 +42,10 @@ from ..core.chains import chain_broadening, chain_self_energy, fold_mode_chains
 from ..core.lattice import band_energies, disorder_realization, potential_in_modes, sine_modes, spin_along, \
     table_in_modes
 from ..core.linalg import lu_factor, lu_solve
-from ..model.stack import (SPIN_SIGN, Stack, direction, in_plane_table, layer_profile, layer_scalar_onsite,
-                           side_lead_chains, side_lead_extent, side_lead_modes, side_lead_sites, site_block,
-                           table_entries, vertical_lead_chains)
+from ..model.stack import (SPIN_SIGN, Stack, direction, in_plane_table, layer_mode_energies, layer_orbital_energies,
+                           layer_profile, layer_scalar_onsite, side_lead_chains, side_lead_extent, side_lead_modes,
+                           side_lead_orbitals, side_lead_sites, site_block, table_entries, vertical_lead_chains,
+                           vertical_lead_orbitals)
 from ..plan.plan import Plan
 from . import krylov
 from .krylov import LayerOperator
@@ -179,13 +183,14 @@ def draw_disorder(s: Stack, realization, pl: Plan):
 
 def _vertical_fold(s: Stack, energy, where: str, pl: Plan) -> DiagState:
     lead = getattr(s, where)
-    sigma = (jnp.zeros((s.Lx, s.Ly, 2), complex) if lead is None
-             else chain_self_energy(energy, vertical_lead_chains(s, lead), lead.t))
+    n = vertical_lead_orbitals(s, where)
+    sigma = (jnp.zeros((s.Lx, s.Ly * n, 2), complex) if lead is None
+             else chain_self_energy(energy, vertical_lead_chains(s, lead, where), lead.t))
     # Per folded layer its mode energies per spin, and the hopping to the next layer inwards, which
     # carries the source amplitude (H[z, z +- 1] = -tz).
-    chains = [((layer_scalar_onsite(s.layers[z]) + band_energies(s.Lx, s.Ly, s.layers[z].t))[:, :, None]
-               - SPIN_SIGN * pl.signs[z] * s.layers[z].dxc / 2, -s.layers[z - 1 if where == "top" else z].tz)
-              for z in getattr(pl, where + "_fold")]
+    # (A folded layer's onsite block is orbital-diagonal and spin-independent: ``plan.plan``.)
+    chains = [(layer_mode_energies(s.layers[z], s.Lx, s.Ly)[:, :, None] - SPIN_SIGN * pl.signs[z] * s.layers[z].dxc / 2,
+               -s.layers[z - 1 if where == "top" else z].tz) for z in getattr(pl, where + "_fold")]
     return DiagState(*fold_mode_chains(energy, sigma, chains))
 
 
@@ -202,9 +207,10 @@ def upper_state(s: Stack, energy, realization, pl: Plan):
     state = _vertical_fold(s, energy, "top", pl)
     if not pl.blocks:
         return state
-    n = s.Lx * s.Ly
+    norb = vertical_lead_orbitals(s, "top")  # those of every layer down to the spin blocks (coupled by tz)
+    n = s.Lx * s.Ly * norb
     mx, my, spin = q = _index(pl.top_channels)
-    flat, cols = mx * s.Ly + my, np.arange(mx.size)
+    flat, cols = mx * state.amp.shape[1] + my, np.arange(mx.size)
     amp = state.amp[q]
     sigma = jax.vmap(jnp.diag)(jnp.moveaxis(state.sigma, -1, 0).reshape(2, n))
     b = jnp.zeros((2, n, cols.size), complex).at[spin, flat, cols].set(amp)
@@ -219,6 +225,8 @@ def upper_state(s: Stack, energy, realization, pl: Plan):
         profile = layer_profile(s, z, draw, pl.disordered[z])
         if profile is not None:
             h = h + potential_in_modes(profile)
+        if norb > 1:  # the identity on the orbitals, plus the spin-independent onsite block on every mode
+            h = _with_orbital_block(h, layer)
         h = h[None] - (SPIN_SIGN * pl.signs[z] * layer.dxc / 2)[:, None, None] * eye
         g = jnp.linalg.inv(energy * eye - h - sigma)  # both spin blocks in one (batched) call
         gb = g @ b
@@ -226,6 +234,17 @@ def upper_state(s: Stack, energy, realization, pl: Plan):
         tz = s.layers[z - 1].tz
         sigma, b, proj = tz ** 2 * g, -tz * gb, -tz * (proj @ g)
     return BlockState(sigma, b, proj, c)
+
+
+def _with_orbital_block(h, layer):
+    """A mode matrix h (M, M) on a layer of n orbitals, (M n, M n) in the order (mode, orbital): h x 1_orbitals
+    plus 1_modes x O, O the spin-up part of the layer's onsite block (spin-independent: ``plan.plan``)."""
+    n = layer.orbitals
+    h = h[:, None, :, None] * jnp.eye(n)[None, :, None, :]
+    block = table_entries(layer.hoppings, "hoppings", (n, n)).get((0, 0))
+    if block is not None:
+        h = h + jnp.eye(h.shape[0])[:, None, :, None] * block[::2, ::2][None, :, None, :]
+    return h.reshape(h.shape[0] * n, h.shape[0] * n)
 
 
 def _spinors(lead, theta, phi, magnetic: bool = True):
@@ -241,13 +260,20 @@ def _mode_channels(s: Stack, state: DiagState, channels, chi, cols):
     mx, my, spin = q = _index(channels)
     amp = state.amp[q]
     spinor = chi[:, spin].T
-    return (ModeChannels(cols, mx * s.Ly + my, amp[:, None] * spinor, amp[:, None] * jnp.conj(spinor)),
+    # my is my * n + o with n orbitals: the row is the (mode, orbital) index (mx Ly + my) n + o.
+    return (ModeChannels(cols, mx * state.amp.shape[1] + my, amp[:, None] * spinor, amp[:, None] * jnp.conj(spinor)),
             jnp.diag(state.direct[q]))
 
 
-def _diag_sigma(state: DiagState, chi):
-    """sum_s sigma(q, s) chi_s chi_s^dagger per mode: (Lx, Ly, 2, 2) in the sigma_z basis."""
-    return jnp.einsum("xys,as,bs->xyab", state.sigma, chi, jnp.conj(chi))
+def _diag_sigma(state: DiagState, chi, Ly: int):
+    """sum_s sigma(q, s) chi_s chi_s^dagger per mode: (Lx, Ly, 2, 2) in the sigma_z basis; (Lx, Ly, 2n, 2n),
+    diagonal in the orbitals, for n orbitals."""
+    blocks = jnp.einsum("xys,as,bs->xyab", state.sigma, chi, jnp.conj(chi))
+    n = state.sigma.shape[1] // Ly
+    if n == 1:
+        return blocks
+    blocks = blocks.reshape(blocks.shape[0], Ly, n, 2, 2)
+    return jnp.einsum("xyoab,op->xyoapb", blocks, jnp.eye(n)).reshape(blocks.shape[0], Ly, 2 * n, 2 * n)
 
 
 def _place(nl: int, i: int, j: int, term):
@@ -276,9 +302,12 @@ def _side_lead(s: Stack, k: int, first: int, nl: int, theta, phi, energy, pl: Pl
     interface sites lie on one edge column (x fixed for the -x and +x edges), so in the slice's
     sine modes the coupling vector is phi_x[x_edge, mx] Psi[my, m] U[z, l], Psi = phi_y^T phi_W
     on the lead's sites: separable, and so is the self-energy sum_(m, l, s) sigma C C^T chi chi^dagger.
+    On layers of n > 1 orbitals each mode is also one orbital o (the lead is orbital-diagonal), its
+    channels (m, l * n + o, s) and its self-energy diagonal in o.
     """
     lead = s.side_leads[k]
     offset, width = side_lead_extent(s, lead)
+    n = side_lead_orbitals(s, lead)
     u, _ = side_lead_modes(s, lead)
     z0, z1 = lead.layers
     u_slice = jnp.zeros((nl, u.shape[1])).at[z0 - first:z1 - first + 1].set(u)
@@ -290,18 +319,26 @@ def _side_lead(s: Stack, k: int, first: int, nl: int, theta, phi, energy, pl: Pl
     edge = sine_modes(L_across)[0][0 if lead.edge[0] == "-" else -1]  # (L_across,)
     psi = sine_modes(L_along)[0][offset:offset + width].T @ sine_modes(width)[0]  # (L_along, width)
     spin_proj = jnp.einsum("as,bs->sab", chi, jnp.conj(chi))
-    ks = jnp.einsum("zl,am,mls,wl,bm,scd->zacwbd", u_slice, psi, sigma, u_slice, psi, spin_proj)
-    # ks: (z, along, spin, z', along', spin'); put the edge factor on the across axes (x: 1 and 5, y: 2 and 6).
+    if n == 1:
+        ks = jnp.einsum("zl,am,mls,wl,bm,scd->zacwbd", u_slice, psi, sigma, u_slice, psi, spin_proj)
+    else:  # diagonal in the orbital o: (orbital, spin) is the site index
+        ks = jnp.einsum("zl,am,mlos,wl,bm,scd,op->zaocwbpd", u_slice, psi, sigma.reshape(width, -1, n, 2), u_slice,
+                        psi, spin_proj, jnp.eye(n)).reshape(nl, L_along, 2 * n, nl, L_along, 2 * n)
+    # ks: (z, along, site state, z', along', site state'); put the edge factor on the across axes (x: 1 and 5,
+    # y: 2 and 6).
     axis = 1 if across_x else 2
     term = -(edge.reshape([-1 if i == axis else 1 for i in range(8)])
              * edge.reshape([-1 if i == axis + 4 else 1 for i in range(8)]) * jnp.expand_dims(ks, (axis, axis + 4)))
-    width_mode, layer_mode, spin = q = _index(pl.side_channels[k])
+    width_mode, layer_orbital, spin = q = _index(pl.side_channels[k])
+    layer_mode = layer_orbital // n
     along = psi[:, width_mode]  # (L_along, nch)
     x_factor, y_factor = (edge[:, None], along) if across_x else (along, edge[:, None])
     # (layer, x, y, spin, channel)
     vec = (u_slice[:, layer_mode][:, None, None, None, :] * x_factor[None, :, None, None, :]
            * y_factor[None, None, :, None, :] * chi[:, spin][None, None, None, :, :])
-    return term, vec.reshape(nl * s.N, -1), chain_broadening(energy, chains[q], lead.t)
+    if n > 1:  # (layer, x, y, orbital, spin, channel): each channel on its own orbital
+        vec = vec[:, :, :, None] * np.eye(n)[:, layer_orbital % n][None, None, None, :, None, :]
+    return term, vec.reshape(nl * s.layer_order(first), -1), chain_broadening(energy, chains[q], lead.t)
 
 
 def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl: Plan, extra_terms,
@@ -309,14 +346,17 @@ def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl:
     """E - H of layers first..last in their sine modes, plus ``extra_terms`` (8-D, e.g. -Sigma), (m, m).
 
     ``mode_blocks``: a self-energy on the top layer that is diagonal in its modes, (Lx, Ly, 2, 2),
-    subtracted with the layer's own diagonal (one full-size term less).
+    subtracted with the layer's own diagonal (one full-size term less). The layers of a slice have
+    one orbital count n: a site block is (2n x 2n).
     """
     Lx, Ly, nl = s.Lx, s.Ly, last - first + 1
+    n = s.layers[first].orbitals
+    eye = I2 if n == 1 else np.eye(2 * n)
     total = 0.0
     for i, z in enumerate(range(first, last + 1)):
         layer = s.layers[z]
         dq = energy - layer_scalar_onsite(layer) - band_energies(Lx, Ly, layer.t)
-        blocks = dq[:, :, None, None] * I2 - site_block(layer, *direction(layer, theta, phi))
+        blocks = dq[:, :, None, None] * eye - site_block(layer, *direction(layer, theta, phi))
         if i == nl - 1 and mode_blocks is not None:  # the folded stack above, diagonal in the same modes
             blocks = blocks - mode_blocks
         term = _mode_diagonal(Lx, Ly, blocks)
@@ -326,25 +366,25 @@ def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl:
         profile = layer_profile(s, z, draw, pl.disordered[z])
         if profile is not None:
             term = term - potential_in_modes(profile).reshape(Lx, Ly, Lx, Ly)[:, :, None, :, :, None] \
-                * I2[None, None, :, None, None, :]
+                * eye[None, None, :, None, None, :]
         total = total + _place(nl, i, i, term)
         if z < last:
-            up = table_entries(layer.up, "up")
+            up = table_entries(layer.up, "up", (n, n))
             hop = (table_in_modes(Lx, Ly, up, hermitian=False) if up
-                   else -layer.tz * _mode_diagonal(Lx, Ly, I2[None, None]))
+                   else -layer.tz * _mode_diagonal(Lx, Ly, eye[None, None]))
             down = jnp.conj(jnp.transpose(hop, (3, 4, 5, 0, 1, 2)))
             total = total - _place(nl, i, i + 1, hop) - _place(nl, i + 1, i, down)
     total = functools.reduce(operator.add, extra_terms, total)
-    m = nl * s.N
-    return jnp.broadcast_to(total, (nl, Lx, Ly, 2, nl, Lx, Ly, 2)).reshape(m, m)
+    m = nl * s.layer_order(first)
+    return jnp.broadcast_to(total, (nl, Lx, Ly, 2 * n, nl, Lx, Ly, 2 * n)).reshape(m, m)
 
 
 def _incoming(s: Stack, upper, chi, cols_top, pl: Plan):
     """The upper state as seen by the highest dense slice: its self-energy (mode-diagonal blocks
     (Lx, Ly, 2, 2), or a dense (N, N) matrix), the top channels and their c block."""
     if isinstance(upper, DiagState):
-        return _diag_sigma(upper, chi), *_mode_channels(s, upper, pl.top_channels, chi, cols_top)
-    N = s.N
+        return _diag_sigma(upper, chi, s.Ly), *_mode_channels(s, upper, pl.top_channels, chi, cols_top)
+    N = 2 * upper.sigma.shape[-1]  # the spin-block layers' states: the dense layer below has their orbitals
     sigma = jnp.einsum("sij,as,bs->iajb", upper.sigma, chi, jnp.conj(chi)).reshape(N, N)
     src = jnp.einsum("sic,as->iac", upper.b, chi).reshape(N, -1)
     out = jnp.einsum("sci,as->cia", upper.proj, jnp.conj(chi)).reshape(-1, N)
@@ -366,7 +406,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     top lead's states are solutions for its sources) and layers in dense slices (``plan``).
     Nothing of it is computed without ``local``.
     """
-    Lx, Ly, N = s.Lx, s.Ly, s.N
+    Lx, Ly = s.Lx, s.Ly
     draw = draw_disorder(s, realization, pl)
     cols, lead_of, spin_of = channel_layout(s, pl)
     nch = lead_of.size
@@ -386,9 +426,11 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
 
     for first, last in pl.slices:
         nl = last - first + 1
+        N = s.layer_order(first)  # one orbital count per slice
         m = nl * N
+        d = N // (Lx * Ly)
         mode_blocks = sigma_in if sigma_in.ndim == 4 else None
-        terms = [] if mode_blocks is not None else [_place(nl, nl - 1, nl - 1, -sigma_in.reshape(Lx, Ly, 2, Lx, Ly, 2))]
+        terms = [] if mode_blocks is not None else [_place(nl, nl - 1, nl - 1, -sigma_in.reshape(Lx, Ly, d, Lx, Ly, d))]
         groups = [_on_top_layer(g, nl, N) for g in carried]
         for k, lead in enumerate(s.side_leads):
             if first <= lead.layers[0] <= last:
@@ -404,10 +446,11 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
         all_cols = np.concatenate([grp.cols for grp in groups])
         gsrc = g @ src
         c = c.at[np.ix_(all_cols, all_cols)].add(out @ gsrc)
-        # v = H[layer first - 1, layer first] in sine modes: an (N, N) matrix from ``up``, or the scalar -tz.
-        up = table_entries(s.layers[first - 1].up, "up")
+        # v = H[layer first - 1, layer first] in sine modes: an (N', N) matrix from ``up``, or the scalar -tz.
+        below = s.layers[first - 1]
+        up = table_entries(below.up, "up", (below.orbitals, s.layers[first].orbitals))
         if up:
-            v = table_in_modes(Lx, Ly, up, hermitian=False).reshape(N, N)
+            v = table_in_modes(Lx, Ly, up, hermitian=False).reshape(s.layer_order(first - 1), N)
             sigma_in = v @ g[:N, :N] @ v.conj().T
             src_next, out_next = v @ gsrc[:N], (out @ g)[:, :N] @ v.conj().T
             link = None if local is None else g[:, :N] @ v.conj().T
@@ -423,7 +466,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     if s.bottom is not None or pl.bottom_fold:
         bottom = _vertical_fold(s, energy, "bottom", pl)
         chi_bottom = _spinors(s.bottom, theta, phi)
-        terms.append(_place(nl, 0, 0, -_mode_diagonal(Lx, Ly, _diag_sigma(bottom, chi_bottom))))
+        terms.append(_place(nl, 0, 0, -_mode_diagonal(Lx, Ly, _diag_sigma(bottom, chi_bottom, Ly))))
         if "bottom" in cols:
             group, c_bottom = _mode_channels(s, bottom, pl.bottom_channels, chi_bottom, cols["bottom"])
             groups.append(group)
@@ -443,7 +486,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     amplitudes, stats, x, x_cols = _solve_lowest(solver, groups, c, m, lean)
 
     for where, lead in s.vertical_leads:
-        chains = vertical_lead_chains(s, lead)[_index(getattr(pl, where + "_channels"))]
+        chains = vertical_lead_chains(s, lead, where)[_index(getattr(pl, where + "_channels"))]
         gammas[where] = chain_broadening(energy, chains, lead.t)
     gamma = jnp.zeros(nch)
     for key, value in gammas.items():
@@ -560,9 +603,13 @@ def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_b
 
     A site-resolved onsite energy (a profile, e.g. disorder read from a file) is split into its
     mean, on the mode-diagonal part (which the Krylov preconditioner inverts exactly), and the
-    rest, applied in real space; a uniform onsite energy is its own mean."""
+    rest, applied in real space; a uniform onsite energy is its own mean. Likewise, on a layer of
+    n > 1 orbitals, the onsite block: its orbital energies (the spin-up diagonal) on the mode-diagonal
+    part, the rest (e.g. L.S) applied in real space as the table's (0, 0) entry."""
     Lx, Ly = s.Lx, s.Ly
     layer = s.layers[z]
+    if layer.orbitals > 1:
+        return _orbital_layer_operator(s, z, theta, phi, energy, draw, pl, mode_blocks)
     uniform = jnp.mean(jnp.asarray(layer.onsite, dtype=float))
     profile = layer_profile(s, z, draw, pl.disordered[z])
     if profile is not None and np.ndim(layer.onsite) == 2:
@@ -580,6 +627,38 @@ def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_b
             sides.append((*side_lead_sites(s, lead), block.reshape(2 * width, 2 * width)))
     return LayerOperator(diag, in_plane_table(layer, pl.spin_orbit[z]), profile, tuple(sides), sine_modes(Lx)[0],
                          sine_modes(Ly)[0])
+
+
+def _orbital_layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_blocks):
+    """:func:`_layer_operator` of a layer of n > 1 orbitals: site states (orbital, spin), blocks (2n x 2n)."""
+    Lx, Ly = s.Lx, s.Ly
+    layer = s.layers[z]
+    n = layer.orbitals
+    uniform = jnp.mean(jnp.asarray(layer.onsite, dtype=float))
+    profile = layer_profile(s, z, draw, pl.disordered[z])
+    if profile is not None and np.ndim(layer.onsite) == 2:
+        profile = profile - uniform
+    energies = layer_orbital_energies(layer)
+    energies = jnp.zeros(n) if energies is None else energies
+    # site_block holds the exchange and the whole onsite block; its orbital energies stay on the diagonal.
+    exchange = site_block(layer.replace(hoppings={}), *direction(layer, theta, phi))
+    dq = energy - uniform - band_energies(Lx, Ly, layer.t)
+    diag = (dq[:, :, None, None] * np.eye(2 * n) - exchange - jnp.kron(jnp.diag(energies), jnp.eye(2))
+            - mode_blocks)
+    table = in_plane_table(layer, pl.spin_orbit[z])
+    block = table_entries(layer.hoppings, "hoppings", (n, n)).get((0, 0))
+    if block is not None:
+        table = {**table, (0, 0): block - jnp.kron(jnp.diag(energies), jnp.eye(2))}
+    sides = []
+    for k, lead in enumerate(s.side_leads):
+        if lead.layers[0] == z:
+            width = side_lead_extent(s, lead)[1]
+            phi_w = sine_modes(width)[0]
+            sigma = chain_self_energy(energy, side_lead_chains(s, lead), lead.t)  # (width, n, 2): one layer
+            chi = _spinors(lead, theta, phi, pl.side_magnetic[k])
+            block = jnp.einsum("im,mos,jm,as,bs,op->ioajpb", phi_w, sigma, phi_w, chi, jnp.conj(chi), jnp.eye(n))
+            sides.append((*side_lead_sites(s, lead), block.reshape(2 * n * width, 2 * n * width)))
+    return LayerOperator(diag, table, profile, tuple(sides), sine_modes(Lx)[0], sine_modes(Ly)[0])
 
 
 def _reflection_from_unitarity(T, n_open, top: int):

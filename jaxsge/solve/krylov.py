@@ -21,6 +21,8 @@ them implicitly (one more solve per tangent), with the accuracy of the Krylov to
 
 from __future__ import annotations
 
+import functools
+import operator as op
 from typing import NamedTuple
 
 import jax
@@ -36,9 +38,10 @@ class LayerOperator(NamedTuple):
 
     ``diag``: (Lx, Ly, 2, 2) the mode-diagonal blocks (onsite, nearest-neighbour hopping,
     exchange, the folded top lead); ``table``: real-space hopping table {d: 2x2 H[r, r+d]}
-    (half of the offsets) beyond the nearest neighbours; ``profile``: (Lx, Ly) onsite
-    potential or None; ``sides``: per side lead on this layer, (x, y) of its sites and its
-    self-energy block (2W, 2W) on them (site-major, spin-minor).
+    (half of the offsets) beyond the nearest neighbours, and an onsite block at d = (0, 0);
+    ``profile``: (Lx, Ly) onsite potential or None; ``sides``: per side lead on this layer, (x, y)
+    of its sites and its self-energy block (2W, 2W) on them (site-major, spin-minor). On a layer of
+    n orbitals the site blocks are (2n x 2n) (index orbital * 2 + spin), a side lead's (2nW, 2nW).
     """
 
     diag: jnp.ndarray
@@ -49,7 +52,7 @@ class LayerOperator(NamedTuple):
     phiy: np.ndarray
 
     def apply(self, x, transpose: bool = False):
-        """A x (or A^T x) for x of shape (Lx, Ly, 2, k) in the sine-mode basis."""
+        """A x (or A^T x) for x of shape (Lx, Ly, d, k) in the sine-mode basis (d = 2 n_orbitals)."""
         out = _spin_product(jnp.swapaxes(self.diag, -1, -2) if transpose else self.diag, x)
         k_real = self._local(_sine_transform(self.phix, self.phiy, x), transpose)
         return out - _sine_transform(self.phix, self.phiy, k_real)
@@ -66,6 +69,9 @@ class LayerOperator(NamedTuple):
                 # H[r, r+d] = B and H[r+d, r] = B^dagger; the transpose has H^T[r, r+d] = conj(B)
                 # and H^T[r+d, r] = B^T.
                 block = jnp.asarray(block)
+                if (dx, dy) == (0, 0):  # an onsite block, once
+                    out = out + _spin_product(block.T if transpose else block, v)
+                    continue
                 forward, backward = (jnp.conj(block), block.T) if transpose else (block, jnp.conj(block).T)
                 ahead = padded[reach + dx:reach + dx + Lx, reach + dy:reach + dy + Ly]
                 behind = padded[reach - dx:reach - dx + Lx, reach - dy:reach - dy + Ly]
@@ -74,9 +80,9 @@ class LayerOperator(NamedTuple):
             out = out + self.profile[:, :, None, None] * v
         for x_sites, y_sites, block in self.sides:
             b = block.T if transpose else block
-            w = x_sites.size
-            on_sites = v[x_sites, y_sites].reshape(2 * w, -1)
-            out = out.at[x_sites, y_sites].add((b @ on_sites).reshape(w, 2, -1))
+            w, d = x_sites.size, v.shape[2]
+            on_sites = v[x_sites, y_sites].reshape(d * w, -1)
+            out = out.at[x_sites, y_sites].add((b @ on_sites).reshape(w, d, -1))
         return out
 
 
@@ -91,10 +97,10 @@ def _sine_transform(phix, phiy, v):
 
 
 def _spin_product(block, v):
-    """block (2, 2), or one per site or mode (Lx, Ly, 2, 2), acting on the spin axis of v (Lx, Ly, 2, k),
-    written elementwise so that XLA fuses every term of the stencil into one pass (a 2 x 2 dot
-    product per term would be one pass each)."""
-    return block[..., :, 0, None] * v[:, :, 0:1, :] + block[..., :, 1, None] * v[:, :, 1:2, :]
+    """block (d, d), or one per site or mode (Lx, Ly, d, d), acting on the site-state axis of v (Lx, Ly, d, k)
+    (d = 2: spin; 2n with n orbitals), written elementwise so that XLA fuses every term of the stencil into
+    one pass (a d x d dot product per term would be one pass each)."""
+    return functools.reduce(op.add, (block[..., :, k, None] * v[:, :, k:k + 1, :] for k in range(block.shape[-1])))
 
 
 def shell_preconditioner(operator, d, shell: np.ndarray):
@@ -216,11 +222,20 @@ def layer_solver(operator: LayerOperator, chi, setup: KrylovSetup):
     sigma_z mode basis, and the statistics (iterations, relative residual) as floats.
 
     The iteration runs in the basis of spin along the top axis (spinors ``chi``), where D (flat
-    (n,), index q * 2 + s) is diagonal: A_n = R^dagger A R with R = chi on every mode, and
-    A^T = R^* A_n^T R^T. The preconditioner is built once for both: S(A_n^T) = S(A_n)^T, the same LU.
+    (n,), index q * 2 + s; (q * n_orb + o) * 2 + s with orbitals, whose diagonal blocks are
+    orbital-diagonal: ``kernel._layer_operator``) is diagonal: A_n = R^dagger A R with R = chi on
+    every mode, and A^T = R^* A_n^T R^T. The preconditioner is built once for both:
+    S(A_n^T) = S(A_n)^T, the same LU.
     """
-    shape = operator.diag.shape[:2] + (2, -1)
-    d = jnp.einsum("as,xyab,bs->xys", jnp.conj(chi), operator.diag, chi).reshape(-1)
+    n_orb = operator.diag.shape[-1] // 2
+    if n_orb == 1:
+        shape = operator.diag.shape[:2] + (2, -1)
+        d = jnp.einsum("as,xyab,bs->xys", jnp.conj(chi), operator.diag, chi).reshape(-1)
+    else:  # the spin axis of the (orbital, spin) site states
+        Lx, Ly = operator.diag.shape[:2]
+        shape = (Lx, Ly * n_orb, 2, -1)
+        blocks = operator.diag.reshape(Lx, Ly, n_orb, 2, n_orb, 2)
+        d = jnp.einsum("as,xyoaob,bs->xyos", jnp.conj(chi), blocks, chi).reshape(-1)
 
     def rotate(v, m):
         return jnp.einsum("ab,xybk->xyak", m, v.reshape(shape))
@@ -228,7 +243,8 @@ def layer_solver(operator: LayerOperator, chi, setup: KrylovSetup):
     def axis_operator(v, t):
         """A_n v, or A_n^T v when ``t``."""
         into, out = (chi, jnp.conj(chi).T) if not t else (jnp.conj(chi), chi.T)
-        return rotate(operator.apply(rotate(v, into), t), out).reshape(v.shape)
+        return rotate(operator.apply(rotate(v, into).reshape(operator.diag.shape[:3] + (-1,)), t),
+                      out).reshape(v.shape)
 
     precondition = shell_preconditioner(axis_operator, d, np.asarray(setup.shell))
     implicit = _implicit_gmres(axis_operator, precondition, setup, flexible=False)
@@ -252,7 +268,7 @@ def refined_solver(operator: LayerOperator, factors, setup: KrylovSetup):
     N. J. Higham, SIAM J. Sci. Comput. 40, A817 (2018)]. The transposed system uses A^T and the
     transposed solves of the same factors.
     """
-    shape = operator.diag.shape[:2] + (2, -1)
+    shape = operator.diag.shape[:3] + (-1,)
 
     def matvec(v, t):
         return operator.apply(v.reshape(shape), t).reshape(v.shape)

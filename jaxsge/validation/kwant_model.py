@@ -12,9 +12,16 @@ the caller's ``potentials`` already hold each site's full scalar onsite (layer o
 disorder). Exchange is -(dxc/2) n.sigma with n = (sin th cos ph, sin th sin ph, cos th), from
 the layer's or lead's own angles or, when they are None, the stack's.
 
+Each layer is its own site family (``norbs`` = 2 x its orbitals, index orbital * 2 + spin), so
+layers of different orbital counts are coupled by rectangular hoppings; the named terms act as
+the identity on the orbitals (Kronecker products with 1_orbitals, written here), a number in a
+table as the identity, a 2x2 block as that spin block on every orbital.
+
 Leads are attached in ``Stack.lead_names`` order (side leads, top, bottom). Each resolves spin
-through the conservation law -n.sigma; Kwant orders the blocks by increasing eigenvalue, so
-block 0 is s = + (parallel to n) and block 1 is s = -, jaxsge's spin indices.
+through the conservation law -n.sigma (times 1_orbitals); Kwant orders the blocks by increasing
+eigenvalue, so block 0 is s = + (parallel to n) and block 1 is s = -, jaxsge's spin indices.
+A side or vertical lead on layers of n orbitals continues them orbital to orbital, with its
+``orbital_onsite`` on the diagonal.
 
 Only the physical description is shared with jaxsge (plus its helpers that resolve a side
 lead's default extent and onsite, and the disorder draw): no jaxsge Hamiltonian builder is called.
@@ -114,21 +121,32 @@ def cubic_rashba_table(alpha3):
     return discretized_table(alpha3=alpha3)
 
 
-def _user_table(table):
+def _on_orbitals(block, n):
+    """A number (times the identity) or a 2x2 spin block on every one of n orbitals, as a (2n x 2n) matrix;
+    any other block as given."""
+    block = np.asarray(block, dtype=complex)
+    if block.ndim == 0:
+        return block * np.eye(2 * n)
+    return np.kron(np.eye(n), block) if block.shape == (2, 2) else block
+
+
+def _user_table(table, n=1):
     """A layer's table (entry d: H[r, r+d]) with the missing -d entries completed by conjugation."""
-    full = {d: np.asarray(b, dtype=complex) * (np.eye(2) if np.ndim(b) == 0 else 1) for d, b in table.items()}
+    full = {d: _on_orbitals(b, n) for d, b in table.items()}
     for d, b in list(full.items()):
         full.setdefault((-d[0], -d[1]), b.conj().T)
     return full
 
 
 def _layer_table(layer):
+    n = layer.orbitals
     table = discretized_table(*(float(getattr(layer, name)) for name in ("t", "alpha1", "alpha3", "beta")),
                               onsite=False)
-    for d, block in _user_table(layer.hoppings).items():
+    table = {d: _on_orbitals(b, n) for d, b in table.items()}
+    for d, block in _user_table(layer.hoppings, n).items():
         table[d] = table.get(d, 0) + block
     for d, block in table.items():
-        if not np.allclose(table.get((-d[0], -d[1]), np.zeros((2, 2))), block.conj().T, atol=1e-13):
+        if not np.allclose(table.get((-d[0], -d[1]), np.zeros((2 * n, 2 * n))), block.conj().T, atol=1e-13):
             raise ValueError(f"in-plane table is not Hermitian at offset {d}")
     return table
 
@@ -150,19 +168,21 @@ def build(stack, potentials, theta=None, phi=None):
     potentials = np.asarray(potentials, dtype=float)
     if potentials.shape != (Lz, Lx, Ly):
         raise ValueError(f"potentials has shape {potentials.shape}, expected {(Lz, Lx, Ly)}")
-    lat = kwant.lattice.cubic(1, norbs=2, name="stack")
+    # One site family per layer, with that layer's orbitals.
+    lats = [kwant.lattice.cubic(1, norbs=2 * layer.orbitals, name=f"layer{z}") for z, layer in enumerate(stack.layers)]
 
     def inside(x, y):
         return 0 <= x < Lx and 0 <= y < Ly
 
     syst = kwant.Builder()
     for z, layer in enumerate(stack.layers):
-        exchange = -(float(layer.dxc) / 2) * _ndots(*_direction(theta, phi, layer))
+        n, lat = layer.orbitals, lats[z]
+        exchange = np.kron(np.eye(n), -(float(layer.dxc) / 2) * _ndots(*_direction(theta, phi, layer)))
         table = _layer_table(layer)
-        extra_onsite = table.pop((0, 0), np.zeros((2, 2)))
+        extra_onsite = table.pop((0, 0), np.zeros((2 * n, 2 * n)))
         for x in range(Lx):
             for y in range(Ly):
-                syst[lat(x, y, z)] = potentials[z, x, y] * S0 + exchange + extra_onsite
+                syst[lat(x, y, z)] = potentials[z, x, y] * np.eye(2 * n) + exchange + extra_onsite
         # Each pair (d, -d) once: Kwant stores a hopping and its reverse as one Hermitian pair.
         half = {d: b for d, b in table.items() if d > (-d[0], -d[1])}
         for (dx, dy), block in half.items():
@@ -171,13 +191,14 @@ def build(stack, potentials, theta=None, phi=None):
                     if inside(x + dx, y + dy):
                         syst[lat(x, y, z), lat(x + dx, y + dy, z)] = block
     for z, layer in enumerate(stack.layers[:-1]):
-        up = {d: np.asarray(b, dtype=complex) * (np.eye(2) if np.ndim(b) == 0 else 1) for d, b in layer.up.items()} \
-            or {(0, 0): -float(layer.tz) * S0}
+        n = layer.orbitals
+        up = ({d: _on_orbitals(b, n) if stack.layers[z + 1].orbitals == n else np.asarray(b, dtype=complex)
+               for d, b in layer.up.items()} or {(0, 0): -float(layer.tz) * np.eye(2 * n)})
         for (dx, dy), block in up.items():
             for x in range(Lx):
                 for y in range(Ly):
                     if inside(x + dx, y + dy):
-                        syst[lat(x, y, z), lat(x + dx, y + dy, z + 1)] = block
+                        syst[lats[z](x, y, z), lats[z + 1](x + dx, y + dy, z + 1)] = block
 
     for lead in stack.side_leads:
         along_lead, along_edge = _EDGE_AXES[lead.edge]
@@ -185,28 +206,39 @@ def build(stack, potentials, theta=None, phi=None):
             n_sigma = _ndots(*_direction(theta, phi, lead))
         else:
             n_sigma = _ndots(*lead.spin_axis)
-        builder = kwant.Builder(kwant.TranslationalSymmetry(along_lead), conservation_law=-n_sigma)
         offset, width = side_lead_extent(stack, lead)
         z0, z1 = lead.layers
-        exchange = -(float(lead.dxc) / 2) * n_sigma
+        n = stack.layers[z0].orbitals
+        one = np.eye(2 * n)
+        builder = kwant.Builder(kwant.TranslationalSymmetry(along_lead),
+                                conservation_law={lats[z]: np.kron(np.eye(n), -n_sigma) for z in range(z0, z1 + 1)})
+        shift = np.zeros(n) if lead.orbital_onsite is None else np.asarray(lead.orbital_onsite, dtype=float)
+        cell = np.kron(np.eye(n), -(float(lead.dxc) / 2) * n_sigma) + np.kron(np.diag(shift), S0)
         for z, eps in zip(range(z0, z1 + 1), np.asarray(side_lead_onsite(stack, lead), dtype=float)):
             for j in range(offset, offset + width):
                 x, y = {"-x": (0, j), "+x": (Lx - 1, j), "-y": (j, 0), "+y": (j, Ly - 1)}[lead.edge]
-                builder[lat(x, y, z)] = eps * S0 + exchange
-        builder[kwant.builder.HoppingKind(along_lead, lat)] = -lead.t * S0
-        builder[kwant.builder.HoppingKind(along_edge, lat)] = -lead.t * S0
-        builder[kwant.builder.HoppingKind((0, 0, 1), lat)] = -lead.tz * S0
+                builder[lats[z](x, y, z)] = eps * one + cell
+        for z in range(z0, z1 + 1):  # after every site: a HoppingKind connects the sites present
+            builder[kwant.builder.HoppingKind(along_lead, lats[z])] = -lead.t * one
+            builder[kwant.builder.HoppingKind(along_edge, lats[z])] = -lead.t * one
+            if z < z1:
+                builder[kwant.builder.HoppingKind((0, 0, 1), lats[z + 1], lats[z])] = -lead.tz * one
         syst.attach_lead(builder)
 
     for lead, z, sign in ((stack.top, Lz, 1), (stack.bottom, -1, -1)):
         if lead is None:
             continue
+        lat = lats[-1 if sign > 0 else 0]  # the layer it attaches to, whose orbitals it continues
+        n = stack.layers[-1 if sign > 0 else 0].orbitals
         n_sigma = _ndots(*_direction(theta, phi, lead))
-        builder = kwant.Builder(kwant.TranslationalSymmetry((0, 0, sign)), conservation_law=-n_sigma)
+        shift = np.zeros(n) if lead.orbital_onsite is None else np.asarray(lead.orbital_onsite, dtype=float)
+        cell = np.kron(np.eye(n), lead.onsite * S0 - (lead.dxc / 2) * n_sigma) + np.kron(np.diag(shift), S0)
+        builder = kwant.Builder(kwant.TranslationalSymmetry((0, 0, sign)),
+                                conservation_law=np.kron(np.eye(n), -n_sigma))
         for x in range(Lx):
             for y in range(Ly):
-                builder[lat(x, y, z)] = lead.onsite * S0 - (lead.dxc / 2) * n_sigma
-        builder[lat.neighbors()] = -lead.t * S0
+                builder[lat(x, y, z)] = cell
+        builder[lat.neighbors()] = -lead.t * np.eye(2 * n)
         syst.attach_lead(builder)
     return syst.finalized()
 

@@ -59,7 +59,7 @@ def test_strip_closed_form_equals_decimation(energy):
 def test_magnetic_lead_closed_form_equals_decimation(theta, phi):
     stack = junction(JunctionParams(Lx=5, Ly=4, theta=theta, phi=phi))
     chi, n = spin_along(theta, phi), np.asarray(magnetization(theta, phi))
-    closed = modes_to_real(5, 4, np.asarray(chain_self_energy(1.1, vertical_lead_chains(stack, stack.top), 1.0)), chi)
+    closed = modes_to_real(5, 4, np.asarray(chain_self_energy(1.1, vertical_lead_chains(stack, stack.top, "top"), 1.0)), chi)
     cell = layer_matrix(5, 4, 6.0, 0.3 * n)  # exchange -(dxc/2) n with dxc = -0.6
     numeric = decimation_self_energy(cell, -np.eye(40), 1.1)
     np.testing.assert_allclose(closed, numeric, atol=TOL, rtol=0)
@@ -70,7 +70,7 @@ def test_folded_stack_equals_dense_recursion_with_decimated_lead():
     p = JunctionParams(Lx=5, Ly=4, Lz=5, n_barrier=2, theta=1.1, phi=0.4, xi=9.0)
     stack = junction(p)
     chi, n = spin_along(p.theta, p.phi), np.asarray(magnetization(p.theta, p.phi))
-    sigma = chain_self_energy(p.mu, vertical_lead_chains(stack, stack.top), 1.0)
+    sigma = chain_self_energy(p.mu, vertical_lead_chains(stack, stack.top, "top"), 1.0)
     chains = [((layer.onsite + band_energies(5, 4, 1.0))[:, :, None] - np.array([1.0, -1.0]) * layer.dxc / 2, -1.0)
               for layer in stack.layers[:0:-1]]
     folded = modes_to_real(5, 4, np.asarray(fold_mode_chains(p.mu, sigma, chains)[0]), chi)
