@@ -13,14 +13,14 @@ import time
 from ..core.precision import x64
 from ..well.config import load_well_config
 from ..well.figures import UNITS_NOTE, well_report
-from .common import command_line
+from .common import add_output, command_line
 
 
 def add_parser(sub):
     cmd = sub.add_parser("well", help="magnetic quantum well with interfacial Rashba coupling "
                                       "(Figs. 2-6 of Hariri, Alawein, Manchon)")
     cmd.add_argument("config", help="TOML file with a [well] table and figure tables (configs/well_paper.toml)")
-    cmd.add_argument("--out", required=True, help="output folder (well.npz, well.json, well_fig*.png)")
+    add_output(cmd, "output folder (well.npz, well.json, well_fig*.png)")
     cmd.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                      help="override a well parameter (d=3) or a figure setting (fig3.n_alpha=51); repeatable")
     cmd.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -31,7 +31,8 @@ def add_parser(sub):
 def run(args, argv=None) -> int:
     params, sections = load_well_config(args.config, args.set)
     start = time.perf_counter()
-    meta = well_report(params, sections, args.out, progress=not args.no_progress, command=command_line(argv))
+    meta = well_report(params, sections, args.out, progress=not args.no_progress, command=command_line(argv),
+                       overwrite=args.overwrite)
     summary = meta["summary"]
     for entry in summary["fig2"]:
         print(f"alpha_L = {entry['alpha_L']:g}, alpha_R = {entry['alpha_R']:g}: {entry['n_states']} states "
