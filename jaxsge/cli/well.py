@@ -1,9 +1,10 @@
-"""``jaxsge well CONFIG --out DIR [--set NAME=VALUE ...]``: the magnetic quantum well of A. Hariri,
+"""``jaxsge well CONFIG --out DIR [--overwrite] [--set NAME=VALUE ...]``: the magnetic quantum well of A. Hariri,
 M. Alawein, A. Manchon, arXiv:1907.07116 (its Figs. 2-6).
 
 The config (``configs/well_paper.toml``) is read by :mod:`jaxsge.well.config` (``--set d=3``,
 ``--set fig3.n_alpha=51``); :func:`jaxsge.well.figures.well_report` checks every input and the output
-folder first, then writes ``well.npz``, ``well.json`` and ``well_fig2_states.png`` ... ``well_fig6_thickness.png``.
+folder first (a previous well result there is replaced only with ``--overwrite``), then writes ``well.npz``,
+``well.json`` and ``well_fig2_states.png`` ... ``well_fig6_thickness.png``; each progress bar names its figure.
 """
 
 from __future__ import annotations
