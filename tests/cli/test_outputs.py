@@ -401,7 +401,7 @@ def test_killed_at_every_write_point_a_rerun_leaves_one_run(command, junction, t
         assert proc.returncode == -signal.SIGKILL, (point, proc.stderr)
         if point != "swap":  # killed between its two renames, the folder is absent until the next run
             assert state(out, lock=False) == before, point  # the previous run, whole and alone
-    rerun = run_cli(*command_args(command, junction, out), "--set", "alpha3=-0.3", "--overwrite")
+    rerun = run_cli(*command_args(command, junction, out), "--overwrite", "--set", "alpha3=-0.3")
     assert rerun.returncode == 0, rerun.stderr
     record = assert_one_run(out, command)  # the leftovers of every killed run are gone too
     assert f"wrote {out}: " in rerun.stdout and "run.json" in rerun.stdout
