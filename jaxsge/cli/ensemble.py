@@ -1,4 +1,4 @@
-"""``jaxsge ensemble CONFIG --out DIR [--resume] [--force] [--overwrite]``: disorder-averaged G_sc(phi) over realizations (Fig. 3).
+"""``jaxsge ensemble CONFIG --out DIR [--resume] [--force] [--overwrite]``: disorder-averaged G_sc(phi) (Fig. 3).
 
 The config is a junction or a stack config with ``n_realizations``, ``n_phi`` (default 64) and
 the disorder strength ``K0`` (one value or a list); any other parameter may be a list too

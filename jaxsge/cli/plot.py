@@ -1,4 +1,4 @@
-"""``jaxsge plot PATH [--format png|pdf|svg] [--out FOLDER] [--overwrite]``: every figure of a result, redrawn from its files.
+"""``jaxsge plot PATH [--format png|pdf|svg] [--out FOLDER] [--overwrite]``: every figure of a result, redrawn.
 
 PATH: a result folder of ``scan``, ``sensitivity``, ``stack --out`` or ``ensemble`` (or its labelled
 file scan.nc, sensitivity.nc, stack.nc, ensemble.nc). The figures are drawn from the saved data

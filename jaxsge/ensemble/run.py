@@ -139,7 +139,8 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
     leads = cases[units[0].case][0].lead_names
     if not response.conversion_axes(leads):
         raise ValueError(f"an ensemble needs the injector M and side leads L, R (and B, F): the leads are {leads}")
-    out = out_dir if isinstance(out_dir, Output) else result_folder(out_dir, "ensemble", in_place=True, overwrite=overwrite)
+    out = (out_dir if isinstance(out_dir, Output)
+           else result_folder(out_dir, "ensemble", in_place=True, overwrite=overwrite))
     out_dir = out.path
     keys = store.RESULT_KEYS + store.conductance_keys(leads)
     n = len(leads)

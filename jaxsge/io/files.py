@@ -231,7 +231,8 @@ def output_file(path, option: str = "--out", overwrite: bool = True) -> pathlib.
     result use :func:`result_file`."""
     target = _checked(path, option, "file")
     if not overwrite and target.is_file() and target.stat().st_size:
-        raise ValueError(f"{option} {os.fspath(path)!r} exists; pass --overwrite to replace it, or give a new file name")
+        raise ValueError(f"{option} {os.fspath(path)!r} exists; pass --overwrite to replace it, or give a new file "
+                         "name")
     _make_folder(pathlib.Path(path), target.parent, option, ": its folder cannot be created")
     return pathlib.Path(path)
 
