@@ -35,7 +35,7 @@ docs: $(VENV)/.docs
 	$(DOCS_BUILD)
 
 run: install
-	$(BIN)/jaxsge scan configs/fig3_small.toml --compare xi=7.2,9.6 --out results/fig3_small
+	$(BIN)/jaxsge scan configs/fig3_small.toml --compare xi=7.2,9.6 --out results/fig3_small --overwrite
 
 conductance: install
 	$(BIN)/jaxsge conductance configs/paper.toml

@@ -20,16 +20,30 @@ def add_config(cmd, note: str = "", example: str = "--set phi=pi/4") -> None:
                      help=f"override a parameter or setting (repeatable), e.g. {example}")
 
 
-def add_solver(cmd, fold: bool = True, memory: str = "for one batch of evaluations") -> None:
+def add_output(cmd, what: str, *, required: bool = True, metavar: str = "DIR") -> None:
+    """``--out`` and ``--overwrite``: the one overwrite policy of every command that writes a result
+    (``io.files.Output``): a non-empty ``--out`` is refused unless ``--overwrite`` is given, and then only a
+    previous result of the same command is replaced."""
+    cmd.add_argument("--out", required=required, metavar=metavar, help=what)
+    cmd.add_argument("--overwrite", action="store_true",
+                     help="replace a previous result of this command in --out (without it, a non-empty --out is "
+                          "refused; files that are not this command's result are never replaced)")
+
+
+SOLVER_OPTIONS = ("--path", "--precision", "--no-fold", "--memory-gib")
+
+
+def add_solver(cmd, memory: str = "for one batch of evaluations") -> None:
+    """The solver options of every command that solves (:data:`SOLVER_OPTIONS`), turned into solver arguments by
+    :func:`solver_options` and recorded by :func:`requested`."""
     cmd.add_argument("--path", choices=SOLVERS, default="auto",
                      help="solver of the lowest layer slice: dense LU, Krylov (GMRES), or auto (default)")
     cmd.add_argument("--precision", choices=PRECISIONS, default="auto",
                      help="arithmetic of that solve: double (complex128), mixed (a complex64 LU refined to double "
                           "accuracy by GMRES, where the Krylov path's operator exists), or auto (default: mixed where "
                           "it applies and is measured faster; docs/performance.md)")
-    if fold:
-        cmd.add_argument("--no-fold", action="store_true", help="eliminate every layer densely (no folding, no "
-                         "spin blocks): a cross-check of the folding")
+    cmd.add_argument("--no-fold", action="store_true", help="eliminate every layer densely (no folding, no "
+                     "spin blocks): a cross-check of the folding")
     cmd.add_argument("--memory-gib", type=float, metavar="GIB",
                      help=f"memory budget {memory} (default: 60%% of what the device has)")
 
@@ -43,7 +57,7 @@ def solver_options(args) -> dict:
 
 def requested(args) -> dict:
     """The solver options as given, recorded in every result file beside the path taken."""
-    return {"path": args.path, "precision": args.precision, "fold": not getattr(args, "no_fold", False)}
+    return {"path": args.path, "precision": args.precision, "fold": not args.no_fold}
 
 
 def lean_note(reflection_resolved: bool, why: str = "every channel would exceed the memory budget"):

@@ -3,7 +3,8 @@
 Prints T(a, s <- M) and T(M, s <- a) for every other lead a and spin s along n in M (units
 e^2/h, zero temperature), the open channels, the current-conservation residual and, when the
 leads allow, G_sc and G_cs. ``--json`` prints one JSON object; ``--out`` writes it to a file
-(atomically, as README.md, Output files, says). Works for junction and stack configs.
+(atomically, as README.md, Output files, says; a previous result there only with ``--overwrite``).
+Works for junction and stack configs.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..io.config import load_config
 from ..observables import response
 from ..observables.scan import ZERO_CONDUCTANCE
 from ..solve.transmissions import Transmissions, solve
-from .common import add_config, add_solver, command_line, lean_note, requested, solver_options
+from .common import add_config, add_output, add_solver, command_line, lean_note, requested, solver_options
 
 UNITS = "conductances in e^2/h (transmission probabilities) at zero temperature, at the Fermi energy"
 
@@ -33,7 +34,7 @@ def add_parser(sub):
     cmd.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     cmd.add_argument("--allow-closed", action="store_true",
                      help="give zero transmissions for a lead without open channels instead of failing")
-    cmd.add_argument("--out", help="also write the JSON result (with every parameter) to this file")
+    add_output(cmd, "also write the JSON result (with every parameter) to this file", required=False, metavar="FILE")
     return cmd
 
 
@@ -110,12 +111,21 @@ def _print(report: dict) -> None:
         print(f"note: {report['note']}")
     print(f"current-conservation residual: {report['conservation_residual']:.2e} "
           "(max over incoming lead and spin of |sum of outgoing probabilities - open channels|)")
-    undefined = report.get("undefined", {})
+    for line in conversion_lines(report, report.get("undefined", {})):
+        print(line)
+
+
+def conversion_lines(values: dict, undefined: dict) -> list:
+    """The spin-charge line (G_sc^x, G_sc^y) first, then the charge-spin line (G_cs), in e^2/h, from the
+    conversions ``values`` (numbers; the first of an array) and the reasons of those ``undefined``."""
+    lines = []
     for kind, label, symbol in (("Gsc", "spin-charge", "G_sc"), ("Gcs", "charge-spin", "G_cs")):
-        parts = [f"{symbol}^{axis} = {report[key]:.6g}" if key in report else f"{symbol}^{axis} {undefined[key]}"
-                 for axis, key in ((axis, f"{kind}_{axis}") for axis in "xy") if key in report or key in undefined]
+        parts = [f"{symbol}^{axis} = {float(np.ravel(values[key])[0]):.6g}" if key in values
+                 else f"{symbol}^{axis} {undefined[key]}"
+                 for axis, key in ((axis, f"{kind}_{axis}") for axis in "xy") if key in values or key in undefined]
         if parts:
-            print(f"{label}  " + "  ".join(parts) + "   (e^2/h)")
+            lines.append(f"{label}  " + "  ".join(parts) + "   (e^2/h)")
+    return lines
 
 
 @x64
@@ -126,7 +136,8 @@ def run(args, argv=None) -> int:
     for name in ("theta", "phi"):
         if np.ndim(system.values[name]):
             raise ValueError(f"{name} is a list: conductance works at one angle (use jaxsge scan for a scan)")
-    output = result_file(args.out, "conductance") if args.out is not None else contextlib.nullcontext()
+    output = (result_file(args.out, "conductance", overwrite=args.overwrite) if args.out is not None
+              else contextlib.nullcontext())
     with output:
         report = _compute(args, argv, system, options)
         if args.out is not None:

@@ -1,10 +1,11 @@
-"""``jaxsge ensemble CONFIG --out DIR [--resume] [--force]``: disorder-averaged G_sc(phi) over realizations (Fig. 3).
+"""``jaxsge ensemble CONFIG --out DIR [--resume] [--force] [--overwrite]``: disorder-averaged G_sc(phi) (Fig. 3).
 
 The config is a junction or a stack config with ``n_realizations``, ``n_phi`` (default 64) and
 the disorder strength ``K0`` (one value or a list); any other parameter may be a list too
 (``xi = [7.2, 9.6]``): one case per combination. The run is resumable (``--resume``),
 reproducible from ``seed`` and the realization index, and refuses to mix or shrink runs
-(``--force`` to report on fewer realizations than the folder holds). Multi-process runs (one
+(``--force`` to report on fewer realizations than the folder holds; ``--overwrite`` to replace
+a previous ensemble run in the folder and start again). Multi-process runs (one
 process per GPU, on one or several machines sharing the output folder) go through
 ``jax.distributed``: ``--distributed`` lets JAX detect the cluster (SLURM, Open MPI, ...), or
 ``--coordinator HOST:PORT --num-processes N --process-id I`` names it (``docs/ensemble.md``).
@@ -22,7 +23,7 @@ from ..ensemble.report import run_and_report
 from ..ensemble.spec import spec_from_settings, validate_spec
 from ..io.config import load_config
 from ..io.results import provenance
-from .common import add_config, add_solver, check_backend, command_line, plain_text
+from .common import add_config, add_output, add_solver, check_backend, command_line, plain_text
 
 MORE_TO_DO = 3  # exit status of a run stopped by --time-limit with units left
 
@@ -32,9 +33,8 @@ def add_parser(sub):
                          description=plain_text(__doc__), formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config(cmd, "; plus n_realizations, n_phi and K0 (a number or a list)",
                "--set n_realizations=150 --set K0=0.5,1.0")
-    add_solver(cmd, fold=False, memory="per device for one block of units")
-    cmd.add_argument("--out", required=True,
-                     help="output folder (manifest.json, units/, ensemble.npz, stats.json, ensemble.nc, figures)")
+    add_solver(cmd, memory="per device for one block of units")
+    add_output(cmd, "output folder (manifest.json, units/, ensemble.npz, stats.json, ensemble.nc, figures)")
     cmd.add_argument("--resume", action="store_true",
                      help="continue the run in --out: compute only missing realizations")
     cmd.add_argument("--force", action="store_true",
@@ -70,10 +70,11 @@ def _initialize_distributed(args) -> bool:
 
 
 def spec_of(args):
-    """The validated EnsembleSpec of the parsed options (config, --set, --path, --precision)."""
+    """The validated EnsembleSpec of the parsed options (config, --set, --path, --precision, --no-fold)."""
     config = load_config(args.config, args.set, allow_lists=True)
     spec = spec_from_settings(config.system, config.lists, config.settings.get("n_realizations"),
-                              config.settings.get("n_phi", 64), path=args.path, precision=args.precision)
+                              config.settings.get("n_phi", 64), path=args.path, precision=args.precision,
+                              fold=not args.no_fold)
     validate_spec(spec)
     return spec
 
@@ -87,12 +88,14 @@ def run(args, argv=None) -> int:
     spec = spec_of(args)
     if args.force and not args.resume:
         raise ValueError("--force only applies with --resume")
+    if args.overwrite and args.resume:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it: give one of them")
     memory_budget(args.memory_gib)
     if args.time_limit is not None and not (args.time_limit > 0 and args.time_limit < float("inf")):
         raise ValueError(f"--time-limit {args.time_limit!r} must be a positive number of seconds")
     meta = run_and_report(spec, args.out, resume=args.resume, force=args.force, memory_budget_gib=args.memory_gib,
                           progress=not args.no_progress, time_limit=args.time_limit,
-                          attrs=provenance(spec.system, args.config, command_line(argv)))
+                          attrs=provenance(spec.system, args.config, command_line(argv)), overwrite=args.overwrite)
     if meta is not None and "more_to_do" in meta:
         run_info = meta["last_run"]
         print(f"computed {run_info['computed']} units in {run_info['seconds']:.1f} s; more to do: {meta['more_to_do']} "

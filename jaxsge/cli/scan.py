@@ -9,7 +9,8 @@ timings), ``polar.png`` (normalised g_sc(phi) of the paper's Fig. 3, its maximum
 ``junction.png`` (a drawing of the junction: layers, leads, magnetization), ``scan.nc`` (the
 labelled arrays with the full provenance, ``io.results``; the figures are drawn from it, as
 ``jaxsge plot`` redraws them) and ``run.json``,
-replacing a previous scan in that folder as a whole (README.md, Output files). Every panel is
+replacing a previous scan in that folder as a whole with ``--overwrite`` (without it a non-empty
+``--out`` is refused: README.md, Output files). Every panel is
 validated before the first is computed.
 """
 
@@ -34,7 +35,7 @@ from ..io.results import provenance, scan_dataset, write_result
 from ..plot.results import draw_scan
 from ..plot.style import value_text
 from ..solve.transmissions import plan_for
-from .common import add_config, add_solver, check_n_phi, command_line, requested, solver_options
+from .common import add_config, add_output, add_solver, check_n_phi, command_line, requested, solver_options
 
 
 FILES = ("scan.npz", "scan.json", "scan.nc", "polar.png", "junction.png")
@@ -44,8 +45,7 @@ def add_parser(sub):
     cmd = sub.add_parser("scan", help="G_sc and G_cs over a phi scan, with the polar plot of Fig. 3")
     add_config(cmd)
     add_solver(cmd)
-    cmd.add_argument("--out", required=True,
-                     help="output folder (scan.npz, scan.json, scan.nc, polar.png, junction.png)")
+    add_output(cmd, "output folder (scan.npz, scan.json, scan.nc, polar.png, junction.png)")
     cmd.add_argument("--nphi", type=int, help="number of angles phi on [0, 2 pi) (default: n_phi of the config, or 64)")
     cmd.add_argument("--compare", metavar="NAME=V1,V2,...", help="one panel per value, e.g. --compare xi=7.2,9.6")
     cmd.add_argument("--kT", type=float, help="temperature in units of t (default: kT of the config, or 0)")
@@ -111,7 +111,7 @@ def run(args, argv=None) -> int:
         if not conversion_axes(stack.lead_names):
             raise ValueError(f"a conversion scan needs the injector M and the side leads L, R (and B, F for the y "
                              f"axis): the leads are {stack.lead_names}" + (f" (--compare {name})" if name else ""))
-    with result_folder(args.out, "scan", FILES) as out:
+    with result_folder(args.out, "scan", FILES, overwrite=args.overwrite) as out:
         start = time.perf_counter()
         scans = [conversion_scan(system, phi=phi, kT=kT, progress=not args.no_progress, **options)
                  for system in panels]

@@ -8,7 +8,7 @@ M.dxc for a stack). ``--nphi N``: the angles 2 pi j / N (N = 1: the config's phi
 Writes ``sensitivity.npz``, ``sensitivity.json`` (every parameter, the angles, the maxima),
 ``sensitivity.png`` (G_sc and its derivatives against phi), ``sensitivity.nc`` (labelled, with the
 provenance: ``io.results``) and ``run.json``, replacing a previous
-sensitivity result in that folder as a whole (README.md, Output files).
+sensitivity result in that folder as a whole with ``--overwrite`` (README.md, Output files).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from ..observables.sensitivity import sensitivities
 from ..io.results import provenance, sensitivity_dataset, write_result
 from ..plot.results import draw_sensitivity
 from ..plot.style import value_text
-from .common import add_config, add_solver, check_n_phi, command_line, lean_note, requested, solver_options
+from .common import add_config, add_output, add_solver, check_n_phi, command_line, lean_note, requested, solver_options
 
 
 FILES = ("sensitivity.npz", "sensitivity.json", "sensitivity.nc", "sensitivity.png")
@@ -37,8 +37,7 @@ def add_parser(sub):
     cmd = sub.add_parser("sensitivity", help="G_sc, G_cs and their derivatives (automatic differentiation) over phi")
     add_config(cmd)
     add_solver(cmd)
-    cmd.add_argument("--out", required=True, help="output folder (sensitivity.npz, sensitivity.json, sensitivity.nc, "
-                     "sensitivity.png)")
+    add_output(cmd, "output folder (sensitivity.npz, sensitivity.json, sensitivity.nc, sensitivity.png)")
     cmd.add_argument("--wrt", default="alpha3", help="comma-separated parameters, e.g. alpha3,dxc (default alpha3)")
     cmd.add_argument("--nphi", type=int, help="number of angles phi on [0, 2 pi) (1: the config's phi; default 64)")
     cmd.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -60,7 +59,7 @@ def run(args, argv=None) -> int:
     system.check_names(wrt, "--wrt: wrt =")
     # Decided by the input, before any work: the figure needs a phi scan and a G_sc (the injector M and a lead pair).
     figure = n_phi > 1 and bool(conversion_axes(system.stack().lead_names))
-    with result_folder(args.out, "sensitivity", FILES) as out:
+    with result_folder(args.out, "sensitivity", FILES, overwrite=args.overwrite) as out:
         start = time.perf_counter()
         s = sensitivities(system, wrt, phi=phi, realizations=realizations, progress=not args.no_progress, **options)
         seconds = time.perf_counter() - start

@@ -1,13 +1,14 @@
 """``jaxsge stack CONFIG [--nphi N] [--out DIR] [--explain] [--draw PATH]``: any layered junction, every pair of leads.
 
-Prints the spin-summed and spin-resolved conductances between every pair of leads and, when the
-leads are named for it (L, R, and B, F, with the injector M), G_sc and G_cs. ``--explain`` says
+Prints, when the leads are named for it (L, R, and B, F, with the injector M), G_sc and G_cs first,
+then the conductances between every pair of leads, spin-summed and spin-resolved (e^2/h). ``--explain`` says
 which path the solver takes for each layer and why. ``--nphi`` scans phi on [0, 2 pi) and draws
 g_sc(phi). ``--out`` writes ``stack.json`` (the stack's full description, the path and why, the
 results, timings), ``stack.npz``, ``stack.nc`` (labelled, with the provenance: ``io.results``),
 with ``--nphi`` ``polar.png``, and ``run.json``, replacing a
-previous stack result in that folder as a whole (README.md, Output files). ``--draw PATH`` draws
-the junction (layers and what they carry, the leads by edge and layer, the magnetization direction).
+previous stack result in that folder as a whole with ``--overwrite`` (README.md, Output files). ``--draw PATH``
+draws the junction (layers and what they carry, the leads by edge and layer, the magnetization direction)
+into a new file (an existing one only with ``--overwrite``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,8 @@ from ..plot.junction import draw_stack
 from ..plot.results import draw_stack_result
 from ..plot.style import value_text
 from ..solve.transmissions import solve
-from .common import add_config, add_solver, check_n_phi, command_line, lean_note, requested, solver_options
-from .conductance import conversions_or_undefined, warn_undefined
+from .common import add_config, add_output, add_solver, check_n_phi, command_line, lean_note, requested, solver_options
+from .conductance import conversion_lines, conversions_or_undefined, warn_undefined
 
 
 FILES = ("stack.json", "stack.npz", "stack.nc", "polar.png")
@@ -41,32 +42,36 @@ def add_parser(sub):
     add_solver(cmd)
     cmd.add_argument("--nphi", type=int, help="scan phi over this many values on [0, 2 pi) (at least 8)")
     cmd.add_argument("--explain", action="store_true", help="print which path the solver takes for each layer, and why")
-    cmd.add_argument("--out", help="output folder (stack.json, stack.npz, stack.nc, polar.png with --nphi)")
+    add_output(cmd, "output folder (stack.json, stack.npz, stack.nc, polar.png with --nphi)", required=False)
     cmd.add_argument("--draw", metavar="PATH", help="draw the junction (layers, leads, magnetization) into PATH "
                      "(.png, .pdf or .svg)")
     return cmd
 
 
 def _print(result, energy, conversion, undefined) -> None:
+    """G_sc and G_cs first (where the leads define them), then the conductances between every pair of leads."""
     T = np.asarray(result.T)
     leads = result.leads
     if T.ndim > 4:
-        print(f"{T.shape[0]} angles; the table is for the first one")
+        print(f"{T.shape[0]} angles; the numbers below are for the first one")
         T = T[0]
-    print(f"spin-summed conductances G(a <- b) in e^2/h at energy {energy:g}")
-    print("a \\ b " + "".join(f"{name:>12}" for name in leads))
+    print(f"at energy {energy:g}, zero temperature; conductances in e^2/h (transmission probabilities)")
+    for line in conversion_lines(conversion, undefined):
+        print(line)
+    print("conductance G(a <- b) between leads, summed over both spins in and out (the diagonal, a lead's "
+          "reflection, is left out):")
+    print("  a \\ b" + "".join(f"{name:>12}" for name in leads))
     for i, a in enumerate(leads):
-        print(f"{a:<6}" + "".join(f"{T[i, :, j, :].sum():>12.6g}" for j in range(len(leads))))
-    print("spin-resolved T(a <- b, s) for s = +/- along b's axis:")
+        print(f"  {a:<6}" + "".join(f"{'-' if i == j else format(T[i, :, j, :].sum(), '.6g'):>12}"
+                                    for j in range(len(leads))))
+    print("spin-resolved T(a <- b, s), summed over the spin in a; s = +/- along lead b's spin axis:")
+    print("  b   s " + "".join(f"{'to ' + name:>12}" for name in leads))
     for j, b in enumerate(leads):
-        print(f"  from {b}: " + ", ".join(f"{a}: {T[i, :, j, 0].sum():.6g} / {T[i, :, j, 1].sum():.6g}"
-                                          for i, a in enumerate(leads) if i != j))
-    print(f"current-conservation residual: {np.max(result.conservation_residual()):.2e}")
-    if conversion:
-        print("  ".join(f"{k.replace('sc_', '_sc^').replace('cs_', '_cs^')} = {np.ravel(v)[0]:.6g}"
-                        for k, v in sorted(conversion.items())) + "  (e^2/h)")
-    for key, why in undefined.items():
-        print(f"{key}: {why}")
+        for k, sign in enumerate("+-"):
+            print(f"  {b:<4}{sign} " + "".join(f"{'-' if i == j else format(T[i, :, j, k].sum(), '.6g'):>12}"
+                                              for i in range(len(leads))))
+    print(f"current-conservation residual: {np.max(result.conservation_residual()):.2e} (max over incoming lead and "
+          "spin of |sum of outgoing probabilities - open channels|)")
 
 
 @x64
@@ -82,8 +87,9 @@ def run(args, argv=None) -> int:
     if args.draw:
         if not args.draw.endswith((".png", ".pdf", ".svg")):
             raise ValueError(f"--draw {args.draw!r}: the file name must end in .png, .pdf or .svg")
-        draw = output_file(args.draw, "--draw")
-    output = result_folder(args.out, "stack", FILES) if args.out is not None else contextlib.nullcontext()
+        draw = output_file(args.draw, "--draw", overwrite=args.overwrite)
+    output = (result_folder(args.out, "stack", FILES, overwrite=args.overwrite) if args.out is not None
+              else contextlib.nullcontext())
     with output:
         start = time.perf_counter()
         # One angle: every channel when it fits the memory budget; a scan needs the side leads' only.

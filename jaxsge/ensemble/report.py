@@ -150,11 +150,13 @@ def write_outputs(out_dir, data: EnsembleData, stats: dict, report: Optional[Run
 
 
 def run_and_report(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bool = False, memory_budget_gib=None,
-                   progress: bool = True, time_limit=None, attrs: Optional[dict] = None) -> Optional[dict]:
+                   progress: bool = True, time_limit=None, attrs: Optional[dict] = None,
+                   overwrite: bool = False) -> Optional[dict]:
     """``run_ensemble``, then (process 0) assemble and write the statistics and figures; stats.json's content.
     Process 0 holds the folder's lock throughout; ``attrs``: the provenance of ensemble.nc. When a ``time_limit``
-    left units undone: no report, and ``{"more_to_do": units left, "last_run": ...}``."""
-    out = result_folder(out_dir, "ensemble", REPORT_FILES, in_place=True)
+    left units undone: no report, and ``{"more_to_do": units left, "last_run": ...}``. ``overwrite``: as
+    ``run_ensemble``."""
+    out = result_folder(out_dir, "ensemble", REPORT_FILES, in_place=True, overwrite=overwrite)
     with out if jax.process_index() == 0 else contextlib.nullcontext():
         report = run_ensemble(spec, out, resume=resume, force=force, memory_budget_gib=memory_budget_gib,
                               progress=progress, time_limit=time_limit)

@@ -96,7 +96,7 @@ def _plans(spec: EnsembleSpec, units):
             system = spec.case_system(u.case)
             cases[u.case] = (system.stack(), float(system.energy()))
         stack, energy = cases[u.case]
-        pl = plan_for(stack, energy, path=spec.path, precision=spec.precision,
+        pl = plan_for(stack, energy, fold=spec.fold, path=spec.path, precision=spec.precision,
                       realizations=None if u.clean else [u.realization])
         groups.setdefault(pl, []).append(u)
     return groups, cases
@@ -117,14 +117,15 @@ def _sizes(spec: EnsembleSpec, pl, stack, budget: int, devices: int):
 
 @x64
 def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bool = False, memory_budget_gib=None,
-                 progress: bool = True, on_unit=None, time_limit=None) -> RunReport:
+                 progress: bool = True, on_unit=None, time_limit=None, overwrite: bool = False) -> RunReport:
     """Compute this process's missing units of ``spec`` into ``out_dir`` (see the module docstring).
 
     ``out_dir``: a folder, or its :class:`~jaxsge.io.files.Output` already entered by the caller
     (who then holds the lock beyond this run, as ``report.run_and_report`` does). ``memory_budget_gib``
     (per device) picks the units each device takes per call; ``on_unit(unit)`` is called after each
     unit is on disk; ``time_limit`` (seconds from the call): no block is started that is estimated
-    to end past it (``RunReport.remaining`` counts the units left). Every input error is raised
+    to end past it (``RunReport.remaining`` counts the units left); ``overwrite``: a folder holding another
+    ensemble run (or this one) is emptied of it first (``store.check_out_dir``). Every input error is raised
     (ValueError) before anything is written.
     """
     validate_spec(spec)
@@ -139,7 +140,8 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
     leads = cases[units[0].case][0].lead_names
     if not response.conversion_axes(leads):
         raise ValueError(f"an ensemble needs the injector M and side leads L, R (and B, F): the leads are {leads}")
-    out = out_dir if isinstance(out_dir, Output) else result_folder(out_dir, "ensemble", in_place=True)
+    out = (out_dir if isinstance(out_dir, Output)
+           else result_folder(out_dir, "ensemble", in_place=True, overwrite=overwrite))
     out_dir = out.path
     keys = store.RESULT_KEYS + store.conductance_keys(leads)
     n = len(leads)
@@ -148,7 +150,7 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
     pid, count = jax.process_index(), jax.process_count()
     with out if pid == 0 else contextlib.nullcontext():  # process 0 holds the lock (and removed leftovers)
         if pid == 0:
-            largest = store.check_out_dir(out_dir, spec, resume, force)
+            largest = store.check_out_dir(out_dir, spec, resume, force, out.overwrite, out.names)
             out.remove_leftovers()  # temporary files of a killed writer
 
             def prepare(folder):  # what the folder holds before any unit (again if it vanished during the run)

@@ -35,7 +35,8 @@ class EnsembleSpec:
     system's theta; ``path``: solver of the lowest layer ("auto", "dense", "krylov"; part of the
     run's identity, since the paths agree to the Krylov tolerance, not bit for bit); ``precision``:
     of its solve ("auto" or "double", both double in an ensemble for now: ``validate_spec``; part
-    of the identity when not "auto").
+    of the identity when not "auto"); ``fold``: False eliminates every layer densely (``--no-fold``,
+    a cross-check of the folding; part of the identity when False).
     """
 
     system: System
@@ -45,6 +46,7 @@ class EnsembleSpec:
     disorder: str = "K0"
     path: str = "auto"
     precision: str = "auto"
+    fold: bool = True
 
     @property
     def phi(self) -> np.ndarray:
@@ -145,7 +147,8 @@ def identity(spec: EnsembleSpec) -> dict:
             "disorder": spec.disorder, "path": spec.path, "n_phi": int(spec.n_phi),
             "phi": "2 pi j / n_phi, j = 0 .. n_phi - 1",
             # (runs written before the precision option keep their identity under the default)
-            **({"precision": spec.precision} if spec.precision != "auto" else {})}
+            **({"precision": spec.precision} if spec.precision != "auto" else {}),
+            **({"fold": False} if not spec.fold else {})}
 
 
 def run_hash(spec: EnsembleSpec) -> str:
@@ -154,7 +157,7 @@ def run_hash(spec: EnsembleSpec) -> str:
 
 
 def spec_from_settings(system: System, lists, n_realizations, n_phi=64, disorder: str = "K0",
-                       path: str = "auto", precision: str = "auto") -> EnsembleSpec:
+                       path: str = "auto", precision: str = "auto", fold: bool = True) -> EnsembleSpec:
     """An EnsembleSpec from a loaded config: its list-valued parameters are the cases, the disorder
     strength last. The paper's junction always has an xi axis (one value when not listed), as
     in the paper's Fig. 3."""
@@ -168,4 +171,4 @@ def spec_from_settings(system: System, lists, n_realizations, n_phi=64, disorder
     if system.kind == "junction" and "xi" not in lists:
         lists = {"xi": (float(system.values["xi"]),), **lists}
     cases = tuple((name, tuple(values)) for name, values in lists.items()) + ((disorder, tuple(strengths)),)
-    return EnsembleSpec(system, cases, int(n_realizations), int(n_phi), disorder, path, precision)
+    return EnsembleSpec(system, cases, int(n_realizations), int(n_phi), disorder, path, precision, bool(fold))

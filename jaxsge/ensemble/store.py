@@ -20,13 +20,14 @@ import datetime
 import io
 import json
 import pathlib
+import shutil
 import warnings
 import zipfile
 
 import numpy as np
 
 from .. import __version__
-from ..io.files import LOCK, TEMP, atomic_write, write_json
+from ..io.files import LOCK, RECORD, REPLOT, TEMP, atomic_write, write_json
 from ..observables.response import conversion_axes
 from .spec import EnsembleSpec, Unit, all_units, identity, run_hash
 
@@ -103,7 +104,7 @@ def verified_units(out_dir, spec: EnsembleSpec, keys, shapes, set_aside: bool) -
 def manifest(spec: EnsembleSpec, largest: int) -> dict:
     return {"identity": identity(spec), "hash": run_hash(spec), "n_realizations": spec.n_realizations,
             "largest_n_realizations": largest, "jaxsge_version": __version__,
-            "solver_requested": {"path": spec.path, "precision": spec.precision},
+            "solver_requested": {"path": spec.path, "precision": spec.precision, "fold": spec.fold},
             "written": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "layout": {MANIFEST: "this file", f"{UNITS}/clean_*.npz": "the clean junction of each case",
                        f"{UNITS}/{'_'.join(n + '<i>' for n in spec.names)}_r<r>.npz": "realization r of a case",
@@ -130,21 +131,39 @@ def _left_over(path: pathlib.Path) -> bool:
                                                                 and not any(path.iterdir()))
 
 
-def check_out_dir(out_dir, spec: EnsembleSpec, resume: bool, force: bool) -> int:
+def check_out_dir(out_dir, spec: EnsembleSpec, resume: bool, force: bool, overwrite: bool = False,
+                  report_files=()) -> int:
     """Refuse a folder that would mix runs or lose results; returns the largest n_realizations it held.
 
     Without ``resume`` the folder must be absent, empty, or hold this run's manifest and no
     finished unit. With ``resume`` it may also hold this run, with at most as many
     realizations as asked (more only with ``force``, which then keeps the extra unit files but
-    reports on the first n).
+    reports on the first n). With ``overwrite`` (``--overwrite``, the overwrite policy of every
+    command: ``io.files.Output``) a folder that holds an ensemble run (any, and nothing but its
+    manifest, units, set-aside units, ``report_files``, ``run.json`` and ``replot``) is emptied
+    of it first; anything else in it is refused.
     """
     out_dir = pathlib.Path(out_dir)
+    if resume and overwrite:
+        raise ValueError("--resume continues the run in --out and --overwrite replaces it: give one of them")
     if not out_dir.is_dir() or all(_left_over(p) for p in out_dir.iterdir()):
         return spec.n_realizations
     path = out_dir / MANIFEST
     if not path.is_file():
         raise ValueError(f"--out {str(out_dir)!r} is not empty and holds no ensemble run ({MANIFEST} missing); "
                          "choose another folder")
+    if overwrite:
+        owned = {MANIFEST, UNITS, DAMAGED, RECORD, REPLOT, *report_files}
+        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in owned and not _left_over(p))
+        if foreign:
+            raise ValueError(f"--out {str(out_dir)!r} holds an ensemble run and other files "
+                             f"({', '.join(map(repr, foreign[:3]))}{', ...' if len(foreign) > 3 else ''}); "
+                             "--overwrite replaces only an ensemble's own files: choose another folder")
+        for name in (RECORD, MANIFEST, *report_files):  # the record first: a half-cleared folder is no finished run
+            (out_dir / name).unlink(missing_ok=True)
+        for name in (UNITS, DAMAGED, REPLOT):
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+        return spec.n_realizations
     try:
         old = json.loads(path.read_text())
         old_hash, old_identity = old["hash"], old["identity"]
@@ -155,9 +174,10 @@ def check_out_dir(out_dir, spec: EnsembleSpec, resume: bool, force: bool) -> int
     if old_hash != run_hash(spec):
         diff = ", ".join(_differences(old_identity, json.loads(json.dumps(identity(spec))))) or "format"
         raise ValueError(f"--out {str(out_dir)!r} holds a run with other parameters (differing: {diff}); "
-                         "refusing to mix them: choose another folder")
+                         "refusing to mix them: choose another folder, or pass --overwrite to replace that run")
     if not resume and any((out_dir / UNITS).glob("*.npz")):
-        raise ValueError(f"--out {str(out_dir)!r} already holds this run; pass --resume to continue it")
+        raise ValueError(f"--out {str(out_dir)!r} already holds this run; pass --resume to continue it, or --overwrite "
+                         "to compute it again from the start")
     if old_n > spec.n_realizations and not force:
         raise ValueError(f"--out {str(out_dir)!r} holds this run with n_realizations = {old_n}; resuming with "
                          f"n_realizations = {spec.n_realizations} would replace its results by those of fewer "

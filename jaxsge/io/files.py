@@ -9,9 +9,12 @@
 * :func:`result_folder` / :func:`result_file`: where a command writes its result (an
   :class:`Output`, used with ``with``; the rules are in its docstring and in README.md, Output
   files): checked before any computation, locked, written into a staging folder that replaces
-  the previous result as a whole, with a record ``run.json`` written last.
+  the previous result as a whole, with a record ``run.json`` written last. The one overwrite
+  policy of every command: a target that holds anything is refused unless ``overwrite`` is
+  given (``--overwrite``), and even then only a previous result of the same command is replaced.
 * :func:`output_folder` / :func:`output_file`: the same checks of a location, for scripts that
-  write named files into a folder they do not own.
+  write named files into a folder they do not own (``output_file`` with ``overwrite=False``:
+  the file must not exist yet, for a command's extra file such as ``stack --draw``).
 * :class:`Lock`: one writer per output; a second one is refused with the holder's pid and
   host; a lock left by a dead process on this host is taken over.
 
@@ -49,6 +52,7 @@ FILE_MODE = 0o644
 MIN_FREE_BYTES = 1 << 20
 LOCK = ".lock"
 RECORD = "run.json"
+REPLOT = "replot"  # the default folder of ``jaxsge plot`` inside a result folder
 TEMP = ".tmp-"
 INTERRUPTS = (signal.SIGINT, signal.SIGTERM)
 # A file this large is not a jaxsge result of one command (not read to find out).
@@ -221,10 +225,15 @@ def output_folder(path, option: str = "--out") -> pathlib.Path:
     return pathlib.Path(path)
 
 
-def output_file(path, option: str = "--out") -> pathlib.Path:
-    """An output file's location for a script, checked (its folder exists or can be made, is writable; the path
-    is absent or a regular file). Commands use :func:`result_file`."""
-    _make_folder(pathlib.Path(path), _checked(path, option, "file").parent, option, ": its folder cannot be created")
+def output_file(path, option: str = "--out", overwrite: bool = True) -> pathlib.Path:
+    """An output file's location, checked (its folder exists or can be made, is writable; the path is absent or a
+    regular file, and absent or empty unless ``overwrite``: the policy of :class:`Output`). Commands writing a
+    result use :func:`result_file`."""
+    target = _checked(path, option, "file")
+    if not overwrite and target.is_file() and target.stat().st_size:
+        raise ValueError(f"{option} {os.fspath(path)!r} exists; pass --overwrite to replace it, or give a new file "
+                         "name")
+    _make_folder(pathlib.Path(path), target.parent, option, ": its folder cannot be created")
     return pathlib.Path(path)
 
 
@@ -326,6 +335,15 @@ def read_record(folder) -> dict | None:
     return record if ok else None
 
 
+def _is_replot(path: pathlib.Path) -> bool:
+    """Whether ``path`` is the folder ``replot`` that ``jaxsge plot`` drew from the result beside it (derived from
+    that result, so replaced with it)."""
+    if path.name != REPLOT or path.is_symlink() or not path.is_dir():
+        return False
+    record = read_record(path)
+    return record is not None and record["command"] == "plot"
+
+
 def _sha256(path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -359,9 +377,13 @@ class Output:
     * Entered (``with``): the folder (or the file's folder) is created; the lock is taken
       (``DIR/.lock``, or ``.NAME.lock`` beside a file; a second writer gets a ValueError naming
       the holder); an existing folder must be empty or hold only a previous result of the same
-      command (its ``run.json``, or only the files the command writes), an existing non-empty
-      file must be a JSON result of the command; leftovers of dead runs (temporary files,
-      staging folders) are removed.
+      command (its ``run.json``, or only the files the command writes, and a ``replot``
+      folder of ``jaxsge plot`` drawn from it), an existing non-empty file must be a JSON
+      result of the command; such a previous result is replaced only with ``overwrite``
+      (``--overwrite``: the one overwrite policy of every command), else refused naming the
+      option; leftovers of dead runs (temporary files, staging folders) are removed.
+      ``kind="in_place"`` leaves these checks to its caller (an ensemble's manifest decides:
+      ``ensemble.store.check_out_dir``, with the same ``overwrite``).
     * :meth:`commit`: the files are written into a fresh staging folder beside the target
       (``.NAME.jaxsge-staging-HOST-PID-*``, made only then), then ``run.json`` (run id,
       command, every file with its size and SHA-256) last; the staging folder replaces the
@@ -377,9 +399,10 @@ class Output:
       again; if it cannot be made, they go to a fresh folder named in the ValueError raised.
     """
 
-    def __init__(self, path, command: str, *, kind: str = "folder", names=(), option: str = "--out"):
+    def __init__(self, path, command: str, *, kind: str = "folder", names=(), option: str = "--out",
+                 overwrite: bool = False):
         self.text, self.command, self.kind, self.names = os.fspath(path), command, kind, tuple(names)
-        self.option = option
+        self.option, self.overwrite = option, bool(overwrite)
         self.path = _checked(path, option, "file" if kind == "file" else "folder")
         self.run_id = f"{datetime.datetime.now(datetime.timezone.utc):%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
         lock = self.path.parent / f".{self.path.name}.lock" if kind == "file" else self.path / LOCK
@@ -434,9 +457,13 @@ class Output:
 
     def _check_owner(self) -> None:
         if self.kind == "file":
-            if self.path.is_file() and self.path.stat().st_size and not _is_result_file(self.path, self.command):
-                self._refuse(f"exists and is not a jaxsge {self.command} result; refusing to replace it: give a new "
-                             "file name")
+            if self.path.is_file() and self.path.stat().st_size:
+                if not _is_result_file(self.path, self.command):
+                    self._refuse(f"exists and is not a jaxsge {self.command} result; refusing to replace it: give a "
+                                 "new file name")
+                if not self.overwrite:
+                    self._refuse(f"already holds a jaxsge {self.command} result; pass --overwrite to replace it, or "
+                                 "give a new file name")
             return
         if self.kind != "folder":  # an ensemble folder: its manifest decides (ensemble.store.check_out_dir)
             return
@@ -448,11 +475,16 @@ class Output:
             self._refuse(f"holds a jaxsge {record['command']} result; refusing to replace it by a {self.command} "
                          "result: give another folder")
         allowed = {RECORD, *record["files"]} if record is not None else set(self.names)
-        foreign = sorted(p.name for p in entries if p.name not in allowed or p.is_symlink() or not p.is_file())
+        foreign = sorted(p.name for p in entries if not (p.name in allowed and p.is_file() and not p.is_symlink())
+                         and not _is_replot(p))
         if foreign:
             self._refuse(f"is not empty and is not a previous {self.command} result (it holds "
                          f"{', '.join(map(repr, foreign[:3]))}{', ...' if len(foreign) > 3 else ''}); jaxsge replaces "
                          "only its own results: give a new or empty folder")
+        if not self.overwrite:
+            when = f" (finished {record['finished']})" if record is not None and "finished" in record else ""
+            self._refuse(f"already holds a jaxsge {self.command} result{when}; pass --overwrite to replace it, or "
+                         "give a new or empty folder")
 
     def _sibling(self, role: str) -> pathlib.Path:
         return self.path.parent / (f".{self.path.name}.jaxsge-{role}-{socket.gethostname()}-{os.getpid()}-"
@@ -599,11 +631,14 @@ class Output:
             shutil.rmtree(trash, ignore_errors=True)
 
 
-def result_folder(path, command: str, names=(), *, in_place: bool = False, option: str = "--out") -> Output:
-    """The output folder of a run of ``command`` that writes the files ``names`` (an :class:`Output`)."""
-    return Output(path, command, kind="in_place" if in_place else "folder", names=names, option=option)
+def result_folder(path, command: str, names=(), *, in_place: bool = False, option: str = "--out",
+                  overwrite: bool = False) -> Output:
+    """The output folder of a run of ``command`` that writes the files ``names`` (an :class:`Output`);
+    ``overwrite``: a previous result of ``command`` there may be replaced."""
+    return Output(path, command, kind="in_place" if in_place else "folder", names=names, option=option,
+                  overwrite=overwrite)
 
 
-def result_file(path, command: str, option: str = "--out") -> Output:
+def result_file(path, command: str, option: str = "--out", overwrite: bool = False) -> Output:
     """The output file of a run of ``command`` (an :class:`Output` of kind "file")."""
-    return Output(path, command, kind="file", option=option)
+    return Output(path, command, kind="file", option=option, overwrite=overwrite)

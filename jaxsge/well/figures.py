@@ -4,7 +4,7 @@ autodiff check, report.
 :func:`well_report` computes every figure of a config (:mod:`jaxsge.well.config`) and writes
 ``well.npz`` (arrays), ``well.json`` (every parameter, the summary numbers, numerics, timings,
 units; strict JSON), ``well_fig2_states.png`` ... ``well_fig6_thickness.png`` and ``run.json``,
-replacing a previous well result in that folder as a whole (``io.files.result_folder``).
+replacing a previous well result in that folder as a whole when asked (``overwrite``, ``io.files.result_folder``).
 Every input, every grid the figures will solve on (:func:`figure_numerics`) and the output
 folder are checked before the first state is computed, and nothing is written before all
 of it is computed. Spin densities are those of Eq. (6) in units of tau e E / hbar
@@ -40,6 +40,11 @@ SCAN_SETTINGS = {"fig2": "fig2.alpha_L, fig2.alpha_R", "fig3": "fig3.alpha_L_max
                  "derivatives": "fig2.alpha_L, fig2.alpha_R, fig5.d, fig5.alpha"}
 #: Widths (nm) at which the Fig. 6 summary reports the number of states (those inside the scanned range).
 STATE_COUNT_WIDTHS = (0.2, 0.52, 1.0, 2.2, 3.0, 5.0, 10.0)
+#: Points per call of the solver: every call of the report has this many (padded), so that each set of static
+#: numerics is compiled once (a compilation takes 5-30 s on a 2-core CPU, a chunk of 64 points well under that).
+CHUNK = 64
+#: The state-count thresholds are located to 2**-THRESHOLD_BITS of the scan step around them.
+THRESHOLD_BITS = 40
 
 
 def fig5_batch(p: WellParams, d, alpha) -> WellParams:
@@ -83,7 +88,11 @@ def figure_numerics(batches: dict, n_k_factor: int) -> dict:
     """(WellNumerics, k_max_rigorous) per batch: the default grids with n_k times ``n_k_factor``.
 
     Validates every batch and sizes every grid before anything is computed, so that a width or
-    coupling beyond what the solver handles is refused up front, named by its figure.
+    coupling beyond what the solver handles is refused up front, named by its figure. Batches with
+    the same root grid (n_k) share its static settings (the largest n_slots and n_quad among them;
+    each keeps its own k_max, which is traced), so that they share one compiled program: more root
+    slots only pad, more Gauss-Legendre nodes only refine integrals that are converged already
+    (the results agree to rounding, tests/well).
     """
     out = {}
     for name, batch in batches.items():
@@ -93,18 +102,33 @@ def figure_numerics(batches: dict, n_k_factor: int) -> dict:
             out[name] = resolve_numerics(batch, dataclasses.replace(default, n_k=default.n_k * n_k_factor))
         except ValueError as err:
             raise ValueError(f"the {name} scan (set by {SCAN_SETTINGS[name.split('[')[0]]}): {err}") from None
-    return out
+    shared = {}
+    for num, _ in out.values():
+        n_slots, n_quad = shared.get(num.n_k, (0, 0))
+        shared[num.n_k] = (max(n_slots, num.n_slots), max(n_quad, num.n_quad))
+    return {name: (dataclasses.replace(num, n_slots=shared[num.n_k][0], n_quad=shared[num.n_k][1]), rigorous)
+            for name, (num, rigorous) in out.items()}
 
 
-def threshold(p: WellParams, name, lo, hi, numerics, steps=40) -> float:
-    """Where the number of states changes between two values of one parameter (bisection)."""
-    n_lo = int(fermi_states(p.replace(**{name: lo}), numerics).n_states)
-    for _ in range(steps):
-        mid = (lo + hi) / 2
-        if int(fermi_states(p.replace(**{name: mid}), numerics).n_states) == n_lo:
-            lo = mid
-        else:
-            hi = mid
+def states(p: WellParams, numerics, progress: bool = False, label: str = "well states"):
+    """:func:`~jaxsge.well.model.fermi_states` in padded chunks of :data:`CHUNK` (one compilation per numerics)."""
+    return fermi_states(p, numerics, chunk=CHUNK, pad=True, progress=progress, label=label)
+
+
+def threshold(p: WellParams, name, lo, hi, numerics) -> float:
+    """Where the number of states first changes from its value at ``lo`` between two values of one parameter.
+
+    Multisection: each round solves :data:`CHUNK` equally spaced points of the bracket in one call and keeps
+    the interval of the first change, until the bracket is 2**-THRESHOLD_BITS of the initial one (what 40
+    bisection steps reach, in 7 calls instead of 41); the midpoint of the last bracket."""
+    rounds = int(np.ceil(THRESHOLD_BITS / np.log2(CHUNK - 1)))
+    for _ in range(rounds):
+        x = np.linspace(lo, hi, CHUNK)
+        n = states(p.replace(**{name: x}), numerics).n_states
+        changed = np.flatnonzero(n != n[0])
+        if changed.size == 0:  # no change left inside the bracket (at the resolution of the solver)
+            break
+        lo, hi = float(x[changed[0] - 1]), float(x[changed[0]])
     return (lo + hi) / 2
 
 
@@ -124,7 +148,7 @@ def fig2(p, cfg, batches, num, progress):
 
     Like every figN below: returns (arrays, summary entries, a function drawing the figure into a path).
     """
-    st = fermi_states(batches["fig2"], num["fig2"], progress=progress)
+    st = states(batches["fig2"], num["fig2"], progress, "Fig. 2 states")
     c = HBAR2_2ME / float(p.mass)
     panels, summary = [], []
     for i, a in enumerate(cfg["alpha_L"]):
@@ -151,7 +175,7 @@ def fig3(p, cfg, batches, num, progress):
     and where S_y at the left interface peaks along the resolved curve (the paper's Fig. 4 discussion)."""
     alpha_L, all_R = batches["fig3"].alpha_L[0], batches["fig3"].alpha_R[:, 0]
     resolved = cfg["resolved_alpha_R"]
-    st = fermi_states(batches["fig3"], num["fig3"], progress=progress)
+    st = states(batches["fig3"], num["fig3"], progress, "Fig. 3 alpha_L scan")
     r = int(np.flatnonzero(all_R == resolved)[0])
     plus, minus = (np.where(sign * st.S_state_well[r] > 0, st.S_state_well[r], 0).sum(-1) for sign in (1, -1))
     at_interface = spin_profile(batch_row(st, r), np.array([0.0])).sum(-2)[:, 0]
@@ -177,7 +201,7 @@ def fig3(p, cfg, batches, num, progress):
 
 def fig4(p, cfg, batches, num, progress):
     """The paper's Fig. 4: profiles S_y(z) for several alpha_L at one alpha_R."""
-    st = fermi_states(batches["fig4"], num["fig4"], progress=progress)
+    st = states(batches["fig4"], num["fig4"], progress, "Fig. 4 profiles")
     z = np.linspace(-cfg["margin"], float(p.d) + cfg["margin"], cfg["n_z"])
     prof = st.profile(z).sum(-2)
     summary = {"alpha_R": cfg["alpha_R"], "alpha_L": list(cfg["alpha_L"]), "n_states": st.n_states.tolist(),
@@ -192,8 +216,9 @@ def fig5(p, cfg, batches, num, progress):
     """The paper's Fig. 5: profiles for each width and the three Rashba cases."""
     a = cfg["alpha"]
     grid, summary = [], []
-    for d in cfg["d"]:
-        st = fermi_states(fig5_batch(p, d, a), num["fig5"], progress=progress)
+    every = states(batches["fig5"], num["fig5"], progress, "Fig. 5 profiles")  # (widths, cases), in one call
+    for i, d in enumerate(cfg["d"]):
+        st = batch_row(every, i)
         z = np.linspace(-cfg["margin"], d + cfg["margin"], cfg["n_z"])
         prof = st.profile(z).sum(-2)
         grid.append([{"z": z, "S": prof[j], "d": d,
@@ -216,7 +241,7 @@ def fig6(p, cfg, batches, num, progress):
     this config (stored as null).
     """
     d = batches["fig6"].d[0]
-    st = fermi_states(batches["fig6"], num["fig6"], progress=progress)
+    st = states(batches["fig6"], num["fig6"], progress, "Fig. 6 thickness scan")
     far = d >= cfg["guide_from"]
     series, summary, undefined = [], [], {}
     for i, a in enumerate(cfg["alpha"]):
@@ -234,7 +259,7 @@ def fig6(p, cfg, batches, num, progress):
         onset = threshold(p.replace(alpha_L=float(a), alpha_R=-float(a)), "d", float(d[first - 1]), float(d[first]),
                           num["fig6"]) if first > 0 else None
         fine_d = batches[f"fig6.fine[{i}]"].d
-        fine = fermi_states(batches[f"fig6.fine[{i}]"], num[f"fig6.fine[{i}]"], progress=progress)
+        fine = states(batches[f"fig6.fine[{i}]"], num[f"fig6.fine[{i}]"], progress, f"Fig. 6 maxima, alpha = {a:g}")
         summary.append({"alpha_L": float(a), "alpha_R": -float(a), "guide_constant": guide, "d_first_state": onset,
                         "local_maxima_S_well": local_maxima(fine_d, fine.S_well),
                         "local_maxima_mean_density": local_maxima(fine_d, fine.S_well / fine_d),
@@ -258,7 +283,7 @@ def derivative_checks(p, sections, numerics) -> list:
         entry = {"point": label, "params": q.as_dict(), "S_well": ad["value"]}
         for name, step in (("alpha_L", steps["step_alpha"]), ("d", steps["step_d"])):
             x = float(getattr(q, name))
-            st = fermi_states(q.replace(**{name: np.array([x + step, x - step])}), numerics)
+            st = states(q.replace(**{name: np.array([x + step, x - step])}), numerics)
             fd = float((st.S_well[0] - st.S_well[1]) / (2 * step))
             entry[name] = {"autodiff": ad[name], "central_difference": fd, "step": step,
                            "relative_difference": abs(fd - ad[name]) / max(abs(ad[name]), 1e-300),
@@ -267,17 +292,18 @@ def derivative_checks(p, sections, numerics) -> list:
     return out
 
 
-def well_report(p: WellParams, sections: dict, out_dir, progress: bool = False, command=None) -> dict:
+def well_report(p: WellParams, sections: dict, out_dir, progress: bool = False, command=None,
+                overwrite: bool = False) -> dict:
     """Compute every figure of the config, then write well.npz, well.json and the pngs into ``out_dir``.
 
     Checks the parameters, the settings, every grid and the output folder first (ValueError
-    naming what is wrong). ``command``: the command line, recorded in well.json. Returns the
-    JSON dict.
+    naming what is wrong). ``command``: the command line, recorded in well.json; ``overwrite``: a previous
+    well result in ``out_dir`` may be replaced (``io.files.Output``). Returns the JSON dict.
     """
     validate_sections(p, sections)
     batches = figure_batches(p, sections)
     numerics = figure_numerics(batches, sections["numerics"]["n_k_factor"])
-    with result_folder(out_dir, "well", ("well.npz", "well.json", *FIGURE_FILES)) as out:
+    with result_folder(out_dir, "well", ("well.npz", "well.json", *FIGURE_FILES), overwrite=overwrite) as out:
         meta, write = _compute(p, sections, batches, numerics, progress, command)
         out.commit(write)
     return meta

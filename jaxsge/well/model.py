@@ -563,12 +563,16 @@ def _degenerate(flat: WellParams) -> np.ndarray:
 
 @x64
 def fermi_states(p: WellParams, numerics: Optional[WellNumerics] = None, *, chunk: int = 64,
-                 progress: bool = False) -> WellStates:
+                 progress: bool = False, pad: bool = False, label: str = "well states") -> WellStates:
     """Every bound state at E_F and its contribution to the Kubo spin density (Eq. (6)).
 
     The fields of ``p`` may be arrays (broadcast together): the batch is vmapped in chunks of
-    ``chunk`` (a tqdm bar with ``progress``). Exactly spin-degenerate points (Delta = Delta_L =
-    Delta_R = alpha_L = alpha_R = 0) have double roots; they are solved per spin instead.
+    ``chunk`` (a tqdm bar named ``label`` with ``progress``). A batch smaller than ``chunk`` is one
+    chunk of its own size, unless ``pad``: then every chunk has ``chunk`` points (the last padded),
+    so that every call with the same static numerics reuses one compiled program (compiling it takes
+    longer than solving a chunk of a few hundred k points: ``well.figures``). Exactly spin-degenerate
+    points (Delta = Delta_L = Delta_R = alpha_L = alpha_R = 0) have double roots; they are solved per
+    spin instead.
     """
     validate(p)
     flat, shape = _flatten(p)
@@ -578,10 +582,10 @@ def fermi_states(p: WellParams, numerics: Optional[WellNumerics] = None, *, chun
     parts = {}
     static = dataclasses.replace(num, k_max=None)  # k_max is traced: one compilation serves every k_max
     from tqdm.auto import tqdm
-    with tqdm(total=size, desc="well states", unit="pt", disable=not progress) as bar:
+    with tqdm(total=size, desc=label, unit="pt", disable=not progress) as bar:
         for flag in (False, True):
             index = np.flatnonzero(degenerate == flag)
-            for positions, padded in padded_chunks(index.size, min(chunk, size)):
+            for positions, padded in padded_chunks(index.size, chunk if pad else min(chunk, size)):
                 sel = index[positions]
                 batch = jax.tree.map(lambda a: a[index[padded]], flat)
                 out = jax.device_get(_solve_batch(batch, num.k_max, static, flag))

@@ -264,3 +264,30 @@ def test_conductance_takes_the_lean_right_hand_sides_when_every_channel_does_not
     assert "note: lean right-hand sides" in text and "split between spin flip and no flip is not resolved" in text
     assert main(["conductance", str(config), *size]) == 0
     assert "note:" not in capsys.readouterr().out
+
+
+ENSEMBLE_CONFIG = CONFIG + "K0 = [0.5]\nn_realizations = 1\nn_phi = 8\ndisorder_layers = \"2deg\"\nseed = 4\n"
+ASKED = ["--no-fold", "--path", "dense", "--precision", "double"]
+
+
+@pytest.mark.parametrize("command", ["conductance", "scan", "sensitivity", "stack", "ensemble"])
+def test_the_solver_options_reach_the_solve(command, tmp_path, capsys):
+    """--no-fold, --path and --precision (cli.common.add_solver, the same on every command) are recorded in the
+    result as asked, and the solve took them: every layer dense (the default folds the 2DEG's clean layers)."""
+    config = tmp_path / "c.toml"
+    config.write_text(ENSEMBLE_CONFIG if command == "ensemble" else CONFIG)
+    out = tmp_path / ("g.json" if command == "conductance" else "out")
+    extra = {"conductance": [], "scan": ["--nphi", "8", "--no-progress"], "stack": [],
+             "sensitivity": ["--nphi", "8", "--no-progress"], "ensemble": ["--no-progress"]}[command]
+    assert main([command, str(config), "--out", str(out), *ASKED, *extra]) == 0
+    if command == "ensemble":
+        stats = json.loads((out / "stats.json").read_text())
+        assert stats["identity"]["fold"] is False and stats["identity"]["path"] == "dense"
+        assert json.loads((out / "manifest.json").read_text())["solver_requested"] == \
+            {"path": "dense", "precision": "double", "fold": False}
+        paths = list(stats["last_run"]["block"])
+    else:
+        report = json.loads((out if command == "conductance" else out / f"{command}.json").read_text())
+        assert report["solver"]["requested"] == {"path": "dense", "precision": "double", "fold": False}
+        paths = [report["solver"]["path"]]
+    assert paths and all("3 dense layers, dense LU" in path and "folded" not in path for path in paths), paths

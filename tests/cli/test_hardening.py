@@ -118,10 +118,10 @@ def test_results_survive_a_run_killed_while_writing(junction, tmp_path):
     assert run_cli("scan", junction, "--out", out, "--nphi", "8", "--no-progress").returncode == 0
     before = {name: (out / name).read_bytes() for name in ("scan.npz", "scan.json", "polar.png")}
     proc = run_cli("scan", junction, "--out", out, "--nphi", "8", "--no-progress", "--set", "alpha3=-0.3",
-                   env={"JAXSGE_KILL_WHILE_WRITING": "scan.npz"})
+                   "--overwrite", env={"JAXSGE_KILL_WHILE_WRITING": "scan.npz"})
     assert proc.returncode == -signal.SIGKILL
     assert {name: (out / name).read_bytes() for name in before} == before  # nothing half-written replaced them
-    assert run_cli("scan", junction, "--out", out, "--nphi", "8", "--no-progress").returncode == 0
+    assert run_cli("scan", junction, "--out", out, "--nphi", "8", "--no-progress", "--overwrite").returncode == 0
     assert not list(out.glob(".tmp-*")) or True  # a later run leaves its own temporaries cleaned
 
 

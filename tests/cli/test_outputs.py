@@ -2,6 +2,8 @@
 
 * Output targets: anything but an absent path or a folder (a file for ``conductance --out``) of
   the command's own is refused before computing, with one line and exit status 2, and left as it was.
+* One overwrite policy (issue 22): a previous result of the command itself is refused too unless
+  ``--overwrite`` is given; with it, the previous result is replaced as a whole, never a foreign file.
 * One run, one result: killed (SIGKILL) at every write point of every command that writes several
   files, a rerun leaves one run's files, matching its ``run.json``, and no temporary file.
 * One writer: a second writer is refused naming the first; a folder removed during the run is made
@@ -234,17 +236,17 @@ def test_a_previous_result_of_another_command_or_with_foreign_files_is_refused(j
     out = tmp_path / "out"
     out.mkdir()
     (out / "run.json").write_text(json.dumps({"command": "sensitivity", "files": {}}))
-    assert_refused(main(command_args("scan", junction, out)), capsys.readouterr().err,
+    assert_refused(main([*command_args("scan", junction, out), "--overwrite"]), capsys.readouterr().err,
                    "holds a jaxsge sensitivity result", "by a scan result")
     # a scan's own result with a file of the user's added, or a sub-folder: not replaced
     (out / "run.json").write_text(json.dumps({"command": "scan", "files": {"scan.json": {}}}))
     (out / "scan.json").write_text("{}")
     (out / "notes.txt").write_text("mine")
     before = state(out)
-    assert_refused(main(command_args("scan", junction, out)), capsys.readouterr().err, "'notes.txt'")
+    assert_refused(main([*command_args("scan", junction, out), "--overwrite"]), capsys.readouterr().err, "'notes.txt'")
     (out / "notes.txt").unlink()
     (out / "plots").mkdir()
-    assert_refused(main(command_args("scan", junction, out)), capsys.readouterr().err, "'plots'")
+    assert_refused(main([*command_args("scan", junction, out), "--overwrite"]), capsys.readouterr().err, "'plots'")
     (out / "plots").rmdir()
     (out / "notes.txt").write_text("mine")
     assert state(out) == before
@@ -256,14 +258,108 @@ def test_conductance_replaces_only_its_own_result_file(junction, tmp_path, capsy
     assert main(["conductance", str(junction), "--out", str(target)]) == 0
     first = json.loads(target.read_text())
     assert first["command"][1] == "conductance"
-    assert main(["conductance", str(junction), "--out", str(target), "--set", "alpha3=-0.3"]) == 0  # its own: replaced
-    assert json.loads(target.read_text())["system"]["params"]["alpha3"] == -0.3
+    capsys.readouterr()
+    before = target.read_bytes()
+    assert_refused(main(["conductance", str(junction), "--out", str(target), "--set", "alpha3=-0.3"]),
+                   capsys.readouterr().err, "already holds a jaxsge conductance result", "pass --overwrite")
+    assert target.read_bytes() == before
+    assert main(["conductance", str(junction), "--out", str(target), "--set", "alpha3=-0.3", "--overwrite"]) == 0
+    assert json.loads(target.read_text())["system"]["params"]["alpha3"] == -0.3  # its own, asked: replaced
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json", "junction.toml"]  # no lock, no temporary file
     other = tmp_path / "other.json"
     other.write_text(json.dumps({"jaxsge_version": "0", "command": ["jaxsge", "scan"]}))
     capsys.readouterr()
-    assert_refused(main(["conductance", str(junction), "--out", str(other)]), capsys.readouterr().err,
+    assert_refused(main(["conductance", str(junction), "--out", str(other), "--overwrite"]), capsys.readouterr().err,
                    "is not a jaxsge conductance result")
+
+
+# What each command computes first: replaced by a function that fails, to show a refusal comes before it.
+COMPUTES = {"scan": "jaxsge.cli.scan.conversion_scan", "sensitivity": "jaxsge.cli.sensitivity.sensitivities",
+            "stack": "jaxsge.cli.stack.solve", "conductance": "jaxsge.cli.conductance.solve",
+            "well": "jaxsge.well.figures._compute", "ensemble": "jaxsge.ensemble.run._stream"}
+# A previous result of each command, as its run.json records it (one of its files beside it).
+PREVIOUS = {"scan": "scan.json", "sensitivity": "sensitivity.json", "stack": "stack.json", "well": "well.json",
+            "ensemble": "stats.json"}
+
+
+def no_compute(monkeypatch, command):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{command} computed before checking --out")
+
+    monkeypatch.setattr(COMPUTES[command], refuse)
+
+
+@pytest.mark.parametrize("command", ["scan", "sensitivity", "stack", "well", "conductance"])
+def test_a_previous_result_is_replaced_only_with_overwrite(command, tmp_path, monkeypatch, capsys):
+    """The one overwrite policy: the command's own previous result is refused (one line, exit 2, nothing computed,
+    nothing changed) unless --overwrite is given."""
+    monkeypatch.chdir(tmp_path)
+    config = ROOT / "configs" / "well_paper.toml" if command == "well" else tmp_path / "c.toml"
+    if command != "well":
+        config.write_text(JUNCTION)
+    out = tmp_path / ("g.json" if command == "conductance" else "out")
+    if command == "conductance":
+        out.write_text(json.dumps({"jaxsge_version": "0", "command": ["jaxsge", "conductance"]}))
+    else:
+        out.mkdir()
+        (out / PREVIOUS[command]).write_text("{}")
+        (out / "run.json").write_text(json.dumps({"command": command, "files": {PREVIOUS[command]: {}},
+                                                  "finished": "2026-01-01T00:00:00+00:00"}))
+    before = state(tmp_path)
+    no_compute(monkeypatch, command)
+    assert_refused(main(command_args(command, config, out)), capsys.readouterr().err,
+                   f"--out '{out}' already holds a jaxsge {command} result", "pass --overwrite to replace it")
+    assert state(tmp_path) == before
+    with pytest.raises(AssertionError, match="computed before checking"):  # asked: the run goes ahead
+        main([*command_args(command, config, out), "--overwrite"])
+    assert state(tmp_path) == before  # (and a failed run leaves the previous result)
+
+
+def test_stack_draw_follows_the_overwrite_policy(junction, tmp_path, capsys):
+    drawing = tmp_path / "junction.png"
+    drawing.write_bytes(b"a previous drawing")
+    assert_refused(main(["stack", str(junction), "--draw", str(drawing)]), capsys.readouterr().err,
+                   f"--draw '{drawing}' exists", "pass --overwrite")
+    assert drawing.read_bytes() == b"a previous drawing"
+    assert main(["stack", str(junction), "--draw", str(drawing), "--overwrite"]) == 0
+    assert drawing.read_bytes().startswith(b"\x89PNG")
+
+
+def test_overwrite_replaces_a_previous_result_as_a_whole(junction, tmp_path, capsys):
+    """--overwrite on a real previous scan: one run's files afterwards (the new one), and its replot with it."""
+    out = tmp_path / "out"
+    assert main(command_args("scan", junction, out)) == 0
+    assert main(["plot", str(out)]) == 0
+    assert (out / "replot" / "polar.png").is_file()
+    capsys.readouterr()
+    assert_refused(main([*command_args("scan", junction, out), "--set", "alpha3=-0.3"]), capsys.readouterr().err,
+                   "already holds a jaxsge scan result")
+    assert main([*command_args("scan", junction, out), "--set", "alpha3=-0.3", "--overwrite"]) == 0
+    assert_one_run(out, "scan")
+    assert not (out / "replot").exists()  # drawn from the replaced result: replaced with it
+    assert json.loads((out / "scan.json").read_text())["system"]["params"]["alpha3"] == -0.3
+
+
+def test_ensemble_overwrite_replaces_another_run_and_nothing_else(ensemble_config, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "out"
+    assert main(command_args("ensemble", ensemble_config, out)) == 0
+    capsys.readouterr()
+    before = state(out)
+    no_compute(monkeypatch, "ensemble")
+    other = [*command_args("ensemble", ensemble_config, out), "--set", "seed=5"]
+    assert_refused(main(other), capsys.readouterr().err, "holds a run with other parameters", "pass --overwrite")
+    assert_refused(main(command_args("ensemble", ensemble_config, out)), capsys.readouterr().err,
+                   "already holds this run", "--resume", "--overwrite")
+    assert_refused(main([*other, "--overwrite", "--resume"]), capsys.readouterr().err,
+                   "--resume continues the run in --out and --overwrite replaces it")
+    (out / "notes.txt").write_text("mine")
+    assert_refused(main([*other, "--overwrite"]), capsys.readouterr().err, "'notes.txt'", "choose another folder")
+    (out / "notes.txt").unlink()
+    assert state(out) == before
+    monkeypatch.undo()
+    assert main([*other, "--overwrite"]) == 0
+    assert_one_ensemble(out, 2)
+    assert json.loads((out / "stats.json").read_text())["identity"]["system"]["params"]["seed"] == 5
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders: permissions cannot be tested")
@@ -300,12 +396,12 @@ def test_killed_at_every_write_point_a_rerun_leaves_one_run(command, junction, t
     assert_one_run(out, command)
     before = state(out)
     for point in FOLDER_POINTS[command]:
-        proc = run_cli(*command_args(command, junction, out), "--set", "alpha3=-0.3",
+        proc = run_cli(*command_args(command, junction, out), "--set", "alpha3=-0.3", "--overwrite",
                        env={"JAXSGE_KILL_WHILE_WRITING": point})
         assert proc.returncode == -signal.SIGKILL, (point, proc.stderr)
         if point != "swap":  # killed between its two renames, the folder is absent until the next run
             assert state(out, lock=False) == before, point  # the previous run, whole and alone
-    rerun = run_cli(*command_args(command, junction, out), "--set", "alpha3=-0.3")
+    rerun = run_cli(*command_args(command, junction, out), "--overwrite", "--set", "alpha3=-0.3")
     assert rerun.returncode == 0, rerun.stderr
     record = assert_one_run(out, command)  # the leftovers of every killed run are gone too
     assert f"wrote {out}: " in rerun.stdout and "run.json" in rerun.stdout
@@ -328,10 +424,10 @@ def test_well_killed_while_writing_keeps_the_previous_result_then_reruns_into_on
     assert_one_run(out, "well")
     before = state(out)
     for point in ("well_fig4_profiles.png", "run.json"):
-        proc = run_cli(*args, "--set", "d=0.9", env={"JAXSGE_KILL_WHILE_WRITING": point})
+        proc = run_cli(*args, "--set", "d=0.9", "--overwrite", env={"JAXSGE_KILL_WHILE_WRITING": point})
         assert proc.returncode == -signal.SIGKILL, proc.stderr
         assert state(out, lock=False) == before
-    proc = run_cli(*args, "--set", "d=0.9")
+    proc = run_cli(*args, "--set", "d=0.9", "--overwrite")
     assert proc.returncode == 0, proc.stderr
     assert_one_run(out, "well")
     assert json.loads((out / "well.json").read_text())["params"]["d"] == 0.9
@@ -455,7 +551,7 @@ def test_a_signal_while_writing_leaves_the_previous_result(point, signame, statu
     out = tmp_path / "out"
     assert run_cli(*command_args("scan", junction, out)).returncode == 0
     before = state(out)
-    proc = run_cli(*command_args("scan", junction, out), "--set", "alpha3=-0.3",
+    proc = run_cli(*command_args("scan", junction, out), "--set", "alpha3=-0.3", "--overwrite",
                    env={"JAXSGE_KILL_WHILE_WRITING": f"{point}@{signame}"})
     assert proc.returncode == status, proc.stderr
     assert last_error(proc.stderr).startswith(f"jaxsge: interrupted by SIG{signame}: the output is as it was")

@@ -136,7 +136,7 @@ def test_plot_redraws_every_figure_without_a_solve(results, tmp_path, monkeypatc
             start = time.perf_counter()
             assert main(["plot", str(results / kind), "--format", fmt, "--out", str(out)]) == 0
             print(f"jaxsge plot {kind} --format {fmt}: {time.perf_counter() - start:.2f} s")
-            assert sorted(p.name for p in out.iterdir()) == sorted(f"{n}.{fmt}" for n in names)
+            assert sorted(p.name for p in out.iterdir()) == sorted([*(f"{n}.{fmt}" for n in names), "run.json"])
             assert all((out / f"{n}.{fmt}").stat().st_size > 1000 for n in names)
             if fmt == "png":  # the command and plot draw through the same function of the saved data
                 for n in names:
@@ -149,7 +149,29 @@ def test_default_folder_leaves_the_result_as_written(results, capsys):
     assert main(["plot", str(results / "sensitivity" / "sensitivity.nc"), "--format", "svg"]) == 0
     assert sorted(p.name for p in (results / "sensitivity").iterdir() if p.is_file()) == sorted(
         [*record["files"], "run.json"])
-    assert [p.name for p in (results / "sensitivity" / "replot").iterdir()] == ["sensitivity.svg"]
+    assert sorted(p.name for p in (results / "sensitivity" / "replot").iterdir()) == ["run.json", "sensitivity.svg"]
+    # The default folder holds only figures of this result: a new plot replaces it without --overwrite.
+    assert main(["plot", str(results / "sensitivity"), "--format", "pdf"]) == 0
+    assert sorted(p.name for p in (results / "sensitivity" / "replot").iterdir()) == ["run.json", "sensitivity.pdf"]
+
+
+def test_plot_out_follows_the_overwrite_policy(results, tmp_path, capsys):
+    """An explicit --out: a previous plot there only with --overwrite, anything else never."""
+    out = tmp_path / "figures"
+    assert main(["plot", str(results / "sensitivity"), "--out", str(out)]) == 0
+    capsys.readouterr()
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    assert main(["plot", str(results / "sensitivity"), "--out", str(out), "--format", "svg"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("jaxsge: error: --out ") and "already holds a jaxsge plot result" in err \
+        and "--overwrite" in err and err.count("\n") == 1, err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert main(["plot", str(results / "sensitivity"), "--out", str(out), "--format", "svg", "--overwrite"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["run.json", "sensitivity.svg"]
+    (out / "notes.txt").write_text("mine")
+    capsys.readouterr()
+    assert main(["plot", str(results / "sensitivity"), "--out", str(out), "--overwrite"]) == 2
+    assert "'notes.txt'" in capsys.readouterr().err and (out / "notes.txt").read_text() == "mine"
 
 
 def test_complex_arrays_round_trip(tmp_path):

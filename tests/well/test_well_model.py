@@ -193,3 +193,32 @@ def test_seed_thickness_features():
     assert 0.52 <= d[i] <= 0.54 and st.S_well[i + 1] < st.S_well[i] and st.n_states[i + 1] == st.n_states[i] + 1
     assert fermi_states(PAPER.replace(d=0.14, alpha_L=0.01, alpha_R=-0.01), NUM).n_states == 0
     assert fermi_states(PAPER.replace(d=0.15, alpha_L=0.01, alpha_R=-0.01), NUM).n_states == 1
+
+
+def test_padded_chunks_and_shared_numerics_change_nothing():
+    """What the report does to compile once per root grid (well.figures: padded chunks, the largest slot and
+    quadrature counts shared): the same states and spin densities as a call of its own size and numerics,
+    to 1e-12 (more slots only pad; more Gauss-Legendre nodes refine converged integrals)."""
+    p = GENERIC.replace(alpha_L=np.array([0.0, 0.04, 0.09]))
+    own = fermi_states(p, NUM)
+    shared = fermi_states(p, WellNumerics(n_k=1024, n_slots=28, n_quad=200), chunk=8, pad=True)
+    assert shared.k.shape == (3, 28) and not shared.valid[:, 24:].any()
+    np.testing.assert_array_equal(shared.n_states, own.n_states)
+    np.testing.assert_allclose(shared.k[:, :24][own.valid], own.k[own.valid], rtol=1e-13, atol=0)
+    for name in ("S_well", "S_total"):
+        np.testing.assert_allclose(getattr(shared, name), getattr(own, name), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(shared.S_state_well[:, :24], own.S_state_well, rtol=0, atol=1e-14)
+
+
+def test_multisection_threshold_equals_bisection():
+    """well.figures.threshold (7 batched calls) against 40 bisection steps of single points, at the onset of the
+    first state (alpha_L = -alpha_R = 0.01, between d = 0.14 and 0.15 nm: test_seed_thickness_features)."""
+    from jaxsge.well.figures import threshold
+
+    p = PAPER.replace(alpha_L=0.01, alpha_R=-0.01)
+    lo, hi = 0.14, 0.15
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if fermi_states(p.replace(d=mid), NUM).n_states == 0 else (lo, mid)
+    onset = threshold(p, "d", 0.14, 0.15, NUM)
+    assert abs(onset - (lo + hi) / 2) <= 1e-12 * 0.15 and 0.144 < onset < 0.145
