@@ -6,7 +6,9 @@ and vmap against the plain calls (1e-12 absolute on probabilities of order 1 and
 jacfwd against jacrev (1e-10), on the dense and the Krylov path; the named ``sensitivities``
 against ``jax.jacfwd``; the float64 scoping (the caller's config untouched, a float32 trace
 refused with a clear error); and the errors that stay clear under a trace. Every transformation
-runs inside ``jax.enable_x64(True)`` (thread-local), as ``core.precision`` asks.
+runs inside ``jax.enable_x64(True)`` (thread-local), as ``core.precision`` asks. A test group of its
+own (one pytest process): its compilations would lengthen the ``tests/solve`` process, which XLA's
+compiler once crashed after about 13 minutes of them (docs/performance.md).
 """
 
 import pathlib
