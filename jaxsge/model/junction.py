@@ -15,12 +15,13 @@ import dataclasses
 import math
 from typing import Any, Optional
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ..core.precision import x64
 from .stack import (MAX_LAYERS, Layer, SideLead, Stack, VerticalLead, check_integers, check_real, check_sign, concrete,
-                    pytree, static)
+                    known, pytree, static)
 
 DISORDER_LAYERS = ("all", "2deg")
 SIDE_LEADS = ("L", "R", "F", "B")
@@ -91,7 +92,7 @@ def validate(p: JunctionParams) -> None:
     check_sign("t", p.t, note=" (the hopping, the unit of energy)")
     check_sign("xi", p.xi, note=" (decay length of the exchange profile, in lattice constants)")
     check_sign("K0", p.K0, strict=False, note=" (disorder strength in units of t)")
-    alpha1 = concrete(p.alpha1)
+    alpha1 = known(p.alpha1)
     if alpha1 is not None and np.any(alpha1) and p.n_barrier < 1:
         raise ValueError(f"alpha1 = {alpha1.tolist()} is the linear Rashba coupling of the barrier layers, but "
                          "n_barrier = 0; set n_barrier >= 1 or alpha1 = 0")
@@ -123,8 +124,15 @@ def junction(p: JunctionParams) -> Stack:
     2deg, transition, barrier. Disorder: layer K0 = p.K0 t on the disordered layers, so
     realization r is K0 t w with w = ``disorder_realization(seed, r, (Lz, Lx, Ly))`` (on the 2DEG
     only, the z = 0 slice of the same draw); an explicit ``disorder`` array is added to the
-    onsite energy of the layers it touches instead. Traceable in every physical parameter.
+    onsite energy of the layers it touches instead. Traceable in every physical parameter; under a
+    caller's ``jax.jit`` the numbers that are not traced stay concrete (``jax.ensure_compile_time_eval``),
+    so that the plan reads them as numbers (``solve.transmissions.plan_for``).
     """
+    with jax.ensure_compile_time_eval():
+        return _junction(p)
+
+
+def _junction(p: JunctionParams) -> Stack:
     onsite, dxc_z = layer_onsite(p), exchange_profile(p)
     values = None if p.disorder is None else concrete(p.disorder)
     layers = []

@@ -233,8 +233,19 @@ def decoded(name: str, value):
 
 
 def concrete(value) -> Optional[np.ndarray]:
-    """The value as a NumPy array, or None when it is a tracer (it is then checked where it was made)."""
+    """The value as a NumPy array, or None when it is a tracer: for the decisions that must hold at
+    every value a transformation may give it (a traced alpha1 that is 0 now still counts as present)."""
     return None if isinstance(value, jax.core.Tracer) else np.asarray(value)
+
+
+def known(value) -> Optional[np.ndarray]:
+    """The value as a NumPy array, also of a tracer that carries one (the primal under ``jax.grad``,
+    ``jax.jacfwd``, ``jax.jacrev`` outside ``jit``); None for a tracer without a value yet (under
+    ``jax.jit`` or ``jax.vmap``). What the input checks and the channel choice read."""
+    if isinstance(value, jax.core.Tracer):
+        value = getattr(value, "to_concrete_value", lambda: None)()
+        return None if value is None else np.asarray(value)
+    return np.asarray(value)
 
 
 def is_int(value) -> bool:
@@ -256,8 +267,9 @@ def check_integers(obj, names, positive=(), where: str = "") -> None:
 
 def check_real(where: str, value, shapes=((),), note: str = "it must be one number") -> None:
     """ValueError unless ``value`` is real, finite and at most ``MAGNITUDE_LIMIT`` in magnitude, with one of
-    the ``shapes`` (None: any shape; ``note`` says which). A tracer passes (it is checked where it was made)."""
-    arr = concrete(value)
+    the ``shapes`` (None: any shape; ``note`` says which). A tracer is checked on its value when it carries one
+    (:func:`known`) and passes otherwise (under ``jit`` or ``vmap`` it has no value to check)."""
+    arr = known(value)
     if arr is None:
         return
     number = arr.ndim == 0
@@ -276,8 +288,9 @@ def check_real(where: str, value, shapes=((),), note: str = "it must be one numb
 
 
 def check_sign(where: str, value, strict: bool = True, note: str = "") -> None:
-    """ValueError unless the number ``value`` is > 0 (>= 0 when not ``strict``); ``note`` says what it is."""
-    arr = concrete(value)
+    """ValueError unless the number ``value`` is > 0 (>= 0 when not ``strict``); ``note`` says what it is
+    (a tracer as in :func:`check_real`)."""
+    arr = known(value)
     if arr is not None and not np.all(arr > 0 if strict else arr >= 0):
         raise ValueError(f"{where} = {arr.tolist()!r} must be {'>' if strict else '>='} 0{note}")
 
@@ -325,7 +338,7 @@ def table_entries(table, where: str, orbitals=(1, 1)) -> dict:
 
 def _check_table(where: str, table, shape, in_plane: bool, orbitals=(1, 1)) -> None:
     n, n2 = orbitals
-    values = {d: concrete(b) for d, b in table_entries(table, where, orbitals).items()}
+    values = {d: known(b) for d, b in table_entries(table, where, orbitals).items()}
     for d, b in values.items():
         if b is None:
             continue
@@ -457,9 +470,9 @@ def _coupled(layer: Layer) -> Optional[bool]:
     """Whether a layer is coupled to the one above (tz != 0, or a non-zero entry of its ``up`` table); None
     when that is traced."""
     if layer.up:
-        blocks = [concrete(b) for b in table_entries(layer.up, "up").values()]
+        blocks = [known(b) for b in table_entries(layer.up, "up").values()]
         return None if any(b is None for b in blocks) else any(np.any(b != 0) for b in blocks)
-    tz = concrete(layer.tz)
+    tz = known(layer.tz)
     return None if tz is None else bool(np.any(tz != 0))
 
 
@@ -477,7 +490,7 @@ def _check_connected(s: Stack) -> None:
         what = (f"leads {below} (below) and {above} (above) exchange no current" if below and above else
                 f"layers {'0 .. ' + str(z) if not below else str(z + 1) + ' .. ' + str(s.Lz - 1)} are coupled to no "
                 "lead")
-        raise ValueError(f"layers[{z}].tz = {float(np.asarray(s.layers[z].tz)):g}"
+        raise ValueError(f"layers[{z}].tz = {float(known(s.layers[z].tz)):g}"
                          + (" and its up table is zero" if s.layers[z].up else "")
                          + f": layers {z} and {z + 1} are not coupled, so {what}; couple them (tz != 0) or remove "
                          "the layers that no lead reaches")

@@ -127,9 +127,11 @@ def _leaf_paths(stack: Stack) -> dict:
 
 
 def _groups(stack: Stack) -> dict:
-    """Layer field name -> the layers where it is set (non-zero), when they share one value."""
+    """Layer field name -> the layers where it is set (non-zero), when they share one value; a field that
+    is traced in some layer (under a JAX transformation) has no group (its layers' names remain)."""
+    traced = {field for field in LAYER_NUMBERS for layer in stack.layers if concrete(getattr(layer, field)) is None}
     values = {field: {z: float(getattr(layer, field)) for z, layer in enumerate(stack.layers)
-                      if float(getattr(layer, field)) != 0.0} for field in LAYER_NUMBERS}
+                      if float(getattr(layer, field)) != 0.0} for field in LAYER_NUMBERS if field not in traced}
     return {field: tuple(set_in) for field, set_in in values.items() if len(set(set_in.values())) == 1}
 
 

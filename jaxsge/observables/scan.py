@@ -22,7 +22,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-from ..core.precision import x64
+from ..core.precision import is_traced, x64
 from ..model.junction import JunctionParams
 from ..model.system import System, junction_system
 from ..plan.plan import subband_edges
@@ -163,7 +163,9 @@ def as_system(system) -> System:
 
 
 def _conductances(T, n_open, leads) -> dict:
-    return {k: np.asarray(v) for k, v in response.conversions(T, n_open, leads).items()}
+    """The conversion conductances: NumPy arrays, or JAX arrays under a transformation."""
+    G = response.conversions(T, n_open, leads)
+    return G if is_traced((T, n_open)) else {k: np.asarray(v) for k, v in G.items()}
 
 
 @x64
@@ -177,6 +179,13 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
     conductances agree to ``rtol`` (relative to their largest value) between two successive
     orders (nodes per piece between subband edges: 4, 8, 16, ...); a ValueError if
     ``max_order`` is passed. ``fold``, ``path``, ``precision``: as in ``solve.transmissions.solve``.
+
+    At ``kT`` = 0 it runs under JAX transformations as ``solve`` does (``jax.grad`` of a conductance
+    with respect to a traced number of ``JunctionParams`` or of a System's values, the angles or the
+    energy; return the arrays, e.g. ``.G["Gsc_x"]``, from a transformed function: the result object is
+    not a pytree). At ``kT`` > 0 the quadrature chooses its nodes and its order from the values of
+    the energy and of the leads, which a transformation does not have: refused there (differentiate
+    ``solve`` over energies and weight them instead).
     """
     system = as_system(system)
     given = {"theta": theta, "phi": phi, system.energy_name: energy}
@@ -185,6 +194,10 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
     if not response.conversion_axes(stack.lead_names):
         raise ValueError(f"a conversion scan needs the injector M and the side leads L, R (and B, F for the y axis): "
                          f"this junction's leads are {stack.lead_names}")
+    zero = isinstance(kT, (int, float, np.integer, np.floating)) and not isinstance(kT, bool) and kT == 0
+    if not zero and is_traced((system.values, theta, phi, energy, kT)):
+        raise ValueError(f"kT = {kT!r} under a JAX transformation: the thermal quadrature chooses its energies and its "
+                         "order from concrete numbers; use kT = 0 there (or weight solve's T(E) yourself)")
     kT = check_temperature(stack, energy, kT, max_order)
     common = dict(fold=fold, path=path, precision=precision, memory_budget_gib=memory_budget_gib, progress=progress,
                   reflection=False)

@@ -11,12 +11,20 @@ The plan also fixes the candidate channels of every lead (open at one of the ene
 for) and, for derivatives, which leaves will vary: ``varied`` is a Stack-shaped pytree of
 booleans, and a varied number counts as non-zero (a layer whose alpha1 is differentiated at
 alpha1 = 0 is not folded), since the plan must hold at every point the derivative looks at.
+
+Under a caller's JAX transformation (``solve.transmissions.plan_for``) the same rule applies to
+every traced number, and the numbers that decide the channels and the Krylov shell are read
+where they have a value (``model.stack.known``: concrete, or the primal of ``jax.grad``,
+``jacfwd``, ``jacrev`` outside ``jit``); where they have none (under ``jit`` or ``vmap``), every
+channel of the lead is a candidate (a closed one contributes exactly zero) and the Krylov path,
+whose preconditioner is chosen from them, is refused (:func:`plan`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import operator
 from typing import Optional, Tuple
 
 import jax
@@ -24,8 +32,8 @@ import numpy as np
 
 from ..core.chains import BAND_EDGE_TOLERANCE, open_mask
 from ..core.lattice import magnetization
-from ..model.stack import (Stack, concrete, layer_mode_energies, side_lead_chains, table_entries, validate_stack,
-                           vertical_lead_chains)
+from ..model.stack import (Stack, concrete, known, layer_mode_energies, side_lead_chains, table_entries,
+                           validate_stack, vertical_lead_chains)
 
 SOLVERS = ("auto", "dense", "krylov")
 # Arithmetic of the lowest slice's solve: "double" (complex128 throughout) or "mixed" (its matrix
@@ -76,7 +84,8 @@ class Plan:
     (descending); ``slices``: dense slices (first, last), top to bottom, the last one solved by
     ``solver``; ``signs``: per layer, +-1 when its exchange is along +-(its fold or block axis),
     0 if not collinear; ``disordered``: per layer, whether it draws disorder; ``side_magnetic``:
-    per side lead, whether its spin is resolved along its exchange direction (else ``spin_axis``);
+    per side lead, whether its spin is resolved along its exchange direction (else ``spin_axis``; None:
+    its dxc is traced without a value, and the kernel decides from dxc != 0 as a plain call would);
     ``side_channels``: per side lead, its candidate channels (width mode m, layer mode l, spin
     s); ``top_channels`` / ``bottom_channels``: (mx, my, s); ``spin_orbit``: per layer, the
     spin-orbit terms that are present (non-zero or varied), the only ones the solver builds.
@@ -91,7 +100,7 @@ class Plan:
     bottom_fold: Tuple[int, ...]
     signs: Tuple[int, ...]
     disordered: Tuple[bool, ...]
-    side_magnetic: Tuple[bool, ...]
+    side_magnetic: Tuple[Optional[bool], ...]
     side_channels: Tuple[Tuple[Tuple[int, int, int], ...], ...]
     top_channels: Tuple[Tuple[int, int, int], ...]
     bottom_channels: Tuple[Tuple[int, int, int], ...]
@@ -203,6 +212,16 @@ def _sub(varied, *path):
     return varied
 
 
+def _magnetic(lead, lead_varied) -> Optional[bool]:
+    """Whether a side lead resolves spin along its exchange direction: its dxc is non-zero, or varied by a
+    derivative (``sensitivities``: the labels must not jump where dxc passes 0); None when its dxc is
+    traced without a value (the kernel then decides from dxc != 0, ``solve.kernel._spinors``)."""
+    if lead_varied is not None and any(bool(v) for v in jax.tree_util.tree_leaves(lead_varied.dxc)):
+        return True
+    value = known(lead.dxc)
+    return None if value is None else bool(np.any(value))
+
+
 def _spin_orbit(layer, layer_varied) -> Tuple[str, ...]:
     """The spin-orbit terms of a layer that are non-zero (or will vary)."""
     return tuple(name for name in ("alpha1", "alpha3", "beta") if _present(layer, name, layer_varied))
@@ -240,8 +259,15 @@ def _onsite_block_only(layer, orbital_diagonal: bool) -> bool:
 
 
 def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: float) -> tuple:
-    """Indices of the mode chains (onsite ``chain``, hopping -t) open at any of the energies; an error if none is."""
-    chain, t = np.asarray(chain), float(t)
+    """Indices of the mode chains (onsite ``chain``, hopping -t) open at any of the energies; an error if none is.
+
+    Without values (``energies`` None, or the chain or t traced under ``jit`` or ``vmap``): every chain,
+    since the kernel keeps only the open ones (broadening > 0) and a closed candidate contributes exactly
+    zero; the checks for an open channel and for a band edge then cannot be made."""
+    values, t_value = known(chain), known(t)
+    if energies is None or values is None or t_value is None:
+        return tuple(tuple(int(i) for i in index) for index in np.ndindex(*np.shape(chain)))
+    chain, t = values, float(t_value)
     mask = np.any([open_mask(energy, chain, t, what, tolerance) for energy in energies], axis=0)
     if not allow_closed and not mask.any():
         raise ValueError(f"{what} has no open channel at the energies asked for (its band is "
@@ -251,7 +277,7 @@ def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: fl
 
 
 def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_closed: bool = False,
-         edge_tolerance: float = BAND_EDGE_TOLERANCE, varied=None, precision: str = "auto") -> Plan:
+         edge_tolerance: float = BAND_EDGE_TOLERANCE, varied=None, precision: str = "auto", traced=None) -> Plan:
     """Decide the solution path and the candidate channels (plain Python, before jit).
 
     ``fold=False`` treats every layer densely (single-layer slices where possible), which must
@@ -260,11 +286,19 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     applies and either is measured faster (on CPU from ``KRYLOV_SITES_CPU`` sites per layer,
     ``KRYLOV_SITES_CPU_DISORDERED`` with disorder in it) or the dense LU does not fit; else dense.
     ``varied``: a Stack-shaped pytree of booleans marking the leaves that derivatives will move.
+    ``traced``: the same for the leaves a caller's JAX transformation traces (``solve.transmissions.plan_for``):
+    varied too, except for a side lead's spin axis, which follows the value of its dxc (as in a plain
+    call) and is decided at run time where that has no value.
+    ``energies`` None: not known yet (traced under ``jit`` or ``vmap``): every channel is a candidate
+    and the Krylov path is refused (``path`` "auto" then takes the dense LU where it fits).
     ``precision``: "double", "mixed" (the lowest slice factorised in complex64 and refined to
     double accuracy; a ValueError says why where it does not apply; with ``solver`` "auto" it
     takes the dense factorisation) or "auto" (:func:`_choose_precision`).
     """
     validate_stack(s)
+    magnetic = tuple(_magnetic(lead, _sub(varied, "side_leads", k)) for k, lead in enumerate(s.side_leads))
+    if traced is not None:
+        varied = traced if varied is None else jax.tree_util.tree_map(operator.or_, varied, traced)
     if solver not in SOLVERS:
         raise ValueError(f"path = {solver!r} must be one of {SOLVERS}")
     if precision not in PRECISIONS:
@@ -276,9 +310,10 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
         solver = "dense"  # mixed precision is a way to factorise the lowest slice
     # auto: the dense check comes when auto picks dense
     check_size(s, dense=solver == "dense", itemsize=8 if precision == "mixed" else 16)
-    energies = np.atleast_1d(np.asarray(energies, dtype=float)).ravel()
-    if energies.size == 0 or not np.all(np.isfinite(energies)):
-        raise ValueError(f"energy must be finite (got {energies.tolist()})")
+    if energies is not None:
+        energies = np.atleast_1d(np.asarray(energies, dtype=float)).ravel()
+        if energies.size == 0 or not np.all(np.isfinite(energies)):
+            raise ValueError(f"energy must be finite (got {energies.tolist()})")
     Lz = s.Lz
     touching = {z: names for z in range(Lz)  # layer -> names of the side leads touching it
                 if (names := [lead.name for lead in s.side_leads if lead.layers[0] <= z <= lead.layers[1]])}
@@ -319,13 +354,12 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
                   for z, lv in enumerate(layers))
     disordered = tuple(_present(layer, "K0", lv) for layer, lv in layers)
     spin_orbit = tuple(_spin_orbit(*lv) for lv in layers)
-    side_magnetic = tuple(_present(lead, "dxc", _sub(varied, "side_leads", k)) for k, lead in enumerate(s.side_leads))
     side_channels = tuple(_candidates(energies, side_lead_chains(s, lead), lead.t, f"side lead {lead.name!r}",
                                       allow_closed, edge_tolerance) for lead in s.side_leads)
     vertical = {where: _candidates(energies, vertical_lead_chains(s, lead, where), lead.t,
                                    f"the {where} lead {lead.name!r}",
                                    allow_closed, edge_tolerance) for where, lead in s.vertical_leads}
-    pl = Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), signs, disordered, side_magnetic,
+    pl = Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), signs, disordered, magnetic,
               side_channels, vertical.get("top", ()), vertical.get("bottom", ()), spin_orbit, tuple(reasons), "dense")
     return _choose_precision(s, _choose_solver(s, energies, pl, solver), precision)
 
@@ -399,14 +433,33 @@ def _choose_solver(s: Stack, energies, pl: Plan, solver: str) -> Plan:
             check_size(s)
             return pl
     shell = krylov_shell(s, energies, pl)
+    if shell is None:
+        if solver == "auto" and dense_fits:
+            check_size(s)
+            return pl
+        raise ValueError(f"the Krylov path chooses its preconditioner from the numbers of layer {pl.slices[-1][0]}, of "
+                         "the layers folded above it, of the top lead and from the energy, and some of them are traced "
+                         "without a value here (under jax.jit or jax.vmap): keep those numbers concrete (close over "
+                         "them instead of passing them as traced arguments) or use path dense")
     return dataclasses.replace(pl, solver="krylov", krylov=KrylovSetup(shell, KRYLOV_TOLERANCE, KRYLOV_RESTART,
                                                                         KRYLOV_MAX_ITER))
 
 
-def krylov_shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
+def krylov_shell(s: Stack, energies, pl: Plan) -> Optional[Tuple[int, ...]]:
     """Flat indices q * 2 + s (spin along the top axis) of the modes of the lowest layer with
     ``|Re D(q, s)| < KRYLOV_SHELL t`` at one of the energies, D = E - onsite - t eps_q + s Dxc/2 -
-    sigma_top(q, s) its mode-diagonal part (``solve.krylov``)."""
+    sigma_top(q, s) its mode-diagonal part (``solve.krylov``); None when one of these numbers has no
+    value yet (traced under ``jit`` or ``vmap``, or ``energies`` None)."""
+    if energies is None:
+        return None
+    try:
+        return _shell(s, energies, pl)
+    except (jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+        return None
+
+
+def _shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
+    """:func:`krylov_shell` from numbers that have values (a tracer without one raises a JAX error)."""
     from ..core.chains import chain_self_energy, fold_mode_chains
     from ..core.lattice import band_energies
 

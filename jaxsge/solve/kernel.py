@@ -247,9 +247,13 @@ def _with_orbital_block(h, layer):
     return h.reshape(h.shape[0] * n, h.shape[0] * n)
 
 
-def _spinors(lead, theta, phi, magnetic: bool = True):
+def _spinors(lead, theta, phi, magnetic=True):
     """Spinors of a lead's spin axis: its exchange direction (the stack's when it has none, or for no
-    vertical lead), or its ``spin_axis`` for a normal side lead (``magnetic`` False)."""
+    vertical lead), or its ``spin_axis`` for a normal side lead (``magnetic`` False); ``magnetic`` None
+    (a side lead's dxc traced without a value, ``plan.Plan``): chosen here by dxc != 0, the rule of a
+    plain call (at dxc = 0 the self-energy is the same in either basis)."""
+    if magnetic is None:
+        return jnp.where(lead.dxc != 0, _spinors(lead, theta, phi, True), _spinors(lead, theta, phi, False))
     if not magnetic:
         return spin_along(*lead.spin_axis)
     return spin_along(*((theta, phi) if lead is None else direction(lead, theta, phi)))

@@ -12,6 +12,17 @@ cached by content (:func:`plan_for`, a bounded ``functools.lru_cache``: the one 
 package), and the jitted functions take the plan and the mapping as static arguments and
 every number as a traced one, so a new number (an angle, an energy, alpha3, a disorder
 realization) reuses the compiled program.
+
+JAX transformations. :func:`solve` and :func:`transmissions` run under a caller's ``jax.jit``,
+``jax.grad``, ``jax.vmap``, ``jax.jacfwd`` and ``jax.jacrev`` for a stack (or ``JunctionParams``) whose
+numbers, angles and energy are traced and whose geometry is static (``docs/tutorial.md``,
+section 9, "Derivatives and fits with JAX"). The checks and the plan stay in plain
+Python (:func:`plan_for`): a traced number counts as varied (present, of unknown direction), as for
+``observables.sensitivity``; what needs a value (input checks, the open channels, the Krylov shell)
+reads it where it has one (the primal under ``grad`` and ``jacfwd``/``jacrev`` outside ``jit``), and
+otherwise takes every channel as a candidate. The evaluations then run in one program (a
+``lax.map``, never a Python loop unrolled into the caller's trace), and what cannot raise inside
+a trace (an unconverged Krylov solve) gives NaN there.
 """
 
 from __future__ import annotations
@@ -21,18 +32,21 @@ import functools
 from typing import Optional, Tuple
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..core.batching import Mapping, chunk_size, map_over, mapping, memory_budget, padded_chunks
+from ..core.batching import Mapping, chunk_size, map_over, mapping, memory_budget, padded_chunks, platform
 from ..core.chains import BAND_EDGE_TOLERANCE
-from ..core.precision import x64
+from ..core.precision import is_traced, promoted, x64
 from ..model.junction import JunctionParams, junction, validate
-from ..model.stack import Stack, check_real
+from ..model.stack import Stack, check_real, known
 from ..plan.plan import Plan, plan
 from .kernel import KernelOutput, LocalRequest, evaluate, lean_right_hand_sides, upper_state
 
 
+@functools.partial(jax.tree_util.register_dataclass, data_fields=["T", "n_open", "S", "krylov"],
+                   meta_fields=["leads", "plan", "reflection_resolved"])
 @dataclasses.dataclass(frozen=True)
 class Transmissions:
     """Spin-resolved transmission probabilities between the leads of a stack.
@@ -45,6 +59,8 @@ class Transmissions:
     False when the top lead's spin-resolved self-reflection was filled from unitarity (its sums
     are exact; the split between spin flip and no flip is not). Leading axes are batch axes:
     (realizations,) + the broadcast shape of theta, phi and energy. ``plan``: the path taken.
+    NumPy arrays; JAX arrays when computed under a JAX transformation, which can also return the
+    whole object (a pytree: T, n_open, S and the Krylov statistics are its leaves).
     """
 
     T: np.ndarray
@@ -71,16 +87,18 @@ class Transmissions:
     def from_lead(self, lead: str = "M") -> np.ndarray:
         """T(a, s <- lead), summed over a's spin, for every other lead a: shape (..., n_leads - 1, 2)."""
         b = self.index(lead)
-        return np.delete(self.T[..., :, :, b, :], b, axis=-3).sum(axis=-2)
+        others = [a for a in range(len(self.leads)) if a != b]
+        return self.T[..., :, :, b, :][..., others, :, :].sum(axis=-2)
 
     def to_lead(self, lead: str = "M") -> np.ndarray:
         """T(lead, s <- a), summed over a's spin, for every other lead a: shape (..., n_leads - 1, 2)."""
         a = self.index(lead)
-        return np.swapaxes(np.delete(self.T[..., a, :, :, :], a, axis=-2).sum(axis=-1), -1, -2)
+        others = [b for b in range(len(self.leads)) if b != a]
+        return self.T[..., a, :, :, :][..., others, :].sum(axis=-1).swapaxes(-1, -2)
 
     def conservation_residual(self) -> np.ndarray:
         """max over incoming (lead, spin) of |sum of outgoing probabilities - open channels|."""
-        return np.abs(self.T.sum(axis=(-4, -3)) - self.n_open).max(axis=(-2, -1))
+        return abs(self.T.sum(axis=(-4, -3)) - self.n_open).max(axis=(-2, -1))
 
     def __getitem__(self, index) -> "Transmissions":
         """Select along the batch axes."""
@@ -181,17 +199,23 @@ def points_at(s, theta, phi, energy, realization, pl, reflection, smatrix, batch
 
 
 def evaluation_grid(s: Stack, energy, realizations):
-    """Flattened (theta, phi, energy, realization) of every evaluation and the batch shape."""
+    """Flattened (theta, phi, energy, realization) of every evaluation and the batch shape (JAX arrays
+    when an angle or the energy is traced; the realizations are always concrete)."""
     theta, phi, energy = point_grid(theta=s.theta, phi=s.phi, energy=energy)
+    xp = jnp if isinstance(theta, jax.Array) else np
     shape = theta.shape
     if realizations is None:
         index = np.zeros(1, dtype=np.int64)
     else:
-        index = np.asarray(realizations)
+        try:
+            index = np.asarray(realizations)
+        except jax.errors.TracerArrayConversionError:
+            raise ValueError("realizations must be concrete integers (indices of disorder draws); they cannot be "
+                             "traced") from None
         if index.ndim != 1 or index.size == 0 or not np.issubdtype(index.dtype, np.integer) or index.min() < 0:
             raise ValueError(f"realizations must be a non-empty 1D sequence of integers >= 0, got {realizations!r}")
         shape = (index.size,) + shape
-    flat = (np.tile(v.reshape(-1), index.size) for v in (theta, phi, energy))
+    flat = (xp.tile(v.reshape(-1), index.size) for v in (theta, phi, energy))
     return (*flat, np.repeat(index.astype(np.int64), theta.size), shape)
 
 
@@ -227,43 +251,79 @@ def cached_plan(key: PlanKey) -> Plan:
     """``plan.plan`` of a request, computed once per content (``functools.lru_cache``, bounded;
     ``cached_plan.cache_info()`` counts hits). The plan reads the memory available when it is first
     made (the auto path's dense-or-Krylov choice): later requests of the same content reuse it."""
-    fold, path, allow_closed, edge_tolerance, varied, precision = key.options
+    fold, path, allow_closed, edge_tolerance, varied, precision, traced = key.options
     return plan(key.stack, key.energies, fold=fold, solver=path, allow_closed=allow_closed,
-                edge_tolerance=edge_tolerance, varied=varied, precision=precision)
+                edge_tolerance=edge_tolerance, varied=varied, precision=precision, traced=traced)
 
 
 def point_grid(**arrays) -> tuple:
-    """The arrays (angles and energies, by name) broadcast together, as float arrays; a ValueError naming them
-    when they do not broadcast, hold no value or hold something else than real numbers."""
+    """The arrays (angles and energies, by name) broadcast together, as float arrays (JAX arrays when one
+    of them is traced); a ValueError naming them when they do not broadcast, hold no value or hold
+    something else than real numbers."""
+    traced = is_traced(tuple(arrays.values()))
     try:
-        values = {name: np.asarray(value, dtype=float) for name, value in arrays.items()}
+        values = {name: jnp.asarray(value) if traced else np.asarray(value, dtype=float)
+                  for name, value in arrays.items()}
     except (TypeError, ValueError):
         raise ValueError(f"{', '.join(arrays)} must be real numbers or arrays of real numbers") from None
+    if traced:
+        if any(np.dtype(value.dtype).kind not in "biuf" for value in values.values()):
+            raise ValueError(f"{', '.join(arrays)} must be real numbers or arrays of real numbers")
+        values = {name: value.astype(float) for name, value in values.items()}
     for name, value in values.items():
         if value.size == 0:
             raise ValueError(f"{name} is an empty array; give at least one value")
     try:
-        return tuple(np.broadcast_arrays(*values.values()))
+        shape = np.broadcast_shapes(*(value.shape for value in values.values()))
     except ValueError:
         raise ValueError(", ".join(f"{name} (shape {v.shape})" for name, v in values.items())
                          + " must broadcast together: give arrays of one length, or single numbers") from None
+    xp = jnp if traced else np
+    return tuple(xp.broadcast_to(value, shape) for value in values.values())
+
+
+def planning_view(s: Stack):
+    """(view, traced): the stack with every traced number that carries a value (``model.stack.known``) replaced
+    by it, and a Stack-shaped pytree of booleans marking the traced leaves (the plan treats them as varied)."""
+    def value(leaf):
+        number = known(leaf) if isinstance(leaf, jax.core.Tracer) else None
+        return leaf if number is None else number
+
+    traced = jax.tree_util.tree_map(lambda leaf: isinstance(leaf, jax.core.Tracer), s)
+    return jax.tree_util.tree_map(value, s), traced
 
 
 def plan_for(s: Stack, energies, *, fold=True, path="auto", allow_closed=False, edge_tolerance=BAND_EDGE_TOLERANCE,
              varied=None, realizations=None, precision="auto") -> Plan:
     """The plan of a solve (validation included), with the checks that tie disorder to realizations;
-    from the plan cache (:func:`cached_plan`) when the same content was planned before."""
-    energies = np.unique(np.asarray(energies, dtype=float))
-    options = (bool(fold), path, bool(allow_closed), float(edge_tolerance), varied, precision)
-    try:
-        key = PlanKey(s, energies, options)
-    except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
-        key = None  # traced or unhashable content: planned directly, not cached
-    if key is None:
-        pl = plan(s, energies, fold=fold, solver=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
-                  varied=varied, precision=precision)
-    else:
-        pl = cached_plan(key)
+    from the plan cache (:func:`cached_plan`) when the same content was planned before.
+
+    Under a caller's JAX transformation the plan depends only on the static geometry and on what is
+    decided without the traced numbers: every traced number counts as varied (``plan.plan``: a
+    traced alpha1 makes its layer spin-orbit coupled, a traced K0 draws disorder, a traced angle of
+    a layer makes its exchange non-collinear), and is read where it carries a value (the primal
+    under ``jax.grad``, ``jax.jacfwd``, ``jax.jacrev`` outside ``jit``: the input checks, the open
+    channels and the Krylov shell are then those of that value, and plans are cached). Without a
+    value (``jit``, ``vmap``) every channel of a lead whose numbers or energy are traced is a
+    candidate (exact: closed ones contribute zero; the open-channel and band-edge checks are
+    skipped) and the Krylov path is refused. Numbers that are not traced are read as they are, so
+    closing over the numbers one does not vary keeps the plan of the plain call.
+    """
+    with jax.ensure_compile_time_eval():  # the numbers that are not traced stay numbers under a caller's jit
+        view, traced = planning_view(s)
+        values = known(energies)
+        energies = None if values is None else np.unique(np.asarray(values, dtype=float))
+        options = (bool(fold), path, bool(allow_closed), float(edge_tolerance), varied, precision,
+                   traced if is_traced(s) else None)
+        try:
+            key = None if energies is None else PlanKey(view, energies, options)
+        except (TypeError, jax.errors.ConcretizationTypeError, jax.errors.TracerArrayConversionError):
+            key = None  # a number without a value, or unhashable content: planned directly, not cached
+        if key is None:
+            pl = plan(view, energies, fold=fold, solver=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
+                      varied=varied, precision=precision, traced=options[-1])
+        else:
+            pl = cached_plan(key)
     if realizations is not None and not pl.any_disorder:
         raise ValueError("realizations need a disordered layer (K0 > 0): this stack draws no disorder")
     return pl
@@ -290,13 +350,41 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
     instead of an error; ``edge_tolerance``: how close to a subband edge (units of 2t) an
     energy may be. ``memory_budget_gib``: memory for one chunk (default: a fraction of what the
     device has). ``progress``: a progress bar over chunks.
+
+    JAX transformations (``jax.jit``, ``grad``, ``vmap``, ``jacfwd``, ``jacrev``) apply with the
+    stack's numbers, angles and ``energy`` traced; its geometry (sizes, layers, leads, seed),
+    ``realizations`` and the options stay static. The plan follows :func:`plan_for`'s rule, the
+    evaluations run in one ``lax.map`` (one at a time on CPU, where derivatives add batched LAPACK
+    calls: ``core.batching``), and the results equal the plain call's to rounding. What needs a
+    value is checked on the value a tracer carries under ``grad``/``jacfwd``/``jacrev`` outside
+    ``jit`` and cannot be checked under ``jit`` or ``vmap``: there a NaN, an infinite number, a
+    lead without open channel or an energy on a subband edge is not refused, and an unconverged
+    Krylov or mixed-precision solve gives NaN transmissions instead of an error. Arithmetic is
+    float64 inside whatever the caller's default (``core.precision``).
     """
-    grid = evaluation_grid(s, energy, realizations)  # shapes first: clearer messages
-    pl = plan_for(s, energy, fold=fold, path=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
-                  realizations=realizations, precision=precision)
-    budget = memory_budget(memory_budget_gib)
-    reflection = smatrix or choose_reflection(s, pl, reflection, budget)
-    out = run(s, grid, pl, reflection=reflection, smatrix=smatrix, budget=budget, progress=progress)
+    s, energy = promoted((s, energy))
+    with jax.ensure_compile_time_eval():
+        grid = evaluation_grid(s, energy, realizations)  # shapes first: clearer messages
+        theta, phi, energies, index, shape = grid
+        pl = plan_for(s, energies, fold=fold, path=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
+                      realizations=realizations, precision=precision)
+        budget = memory_budget(memory_budget_gib)
+        reflection = smatrix or choose_reflection(s, pl, reflection, budget)
+    if is_traced((s, energy)):
+        with jax.ensure_compile_time_eval():
+            batch = mapping(evaluation_order(s, pl))
+            chunk = chunk_size(evaluation_bytes(s, pl, reflection), budget, theta.size,
+                               f"at Lx = {s.Lx}, Ly = {s.Ly}", how=batch)
+            if isinstance(energies, jax.core.Tracer):  # traced energies are known to be one only when one is given
+                shared = jnp.size(energy) == 1 and index.size == 1
+            else:
+                shared = np.unique(np.stack([np.asarray(energies), index.astype(float)], axis=1), axis=0).shape[0] == 1
+        out = _traced_evaluations(s.replace(theta=0.0, phi=0.0), theta, phi, energies, index, pl, reflection, smatrix,
+                                  batch, chunk, shared)
+        T, S = _checked(out.T, out.S, out.stats, pl)
+        out = jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), out._replace(T=T, S=S))
+    else:
+        out = run(s, grid, pl, reflection=reflection, smatrix=smatrix, budget=budget, progress=progress)
     return Transmissions(out.T, out.n_open, out.S, s.lead_names, pl, not lean_right_hand_sides(s, pl, reflection),
                          None if pl.krylov is None else out.stats)
 
@@ -359,15 +447,56 @@ def run(s: Stack, grid, pl: Plan, *, reflection: bool, smatrix: bool = False, lo
     return jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), results)
 
 
+def _traced_evaluations(base, theta, phi, energies, index, pl, reflection, smatrix, batch, chunk, shared: bool):
+    """Every evaluation under a caller's transformation, in one program: a ``lax.map`` holding ``chunk``
+    evaluations at a time (one on CPU, and where ``batch`` loops), so that nothing is unrolled into the
+    caller's trace. ``shared``: every point has the same (energy, realization), whose upper state is
+    then computed once (with traced energies that is known only when there is one energy)."""
+    how = Mapping("map", 1 if platform() == "cpu" or batch.kind == "map" else chunk)
+    if shared:
+        upper = upper_at(base, energies[0], index[0], pl)
+        return angles_at(base, theta, phi, energies[0], index[0], upper, pl, reflection, smatrix, how)
+    return points_at(base, theta, phi, energies, index, pl, reflection, smatrix, how)
+
+
+def _checked(T, S, stats, pl: Plan):
+    """(T, S) after the checks of the results: an iterative solve that did not converge and non-finite
+    numbers raise (:func:`check_converged`) where the results have values; under ``jit`` or ``vmap``,
+    where nothing can raise, the points of an unconverged iterative solve become NaN.
+
+    Under ``jax.jacfwd`` (a ``vmap`` of JVPs) the transmissions carry their value but the Krylov
+    statistics come out batched over the tangents (``lax.custom_linear_solve`` batches the auxiliary
+    outputs of a solve): they are then read from the batch (equal values), since making T depend on
+    them would batch T's value too."""
+    stats_value = known(stats)
+    if stats_value is None and known(T) is not None and getattr(stats, "val", None) is not None:
+        stats_value = known(stats.val)
+    if pl.krylov is not None:
+        if stats_value is not None:
+            check_converged(stats_value, pl)
+        else:
+            converged = stats[..., 1] <= pl.krylov.tol
+            T = jnp.where(converged.reshape(converged.shape + (1,) * (T.ndim - 1)), T, jnp.nan)
+            S = None if S is None else jnp.where(converged.reshape(converged.shape + (1,) * (S.ndim - 1)), S, jnp.nan)
+    values = [known(a) for a in (T, S) if a is not None]
+    if any(v is not None and not np.all(np.isfinite(v)) for v in values):
+        raise ValueError("the solve gave non-finite transmissions: the linear system of the junction is singular "
+                         "at one of the energies (a bound state of the closed junction?); shift the energy slightly")
+    return T, S
+
+
 def solver_report(pl: Plan, stats) -> dict:
     """The path, the precision and, for an iterative solve (the Krylov path, the mixed path's
     refinement), the largest iteration count and relative residual of the solves
-    (``stats[..., (iterations, residual)]``), with the tolerance and iteration limit."""
+    (``stats[..., (iterations, residual)]``; left out when they are traced without a value), with the
+    tolerance and iteration limit."""
     out = {"path": pl.summary, "solver": pl.solver, "precision": pl.precision}
     if pl.krylov is not None:
-        stats = np.asarray(stats).reshape(-1, 2)
-        out.update(iterations=int(np.max(stats[:, 0])), relative_residual=float(np.max(stats[:, 1])),
-                   tolerance=pl.krylov.tol, max_iterations=pl.krylov.max_iter, restart=pl.krylov.restart)
+        stats = known(stats)
+        if stats is not None:
+            stats = stats.reshape(-1, 2)
+            out.update(iterations=int(np.max(stats[:, 0])), relative_residual=float(np.max(stats[:, 1])))
+        out.update(tolerance=pl.krylov.tol, max_iterations=pl.krylov.max_iter, restart=pl.krylov.restart)
         if pl.solver == "krylov":
             out["shell_modes"] = len(pl.krylov.shell)
     return out
@@ -391,8 +520,10 @@ def check_converged(stats, pl: Plan) -> None:
 @x64
 def transmissions(system, energy=None, **options) -> Transmissions:
     """Transmissions of the paper's junction (``JunctionParams``, at ``energy`` or its ``mu``) or of a
-    Stack (``energy`` required); ``options`` as in :func:`solve`."""
+    Stack (``energy`` required); ``options`` as in :func:`solve`, which says how JAX transformations
+    apply (``jax.grad(lambda a: transmissions(p.replace(alpha3=a)).T[0, 0, 4, 0])(-0.2)``)."""
     if isinstance(system, JunctionParams):
+        system = promoted(system)
         validate(system)
         return solve(junction(system), system.mu if energy is None else energy, **options)
     if isinstance(system, Stack):
