@@ -24,7 +24,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..core.batching import Mapping, chunk_size, map_over, mapping, memory_budget, padded_chunks
+from ..core.batching import Mapping, chunk_size, map_over, mapping, memory_budget, padded_chunks, progress_steps
 from ..core.chains import BAND_EDGE_TOLERANCE
 from ..core.precision import x64
 from ..model.junction import JunctionParams, junction, validate
@@ -255,7 +255,7 @@ def plan_for(s: Stack, energies, *, fold=True, path="auto", allow_closed=False, 
 @x64
 def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str = "auto", precision: str = "auto",
           reflection=True, smatrix: bool = False, allow_closed: bool = False, memory_budget_gib=None,
-          progress: bool = False, edge_tolerance: float = BAND_EDGE_TOLERANCE) -> Transmissions:
+          progress=False, edge_tolerance: float = BAND_EDGE_TOLERANCE) -> Transmissions:
     """Every spin-resolved transmission between the leads of a stack.
 
     ``s.theta``, ``s.phi`` and ``energy`` may be arrays (broadcast together); ``realizations``
@@ -272,7 +272,9 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
     reflection). ``allow_closed``: a lead without open channels gives zero transmissions
     instead of an error; ``edge_tolerance``: how close to a subband edge (units of 2t) an
     energy may be. ``memory_budget_gib``: memory for one chunk (default: a fraction of what the
-    device has). ``progress``: a progress bar over chunks.
+    device has). ``progress``: a progress bar (tqdm) over the evaluations, with the time left; a
+    text names what it computes (default: the number of evaluations). Large evaluations are cut
+    into at least 16 calls so that it advances (``core.batching.progress_steps``).
     """
     theta, phi, energies, index, shape = _grid(s, energy, realizations)  # shapes first: clearer messages
     pl = plan_for(s, energy, fold=fold, path=path, allow_closed=allow_closed, edge_tolerance=edge_tolerance,
@@ -280,33 +282,38 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
     total = theta.size
     budget = memory_budget(memory_budget_gib)
     reflection = smatrix or choose_reflection(s, pl, reflection, budget)
-    batch = mapping(evaluation_order(s, pl))
-    chunk = chunk_size(evaluation_bytes(s, pl, reflection), budget, total, f"at Lx = {s.Lx}, Ly = {s.Ly}", how=batch)
+    order = evaluation_order(s, pl)
+    batch = mapping(order)
+    chunk = chunk_size(evaluation_bytes(s, pl, reflection), budget, total, f"at Lx = {s.Lx}, Ly = {s.Ly}", how=batch,
+                       steps=progress_steps(order, batch))
     base = s.replace(theta=0.0, phi=0.0)
     unique, inverse = np.unique(np.stack([energies, index.astype(float)], axis=1), axis=0, return_inverse=True)
     if unique.shape[0] < total:  # points share their (energy, realization): one upper state per group
         groups = [np.flatnonzero(inverse.reshape(-1) == k) for k in range(unique.shape[0])]
-        chunk = min(chunk, max(g.size for g in groups))
+        # each group in calls of balanced sizes (its last call padded by less than one evaluation per call)
         work = [(k, group[positions], group[idx]) for k, group in enumerate(groups)
-                for positions, idx in padded_chunks(group.size, chunk)]
+                for positions, idx in padded_chunks(group.size, -(-group.size // -(-group.size // chunk)))]
     else:
         work = [(None, positions, idx) for positions, idx in padded_chunks(total, chunk)]
     results = None  # T, n_open, S (or None), stats over every evaluation
     upper, upper_of = None, None
-    for k, keep, idx in tqdm(work, unit="chunk", desc=f"{total} evaluations", disable=not progress):
-        if k is None:
-            out = points_at(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, batch)
-        else:
-            if upper_of != k:
-                upper, upper_of = upper_at(base, energies[idx[0]], index[idx[0]], pl), k
-            out = angles_at(base, theta[idx], phi[idx], energies[idx[0]], index[idx[0]], upper, pl, reflection,
-                            smatrix, batch)
-        out = [None if a is None else np.asarray(a)[: keep.size] for a in out]
-        if results is None:
-            results = [None if a is None else np.empty((total,) + a.shape[1:], a.dtype) for a in out]
-        for result, a in zip(results, out):
-            if a is not None:
-                result[keep] = a
+    with tqdm(total=total, unit="evaluation", desc=progress if isinstance(progress, str) else f"{total} evaluations",
+              disable=not progress) as bar:
+        for k, keep, idx in work:
+            if k is None:
+                out = points_at(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, batch)
+            else:
+                if upper_of != k:
+                    upper, upper_of = upper_at(base, energies[idx[0]], index[idx[0]], pl), k
+                out = angles_at(base, theta[idx], phi[idx], energies[idx[0]], index[idx[0]], upper, pl, reflection,
+                                smatrix, batch)
+            out = [None if a is None else np.asarray(a)[: keep.size] for a in out]
+            if results is None:
+                results = [None if a is None else np.empty((total,) + a.shape[1:], a.dtype) for a in out]
+            for result, a in zip(results, out):
+                if a is not None:
+                    result[keep] = a
+            bar.update(keep.size)
     T, n_open, S, stats = results
     check_converged(stats, pl)
     if not (np.all(np.isfinite(T)) and (S is None or np.all(np.isfinite(S)))):
