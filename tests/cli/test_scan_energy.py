@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from jaxsge.cli.main import main
-from jaxsge.core.batching import PROGRESS_STEPS, VMAP, Mapping, chunk_size, progress_steps
 from jaxsge.model.junction import JunctionParams
 from jaxsge.observables.scan import conversion_scan
 from test_inputs import refused_in_process
@@ -145,17 +144,3 @@ def test_progress_per_evaluation_named_by_panel(config, tmp_path, capsys, monkey
     with np.load(out / "scan.npz") as whole, np.load(cut / "scan.npz") as parts:
         for key in ("Gsc_x", "Gsc_y", "Gcs_x", "Gcs_y"):
             np.testing.assert_allclose(parts[key], whole[key], rtol=0, atol=1e-13)
-
-
-def test_progress_steps_rule():
-    """Loop-like chunks of large evaluations are cut into at least PROGRESS_STEPS balanced calls; the memory chunk is
-    kept when it is smaller; a vmap on an accelerator stays whole."""
-    assert progress_steps(10 ** 4, VMAP) == PROGRESS_STEPS  # the tests run on CPU
-    assert progress_steps(100, VMAP) == 1
-    assert chunk_size(1.0, 10 ** 6, 64, "x", steps=16) == 4
-    assert chunk_size(1.0, 10 ** 6, 100, "x", steps=16) == 7  # 15 calls of 7 (the last padded by 5)
-    assert chunk_size(1.0, 10 ** 6, 5, "x", steps=16) == 1
-    assert chunk_size(1.0, 30, 64, "x", steps=1) == 30  # memory bound, no progress cut: as before
-    assert chunk_size(1.0, 30, 64, "x", steps=16) == 4
-    assert chunk_size(1.0, 10 ** 6, 64, "x", how=Mapping("map"), steps=16) == 4
-    assert chunk_size(1.0, 10 ** 6, 64, "x", how=Mapping("map")) == 64
