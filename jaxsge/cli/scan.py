@@ -108,9 +108,9 @@ def check_energies(system, energies, options, what: str) -> None:
             plan_for(stack, [value], fold=options["fold"], path=options["path"], precision=options["precision"])
         except ValueError as err:
             # the planner's advice to allow closed leads is the conductance command's option, not scan's
-            why = str(err).split("; pass allow_closed")[0]
-            raise ValueError(f"--energy: {system.energy_name} = {value:.6g} t{what}: {why}; give energies at which "
-                             "every lead has open channels") from None
+            why, _, closed = str(err).partition("; pass allow_closed")
+            raise ValueError(f"--energy: {system.energy_name} = {value:.6g} t{what}: {why}"
+                             + ("; give energies at which every lead has open channels" if closed else "")) from None
 
 
 def scan_angles(args, config, energies):

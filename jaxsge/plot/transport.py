@@ -185,6 +185,7 @@ def energy_panels(energy, curves, energy_label, *, colors=None, suptitle=None, p
     energy = np.asarray(energy, dtype=float)
     colors = colors or case_colors(curves)
     fig = Figure(figsize=(8.6, 6.2), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.1)  # room right of the legends, which end the figure
     axes = fig.subplots(2, 1, sharex=True)
     marker = "o" if energy.size <= 40 else None  # few energies: the points computed are shown
     for ax, prefix, quantity in zip(axes, ("Gsc", "Gcs"), (r"G_{\mathrm{sc}}", r"G_{\mathrm{cs}}")):
@@ -201,7 +202,7 @@ def energy_panels(energy, curves, energy_label, *, colors=None, suptitle=None, p
         ax.set_ylabel(f"${quantity}$ ({E2H})")
         ax.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     axes[-1].set_xlabel(energy_label)
-    axes[-1].set_xlim(energy[0], energy[-1])
+    axes[-1].margins(x=0.02)  # the first and last points whole
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     return finish(fig, path)
