@@ -226,9 +226,10 @@ def summary(meta, energy_name) -> list:
         head = "scan" if compare is None else ", ".join(quantity_text(k, v) for k, v in compare.items())
         if "energy" in scanned:
             energy, lowest = scanned["energy"]["values"], min(panel["max_abs_Gsc_per_energy"])
+            top = quantity_text(energy_name, panel["energy_of_max_abs_Gsc"])
             text = (f"{head}: {'max over phi of ' if scanned['n_phi'] > 1 else ''}|G_sc| = {lowest:.4g} .. "
                     f"{panel['max_abs_Gsc']:.4g} e^2/h over {energy_name} = {energy[0]:.4g} .. {energy[-1]:.4g} t "
-                    f"({len(energy)} energies), largest at {quantity_text(energy_name, panel['energy_of_max_abs_Gsc'])}")
+                    f"({len(energy)} energies), largest at {top}")
             if scanned["n_phi"] > 1:
                 text += f", {quantity_text('phi', panel['phi_of_max_abs_Gsc'])}"
         else:

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..core.batching import chunk_size, map_over, mapping, memory_budget, padded_chunks, platform
+from ..core.batching import chunk_size, map_over, mapping, memory_budget, padded_chunks, platform, progress_steps
 from ..core.precision import x64
 from ..model.system import System, varied_leaves
 from ..plan.plan import check_size, edge_distance
@@ -174,15 +174,19 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
     budget = memory_budget(memory_budget_gib)
     reflection = choose_reflection(concrete_stack, pl, "auto", budget, copies=1 + len(wrt))
     per = (1 + len(wrt)) * evaluation_bytes(concrete_stack, pl, reflection)
-    how = mapping(evaluation_order(concrete_stack, pl))
-    chunk = chunk_size(per, budget, total, f"with {len(wrt)} derivative(s)", one_on_cpu=True, how=how)
+    order = evaluation_order(concrete_stack, pl)
+    how = mapping(order)
+    chunk = chunk_size(per, budget, total, f"with {len(wrt)} derivative(s)", one_on_cpu=True, how=how,
+                       steps=progress_steps(order, how))
     leads = concrete_stack.lead_names
     pieces = []
-    for keep, idx in tqdm(padded_chunks(total, chunk), unit="chunk", desc=f"{total} evaluations + derivatives",
-                          disable=not progress):
-        out = _jvp_points(stack, energy, tangent, d_energy, jnp.asarray(grid_theta[idx]), jnp.asarray(grid_phi[idx]),
-                          jnp.asarray(grid_index[idx]), pl, leads, platform() == "cpu", reflection, how)
-        pieces.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out))
+    with tqdm(total=total, unit="evaluation", desc=f"{total} evaluations + derivatives", disable=not progress) as bar:
+        for keep, idx in padded_chunks(total, chunk):
+            out = _jvp_points(stack, energy, tangent, d_energy, jnp.asarray(grid_theta[idx]),
+                              jnp.asarray(grid_phi[idx]), jnp.asarray(grid_index[idx]), pl, leads, platform() == "cpu",
+                              reflection, how)
+            pieces.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out))
+            bar.update(keep.size)
     values, derivs, stats = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *pieces)
     if pl.krylov is not None:
         check_converged(stats, pl)

@@ -40,9 +40,9 @@ def draw_scan(ds, folder, fmt: str = "png") -> list:
         written.append(f"polar.{fmt}")
     if fig.get("energy_lines"):  # one angle: the phi axis has length 1
         values = {key: value[:, :, 0] for key, value in _arrays(ds, [k for k, _, _ in ENERGY_CURVES]).items()}
-        energy_panels(np.asarray(ds["energy"].values),
-                      {label: {key: value[i] for key, value in values.items()} for i, label in enumerate(fig["labels"])},
-                      fig["energy_label"], suptitle=fig["suptitle"], path=folder / f"energy.{fmt}")
+        curves = {label: {key: value[i] for key, value in values.items()} for i, label in enumerate(fig["labels"])}
+        energy_panels(np.asarray(ds["energy"].values), curves, fig["energy_label"], suptitle=fig["suptitle"],
+                      path=folder / f"energy.{fmt}")
         written.append(f"energy.{fmt}")
     if fig.get("map"):
         gx, gy = spin_charge_pair(_arrays(ds, ("Gsc_x", "Gsc_y")))

@@ -202,7 +202,8 @@ def energy_panels(energy, curves, energy_label, *, colors=None, suptitle=None, p
         ax.set_ylabel(f"${quantity}$ ({E2H})")
         ax.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     axes[-1].set_xlabel(energy_label)
-    axes[-1].margins(x=0.02)  # the first and last points whole
+    for ax in axes:
+        ax.margins(x=0.02)  # the first and last points whole, little else
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     return finish(fig, path)

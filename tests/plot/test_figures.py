@@ -140,7 +140,7 @@ def test_energy_panels_units_colours_and_legends():
     assert "e^2/h" in top.get_ylabel() and r"\mathrm{sc}" in top.get_ylabel()
     assert r"\mathrm{cs}" in bottom.get_ylabel() and bottom.get_xlabel() == r"$\mu$ ($t$)"
     lo, hi = bottom.get_xlim()
-    assert lo < 0.8 and hi > 1.2 and hi - lo < 0.41  # every energy inside, whole markers, no wasted space
+    assert lo < 0.8 and hi > 1.2 and hi - lo < 0.42  # every energy inside, whole markers, no wasted space
     for ax in (top, bottom):
         lines = [line for line in ax.get_lines() if line.get_marker() == "o"]
         assert [line.get_color() for line in lines] == ["C0", "C0", "C1", "C1"]
