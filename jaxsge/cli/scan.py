@@ -217,8 +217,8 @@ def _label(k, panels, name, value) -> str:
 
 
 def summary(meta, energy_name) -> list:
-    """Readable lines of a scan's results (units stated), one per panel: the largest |G_sc|, where it is, and the
-    solver path."""
+    """Readable lines of a scan's results (units stated), one per panel: the largest ``|G_sc|``, where it is, and
+    the solver path."""
     lines = []
     scanned = meta["scanned"]
     for panel in meta["panels"]:
