@@ -29,8 +29,8 @@
   negligible beside its LUs), :func:`progress_steps` asks :func:`chunk_size` for at least
   ``PROGRESS_STEPS`` calls, of balanced sizes, so that a progress bar advances and can tell the
   time left; a vmap on an accelerator (small, latency-bound LUs that the batch fills) stays whole.
-  Measured on a 2-core CPU (docs/performance.md, "Progress per evaluation"): the ``make run``
-  scan takes as long in 16 calls per panel as in one.
+  Measured on a shared 2-core CPU (docs/performance.md, "Progress per evaluation"): the
+  ``make run`` scan in 16 calls per panel against one, no difference beyond the machine's noise.
 * The platform-specific choice. Batched LAPACK kernels of XLA:CPU wait, inside a thread of the
   intra-op pool, for sub-tasks they queue on that same pool, so two of them running at once
   can deadlock it (jaxlib 0.10.2). The solver therefore never issues two batched LAPACK calls
