@@ -221,7 +221,8 @@ def phi_energy_maps(phi, energy, amplitudes, titles, energy_label, *, normalised
     phi, energy = np.asarray(phi, dtype=float), np.asarray(energy, dtype=float)
     rows = [("amplitude", amplitudes)] + ([("normalised", normalised)] if normalised is not None else [])
     n = len(amplitudes)
-    fig = Figure(figsize=(max(3.9 * n + 1.6, 5.6), 3.4 * len(rows) + 0.8), layout="constrained")
+    # at least as wide as the energy figure: room for a title that states every parameter on one line
+    fig = Figure(figsize=(max(3.9 * n + 1.6, 8.6), 3.4 * len(rows) + 0.8), layout="constrained")
     axes = fig.subplots(len(rows), n, squeeze=False, sharex=True, sharey=True)
     angles = np.append(phi, phi[0] + 2 * np.pi)
     for r, (kind, maps) in enumerate(rows):

@@ -171,6 +171,10 @@ def test_phi_energy_maps_pi_axis_units_and_full_turn(tmp_path):
     assert mesh.get_clim() == maps[1].collections[0].get_clim() == (0.0, max(a.max() for a in amp))
     assert maps[2].collections[0].get_clim()[1] == pytest.approx(1.0)
     assert_clean_layout(fig)
+    # one panel, a title as long as the command writes: still whole
+    title = (r"spin-charge conductance over $\varphi$ and the Fermi energy: $\theta = \pi/2$, $k_B T = 0\,t$, "
+             r"$L_x \times L_y = 12 \times 12$")
+    assert_clean_layout(phi_energy_maps(PHI, ENERGY, amp[:1], [""], r"$E$ ($t$)", normalised=norm[:1], suptitle=title))
 
 
 def test_ensemble_figures_one_colour_per_disorder_strength():
