@@ -25,10 +25,10 @@ def run(L: int, n_phi: int, n_single: int, path: str, memory_gib: float | None) 
     import numpy as np
 
     from jaxsge import JunctionParams, junction
-    from jaxsge.core.batching import chunk_size, memory_budget
+    from jaxsge.core.batching import chunk_size, mapping, memory_budget, progress_steps
     from jaxsge.observables.harmonics import uniform_phi
     from jaxsge.observables.scan import conversion_scan
-    from jaxsge.solve.transmissions import evaluation_bytes, plan_for
+    from jaxsge.solve.transmissions import evaluation_bytes, evaluation_order, plan_for
 
     p = JunctionParams(Lx=L, Ly=L, W=round(0.6 * L), theta=np.pi / 2)
     options = dict(path=path, memory_budget_gib=memory_gib)
@@ -37,8 +37,9 @@ def run(L: int, n_phi: int, n_single: int, path: str, memory_gib: float | None) 
     # that compiles: one untimed call of one chunk compiles the batched scan (the "first call").
     stack = junction(p)
     plan = plan_for(stack, p.mu, path=path)
+    order = evaluation_order(stack, plan)
     chunk = chunk_size(evaluation_bytes(stack, plan, reflection=False), memory_budget(memory_gib), n_phi,
-                       f"at Lx = Ly = {L}")
+                       f"at Lx = Ly = {L}", how=mapping(order), steps=progress_steps(order, mapping(order)))
     start = time.perf_counter()
     first_scan = conversion_scan(p.replace(phi=phis[:chunk]), **options)
     first = time.perf_counter() - start

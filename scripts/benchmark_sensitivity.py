@@ -32,11 +32,11 @@ def _case(kind: str, L: int, n_phi: int, path: str = "auto", memory_gib=None) ->
     import numpy as np
 
     from jaxsge import JunctionParams, junction
-    from jaxsge.core.batching import chunk_size, memory_budget
+    from jaxsge.core.batching import chunk_size, mapping, memory_budget, progress_steps
     from jaxsge.observables.harmonics import uniform_phi
     from jaxsge.observables.scan import conversion_scan
     from jaxsge.observables.sensitivity import sensitivities
-    from jaxsge.solve.transmissions import evaluation_bytes, plan_for
+    from jaxsge.solve.transmissions import evaluation_bytes, evaluation_order, plan_for
 
     p = JunctionParams(Lx=L, Ly=L, W=round(0.6 * L), theta=np.pi / 2)
     options = dict(path=path, memory_budget_gib=memory_gib)
@@ -48,7 +48,9 @@ def _case(kind: str, L: int, n_phi: int, path: str = "auto", memory_gib=None) ->
     # first call of one chunk compiles the shape the timed scan runs.
     if kind == KINDS[0]:
         run = lambda q: conversion_scan(q, **options)  # noqa: E731
-        chunk = chunk_size(evaluation_bytes(stack, plan, reflection=False), budget, n_phi, where)
+        order = evaluation_order(stack, plan)  # the solver's cut for its progress bar (core.batching.progress_steps)
+        chunk = chunk_size(evaluation_bytes(stack, plan, reflection=False), budget, n_phi, where, how=mapping(order),
+                           steps=progress_steps(order, mapping(order)))
     else:
         run = lambda q: sensitivities(q, "alpha3", **options)  # noqa: E731
         chunk = chunk_size(2 * evaluation_bytes(stack, plan, reflection=True), budget, n_phi, where, one_on_cpu=True)

@@ -121,3 +121,22 @@ def run_command(args, argv) -> int:
     except MemoryError:
         raise ValueError("the host ran out of memory; give a smaller --memory-gib (memory per batch of "
                          "evaluations) or a smaller junction") from None
+
+
+def quantity_text(name: str, value) -> str:
+    """``name = value unit`` in plain text for a summary line: angles in multiples of pi, energies in units of t,
+    lengths in lattice constants a (``plot.style.unit``), e.g. ``xi = 7.2 a``, ``mu = 1.1 t``, ``phi = pi/4``."""
+    from ..plot.style import unit
+
+    value = float(value)
+    if name in ("theta", "phi"):
+        return f"{name} = {angle_text(value)}"
+    u = unit(name)
+    return f"{name} = {value:.4g}" + (f" {u}" if u else "")
+
+
+def angle_text(angle: float) -> str:
+    """An angle (radians) in multiples of pi as plain text: 0, pi/4, 3pi/2, 0.0955pi (``plot.style.pi_fraction``)."""
+    from ..plot.style import pi_fraction
+
+    return pi_fraction(angle).replace("\\pi", "pi")

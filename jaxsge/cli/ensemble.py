@@ -23,7 +23,7 @@ from ..ensemble.report import run_and_report
 from ..ensemble.spec import spec_from_settings, validate_spec
 from ..io.config import load_config
 from ..io.results import provenance
-from .common import add_config, add_output, add_solver, check_backend, command_line, plain_text
+from .common import add_config, add_output, add_solver, check_backend, command_line, plain_text, quantity_text
 
 MORE_TO_DO = 3  # exit status of a run stopped by --time-limit with units left
 
@@ -103,7 +103,7 @@ def run(args, argv=None) -> int:
         return MORE_TO_DO
     if meta is not None:
         for case in meta["cases"]:
-            label = ", ".join(f"{k} = {v:g}" for k, v in case["case"].items())
+            label = ", ".join(quantity_text(k, v) for k, v in case["case"].items())
             error = (f", relative standard error {case['relative_stderr']:.2g}" if "relative_stderr" in case
                      else ", standard error undefined (one realization)")
             print(f"{label}: {case['n_realizations']} realizations, max |<G_sc>| = {case['max_abs_mean_Gsc']:.4g} "

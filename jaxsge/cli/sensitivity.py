@@ -26,7 +26,7 @@ from ..observables.response import conversion_axes
 from ..observables.sensitivity import sensitivities
 from ..io.results import provenance, sensitivity_dataset, write_result
 from ..plot.results import draw_sensitivity
-from ..plot.style import value_text
+from ..plot.style import unit, value_text
 from .common import add_config, add_output, add_solver, check_n_phi, command_line, lean_note, requested, solver_options
 
 
@@ -70,8 +70,10 @@ def run(args, argv=None) -> int:
             draw_sensitivity(labelled, folder)
 
         written = out.commit(write)
-    for key, value in meta["max_abs_derivative"].items():
-        print(f"max over phi |{key}| = {value:.4g}")
+    for q in [q for q in s.values if q != "T"]:
+        for name in s.wrt:
+            per = "rad" if name in ("theta", "phi") else unit(name) or "unit of the parameter"
+            print(f"max over phi |d{q}/d{name}| = {meta['max_abs_derivative'][f'd{q}_d{name}']:.4g} e^2/h per {per}")
     if not figure:
         print("no figure: " + ("--nphi 1 is a single angle" if n_phi == 1 else f"the leads {s.leads} have no G_sc "
                                "(the injector M and the pair L, R or B, F)"))

@@ -23,6 +23,14 @@
     what ``scripts/device_check.py`` measures side by side with ``vmap`` (step ``scan_batching``).
     A loop holds ``batch_size`` evaluations at a time, so its chunk is the whole batch
     (:func:`chunk_size` with ``how``): one program per call, whatever the number of angles.
+* Progress. Where the chunk is a loop anyway (CPU, whose batched LAPACK kernels factorise one
+  matrix after the other, and a ``lax.map`` on an accelerator) and an evaluation is large
+  (largest dense matrix of order ``PROGRESS_ORDER`` or more, where one call's dispatch is
+  negligible beside its LUs), :func:`progress_steps` asks :func:`chunk_size` for at least
+  ``PROGRESS_STEPS`` calls, of balanced sizes, so that a progress bar advances and can tell the
+  time left; a vmap on an accelerator (small, latency-bound LUs that the batch fills) stays whole.
+  Measured on a shared 2-core CPU (docs/performance.md, "Progress per evaluation"): the
+  ``make run`` scan in 16 calls per panel against one, no difference beyond the machine's noise.
 * The platform-specific choice. Batched LAPACK kernels of XLA:CPU wait, inside a thread of the
   intra-op pool, for sub-tasks they queue on that same pool, so two of them running at once
   can deadlock it (jaxlib 0.10.2). The solver therefore never issues two batched LAPACK calls
@@ -88,10 +96,11 @@ def format_bytes(n: float) -> str:
 
 
 def chunk_size(per_evaluation: float, budget: int, total: int, what: str, one_on_cpu: bool = False,
-               how=None) -> int:
+               how=None, steps: int = 1) -> int:
     """Evaluations per call: as many as the budget holds (at most ``total``; one on CPU when
     ``one_on_cpu``; all of them for a loop, ``how`` a "map" :class:`Mapping`, which holds
-    ``batch_size`` evaluations at a time); a ValueError if not one fits."""
+    ``batch_size`` evaluations at a time), then cut into at least ``steps`` calls of balanced sizes
+    (:func:`progress_steps`); a ValueError if not one fits."""
     if how is not None and how.kind == "map":
         per_evaluation = per_evaluation * how.batch_size
     if per_evaluation > budget:
@@ -101,8 +110,27 @@ def chunk_size(per_evaluation: float, budget: int, total: int, what: str, one_on
     if one_on_cpu and platform() == "cpu":
         return 1
     if how is not None and how.kind == "map":
-        return total
-    return int(max(1, min(total, budget // max(per_evaluation, 1))))
+        chunk = total
+    else:
+        chunk = int(max(1, min(total, budget // max(per_evaluation, 1))))
+    if steps > 1:  # balanced: the padding of the last call (padded_chunks) stays below one evaluation per call
+        calls = max(-(-total // chunk), min(steps, total))
+        chunk = -(-total // calls)
+    return chunk
+
+
+# Progress (module docstring): from this order of an evaluation's largest dense matrix on, a loop-like chunk
+# is cut into at least PROGRESS_STEPS calls.
+PROGRESS_ORDER = 512
+PROGRESS_STEPS = 16
+
+
+def progress_steps(order: int, how, device=None) -> int:
+    """The least number of calls (``chunk_size``'s ``steps``) for evaluations of this order mapped as ``how``:
+    PROGRESS_STEPS where the chunk is a loop anyway (CPU, or a "map") and an evaluation large; else 1."""
+    if order < PROGRESS_ORDER or (how.kind == "vmap" and platform(device) != "cpu"):
+        return 1
+    return PROGRESS_STEPS
 
 
 def padded_chunks(total: int, chunk: int):

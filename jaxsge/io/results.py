@@ -170,22 +170,26 @@ def meta_of(ds) -> dict:
 
 
 def scan_dataset(arrays, meta, attrs, figure, contours=None, energy=None):
-    """scan.nc: dimensions compare (one panel per --compare value), phi, to_lead, to_spin, from_lead, from_spin,
-    lead, spin; ``figure``: what polar.png shows (JSON-able); ``contours``: per panel the 2DEG's Fermi contours
-    (``observables.fermi.junction_contours``) or None; ``energy``: the Fermi energy, a scalar coordinate."""
+    """scan.nc: dimensions compare (one panel per --compare value), [energy (--energy: the Fermi energies, in t),]
+    phi, to_lead, to_spin, from_lead, from_spin, lead, spin; ``figure``: what the figures show (JSON-able);
+    ``contours``: per panel the 2DEG's Fermi contours (``observables.fermi.junction_contours``) or None;
+    ``energy``: without an energy axis, the Fermi energy as a scalar coordinate."""
     arrays = dict(arrays)
     n_panels = np.shape(arrays["T"])[0]
     coords = {"phi": arrays.pop("phi"), "compare": arrays.pop("compare_values", np.arange(n_panels, dtype=float)),
-              "lead": np.asarray(meta["leads"]), "to_lead": np.asarray(meta["leads"]),
-              "from_lead": np.asarray(meta["leads"]), "spin": np.asarray(["+", "-"]),
-              "to_spin": np.asarray(["+", "-"]), "from_spin": np.asarray(["+", "-"])}
+              **_lead_coords(meta["leads"])}
+    lead = ("compare", "phi")
+    if "energy" in arrays:  # the energy axis of --energy
+        coords["energy"] = arrays.pop("energy")
+        lead = ("compare", "energy", "phi")
     scalars = {"theta": arrays.pop("theta")}
     arrays.update(_contour_arrays(contours, ("compare",)))
     coords.update(_contour_coords(contours))
-    ds = dataset("scan", arrays, coords, lambda name: [("compare", "phi", *T_DIMS), ("compare", "phi", *OPEN_DIMS),
-                                                       ("compare", *OPEN_DIMS), ("compare", "phi"),
-                                                       *_contour_templates(name, ("compare",))],
+    ds = dataset("scan", arrays, coords, lambda name: [(*lead, *T_DIMS), (*lead, *OPEN_DIMS), ("compare", *OPEN_DIMS),
+                                                       lead, *_contour_templates(name, ("compare",))],
                  {**attrs, "meta": json.dumps(plain(meta)), "figure": json.dumps(figure)})
+    if "energy" in coords:
+        ds["energy"].attrs["long_name"] = f"Fermi energy ({attrs.get('energy_name', 'energy')})"
     if energy is not None:
         ds = ds.assign_coords(energy=((), np.asarray(energy), {"units": "t"}))
     return ds.assign_coords(theta=((), scalars["theta"], {"units": "rad"}))

@@ -171,14 +171,16 @@ def _conductances(T, n_open, leads) -> dict:
 @x64
 def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.0, fold: bool = True,
                     path: str = "auto", precision: str = "auto", rtol: float = 1e-6, max_order: int = 128,
-                    memory_budget_gib=None, progress: bool = False) -> ConversionScan:
+                    memory_budget_gib=None, progress=False) -> ConversionScan:
     """G_sc and G_cs over the arrays ``theta``, ``phi`` and ``energy`` (defaults: the system's values).
 
     ``system``: ``JunctionParams`` or a ``model.system.System``. ``kT`` > 0 averages over the
     thermal window with the quadrature of :func:`thermal_nodes`, refined until the
     conductances agree to ``rtol`` (relative to their largest value) between two successive
     orders (nodes per piece between subband edges: 4, 8, 16, ...); a ValueError if
-    ``max_order`` is passed. ``fold``, ``path``, ``precision``: as in ``solve.transmissions.solve``.
+    ``max_order`` is passed. ``fold``, ``path``, ``precision``: as in ``solve.transmissions.solve``;
+    ``progress``: its progress bar (True, or a text naming what is computed), at kT > 0 one per
+    Fermi energy and quadrature order.
 
     At ``kT`` = 0 it runs under JAX transformations as ``solve`` does (``jax.grad`` of a conductance
     with respect to a traced number of ``JunctionParams`` or of a System's values, the angles or the
@@ -199,10 +201,10 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
         raise ValueError(f"kT = {kT!r} under a JAX transformation: the thermal quadrature chooses its energies and its "
                          "order from concrete numbers; use kT = 0 there (or weight solve's T(E) yourself)")
     kT = check_temperature(stack, energy, kT, max_order)
-    common = dict(fold=fold, path=path, precision=precision, memory_budget_gib=memory_budget_gib, progress=progress,
-                  reflection=False)
+    common = dict(fold=fold, path=path, precision=precision, memory_budget_gib=memory_budget_gib, reflection=False)
+    label = progress if isinstance(progress, str) else "conversion scan"
     if kT == 0:
-        r = solve(stack.replace(theta=theta, phi=phi), energy, **common)
+        r = solve(stack.replace(theta=theta, phi=phi), energy, progress=progress, **common)
         return ConversionScan(theta, phi, energy, 0.0, _conductances(r.T, r.n_open, r.leads), r.T, r.n_open,
                               r.leads, r.path, solver=r.solver_report)
     # the Fermi energies themselves need open channels
@@ -216,8 +218,9 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
             at = energy == value
             eps, weights = thermal_nodes(value, kT, edges, order)
             nodes += eps.size
+            what = f"{label}, {system.energy_name} = {value:.4g}, thermal quadrature order {order}"
             r = solve(stack.replace(theta=theta[at][:, None], phi=phi[at][:, None]), eps[None, :], allow_closed=True,
-                      edge_tolerance=0.0, **common)
+                      edge_tolerance=0.0, progress=what if progress else False, **common)
             stats.append(np.zeros((1, 2)) if r.krylov is None else r.krylov.reshape(-1, 2))
             T[at] = np.einsum("nk...,k->n...", r.T, weights)
             n_open[at] = np.einsum("nk...,k->n...", r.n_open, weights)

@@ -13,7 +13,7 @@ from ..io.results import contours_of, meta_of, stack_of
 from ..observables.scan import spin_charge_pair
 from .ensemble import plot_convergence, plot_curves, plot_fig3
 from .junction import draw_stack
-from .transport import polar_panels, sensitivity_panels
+from .transport import ENERGY_CURVES, energy_panels, phi_energy_maps, polar_panels, sensitivity_panels
 
 
 def _figure(ds) -> dict:
@@ -27,7 +27,8 @@ def _arrays(ds, names) -> dict:
 
 
 def draw_scan(ds, folder, fmt: str = "png") -> list:
-    """polar.{fmt} (where g_sc is defined; the 2DEG's Fermi contours stored in the file) and junction.{fmt}."""
+    """polar.{fmt} (where g_sc is defined; the 2DEG's Fermi contours stored in the file), energy.{fmt} (an energy
+    axis at one angle) or map.{fmt} (an energy axis over the phi grid), and junction.{fmt}."""
     folder, fig, written = pathlib.Path(folder), _figure(ds), []
     if fig.get("polar"):
         gx, gy = spin_charge_pair(_arrays(ds, ("Gsc_x", "Gsc_y")))
@@ -37,6 +38,20 @@ def draw_scan(ds, folder, fmt: str = "png") -> list:
                      fig["titles"], absolute=fig["absolute"], contours=contours_of(ds, n), suptitle=fig["suptitle"],
                      path=folder / f"polar.{fmt}")
         written.append(f"polar.{fmt}")
+    if fig.get("energy_lines"):  # one angle: the phi axis has length 1
+        values = {key: value[:, :, 0] for key, value in _arrays(ds, [k for k, _, _ in ENERGY_CURVES]).items()}
+        curves = {label: {key: value[i] for key, value in values.items()} for i, label in enumerate(fig["labels"])}
+        energy_panels(np.asarray(ds["energy"].values), curves, fig["energy_label"], suptitle=fig["suptitle"],
+                      path=folder / f"energy.{fmt}")
+        written.append(f"energy.{fmt}")
+    if fig.get("map"):
+        gx, gy = spin_charge_pair(_arrays(ds, ("Gsc_x", "Gsc_y")))
+        titles = [" ".join(part for part in (title, label) if part) for title, label in zip(fig["titles"],
+                                                                                            fig["labels"])]
+        phi_energy_maps(np.asarray(ds["phi"].values), np.asarray(ds["energy"].values), list(np.hypot(gx, gy)), titles,
+                        fig["energy_label"], normalised=list(ds["g_sc"].values) if "g_sc" in ds else None,
+                        suptitle=fig["suptitle"], path=folder / f"map.{fmt}")
+        written.append(f"map.{fmt}")
     draw_stack(stack_of(ds), folder / f"junction.{fmt}", title=fig.get("junction_title"))
     return [*written, f"junction.{fmt}"]
 

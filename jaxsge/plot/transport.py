@@ -166,3 +166,84 @@ def sensitivity_panels(phi, values, derivatives, wrt, suptitle=None, path=None):
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     return finish(fig, path)
+
+
+#: The conversion conductances of an energy figure: (key, mathtext, line style).
+ENERGY_CURVES = (("Gsc_x", r"$G_{\mathrm{sc}}^x$", "-"), ("Gsc_y", r"$G_{\mathrm{sc}}^y$", "--"),
+                 ("Gcs_x", r"$G_{\mathrm{cs}}^x$", "-"), ("Gcs_y", r"$G_{\mathrm{cs}}^y$", "--"))
+
+
+def energy_panels(energy, curves, energy_label, *, colors=None, suptitle=None, path=None):
+    """G_sc (top) and G_cs (bottom) against the Fermi energy at one magnetization angle, in e^2/h.
+
+    ``energy``: (n_energy,) in units of t; ``curves``: per case label (``""`` for a single case) a dict
+    Gsc_x, Gsc_y, Gcs_x, Gcs_y (those the leads allow) -> (n_energy,) in e^2/h; ``energy_label``: the
+    x-axis label (``style.axis_label``). One colour per case (``style.case_colors``), one line style per
+    component (x solid, y dashed); the legends stand right of the axes. Returns the figure; written
+    to ``path`` if given.
+    """
+    energy = np.asarray(energy, dtype=float)
+    colors = colors or case_colors(curves)
+    fig = Figure(figsize=(8.6, 6.2), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.1)  # room right of the legends, which end the figure
+    axes = fig.subplots(2, 1, sharex=True)
+    marker = "o" if energy.size <= 40 else None  # few energies: the points computed are shown
+    for ax, prefix, quantity in zip(axes, ("Gsc", "Gcs"), (r"G_{\mathrm{sc}}", r"G_{\mathrm{cs}}")):
+        handles = []
+        for label, values in curves.items():
+            for key, text, style in ENERGY_CURVES:
+                if key.startswith(prefix) and key in values:
+                    ax.plot(energy, values[key], ls=style, color=colors[label], marker=marker, markersize=3, lw=1.5)
+        for key, text, style in ENERGY_CURVES:
+            if key.startswith(prefix) and any(key in values for values in curves.values()):
+                handles.append(Line2D([], [], color="0.3", ls=style, label=text))
+        handles += [Line2D([], [], color=colors[label], lw=3, label=label) for label in curves if label]
+        ax.axhline(0, color="0.7", lw=0.6)
+        ax.set_ylabel(f"${quantity}$ ({E2H})")
+        ax.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    axes[-1].set_xlabel(energy_label)
+    for ax in axes:
+        ax.margins(x=0.02)  # the first and last points whole, little else
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return finish(fig, path)
+
+
+def phi_energy_maps(phi, energy, amplitudes, titles, energy_label, *, normalised=None, suptitle=None, path=None):
+    """``|G_sc|`` over phi (x axis, multiples of pi) and the Fermi energy (y axis, units of t), one column per panel.
+
+    ``amplitudes``: per panel ``|G_sc|`` (n_energy, n_phi) in e^2/h, on one colour scale (colour bar in
+    e^2/h); ``normalised``: optional, per panel g_sc = ``|G_sc|`` / its maximum over phi at each energy,
+    drawn in a second row (the angular pattern at every energy, whatever its size). The phi grid
+    covers [0, 2 pi) uniformly: its first column is repeated at 2 pi, so the map spans the full turn.
+    Returns the figure; written to ``path`` if given.
+    """
+    phi, energy = np.asarray(phi, dtype=float), np.asarray(energy, dtype=float)
+    rows = [("amplitude", amplitudes)] + ([("normalised", normalised)] if normalised is not None else [])
+    n = len(amplitudes)
+    # at least as wide as the energy figure: room for a title that states every parameter on one line
+    fig = Figure(figsize=(max(3.9 * n + 1.6, 8.6), 3.4 * len(rows) + 0.8), layout="constrained")
+    axes = fig.subplots(len(rows), n, squeeze=False, sharex=True, sharey=True)
+    angles = np.append(phi, phi[0] + 2 * np.pi)
+    for r, (kind, maps) in enumerate(rows):
+        maps = [np.asarray(m, dtype=float) for m in maps]
+        lo = 0.0 if kind == "amplitude" else min(float(m.min()) for m in maps)
+        hi = max(float(m.max()) for m in maps)
+        for ax, values in zip(axes[r], maps):
+            values = np.concatenate([values, values[:, :1]], axis=1)
+            mesh = ax.pcolormesh(angles, energy, values, shading="nearest", vmin=lo, vmax=hi,
+                                 cmap="viridis" if kind == "amplitude" else "magma", rasterized=True)
+            ax.set_xlim(0, 2 * np.pi)
+        label = (f"{G_SC_ABS} ({E2H})" if kind == "amplitude" else
+                 r"$g_{\mathrm{sc}} = |G_{\mathrm{sc}}| \,/\, \max_\varphi |G_{\mathrm{sc}}|$" "\n(at each energy)")
+        fig.colorbar(mesh, ax=list(axes[r]), label=label, shrink=0.95, pad=0.02)
+        axes[r][0].set_ylabel(energy_label)
+    for ax in axes[-1]:
+        pi_ticks(ax)
+        ax.set_xlabel(rf"${symbol('phi')}$")
+    for ax, title in zip(axes[0], titles):
+        if title:
+            ax.set_title(title, fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return finish(fig, path)

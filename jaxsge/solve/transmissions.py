@@ -36,7 +36,8 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..core.batching import Mapping, chunk_size, map_over, mapping, memory_budget, padded_chunks, platform
+from ..core.batching import (Mapping, chunk_size, map_over, mapping, memory_budget, padded_chunks, platform,
+                            progress_steps)
 from ..core.chains import BAND_EDGE_TOLERANCE
 from ..core.precision import is_traced, promoted, x64
 from ..model.junction import JunctionParams, junction, validate
@@ -332,7 +333,7 @@ def plan_for(s: Stack, energies, *, fold=True, path="auto", allow_closed=False, 
 @x64
 def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str = "auto", precision: str = "auto",
           reflection=True, smatrix: bool = False, allow_closed: bool = False, memory_budget_gib=None,
-          progress: bool = False, edge_tolerance: float = BAND_EDGE_TOLERANCE) -> Transmissions:
+          progress=False, edge_tolerance: float = BAND_EDGE_TOLERANCE) -> Transmissions:
     """Every spin-resolved transmission between the leads of a stack.
 
     ``s.theta``, ``s.phi`` and ``energy`` may be arrays (broadcast together); ``realizations``
@@ -349,7 +350,9 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
     reflection). ``allow_closed``: a lead without open channels gives zero transmissions
     instead of an error; ``edge_tolerance``: how close to a subband edge (units of 2t) an
     energy may be. ``memory_budget_gib``: memory for one chunk (default: a fraction of what the
-    device has). ``progress``: a progress bar over chunks.
+    device has). ``progress``: a progress bar (tqdm) over the evaluations, with the time left; a
+    text names what it computes (default: the number of evaluations). Large evaluations are cut
+    into at least 16 calls so that it advances (``core.batching.progress_steps``).
 
     JAX transformations (``jax.jit``, ``grad``, ``vmap``, ``jacfwd``, ``jacrev``) apply with the
     stack's numbers, angles and ``energy`` traced; its geometry (sizes, layers, leads, seed),
@@ -409,34 +412,39 @@ def run(s: Stack, grid, pl: Plan, *, reflection: bool, smatrix: bool = False, lo
     """
     theta, phi, energies, index, shape = grid
     total = theta.size
-    batch = mapping(evaluation_order(s, pl))
+    order = evaluation_order(s, pl)
+    batch = mapping(order)
     chunk = chunk_size(copies * evaluation_bytes(s, pl, reflection, local), budget, total,
-                       what or f"at Lx = {s.Lx}, Ly = {s.Ly}", one_on_cpu=transform is not None, how=batch)
+                       what or f"at Lx = {s.Lx}, Ly = {s.Ly}", one_on_cpu=transform is not None, how=batch,
+                       steps=progress_steps(order, batch))
     base = s if transform is not None else s.replace(theta=0.0, phi=0.0)
     unique, inverse = np.unique(np.stack([energies, index.astype(float)], axis=1), axis=0, return_inverse=True)
     if unique.shape[0] < total and transform is None:  # points share (energy, realization): one upper state each
         groups = [np.flatnonzero(inverse.reshape(-1) == k) for k in range(unique.shape[0])]
-        chunk = min(chunk, max(g.size for g in groups))
+        # each group in calls of balanced sizes (its last call padded by less than one evaluation per call)
         work = [(k, group[positions], group[idx]) for k, group in enumerate(groups)
-                for positions, idx in padded_chunks(group.size, chunk)]
+                for positions, idx in padded_chunks(group.size, -(-group.size // -(-group.size // chunk)))]
     else:
         work = [(None, positions, idx) for positions, idx in padded_chunks(total, chunk)]
     results = None  # every field of KernelOutput over every evaluation (None where not asked)
     upper, upper_of = None, None
-    for k, keep, idx in tqdm(work, unit="chunk", desc=f"{total} evaluations", disable=not progress):
-        if k is None:
-            out = points_at(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, batch,
-                            local, transform, extra)
-        else:
-            if upper_of != k:
-                upper, upper_of = upper_at(base, energies[idx[0]], index[idx[0]], pl), k
-            out = angles_at(base, theta[idx], phi[idx], energies[idx[0]], index[idx[0]], upper, pl, reflection,
-                            smatrix, batch, local)
-        out = jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out)
-        if results is None:
-            results = jax.tree_util.tree_map(lambda a: np.empty((total,) + a.shape[1:], a.dtype), out)
-        for result, a in zip(jax.tree_util.tree_leaves(results), jax.tree_util.tree_leaves(out)):
-            result[keep] = a
+    with tqdm(total=total, unit="evaluation", desc=progress if isinstance(progress, str) else f"{total} evaluations",
+              disable=not progress) as bar:
+        for k, keep, idx in work:
+            if k is None:
+                out = points_at(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, batch,
+                                local, transform, extra)
+            else:
+                if upper_of != k:
+                    upper, upper_of = upper_at(base, energies[idx[0]], index[idx[0]], pl), k
+                out = angles_at(base, theta[idx], phi[idx], energies[idx[0]], index[idx[0]], upper, pl, reflection,
+                                smatrix, batch, local)
+            out = jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out)
+            if results is None:
+                results = jax.tree_util.tree_map(lambda a: np.empty((total,) + a.shape[1:], a.dtype), out)
+            for result, a in zip(jax.tree_util.tree_leaves(results), jax.tree_util.tree_leaves(out)):
+                result[keep] = a
+            bar.update(keep.size)
     check_converged(results.stats, pl)
     bad = [jax.tree_util.keystr(path) for path, a in jax.tree_util.tree_flatten_with_path(results)[0]
            if not np.all(np.isfinite(a))]

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from jaxsge import JunctionParams, junction, transmissions
-from jaxsge.core.batching import MAP_ORDER_ACCELERATOR, VMAP, Mapping, mapping
+from jaxsge.core.batching import (MAP_ORDER_ACCELERATOR, PROGRESS_STEPS, VMAP, Mapping, chunk_size, mapping,
+                                  progress_steps)
 from jaxsge.observables import sensitivity
 from jaxsge.observables.scan import conversion_scan
 from jaxsge.solve import transmissions as tm
@@ -70,3 +71,20 @@ def test_the_batching_rule():
     assert mapping(MAP_ORDER_ACCELERATOR - 1, gpu) == VMAP
     assert mapping(MAP_ORDER_ACCELERATOR, gpu).kind == "map"
     assert mapping(5000, gpu) == Mapping("map", 1)
+
+
+def test_progress_steps_rule():
+    """Loop-like chunks of large evaluations are cut into at least PROGRESS_STEPS balanced calls; the memory chunk is
+    kept when it is smaller; a vmap on an accelerator stays whole."""
+    assert progress_steps(10 ** 4, VMAP) == PROGRESS_STEPS  # the tests run on CPU
+    assert progress_steps(100, VMAP) == 1
+    gpu = types.SimpleNamespace(platform="gpu")
+    assert progress_steps(10 ** 4, VMAP, gpu) == 1  # small latency-bound LUs that the batch fills
+    assert progress_steps(10 ** 4, Mapping("map", 1), gpu) == PROGRESS_STEPS
+    assert chunk_size(1.0, 10 ** 6, 64, "x", steps=16) == 4
+    assert chunk_size(1.0, 10 ** 6, 100, "x", steps=16) == 7  # 15 calls of 7 (the last padded by 5)
+    assert chunk_size(1.0, 10 ** 6, 5, "x", steps=16) == 1
+    assert chunk_size(1.0, 30, 64, "x", steps=1) == 30  # memory bound, no progress cut: as before
+    assert chunk_size(1.0, 30, 64, "x", steps=16) == 4
+    assert chunk_size(1.0, 10 ** 6, 64, "x", how=Mapping("map"), steps=16) == 4
+    assert chunk_size(1.0, 10 ** 6, 64, "x", how=Mapping("map")) == 64

@@ -196,3 +196,49 @@ def test_plot_bad_path(results, tmp_path, capsys):
         assert main(["plot", str(path)]) == 2
         err = capsys.readouterr().err
         assert err.startswith("jaxsge: error: ") and err.count("\n") == 1, err
+
+
+@pytest.fixture(scope="module")
+def energy_results(tmp_path_factory):
+    """Two energy scans of the tiny junction: at one angle (energy.png) and over phi (map.png)."""
+    root = tmp_path_factory.mktemp("energy")
+    (root / "junction.toml").write_text(JUNCTION)
+    runs = {"line": ["--nphi", "1", "--energy", "0.9,1.0,1.2", "--compare", "xi=1,2"],
+            "map": ["--nphi", "8", "--energy", "0.9:1.3:3"]}
+    for name, args in runs.items():
+        assert main(["scan", str(root / "junction.toml"), *args, "--out", str(root / name), "--no-progress"]) == 0
+    return root
+
+
+def test_energy_scan_round_trip_and_replot(energy_results, tmp_path, monkeypatch):
+    """An energy scan: scan.nc holds every array of scan.npz bit for bit on the dimensions (compare, energy, phi, ...),
+    the energy a coordinate in units of t; `jaxsge plot` redraws energy.png / map.png byte-identical without any
+    solve."""
+    import importlib
+
+    for name, figure in (("line", "energy"), ("map", "map")):
+        ds = jaxsge.load(energy_results / name)
+        assert ds.attrs["kind"] == "scan" and ds["energy"].attrs["units"] == "t"
+        assert ds["energy"].attrs["long_name"] == "Fermi energy (mu)"
+        assert ds["Gsc_x"].dims == ("compare", "energy", "phi") and ds["Gsc_x"].attrs["units"] == "e^2/h"
+        assert ds["T"].dims == ("compare", "energy", "phi", "to_lead", "to_spin", "from_lead", "from_spin")
+        with np.load(energy_results / name / "scan.npz") as saved:
+            assert "energy" in saved.files
+            for key in saved.files:  # the --compare values are the coordinate compare
+                got = ds["compare" if key == "compare_values" else key].values
+                assert got.dtype == saved[key].dtype, (name, key)
+                np.testing.assert_array_equal(got, saved[key], err_msg=f"{name}: {key}")
+        assert same_stack(jaxsge.stack_of(ds), load_config(energy_results / "junction.toml", []).system.stack())
+
+    def no_solve(*args, **kwargs):
+        raise AssertionError("jaxsge plot solved something")
+
+    for module, names in (("jaxsge.solve.transmissions", ("solve", "plan_for")),
+                          ("jaxsge.observables.scan", ("conversion_scan",))):
+        for name in names:
+            monkeypatch.setattr(importlib.import_module(module), name, no_solve)
+    for name, figure in (("line", "energy"), ("map", "map")):
+        out = tmp_path / name
+        assert main(["plot", str(energy_results / name), "--out", str(out)]) == 0
+        assert sorted(p.name for p in out.iterdir()) == sorted([f"{figure}.png", "junction.png"])
+        assert (out / f"{figure}.png").read_bytes() == (energy_results / name / f"{figure}.png").read_bytes()

@@ -13,7 +13,7 @@ from jaxsge.plot import ensemble as ensemble_plot
 from jaxsge.plot import well as well_plot
 from jaxsge.plot.junction import draw_stack
 from jaxsge.plot.style import closed, pi_fraction, radial_range
-from jaxsge.plot.transport import polar_panels, sensitivity_panels
+from jaxsge.plot.transport import energy_panels, phi_energy_maps, polar_panels, sensitivity_panels
 
 PHI = 2 * np.pi * np.arange(32) / 32
 # A few-percent anisotropy (3 %): g = 0.2 (1 + 0.03 cos 4 phi).
@@ -124,6 +124,57 @@ def test_sensitivity_panels_units_pi_axis_and_legends_clear_of_offset_text():
     assert "e^2/h" in fig.axes[0].get_ylabel() and "per $t$" in fig.axes[1].get_ylabel()
     assert [t.get_text() for t in fig.axes[-1].get_xticklabels()][:3] == ["$0$", r"$\pi/2$", r"$\pi$"]
     assert_clean_layout(fig)
+
+
+ENERGY = np.linspace(0.8, 1.2, 21)
+
+
+def test_energy_panels_units_colours_and_legends():
+    """G_sc and G_cs against energy: labels with units (e^2/h, t), one colour per case in both panels, a line style
+    per component, the energies computed as points, nothing clipped or overlapping."""
+    curves = {rf"$\xi = {xi}\,a$": {"Gsc_x": 1e-3 * xi * np.cos(5 * ENERGY), "Gsc_y": 2e-3 * np.sin(5 * ENERGY),
+                                     "Gcs_x": -1e-3 * xi * ENERGY, "Gcs_y": 1e-3 * ENERGY ** 2}
+              for xi in (7.2, 9.6)}
+    fig = energy_panels(ENERGY, curves, r"$\mu$ ($t$)", suptitle=r"$\theta = \pi/2$, $\varphi = 0$")
+    top, bottom = fig.axes
+    assert "e^2/h" in top.get_ylabel() and r"\mathrm{sc}" in top.get_ylabel()
+    assert r"\mathrm{cs}" in bottom.get_ylabel() and bottom.get_xlabel() == r"$\mu$ ($t$)"
+    lo, hi = bottom.get_xlim()
+    assert lo < 0.8 and hi > 1.2 and hi - lo < 0.42  # every energy inside, whole markers, no wasted space
+    for ax in (top, bottom):
+        lines = [line for line in ax.get_lines() if line.get_marker() == "o"]
+        assert [line.get_color() for line in lines] == ["C0", "C0", "C1", "C1"]
+        assert [line.get_linestyle() for line in lines] == ["-", "--", "-", "--"]
+        names = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert names[-2:] == list(curves)
+    assert_clean_layout(fig)
+
+
+def test_phi_energy_maps_pi_axis_units_and_full_turn(tmp_path):
+    """The map: phi in multiples of pi over the full turn (first column repeated at 2 pi), energy in t, one colour
+    scale in e^2/h over the panels, the normalised row on its own scale, colour bars labelled."""
+    amp = [1e-2 * (1 + 0.3 * np.cos(PHI)[None, :] * ENERGY[:, None]), 5e-3 * (1 + 0.1 * np.sin(2 * PHI))[None, :]
+           * np.ones((ENERGY.size, 1))]
+    norm = [a / a.max(axis=1, keepdims=True) for a in amp]
+    fig = phi_energy_maps(PHI, ENERGY, amp, [r"(a) $\xi = 7.2\,a$", r"(b) $\xi = 9.6\,a$"], r"$\mu$ ($t$)",
+                          normalised=norm, suptitle="map", path=tmp_path / "map.png")
+    assert (tmp_path / "map.png").stat().st_size > 1000
+    maps = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(maps) == 4 and len(bars) == 2
+    assert "e^2/h" in bars[0].get_ylabel() and "max" in bars[1].get_ylabel()
+    assert [t.get_text() for t in maps[-1].get_xticklabels()] == ["$0$", r"$\pi/2$", r"$\pi$", r"$3\pi/2$",
+                                                                   r"$2\pi$"]
+    assert maps[-1].get_xlim() == (0.0, 2 * np.pi) and maps[0].get_ylabel() == r"$\mu$ ($t$)"
+    mesh = maps[0].collections[0]
+    assert mesh.get_array().shape == (ENERGY.size, PHI.size + 1)  # closed at 2 pi
+    assert mesh.get_clim() == maps[1].collections[0].get_clim() == (0.0, max(a.max() for a in amp))
+    assert maps[2].collections[0].get_clim()[1] == pytest.approx(1.0)
+    assert_clean_layout(fig)
+    # one panel, a title as long as the command writes: still whole
+    title = (r"spin-charge conductance over $\varphi$ and the Fermi energy: $\theta = \pi/2$, $k_B T = 0\,t$, "
+             r"$L_x \times L_y = 12 \times 12$")
+    assert_clean_layout(phi_energy_maps(PHI, ENERGY, amp[:1], [""], r"$E$ ($t$)", normalised=norm[:1], suptitle=title))
 
 
 def test_ensemble_figures_one_colour_per_disorder_strength():
