@@ -30,6 +30,8 @@ def layer_terms(layer) -> list:
     """The terms a layer carries, as short mathtext strings (energies in units of t)."""
     onsite = _number(layer.onsite)
     terms = [f"$\\epsilon = {onsite:.3g}\\,t$" if onsite is not None else r"$\epsilon(x, y)$ profile"]
+    if getattr(layer, "orbitals", 1) > 1:
+        terms.append(f"{layer.orbitals} orbitals")
     for name in ("alpha1", "alpha3", "beta", "dxc"):
         value = _number(getattr(layer, name))
         if value:
