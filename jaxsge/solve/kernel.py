@@ -513,6 +513,8 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
         states = {first: jnp.zeros((m, nch), complex).at[:, x_cols].set(x)}
         below = states[first]
         for top_first, direct, link in reversed(back):  # back-substitution up through the dense slices
+            if top_first > max(local.layers):
+                break  # nothing asked further up
             below = states[top_first] = direct + link @ below[-N:]
         densities = local_densities(s, local, states, root, lead_of, n_leads)
     return KernelOutput(T, n_open, s_matrix if smatrix else None, stats, densities)

@@ -15,7 +15,7 @@ import pytest
 from jaxsge import JunctionParams, junction
 from jaxsge.core.batching import VMAP
 from jaxsge.observables import sensitivity
-from jaxsge.solve.transmissions import angles_at, plan_for, upper_at
+from jaxsge.solve.transmissions import angles_at, plan_for, points_at, upper_at
 
 LIMIT = 2 ** 20  # bytes, per constant
 TOTAL = 4 * 2 ** 20  # bytes, all the constants a program captures
@@ -81,6 +81,21 @@ def test_paper_size_sensitivity_program_carries_no_large_constant():
         pl = plan_for(system.stack({**system.values, "theta": 0.0, "phi": 0.0}), p.mu, path="dense",
                       precision="double", varied=sensitivity.varied_leaves(system, wrt))
         stack, energy, tangent, d_energy = sensitivity._tangents(system, wrt)
-        lowered = sensitivity._jvp_points.lower(stack, energy, tangent, d_energy, jnp.zeros(1), jnp.zeros(1),
-                                                jnp.zeros(1, int), pl, stack.lead_names, True, False, VMAP)
+        lowered = points_at.lower(stack, jnp.zeros(1), jnp.zeros(1), jnp.full(1, energy), jnp.zeros(1, int), pl,
+                                  False, False, VMAP, None, sensitivity.Derivatives(stack.lead_names, True),
+                                  (tangent, d_energy))
     check(lowered, "sensitivities")
+
+
+def test_paper_size_density_program_carries_no_large_constant():
+    from jaxsge.observables.densities import local_request
+
+    p = JunctionParams(Lx=50, Ly=50, W=30)
+    with jax.enable_x64(True):
+        stack = junction(p)
+        pl = plan_for(stack, p.mu, path="dense", precision="double")
+        local, _, _ = local_request(stack, 0, ("charge", "sx", "sy", "sz"))
+        base = stack.replace(theta=0.0, phi=0.0)
+        upper = jax.eval_shape(lambda: upper_at(base, p.mu, 0, pl))
+        lowered = angles_at.lower(base, jnp.zeros(1), jnp.zeros(1), p.mu, 0, upper, pl, True, False, VMAP, local)
+    check(lowered, "densities")
