@@ -143,7 +143,7 @@ def _constant(matrix):
     return onsite
 
 
-def _kwant_t2g_densities(stack, energy, matrices):
+def _kwant_t2g_densities(stack, energy, matrices, z=0):
     """sum over modes of kwant.wave_function of kwant.operator.Density on the 2DEG (site family layer0): (leads,
     operators, Lx, Ly)."""
     kwant = pytest.importorskip("kwant", reason="Kwant is not installed (make kwant)")
@@ -151,8 +151,8 @@ def _kwant_t2g_densities(stack, energy, matrices):
 
     syst = kwant_model.build(stack, kwant_model.potentials(stack))
     wf = kwant.wave_function(syst, energy=energy)
-    lat = kwant.lattice.cubic(1, norbs=6, name="layer0")
-    where = [lat(x, y, 0) for x in range(stack.Lx) for y in range(stack.Ly)]
+    lat = kwant.lattice.cubic(1, norbs=2 * stack.layers[z].orbitals, name=f"layer{z}")
+    where = [lat(x, y, z) for x in range(stack.Lx) for y in range(stack.Ly)]
     out = np.zeros((len(stack.lead_names), len(matrices), stack.Lx, stack.Ly))
     for o, matrix in enumerate(matrices):
         # A function of the site: the other layers (one orbital) never reach it (``where``).
@@ -178,3 +178,17 @@ def test_spin_and_orbital_densities_equal_kwant(gate):
     theirs = _kwant_t2g_densities(stack, float(p.mu), d.matrices)
     np.testing.assert_allclose(d.values[0], theirs, atol=1e-8, rtol=0)
     assert np.abs(theirs[:, 3:6]).max() > 1e-3 and np.abs(theirs[:, :3]).max() > 1e-3, "densities the check sees"
+
+
+def test_densities_in_the_one_orbital_layer_above_equal_kwant():
+    """The transition layer above the three-orbital 2DEG (one orbital, its states after the 2DEG's in no slice of
+    its own size): spin densities and the torque there against Kwant (1e-8); layers of different orbital counts
+    in one request are refused naming them."""
+    p = t2g(SMALL, lam=0.1, gamma=0.15, gate=0.6)
+    stack = junction(p)
+    d = densities(stack, float(p.mu), layer=1, operators=("charge", "sx", "sy", "sz"), fold=False)
+    theirs = _kwant_t2g_densities(stack, float(p.mu), d.matrices, z=1)
+    np.testing.assert_allclose(d.values[0], theirs, atol=1e-8, rtol=0)
+    assert np.abs(theirs[:, 1:]).max() > 1e-4
+    with pytest.raises(ValueError, match="different orbital counts"):
+        densities(stack, float(p.mu), layer=(0, 1), fold=False)
