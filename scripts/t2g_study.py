@@ -17,6 +17,7 @@ Parts (each writes docs/t2g_<part>.json and a figure; ``--parts`` selects):
 from __future__ import annotations
 
 import argparse
+import json
 import pathlib
 import time
 
@@ -35,9 +36,9 @@ from jaxsge.observables.sensitivity import sensitivities
 from jaxsge.solve.transmissions import solve
 
 PARTS = ("scan", "paper", "densities", "sensitivity", "disorder")
-CPU = dict(sizes=(12, 16), n_phi=16, gates=(-0.12, -0.08, -0.04, 0.0, 0.04, 0.08, 0.15, 0.25, 0.35),
-           density_gates=(-0.08, 0.0, 0.08, 0.25), sensitivity_gates=(-0.04, 0.15), realizations=16, K0=0.5,
-           disorder_gate=0.15)
+CPU = dict(sizes=(12, 16), n_phi=16, gates=(-0.12, -0.06, 0.0, 0.06, 0.12, 0.2, 0.35),
+           density_gates=(-0.08, 0.0, 0.12, 0.3), sensitivity_gates=(-0.04, 0.12), realizations=16, K0=0.5,
+           disorder_gate=0.12)
 GPU = dict(sizes=(30, 40), n_phi=32, gates=tuple(np.round(np.linspace(-0.14, 0.4, 13), 3)),
            density_gates=tuple(np.round(np.linspace(-0.12, 0.4, 9), 3)), sensitivity_gates=(-0.04, 0.04, 0.15, 0.3),
            realizations=64, K0=0.5, disorder_gate=0.15)
@@ -108,28 +109,35 @@ def part_densities(cfg, log):
     ops.update({f"L{c}": np.kron(T2G_L[k], np.eye(2)) for k, c in enumerate("xyz")})
     ops.update({f"J{c}": np.kron(T2G_L[k], np.eye(2)) + np.kron(np.eye(3), PAULI[k]) / 2 for k, c in enumerate("xyz")})
     rows = []
+    base = params(L, 0.0)
+    z = np.arange(base.Lz)
+    tail_off = base.dxc * np.exp(-(base.Lz - z) / base.xi) * (z > 0)  # the paper's profile, none in the 2DEG
     for gate in cfg["density_gates"]:
-        for phi in (0.0, np.pi / 2):
-            p = params(L, gate, phi=phi)
-            stack = junction(p)
-            t0 = time.time()
-            d = densities(stack, float(p.mu), layer=0, operators=ops)
-            total = d.per_unit_bias.sum(axis=(-2, -1))[0]  # (leads, operators): per unit bias of each lead
-            leads = list(d.leads)
-            # Bias V between L (+V/2) and R (-V/2): the non-equilibrium part is (rho_L - rho_R) / 2 per unit V.
-            induced = (total[leads.index("L")] - total[leads.index("R")]) / 2
-            up = densities(stack, float(p.mu), layer=1, operators=("sx", "sy", "sz"))
-            torque = up.torque().sum(axis=(-2, -1)) if hasattr(up, "torque") else None
-            torque_lr = None if torque is None else ((torque[..., leads.index("L"), :] - torque[..., leads.index("R"), :])
-                                                     / 2 / (2 * np.pi)).reshape(-1).tolist()
-            row = {"gate": gate, "phi": phi, "operators": list(d.operators), "induced": induced.tolist(),
-                   "torque_layer1_LR": torque_lr, "seconds": time.time() - t0}
-            spin = np.linalg.norm(induced[:3])
-            orbital = np.linalg.norm(induced[3:6])
-            row["orbital_over_spin"] = float(orbital / spin) if spin > 0 else None
-            rows.append(row)
-            log(f"densities gate={gate:+.3f} phi={phi:.2f}: |S| {spin:.3e} |L| {orbital:.3e} ratio "
-                f"{row['orbital_over_spin']:.2f} ({time.time() - t0:.1f} s)")
+        for exchange in ("paper", "off_in_2deg"):
+            for phi in (0.0, np.pi / 2):
+                p = params(L, gate, phi=phi, **({} if exchange == "paper" else {"dxc_profile": tail_off}))
+                stack = junction(p)
+                t0 = time.time()
+                d = densities(stack, float(p.mu), layer=0, operators=ops)
+                total = d.per_unit_bias.sum(axis=(-2, -1))[0]  # (leads, operators): per unit bias of each lead
+                leads = list(d.leads)
+                # Bias V between L (+V/2) and R (-V/2): the non-equilibrium part is (rho_L - rho_R) / 2 per unit V.
+                induced = (total[leads.index("L")] - total[leads.index("R")]) / 2
+                # The torque in the one-orbital transition layer above (the first layer with the magnet's exchange
+                # that the densities reach; the barrier and M are folded), per unit bias L -> R.
+                up = densities(stack, float(p.mu), layer=1, operators=("sx", "sy", "sz"))
+                torque = up.torque().sum(axis=(-2, -1))[0] / (2 * np.pi)
+                torque_lr = (torque[leads.index("L")] - torque[leads.index("R")]) / 2
+                spin, orbital = np.linalg.norm(induced[:3]), np.linalg.norm(induced[3:6])
+                row = {"gate": gate, "exchange_in_2deg": exchange, "phi": phi, "operators": list(d.operators),
+                       "induced": induced.tolist(), "torque_layer1_LR": torque_lr.tolist(),
+                       # angular momenta: <L> against <S> = <sigma>/2 (hbar = 1)
+                       "orbital_over_spin": float(orbital / (spin / 2)) if spin > 0 else None,
+                       "seconds": time.time() - t0}
+                rows.append(row)
+                log(f"densities gate={gate:+.3f} exchange {exchange} phi={phi:.2f}: |sigma| {spin:.3e} |L| {orbital:.3e} "
+                    f"|L|/|S| {row['orbital_over_spin']:.2f} |tau| {np.linalg.norm(torque_lr):.2e} "
+                    f"({time.time() - t0:.1f} s)")
     return {str(L): rows}
 
 
@@ -209,11 +217,12 @@ def figures(out: pathlib.Path, phi, data) -> None:
     if "densities" in data:
         (L, rows), = data["densities"].items()
         fig, ax = plt.subplots(figsize=(6, 4))
-        for phi0, marker in ((0.0, "o"), (np.pi / 2, "s")):
-            sel = [r for r in rows if abs(r["phi"] - phi0) < 1e-9]
+        for phi0, exchange, marker in ((0.0, "paper", "o"), (np.pi / 2, "paper", "s"), (0.0, "off_in_2deg", "^")):
+            sel = [r for r in rows if abs(r["phi"] - phi0) < 1e-9 and r["exchange_in_2deg"] == exchange]
             g = [r["gate"] for r in sel]
-            ax.plot(g, [np.linalg.norm(r["induced"][:3]) for r in sel], marker + "-", label=f"|<S>| phi = {phi0:.2f}")
-            ax.plot(g, [np.linalg.norm(r["induced"][3:6]) for r in sel], marker + "--", label=f"|<L>| phi = {phi0:.2f}")
+            label = f"phi = {phi0:.2f}, exchange in 2DEG: {exchange}"
+            ax.plot(g, [np.linalg.norm(r["induced"][:3]) for r in sel], marker + "-", label=f"|<sigma>| {label}")
+            ax.plot(g, [np.linalg.norm(r["induced"][3:6]) for r in sel], marker + "--", label=f"|<L>| {label}")
         ax.set_yscale("log")
         ax.set_xlabel("gate (t_l)")
         ax.set_ylabel("current-induced density per unit bias L->R (2DEG total)")
@@ -262,6 +271,9 @@ def main(argv=None) -> int:
                   "phi": phi.tolist(), "theta": float(np.pi / 2), "seconds": time.time() - t0, "data": data[part]}
         write_json(out / f"t2g_{part}.json", record)
         log(f"part {part} done in {time.time() - t0:.1f} s")
+    for part in PARTS:  # the figures also show parts run earlier into the same folder (e.g. by another process)
+        if part not in data and (out / f"t2g_{part}.json").exists():
+            data[part] = json.loads((out / f"t2g_{part}.json").read_text())["data"]
     figures(out, phi, data)
     log("done")
     return 0
