@@ -237,11 +237,15 @@ def main(argv=None) -> int:
     parser.add_argument("--gpu", action="store_true", help="the GPU sizes (30, 40), 32 angles, 64 realizations")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
     parser.add_argument("--sizes", default=None, help="comma-separated L values (overrides the default)")
+    parser.add_argument("--gates", default=None, help="comma-separated gate values of the scan (overrides the default)")
+    parser.add_argument("--tag", default="", help="suffix of the part's file names (t2g_<part><tag>.json)")
     parser.add_argument("--out", default="docs", help="folder of the t2g_*.json and t2g_*.png (default docs)")
     args = parser.parse_args(argv)
     cfg = dict(GPU if args.gpu else CPU)
     if args.sizes:
         cfg["sizes"] = tuple(int(v) for v in args.sizes.split(","))
+    if args.gates:
+        cfg["gates"] = tuple(float(v) for v in args.gates.split(","))
     parts = [p.strip() for p in args.parts.split(",")]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
@@ -269,7 +273,7 @@ def main(argv=None) -> int:
             data[part] = part_disorder(cfg, phi, log)
         record = {"part": part, "config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
                   "phi": phi.tolist(), "theta": float(np.pi / 2), "seconds": time.time() - t0, "data": data[part]}
-        write_json(out / f"t2g_{part}.json", record)
+        write_json(out / f"t2g_{part}{args.tag}.json", record)
         log(f"part {part} done in {time.time() - t0:.1f} s")
     for part in PARTS:  # the figures also show parts run earlier into the same folder (e.g. by another process)
         if part not in data and (out / f"t2g_{part}.json").exists():

@@ -204,9 +204,11 @@ def t2g_blocks(t, t_h, delta_E, lam, gamma) -> dict:
     - eps_yz(k) = 2 t_h (1 - cos kx) + 2 t (1 - cos ky), eps_xz(k) = 2 t (1 - cos kx) + 2 t_h (1 - cos ky),
       eps_xy(k) = 2 t (2 - cos kx - cos ky) - delta_E (relative to the layer's onsite - 4t);
     - atomic spin-orbit coupling lam L.S (:func:`~jaxsge.core.lattice.spin_orbit_ls`);
-    - the inversion-breaking orbital-changing hopping, odd in the bond direction:
-      H[r, r + x] has gamma on (dxz <- dxy) and -gamma on (dxy <- dxz), H[r, r + y] the same between dyz and
-      dxy, so that H(k)_(xz, xy) = 2 i gamma sin kx and H(k)_(yz, xy) = 2 i gamma sin ky.
+    - the inversion-breaking orbital-changing hopping, odd in the bond direction: H[r, r + x] has gamma on
+      (dyz <- dxy) and -gamma on (dxy <- dyz), H[r, r + y] the same between dxz and dxy, so that
+      H(k)_(yz, xy) = 2 i gamma sin kx and H(k)_(xz, xy) = 2 i gamma sin ky, i.e. the orbital Rashba term
+      2 gamma (L_y sin kx - L_x sin ky). Along an x bond the mirror y -> -y survives the polar distortion:
+      dxz (even in y) cannot mix with dxy (odd), dyz (odd in y, odd in z) mixes with dxy (odd in y, even in z).
     """
     eye2 = jnp.eye(2)
 
@@ -215,8 +217,8 @@ def t2g_blocks(t, t_h, delta_E, lam, gamma) -> dict:
 
     heavy = t - t_h  # added to the named -t, so that the heavy direction hops with -t_h
     onsite = jnp.kron(jnp.diag(jnp.stack([-2 * heavy, -2 * heavy, -jnp.asarray(delta_E, dtype=float)])), eye2) + spin_orbit_ls(lam)
-    along_x = heavy * unit(0, 0) + gamma * (unit(1, 2) - unit(2, 1))
-    along_y = heavy * unit(1, 1) + gamma * (unit(0, 2) - unit(2, 0))
+    along_x = heavy * unit(0, 0) + gamma * (unit(0, 2) - unit(2, 0))
+    along_y = heavy * unit(1, 1) + gamma * (unit(1, 2) - unit(2, 1))
     return {(0, 0): onsite, (1, 0): jnp.kron(along_x, eye2), (0, 1): jnp.kron(along_y, eye2)}
 
 
