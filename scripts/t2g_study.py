@@ -135,7 +135,8 @@ def part_densities(cfg, log):
                        "orbital_over_spin": float(orbital / (spin / 2)) if spin > 0 else None,
                        "seconds": time.time() - t0}
                 rows.append(row)
-                log(f"densities gate={gate:+.3f} exchange {exchange} phi={phi:.2f}: |sigma| {spin:.3e} |L| {orbital:.3e} "
+                log(f"densities gate={gate:+.3f} exchange {exchange} phi={phi:.2f}: |sigma| {spin:.3e} "
+                    f"|L| {orbital:.3e} "
                     f"|L|/|S| {row['orbital_over_spin']:.2f} |tau| {np.linalg.norm(torque_lr):.2e} "
                     f"({time.time() - t0:.1f} s)")
     return {str(L): rows}

@@ -3,7 +3,8 @@
 Two kinds of config, told apart by a top-level key ``layers`` (what each may hold: ``docs/configs.md``):
 a **junction** (flat keys named as in ``docs/model.md``, optionally a ``preset``: "paper",
 "three_terminal", "five_terminal", a Fig. 2 mechanism, ``model.junction.mechanism``, or "t2g", the
-three-orbital 2DEG of ``model.junction.t2g`` with its keys ``t_h, delta_E, lam, gamma, gate, t2g_coupling``) and a **stack**
+three-orbital 2DEG of ``model.junction.t2g`` with its keys ``t_h, delta_E, lam, gamma, gate,
+t2g_coupling``) and a **stack**
 (``[[layers]]``, ``[[side_leads]]``, ``[top]``, ``[bottom]`` tables written like the Hamiltonian, plus
 ``repeat`` and ``onsite_file``; top-level keys and ``--set`` may name any parameter of its
 ``model.system.System``, such as ``layers[2].alpha1`` or ``M.dxc``). Both take the run settings

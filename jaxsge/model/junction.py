@@ -216,7 +216,8 @@ def t2g_blocks(t, t_h, delta_E, lam, gamma) -> dict:
         return jnp.zeros((3, 3)).at[a, b].set(1.0)
 
     heavy = t - t_h  # added to the named -t, so that the heavy direction hops with -t_h
-    onsite = jnp.kron(jnp.diag(jnp.stack([-2 * heavy, -2 * heavy, -jnp.asarray(delta_E, dtype=float)])), eye2) + spin_orbit_ls(lam)
+    levels = jnp.stack([-2 * heavy, -2 * heavy, -jnp.asarray(delta_E, dtype=float)])
+    onsite = jnp.kron(jnp.diag(levels), eye2) + spin_orbit_ls(lam)
     along_x = heavy * unit(0, 0) + gamma * (unit(0, 2) - unit(2, 0))
     along_y = heavy * unit(1, 1) + gamma * (unit(1, 2) - unit(2, 1))
     return {(0, 0): onsite, (1, 0): jnp.kron(along_x, eye2), (0, 1): jnp.kron(along_y, eye2)}
