@@ -47,7 +47,9 @@ class JunctionParams:
     batched, differentiated): ``t, mu, alpha3, alpha1, dxc, U0, xi, theta, phi, K0``; ``dxc_profile``
     (optional, (Lz,)) replaces the exponential exchange profile; ``disorder`` (optional, (Lz, Lx, Ly))
     is an explicit potential V(x, y, z) (energy) used instead of the K0-scaled Gaussian draw, so that
-    one realization can be reproduced elsewhere.
+    one realization can be reproduced elsewhere. ``model`` (static): "two_band" (the paper's 2DEG) or
+    "t2g" (:func:`t2g`: the three-orbital 2DEG, with the traced ``t_h, delta_E, lam, gamma, gate``, None
+    otherwise, and the static ``t2g_coupling``).
     """
 
     Lx: int = static(50)
