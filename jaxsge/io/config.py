@@ -2,7 +2,9 @@
 
 Two kinds of config, told apart by a top-level key ``layers`` (what each may hold: ``docs/configs.md``):
 a **junction** (flat keys named as in ``docs/model.md``, optionally a ``preset``: "paper",
-"three_terminal", "five_terminal" or a Fig. 2 mechanism, ``model.junction.mechanism``) and a **stack**
+"three_terminal", "five_terminal", a Fig. 2 mechanism, ``model.junction.mechanism``, or "t2g", the
+three-orbital 2DEG of ``model.junction.t2g`` with its keys ``t_h, delta_E, lam, gamma, gate,
+t2g_coupling``) and a **stack**
 (``[[layers]]``, ``[[side_leads]]``, ``[top]``, ``[bottom]`` tables written like the Hamiltonian, plus
 ``repeat`` and ``onsite_file``; top-level keys and ``--set`` may name any parameter of its
 ``model.system.System``, such as ``layers[2].alpha1`` or ``M.dxc``). Both take the run settings
@@ -25,17 +27,18 @@ from typing import Iterable, Optional
 
 import numpy as np
 
-from ..model.junction import DISORDER_LAYERS, MECHANISMS, NUMBER_FIELDS, SIDE_LEADS, JunctionParams, mechanism, validate
+from ..model.junction import (DISORDER_LAYERS, MECHANISMS, NUMBER_FIELDS, SIDE_LEADS, T2G_COUPLINGS, T2G_FIELDS,
+                              JunctionParams, mechanism, t2g, validate)
 from ..model.stack import Layer, SideLead, Stack, VerticalLead, check_sign
 from ..model.system import System, junction_system, stack_system
 
-PRESETS = ("paper", "three_terminal", "five_terminal") + MECHANISMS
+PRESETS = ("paper", "three_terminal", "five_terminal") + MECHANISMS + ("t2g",)
 INTEGER_JUNCTION = ("Lx", "Ly", "Lz", "W", "n_barrier", "seed")
 # What each preset sets (a value given for it too would be overwritten silently: refused).
 PRESET_SETS = {"barrier": "alpha3", "2deg": "alpha1", "three_terminal": "side_leads", "five_terminal": "side_leads"}
-CHOICES = {"disorder_layers": DISORDER_LAYERS, "preset": PRESETS}
-NUMBER_JUNCTION = NUMBER_FIELDS  # the numbers of JunctionParams
-OTHER_JUNCTION = ("disorder_layers", "side_leads", "dxc_profile", "disorder_file", "preset")
+CHOICES = {"disorder_layers": DISORDER_LAYERS, "preset": PRESETS, "t2g_coupling": T2G_COUPLINGS}
+NUMBER_JUNCTION = NUMBER_FIELDS + T2G_FIELDS  # the numbers of JunctionParams (T2G_FIELDS: preset "t2g" only)
+OTHER_JUNCTION = ("disorder_layers", "side_leads", "dxc_profile", "disorder_file", "preset", "t2g_coupling")
 JUNCTION_KEYS = INTEGER_JUNCTION + NUMBER_JUNCTION + OTHER_JUNCTION
 SETTINGS = {"n_phi": "integer", "n_realizations": "integer", "kT": "number"}
 SEED_LIMIT = 2 ** 63
@@ -304,8 +307,14 @@ def _junction_config(sources, base, allow_lists, where):
     if overwritten in values:
         raise ValueError(f"{where}: preset = {preset!r} sets {overwritten} itself, and {overwritten} is also given; "
                          f"remove one of them")
+    t2g_only = sorted(k for k in values if k in T2G_FIELDS or k == "t2g_coupling")
+    if t2g_only and preset != "t2g":
+        raise ValueError(f"{where}: {', '.join(t2g_only)} belong to the t2g junction; add preset = \"t2g\" "
+                         f"(the preset is {preset!r})")
     p = JunctionParams(**values)
-    if preset in MECHANISMS:
+    if preset == "t2g":
+        p = t2g(p, **({"alpha3": values["alpha3"]} if "alpha3" in values else {}))
+    elif preset in MECHANISMS:
         p = mechanism(preset, p, alpha1=values.get("alpha1", 0.2))
     elif preset != "paper":
         p = p.replace(side_leads=("L", "R") if preset == "three_terminal" else SIDE_LEADS)

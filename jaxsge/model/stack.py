@@ -522,6 +522,23 @@ def in_plane_table(layer: Layer, spin_orbit=("alpha1", "alpha3", "beta")) -> dic
     return add_tables(soc, half)
 
 
+def bloch_hamiltonian(layer: Layer, kx, ky, theta=0.0, phi=0.0):
+    """The (2n x 2n) Bloch Hamiltonian H(k) = sum_d H[r, r + d] e^(i k.d) of an infinite, uniform layer (its
+    scalar onsite energy, the nearest-neighbour -t, the spin-orbit terms, the exchange along the layer's
+    direction or (theta, phi), and its hopping table), built from the same tables as the solver's
+    (``in_plane_table``, ``site_block``): the bulk bands of a layer's model. ``kx``, ``ky`` broadcast;
+    returns shape (..., 2n, 2n)."""
+    n = layer.orbitals
+    kx, ky = jnp.broadcast_arrays(jnp.asarray(kx, dtype=float), jnp.asarray(ky, dtype=float))
+    th, ph = direction(layer, theta, phi)
+    scalar = layer_scalar_onsite(layer) - 2 * layer.t * (jnp.cos(kx) + jnp.cos(ky))
+    h = scalar[..., None, None] * jnp.eye(2 * n) + site_block(layer, th, ph)
+    for (dx, dy), block in in_plane_table(layer).items():
+        phase = jnp.exp(1j * (kx * dx + ky * dy))[..., None, None]
+        h = h + phase * block + jnp.conj(phase) * jnp.conj(block).T
+    return h
+
+
 def site_block(layer: Layer, theta, phi):
     """The (2n x 2n) block on every site of a layer of n orbitals: exchange along its direction (times the
     identity on the orbitals) plus the table's (0, 0) entry."""

@@ -3,7 +3,7 @@
 A :class:`System` pairs a traceable builder ``values -> (Stack, energy)`` with the current value of
 every named parameter, so that scans, sensitivities and ensembles work the same way for any junction.
 The paper's junction (:func:`junction_system`) has the numbers of ``JunctionParams`` (the energy is
-``mu``). Any stack (:func:`stack_system`) has ``energy``, ``theta``, ``phi``, every number of a layer
+``mu``; the t2g junction also ``t_h``, ``delta_E``, ``lam``, ``gamma``, ``gate``). Any stack (:func:`stack_system`) has ``energy``, ``theta``, ``phi``, every number of a layer
 as ``layers[z].field`` and of a lead as ``LEAD.field`` (e.g. ``M.dxc``), and a layer field name alone
 (``alpha1``, ``K0``, ...) for the layers where it is set (non-zero), which must share one value:
 setting it sets them all, and its derivative is the sum of theirs.
@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .junction import NUMBER_FIELDS, JunctionParams, junction, params_dict, plain, validate
+from .junction import JunctionParams, junction, number_fields, params_dict, plain, validate
 from .stack import LAYER_NUMBERS, Stack, check_real, concrete, validate_stack
 
 
@@ -82,10 +82,11 @@ class System:
 def junction_system(p: JunctionParams) -> System:
     """The paper's junction with the numbers of ``JunctionParams`` as named parameters."""
     validate(p)
-    values = {name: getattr(p, name) for name in NUMBER_FIELDS}
+    fields = number_fields(p)
+    values = {name: getattr(p, name) for name in fields}
 
     def build(v):
-        return junction(p.replace(**{name: v[name] for name in NUMBER_FIELDS})), v["mu"]
+        return junction(p.replace(**{name: v[name] for name in fields})), v["mu"]
 
     return System("junction", values, build, "mu", p)
 

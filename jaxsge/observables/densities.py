@@ -164,7 +164,7 @@ def _layers(layer, s: Stack) -> Tuple[int, ...]:
 def local_request(s: Stack, layer, operators) -> Tuple[LocalRequest, Tuple[str, ...], np.ndarray]:
     """The kernel's :class:`~jaxsge.solve.kernel.LocalRequest` (static, hashable) for these layers and
     operators, the operators' names and blocks (plain Python: every input error before any tracing)."""
-    names, blocks = operator_matrices(operators, site_states(s))
+    names, blocks = operator_matrices(operators, site_states(s, _layers(layer, s)))
     frozen = tuple(tuple(tuple(complex(v) for v in row) for row in b) for b in blocks)
     return LocalRequest(_layers(layer, s), frozen), names, blocks
 

@@ -79,9 +79,16 @@ class KernelOutput(NamedTuple):
     densities: Optional[jnp.ndarray] = None
 
 
-def site_states(s: Stack) -> int:
-    """States on one site (the size of an onsite block): the one place the density code reads it from."""
-    return s.N // (s.Lx * s.Ly)
+def site_states(s: Stack, layers=None) -> int:
+    """States on one site of ``layers`` (all of the stack when None): 2 n, the size of an onsite block; the one
+    place the density code reads it from. A ValueError when the layers have different orbital counts (the
+    operators of one request are blocks of one size)."""
+    counts = sorted({s.layers[z].orbitals for z in (range(s.Lz) if layers is None else layers)})
+    if len(counts) > 1:
+        raise ValueError(f"layer = {list(layers) if layers is not None else 'all'}: these layers have different "
+                         f"orbital counts {counts}, and an onsite operator is one block size; ask for the layers of "
+                         "one orbital count at a time")
+    return 2 * counts[0]
 
 
 class ModeChannels(NamedTuple):
@@ -533,7 +540,7 @@ def check_local(s: Stack, pl: Plan, local: LocalRequest) -> None:
             how = "folded into a vertical lead" if z in pl.top_fold + pl.bottom_fold else "eliminated in spin blocks"
             raise ValueError(f"layer = {z}: densities are available in the dense slices only, and this layer is "
                              f"{how} (path: {pl.summary}); pass fold=False to solve every layer densely")
-    d = site_states(s)
+    d = site_states(s, local.layers)
     for k, op in enumerate(local.operators):
         if np.shape(op) != (d, d):
             raise ValueError(f"operator {k} has shape {np.shape(op)}: an onsite operator is a ({d}, {d}) block")
@@ -551,14 +558,15 @@ def local_densities(s: Stack, local: LocalRequest, states: dict, root, lead_of, 
     Kwant's ``operator.Density`` of ``kwant.wave_function(syst, E)(a)`` summed over its modes
     (docs/densities.md: the density per unit bias is this divided by 2 pi).
     """
-    N, d = s.N, site_states(s)
+    d = site_states(s, local.layers)
     operators = jnp.asarray(np.asarray(local.operators, dtype=complex))
     onehot = jnp.asarray(np.eye(n_leads)[lead_of])
     phix, phiy = sine_modes(s.Lx)[0], sine_modes(s.Ly)[0]
     out = []
     for z in local.layers:
         first = max(f for f in states if f <= z)
-        psi = states[first][(z - first) * N:(z - first + 1) * N] * root[None, :]
+        start = sum(s.layer_order(k) for k in range(first, z))  # a slice holds its layers' states in turn
+        psi = states[first][start:start + s.layer_order(z)] * root[None, :]
         psi = jnp.einsum("xm,yn,mnsj->xysj", phix, phiy, psi.reshape(s.Lx, s.Ly, d, -1))  # to real space
         out.append(jnp.real(jnp.einsum("xysj,ost,xytj,ja->aoxy", jnp.conj(psi), operators, psi, onehot)))
     return jnp.stack(out)

@@ -16,14 +16,16 @@ TOL = 1e-8  # absolute, on transmission probabilities (the cross-checks of tests
 JUNCTION = [str(CONFIGS / "small.toml"), "--set", "Lx=6", "--set", "Ly=5", "--set", "Lz=4", "--set", "W=3",
             "--set", "theta=1.1", "--set", "phi=0.6"]
 STACK = [str(CONFIGS / "stack_example.toml"), "--set", "Lx=11", "--set", "Ly=10"]
+T2G = [str(CONFIGS / "t2g_small.toml")]  # preset = "t2g": the three-orbital 2DEG under a one-orbital barrier
 
 
 def needs_kwant():
     pytest.importorskip("kwant", reason="Kwant is not installed (make kwant)")
 
 
-@pytest.mark.parametrize("argv, leads", [(JUNCTION, ["L", "R", "F", "B", "M"]), (STACK, ["L", "R", "F", "B", "M"])],
-                         ids=["junction_config", "stack_config"])
+@pytest.mark.parametrize("argv, leads", [(JUNCTION, ["L", "R", "F", "B", "M"]), (STACK, ["L", "R", "F", "B", "M"]),
+                                         (T2G, ["L", "R", "F", "B", "M"])],
+                         ids=["junction_config", "stack_config", "t2g_preset"])
 def test_every_transmission_agrees_with_kwant(argv, leads, capsys):
     needs_kwant()
     assert main(["kwant-check", *argv, "--json", "--tolerance", str(TOL)]) == 0

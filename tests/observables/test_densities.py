@@ -35,9 +35,9 @@ def _kwant_densities(stack, layers, matrices):
 
     syst = kwant_model.build(stack, kwant_model.potentials(stack))
     wf = kwant.wave_function(syst, energy=E)
-    lat = kwant.lattice.cubic(1, norbs=2, name="stack")
     out = np.zeros((len(layers), len(stack.lead_names), len(matrices), stack.Lx, stack.Ly))
     for i, z in enumerate(layers):
+        lat = kwant.lattice.cubic(1, norbs=2, name=f"layer{z}")  # kwant_model: one site family per layer
         where = [lat(x, y, z) for x in range(stack.Lx) for y in range(stack.Ly)]
         for o, matrix in enumerate(matrices):
             density = kwant.operator.Density(syst, onsite=matrix, where=where, sum=False)
