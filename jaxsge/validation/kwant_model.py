@@ -155,8 +155,14 @@ def _direction(theta, phi, obj):
     return (theta, phi) if obj.theta is None else (obj.theta, obj.phi)
 
 
+@x64
 def build(stack, potentials, theta=None, phi=None):
     """Finalized Kwant system of the stack, leads attached in ``stack.lead_names`` order.
+
+    In double precision (:func:`~jaxsge.core.precision.x64`) like every jaxsge entry point: the stack's
+    numbers read through ``jnp`` (a side lead's onsite energies, ``model.stack.side_lead_onsite``) would
+    otherwise be rounded to float32 in a caller's default context (4t + mu - gate = 4.65 became
+    4.6500001, a 1e-7 error in the reference).
 
     ``potentials``: each site's scalar onsite energy, shape (Lz, Lx, Ly) (see :func:`potentials`);
     ``theta``, ``phi``: the stack's magnetization angles when None.

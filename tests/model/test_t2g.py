@@ -162,11 +162,7 @@ def _kwant_t2g_densities(stack, energy, matrices, z=0):
     return out
 
 
-@pytest.mark.parametrize("gate", [0.6, pytest.param(0.45, marks=pytest.mark.xfail(strict=True, reason=(
-    "open: at gate = 0.45 the densities deviate from Kwant's by 2e-6 (3e-7 without disorder, 2e-5 with gamma = 0; "
-    "on every path, at energies 1.09-1.11) and from Kwant's LDOS sum rule by 8e-7, while the transmissions agree "
-    "to 1e-14 and Kwant's wave functions satisfy that sum rule to 4e-15; at gate = 0.6 and 1.1 they agree to "
-    "2e-13")))])
+@pytest.mark.parametrize("gate", [0.6, 0.45])
 def test_spin_and_orbital_densities_equal_kwant(gate):
     """Spin sigma_k x 1_orbital and orbital L_k x 1_spin densities of the t2g 2DEG (disordered) against Kwant's
     wave functions (1e-8)."""

@@ -78,3 +78,18 @@ def test_in_plane_tables_equal_kwant_continuum():
                 np.testing.assert_allclose(ours[name][d], block, atol=1e-15, err_msg=f"{name} {d}")
             else:
                 np.testing.assert_allclose(ours[name][(-d[0], -d[1])].conj().T, block, atol=1e-15)
+
+
+def test_build_keeps_double_precision_in_a_float32_context():
+    """kwant_model.build called from the caller's default (float32) JAX context: the side leads' cells hold
+    the stack's float64 onsite energy (here 4t + mu - gate = 4.65 of the t2g preset, not representable in
+    float32: it was 4.6500001 before build ran in ``x64``, a 1e-7 error in every Kwant reference built
+    directly, e.g. the densities' checks), to 1e-15."""
+    from jaxsge.model.junction import t2g
+
+    stack = junction(t2g(JunctionParams(Lx=3, Ly=3, Lz=2, W=3, n_barrier=1, mu=1.1), gate=0.45, delta_E=0.0))
+    assert not jax.config.jax_enable_x64, "the check needs the default float32 context"
+    syst = kwant_stack.build(stack, potentials(stack))
+    side = [np.diag(lead.cell_hamiltonian()).real for lead in syst.leads[:len(stack.side_leads)]]
+    assert len(side) == 4 and all(onsite.shape == (3 * 6,) for onsite in side), "four side leads, 3 sites x 6"
+    np.testing.assert_allclose(np.concatenate(side), 4.0 + 1.1 - 0.45, atol=1e-15, rtol=0)
