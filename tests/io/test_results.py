@@ -240,5 +240,5 @@ def test_energy_scan_round_trip_and_replot(energy_results, tmp_path, monkeypatch
     for name, figure in (("line", "energy"), ("map", "map")):
         out = tmp_path / name
         assert main(["plot", str(energy_results / name), "--out", str(out)]) == 0
-        assert sorted(p.name for p in out.iterdir()) == sorted([f"{figure}.png", "junction.png"])
+        assert sorted(p.name for p in out.iterdir()) == sorted([f"{figure}.png", "junction.png", "run.json"])
         assert (out / f"{figure}.png").read_bytes() == (energy_results / name / f"{figure}.png").read_bytes()
