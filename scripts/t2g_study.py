@@ -192,27 +192,34 @@ def figures(out: pathlib.Path, phi, data) -> None:
         fig.tight_layout()
         write_figure(out / "t2g_polar.png", fig)
         plt.close(fig)
-        fig, ax = plt.subplots(figsize=(6, 4))
+        # Two panels (size; angular anisotropy), one colour per model and size, the Lifshitz point marked.
+        fig, (ax_g, ax_a) = plt.subplots(1, 2, figsize=(10, 4.2), sharex=True)
+        curves = []
         for L in sizes:
             rows = data["scan"][L]
-            gates = [r["gate"] for r in rows]
             amp = [g_sc({k: np.asarray(r[k]) for k in ("Gsc_x", "Gsc_y")}) for r in rows]
-            ax.plot(gates, [a.max() for a in amp], "o-", label=f"t2g max_phi g_sc, L = {L}")
-            ax.plot(gates, [(a.max() - a.min()) / max(a.max(), 1e-300) for a in amp], "s--",
-                    label=f"t2g anisotropy (max-min)/max, L = {L}")
-        if "paper" in data:
-            for L, rows in data["paper"].items():
-                ok = [r for r in rows if "Gsc_x" in r]
-                amp = [g_sc({k: np.asarray(r[k]) for k in ("Gsc_x", "Gsc_y")}) for r in ok]
-                ax.plot([r["gate"] for r in ok], [a.max() for a in amp], "k^-", label=f"two-band, matched n, L = {L}")
-                ax.plot([r["gate"] for r in ok], [(a.max() - a.min()) / max(a.max(), 1e-300) for a in amp], "kv--",
-                        label="two-band anisotropy")
-        ax.set_yscale("log")
-        ax.axvline(-0.016, color="gray", lw=0.8)
-        ax.set_xlabel("gate (Fermi energy above the dxz/dyz bottom, t_l)")
-        ax.set_ylabel("e^2/h  or  ratio")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
+            curves.append((f"t2g, $L = {L}$", "o-", [r["gate"] for r in rows], amp))
+        for L, rows in data.get("paper", {}).items():
+            ok = [r for r in rows if "Gsc_x" in r]
+            amp = [g_sc({k: np.asarray(r[k]) for k in ("Gsc_x", "Gsc_y")}) for r in ok]
+            curves.append((f"two-band (paper), matched filling, $L = {L}$", "k^--", [r["gate"] for r in ok], amp))
+        for label, style, gates, amp in curves:
+            ax_g.plot(gates, [a.max() for a in amp], style, label=label)
+            ax_a.plot(gates, [(a.max() - a.min()) / max(a.max(), 1e-300) for a in amp], style, label=label)
+        ax_g.set_yscale("log")
+        ax_a.set_yscale("log")
+        ax_g.set_ylabel(r"$\max_\varphi |G_{\mathrm{sc}}|$ ($e^2/h$)")
+        ax_a.set_ylabel(r"anisotropy $(\max_\varphi - \min_\varphi)\,|G_{\mathrm{sc}}| \,/\, \max_\varphi |G_{\mathrm{sc}}|$")
+        for ax, title in ((ax_g, "(a) size of the conversion"), (ax_a, "(b) its dependence on $\\varphi$")):
+            ax.axvline(-0.016, color="gray", lw=0.8, ls=":")
+            ax.set_xlabel(r"gate: Fermi energy above the $d_{xz}/d_{yz}$ bottom ($t_l$)")
+            ax.set_title(title)
+        ax_g.annotate("bulk Lifshitz point", (-0.016, 0.02), xycoords=("data", "axes fraction"), rotation=90,
+                      fontsize=7, color="gray", ha="right", va="bottom")
+        handles, labels = ax_g.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
+        fig.suptitle(r"t2g junction, $\theta = \pi/2$, clean (docs/t2g.md)", fontsize=10)
+        fig.tight_layout(rect=(0, 0.07, 1, 1))
         write_figure(out / "t2g_gate.png", fig)
         plt.close(fig)
     if "densities" in data:
