@@ -224,18 +224,32 @@ def figures(out: pathlib.Path, phi, data) -> None:
         plt.close(fig)
     if "densities" in data:
         (L, rows), = data["densities"].items()
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for phi0, exchange, marker in ((0.0, "paper", "o"), (np.pi / 2, "paper", "s"), (0.0, "off_in_2deg", "^")):
+        # One colour per case (magnetization angle, exchange in the 2DEG); spin solid, orbital dashed.
+        fig, (ax_d, ax_r) = plt.subplots(1, 2, figsize=(10, 4.2), sharex=True)
+        cases = ((0.0, "paper", "o", "C0"), (np.pi / 2, "paper", "s", "C1"), (0.0, "off_in_2deg", "^", "C2"),
+                 (np.pi / 2, "off_in_2deg", "v", "C3"))
+        for phi0, exchange, marker, color in cases:
             sel = [r for r in rows if abs(r["phi"] - phi0) < 1e-9 and r["exchange_in_2deg"] == exchange]
             g = [r["gate"] for r in sel]
-            label = f"phi = {phi0:.2f}, exchange in 2DEG: {exchange}"
-            ax.plot(g, [np.linalg.norm(r["induced"][:3]) for r in sel], marker + "-", label=f"|<sigma>| {label}")
-            ax.plot(g, [np.linalg.norm(r["induced"][3:6]) for r in sel], marker + "--", label=f"|<L>| {label}")
-        ax.set_yscale("log")
-        ax.set_xlabel("gate (t_l)")
-        ax.set_ylabel("current-induced density per unit bias L->R (2DEG total)")
-        ax.legend(fontsize=7)
-        fig.tight_layout()
+            case = (r"$\varphi = " + ("0" if phi0 == 0 else r"\pi/2") + "$, "
+                    + ("paper's exchange tail in the 2DEG" if exchange == "paper" else "no exchange in the 2DEG"))
+            ax_d.plot(g, [np.linalg.norm(r["induced"][:3]) for r in sel], marker + "-", color=color,
+                      label=r"$|\langle\sigma\rangle|$, " + case)
+            ax_d.plot(g, [np.linalg.norm(r["induced"][3:6]) for r in sel], marker + "--", color=color,
+                      label=r"$|\langle L\rangle|$, " + case)
+            ax_r.plot(g, [r["orbital_over_spin"] for r in sel], marker + "-", color=color, label=case)
+        ax_d.set_yscale("log")
+        ax_r.set_yscale("log")
+        ax_d.set_ylabel("2DEG total per unit bias L$\\to$R ($1/t_l$ per $eV$)")
+        ax_r.set_ylabel(r"$|\langle L\rangle| \,/\, |\langle S\rangle|$, $S = \sigma/2$")
+        ax_r.axhline(10, color="gray", lw=0.8, ls=":")
+        for ax, title in ((ax_d, "(a) current-induced spin and orbital densities"), (ax_r, "(b) orbital over spin")):
+            ax.set_xlabel(r"gate: Fermi energy above the $d_{xz}/d_{yz}$ bottom ($t_l$)")
+            ax.set_title(title, fontsize=10)
+        handles, labels = ax_d.get_legend_handles_labels()
+        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=6.5, frameon=False)
+        fig.suptitle(f"t2g junction, $L = {L}$, $\\theta = \\pi/2$ (docs/t2g.md)", fontsize=10)
+        fig.tight_layout(rect=(0, 0.13, 1, 1))
         write_figure(out / "t2g_densities.png", fig)
         plt.close(fig)
 
