@@ -33,6 +33,7 @@ from jaxsge.observables import response
 from jaxsge.observables.densities import densities
 from jaxsge.observables.scan import conversion_scan
 from jaxsge.observables.sensitivity import sensitivities
+from jaxsge.plot.style import closed, polar_angle_ticks, radial_range
 from jaxsge.solve.transmissions import solve
 
 PARTS = ("scan", "paper", "densities", "sensitivity", "disorder")
@@ -181,15 +182,27 @@ def figures(out: pathlib.Path, phi, data) -> None:
 
     if "scan" in data:
         sizes = list(data["scan"])
-        fig, axes = plt.subplots(1, len(sizes), subplot_kw={"projection": "polar"}, figsize=(5 * len(sizes), 4.5))
+        # One colour per gate across the panels; phi in multiples of pi; closed curves; the radial axis from just
+        # below the smallest value, so that a small anisotropy shows (``plot.style``).
+        gates = sorted({row["gate"] for L in sizes for row in data["scan"][L]})
+        colors = {g: plt.get_cmap("viridis")(k / max(len(gates) - 1, 1)) for k, g in enumerate(gates)}
+        fig, axes = plt.subplots(1, len(sizes), subplot_kw={"projection": "polar"}, figsize=(5 * len(sizes), 5))
         for ax, L in zip(np.atleast_1d(axes), sizes):
-            rows = data["scan"][L]
-            for row in rows:
+            low = 1.0
+            for row in data["scan"][L]:
                 g = g_sc({k: np.asarray(row[k]) for k in ("Gsc_x", "Gsc_y")})
-                ax.plot(np.append(phi, phi[0]), np.append(g, g[0]) / max(g.max(), 1e-300), label=f"{row['gate']:+.2f}")
-            ax.set_title(f"t2g, L = {L}: g_sc(phi) (normalised) per gate")
-        np.atleast_1d(axes)[-1].legend(fontsize=7, loc="lower left", bbox_to_anchor=(1.05, 0))
-        fig.tight_layout()
+                g = g / max(g.max(), 1e-300)
+                low = min(low, float(g.min()))
+                ax.plot(*closed(phi, g), color=colors[row["gate"]], label=f"gate = {row['gate']:+.2f} $t_l$")
+            r_min, r_max = radial_range(low, 1.0)
+            ax.set_ylim(r_min, r_max)
+            polar_angle_ticks(ax)
+            ax.set_rlabel_position(112.5)  # radial labels between curves' petals, not on them
+            ax.set_title(f"t2g, $L = {L}$: $g_{{\\mathrm{{sc}}}}(\\varphi)$, normalised per gate\n"
+                         f"(radial axis from {r_min:g}, not 0)", fontsize=10, pad=18)
+        handles = [plt.Line2D([], [], color=colors[g], label=f"gate = {g:+.2f} $t_l$") for g in gates]
+        fig.legend(handles=handles, loc="lower center", ncol=min(len(gates), 7), fontsize=7, frameon=False)
+        fig.tight_layout(rect=(0, 0.08, 1, 0.93))
         write_figure(out / "t2g_polar.png", fig)
         plt.close(fig)
         # Two panels (size; angular anisotropy), one colour per model and size, the Lifshitz point marked.
