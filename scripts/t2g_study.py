@@ -222,7 +222,8 @@ def figures(out: pathlib.Path, phi, data) -> None:
         ax_g.set_yscale("log")
         ax_a.set_yscale("log")
         ax_g.set_ylabel(r"$\max_\varphi |G_{\mathrm{sc}}|$ ($e^2/h$)")
-        ax_a.set_ylabel(r"anisotropy $(\max_\varphi - \min_\varphi)\,|G_{\mathrm{sc}}| \,/\, \max_\varphi |G_{\mathrm{sc}}|$")
+        ax_a.set_ylabel(r"anisotropy $(\max_\varphi - \min_\varphi)\,|G_{\mathrm{sc}}|"
+                        r" \,/\, \max_\varphi |G_{\mathrm{sc}}|$")
         for ax, title in ((ax_g, "(a) size of the conversion"), (ax_a, "(b) its dependence on $\\varphi$")):
             ax.axvline(-0.016, color="gray", lw=0.8, ls=":")
             ax.set_xlabel(r"gate: Fermi energy above the $d_{xz}/d_{yz}$ bottom ($t_l$)")
