@@ -9,17 +9,9 @@ import pytest
 from jaxsge.cli.main import main
 from jaxsge.model.junction import JunctionParams
 from jaxsge.observables.scan import conversion_scan
+from test_commands import CONFIG  # the tiny junction of the CLI tests (6 x 5 x 3)
 from test_inputs import refused_in_process
 
-CONFIG = """
-Lx = 6
-Ly = 5
-Lz = 3
-W = 3
-n_barrier = 1
-theta = "pi/3"
-phi = 0.2
-"""
 P = JunctionParams(Lx=6, Ly=5, Lz=3, W=3, n_barrier=1, theta=np.pi / 3, phi=0.2)
 
 
