@@ -42,7 +42,7 @@ from ..model.stack import Stack, direction
 from ..plan.plan import subband_edges
 from ..solve.kernel import LocalRequest, check_local, evaluate, site_states, upper_state
 from ..solve.transmissions import evaluation_grid, plan_for, run, solver_report
-from .scan import check_temperature, thermal_nodes
+from .scan import check_temperature, refine_thermal_order, thermal_nodes
 
 # Operators by name: the identity (charge) and the Pauli matrices on the spin of every orbital of a site
 # (states ordered orbital-major, spin fastest, as the solver's basis).
@@ -208,8 +208,9 @@ def densities(system, energy=None, *, layer=0, operators=NAMED_OPERATORS, kT: fl
         out = run(s, grid, pl, **common)
         values, stats = out.densities, out.stats
     else:
-        edges, order, previous = subband_edges(s), 4, None
-        while True:
+        edges = subband_edges(s)
+
+        def at_order(order):
             values, nodes, stats = np.zeros(shape + out_shape(s, local, names)), 0, []
             flat = values.reshape((-1,) + values.shape[len(shape):])
             for value in np.unique(energies):
@@ -223,15 +224,9 @@ def densities(system, energy=None, *, layer=0, operators=NAMED_OPERATORS, kT: fl
                 out = run(s, points, node_plan, **common)
                 flat[at] = np.einsum("nk...,k->n...", out.densities, weights)
                 stats.append(out.stats.reshape(-1, 2))
-            stats = np.concatenate(stats)
-            if previous is not None:
-                error = float(np.abs(values - previous).max())
-                if error <= rtol * max(np.abs(values).max(), 1e-300):
-                    break
-            if 2 * order > max_order:
-                raise ValueError(f"the thermal quadrature did not converge to rtol = {rtol} with {max_order} nodes "
-                                 f"per piece (last change {error:.3g}); raise max_order or rtol")
-            previous, order = values, 2 * order
+            return values, (values, nodes, np.concatenate(stats))
+
+        (values, nodes, stats), error = refine_thermal_order(at_order, rtol, max_order)
     shape_angles = np.broadcast_shapes(np.shape(s.theta), np.shape(s.phi), np.shape(energy))
     th, ph = (np.broadcast_to(np.asarray(a, dtype=float), shape_angles) for a in (s.theta, s.phi))
     m = np.stack([np.asarray(magnetization(*direction(s.layers[z], th, ph)), dtype=float) * np.ones(th.shape + (1,))

@@ -125,6 +125,24 @@ def thermal_nodes(mu: float, kT: float, edges, order: int):
     return (mu + 2 * kT * np.arctanh(u)).ravel(), weight.ravel()
 
 
+def refine_thermal_order(evaluate, rtol: float, max_order: int):
+    """The thermal quadrature refined: ``evaluate(order)`` -> (values, result) at 4, 8, 16, ... nodes per
+    piece (:func:`thermal_nodes`) until the values change by at most ``rtol`` of their largest magnitude
+    between two successive orders; returns (result, last change). A ValueError when ``max_order`` would be
+    passed (the one refinement rule of the conductances and the densities)."""
+    order, previous, error = 4, None, np.inf
+    while True:
+        values, result = evaluate(order)
+        if previous is not None:
+            error = float(np.abs(values - previous).max())
+            if error <= rtol * max(np.abs(values).max(), 1e-300):
+                return result, error
+        if 2 * order > max_order:
+            raise ValueError(f"the thermal quadrature did not converge to rtol = {rtol} with {max_order} nodes per "
+                             f"piece (last change {error:.3g}); raise max_order or rtol")
+        previous, order = values, 2 * order
+
+
 def check_temperature(stack, energies, kT, max_order: int = 128) -> float:
     """kT as a float; a ValueError unless 0 <= kT <= KT_MAX_FRACTION x the leads' bandwidth and the thermal
     quadrature of every Fermi energy in ``energies`` needs at most MAX_THERMAL_NODES energies at order
@@ -210,8 +228,8 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
     # the Fermi energies themselves need open channels
     plan_for(stack, np.unique(energy), fold=fold, path=path, precision=precision)
     edges, n = subband_edges(stack), len(stack.lead_names)
-    order, previous, error = 4, None, np.inf
-    while True:
+
+    def at_order(order):
         T, n_open = np.empty(theta.shape + (n, 2, n, 2)), np.empty(theta.shape + (n, 2))
         nodes, stats = 0, []
         for value in np.unique(energy):
@@ -225,13 +243,8 @@ def conversion_scan(system, *, theta=None, phi=None, energy=None, kT: float = 0.
             T[at] = np.einsum("nk...,k->n...", r.T, weights)
             n_open[at] = np.einsum("nk...,k->n...", r.n_open, weights)
         G = _conductances(T, n_open, r.leads)
-        current = np.stack([G[k] for k in sorted(G)])
-        if previous is not None:
-            error = float(np.abs(current - previous).max())
-            if error <= rtol * max(np.abs(current).max(), 1e-300):
-                return ConversionScan(theta, phi, energy, float(kT), G, T, n_open, r.leads, r.path, nodes, error,
-                                      solver_report(r.plan, np.concatenate(stats)))
-        if 2 * order > max_order:
-            raise ValueError(f"the thermal quadrature did not converge to rtol = {rtol} with {max_order} nodes per "
-                             f"piece (last change {error:.3g}); raise max_order or rtol")
-        previous, order = current, 2 * order
+        return np.stack([G[k] for k in sorted(G)]), (G, T, n_open, r, nodes, stats)
+
+    (G, T, n_open, r, nodes, stats), error = refine_thermal_order(at_order, rtol, max_order)
+    return ConversionScan(theta, phi, energy, float(kT), G, T, n_open, r.leads, r.path, nodes, error,
+                          solver_report(r.plan, np.concatenate(stats)))
