@@ -15,9 +15,9 @@ layers, the spin-block layers (:func:`upper_state`, angle-independent: once per 
 realization), the dense slices by the recursive Green's function g = (E - H - Sigma)^-1,
 carrying the sources of the channels above and the read-outs of their outgoing amplitudes, and
 the lowest slice by one LU. With x the solution for a unit source in channel j, the amplitude
-in channel i is c_ij + <out_i | x_j> (c: the part that never reaches the lowest slice); the
+in channel i is ``c_ij + <out_i | x_j>`` (c: the part that never reaches the lowest slice); the
 S-matrix is the Fisher-Lee relation S = -1 + i Gamma^1/2 (amplitudes) Gamma^1/2 in the leads'
-mode bases [D. S. Fisher, P. A. Lee, PRB 23, 6851 (1981)], and T(a, s <- b, s') sums |S|^2 over
+mode bases [D. S. Fisher, P. A. Lee, PRB 23, 6851 (1981)], and T(a, s <- b, s') sums ``|S|^2`` over
 the channels of each lead and spin [Eq. (1) of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023)].
 
 Right-hand sides: x = G u for the side leads' sources u and y = G^T v for their read-outs v give

@@ -7,7 +7,7 @@ t eps_q + s Dxc/2 - sigma_M(q, s) is diagonal, and K (spin-orbit coupling, any h
 the disorder potential, the side leads) is local in real space, applied as a stencil between
 two sine transforms: O(L^3) per vector instead of O(L^4), nothing of order (2 L^2)^2 held.
 
-Preconditioner (the Fermi-shell Schur complement): the modes with |Re D| < ``plan.KRYLOV_SHELL`` t
+Preconditioner (the Fermi-shell Schur complement): the modes with ``|Re D|`` < ``plan.KRYLOV_SHELL`` t
 (the shell c, ``plan.krylov_shell``) are the near-resonant ones that the spin-orbit coupling and
 the disorder mix; M is the exact inverse of A with its off-shell block A_ff replaced by D_f:
 

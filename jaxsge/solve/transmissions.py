@@ -98,7 +98,7 @@ class Transmissions:
         return self.T[..., a, :, :, :][..., others, :].sum(axis=-1).swapaxes(-1, -2)
 
     def conservation_residual(self) -> np.ndarray:
-        """max over incoming (lead, spin) of |sum of outgoing probabilities - open channels|."""
+        """Max over incoming (lead, spin) of ``|sum of outgoing probabilities - open channels|``."""
         return abs(self.T.sum(axis=(-4, -3)) - self.n_open).max(axis=(-2, -1))
 
     def __getitem__(self, index) -> "Transmissions":
