@@ -84,7 +84,7 @@ def polar_panels(phi, curves, titles, *, absolute=False, errors=None, band=None,
         if title:
             sub.suptitle(title, fontsize=10)
         radius = (f"radius: {G_SC_ABS} ({E2H})" if absolute else
-                  rf"radius: $g_{{\mathrm{{sc}}}} = |G_{{\mathrm{{sc}}}}| \,/\, \max_\varphi |G_{{\mathrm{{sc}}}}|$")
+                  r"radius: $g_{\mathrm{sc}} = |G_{\mathrm{sc}}| \,/\, \max_\varphi |G_{\mathrm{sc}}|$")
         if r_min > 0:
             radius += f"\n(radial axis from {r_min:.3g}, not 0)"
         ax.legend(handles=handles, title=radius, title_fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.08),
