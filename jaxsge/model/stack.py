@@ -660,8 +660,8 @@ def lead_conservation(stack: Stack) -> Tuple[LeadConservation, ...]:
     (orbital mixing, atomic L.S) are not continued into its leads. So every lead the model builds
     conserves both (with one orbital the orbital label is trivial). A lead whose own terms mixed
     orbitals would conserve them only in the eigenbasis of those terms, and with L.S (which mixes orbital
-    and spin) neither: such a lead must leave the quantity out. The labels: the layer's
-    ``orbital_names`` (a side lead's layers must agree), else "0" .. "n-1".
+    and spin) neither: such a lead must leave the quantity out. The labels: the ``orbital_names`` of the
+    layer(s) it continues (where a side lead's layers agree on them), else "0" .. "n-1".
     """
     def labels(layers):
         names = {layer.orbital_names for layer in layers}
