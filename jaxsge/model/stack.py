@@ -653,8 +653,8 @@ def lead_conservation(stack: Stack) -> Tuple[LeadConservation, ...]:
     (and the transmissions) can be resolved by them, as Kwant resolves a lead by its ``conservation_law``.
 
     Spin: no lead has spin-orbit coupling; its one spin-dependent term is the exchange -(dxc/2) n.sigma,
-    diagonal along the axis its spin is counted along (n, or a normal side lead's ``spin_axis``), so spin
-    + / - along that axis is conserved. Orbital: a lead continues the orbitals of the layer(s) it
+    diagonal along the axis its spin is counted along (n, or a normal side lead's ``spin_axis``), so the
+    spin along that axis is conserved. Orbital: a lead continues the orbitals of the layer(s) it
     attaches to one by one: its hopping is the identity on them and its onsite energies (its own or the
     layer's scalar onsite, plus ``orbital_onsite``) are diagonal; a layer's onsite block and tables
     (orbital mixing, atomic L.S) are not continued into its leads. So every lead the model builds
