@@ -185,7 +185,6 @@ class Transmissions:
                                    S=None if self.S is None else self.S[index],
                                    T_orbital=None if self.T_orbital is None else self.T_orbital[index],
                                    n_open_orbital=None if self.n_open_orbital is None else self.n_open_orbital[index])
-        return T
 
 
 # What the lean right-hand sides imply (``reflection`` False), in the words every command prints.
