@@ -3,10 +3,12 @@
 import json
 
 import numpy as np
+import pytest
 
 from jaxsge.cli.main import main
 from jaxsge.io.config import load_config
 from jaxsge.io.results import load
+from jaxsge.model.stack import validate_stack
 from jaxsge.solve.transmissions import solve
 
 ORBITAL_STACK = """
@@ -63,3 +65,17 @@ def test_stack_command_writes_the_orbital_resolved_transmissions(tmp_path, capsy
     assert ds["n_open_orbital"].dims == ("lead", "orbital", "spin")
     np.testing.assert_array_equal(ds["n_open_orbital"].sum("orbital").values, ds["n_open"].values)
     assert float(ds["T_orbital"].sel(to_lead="R", from_lead="L").sum()) > 0.05
+
+
+def test_orbital_names_in_a_config_are_checked(tmp_path):
+    """``orbital_names`` must be an array of strings (the key and the value named), and n distinct ones."""
+    for text, message in (('["dyz", "dxz", "dxy"]', None), ("[1, 2, 3]", r"layers\[0\]\.orbital_names = \[1, 2, 3\] "
+                                                                           "must be an array of strings"),
+                          ('["a", "b"]', r"orbital_names = \('a', 'b'\) must be 3 distinct")):
+        config = tmp_path / "names.toml"
+        config.write_text(ORBITAL_STACK.replace('["dyz", "dxz", "dxy"]', text))
+        if message is None:
+            assert load_config(config).system.stack().layers[0].orbital_names == ("dyz", "dxz", "dxy")
+            continue
+        with pytest.raises(ValueError, match=message):
+            validate_stack(load_config(config).system.stack())
