@@ -72,6 +72,10 @@ def _print(result, energy, conversion, undefined) -> None:
                                               for i in range(len(leads))))
     print(f"current-conservation residual: {np.max(result.conservation_residual()):.2e} (max over incoming lead and "
           "spin of |sum of outgoing probabilities - open channels|)")
+    if result.T_orbital is not None:
+        print("orbitals per lead (every lead conserves orbital and spin; T_orbital[..., to_lead, to_orbital, to_spin, "
+              "from_lead, from_orbital, from_spin] in the --out files): "
+              + ", ".join(f"{lead} ({', '.join(names)})" for lead, names in result.orbitals.items()))
 
 
 @x64
@@ -127,6 +131,15 @@ def _write(folder, args, argv, config, stack, energy, result, conversion, undefi
               "system": config.system.describe(), **conversion,
               "units": "conductances in e^2/h (transmission probabilities) at zero temperature; angles in radians",
               "axes": "T[..., to_lead, to_spin, from_lead, from_spin]; spin 0/1 = +/- along each lead's axis"}
+    orbital = {} if result.T_orbital is None else {"T_orbital": result.T_orbital,
+                                                     "n_open_orbital": result.n_open_orbital}
+    if orbital:
+        report.update(orbital, conserved=result.conserved, orbitals=result.orbitals,
+                      axes_orbital="T_orbital[..., to_lead, to_orbital, to_spin, from_lead, from_orbital, from_spin]: "
+                      "resolved by what each lead conserves (orbital and spin); each lead's orbitals as in 'orbitals', "
+                      "zeros beyond a lead's own")
+        if not result.reflection_resolved:
+            report["axes_orbital"] += "; the top lead's self-reflection block is not computed (zeros, see note)"
     if args.nphi is not None:
         report["scanned"] = {"phi": "2 pi j / n_phi", "n_phi": args.nphi}
     if undefined:
@@ -135,7 +148,7 @@ def _write(folder, args, argv, config, stack, energy, result, conversion, undefi
         report["note"] = note
     write_json(folder / "stack.json", report)
     arrays = dict(T=result.T, n_open=result.n_open, theta=np.asarray(stack.theta), phi=np.asarray(stack.phi),
-                  energy=energy, **conversion)
+                  energy=energy, **conversion, **orbital)
     write_npz(folder / "stack.npz", **arrays)
     figure = {"polar": False}
     if args.nphi is not None and any(key.startswith("Gsc_") for key in conversion):
@@ -145,7 +158,7 @@ def _write(folder, args, argv, config, stack, energy, result, conversion, undefi
             figure = {"polar": True, "titles": [config.path.rsplit("/", 1)[-1]],
                       "suptitle": (f"spin-charge conductance $|G_{{\\mathrm{{sc}}}}|(\\varphi)$: "
                                    f"{value_text('theta', theta)}, {value_text('energy', energy)}")}
-    labelled = stack_dataset(arrays, {k: v for k, v in report.items() if k not in ("T", "n_open")},
+    labelled = stack_dataset(arrays, {k: v for k, v in report.items() if k not in ("T", "n_open", *orbital)},
                              provenance(config.system, config.path, command_line(argv), stack), figure)
     write_dataset(folder / "stack.nc", labelled)
     draw_stack_result(labelled, folder)

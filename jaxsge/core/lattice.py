@@ -29,6 +29,9 @@ SIGMA_Z = np.array([[1, 0], [0, -1]], dtype=complex)
 PAULI = np.stack([SIGMA_X, SIGMA_Y, SIGMA_Z])
 
 
+# The t2g orbitals in the order of a three-orbital layer (``docs/layered.md``): the t2g preset's
+# ``Layer.orbital_names``.
+T2G_ORBITALS = ("dyz", "dxz", "dxy")
 # Orbital angular momentum of the t2g orbitals (dyz, dxz, dxy) (an effective l = 1): (L_k)_ab = -i eps_kab,
 # the order of the orbitals of a three-orbital layer in ``docs/layered.md``.
 T2G_L = -1j * np.array([[[0, 0, 0], [0, 0, 1], [0, -1, 0]],

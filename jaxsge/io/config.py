@@ -395,6 +395,10 @@ def _fields(cls, table, where: str, base) -> dict:
             out[key] = _integer(key, value, name)
         elif key == "spin_axis":
             out[key] = parse_numbers(value, name)
+        elif key == "orbital_names":
+            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise ValueError(f"{name} = {value!r} must be an array of strings, one per orbital")
+            out[key] = tuple(value)
         elif isinstance(value, list):
             out[key] = np.asarray(parse_numbers(value, name))
         else:

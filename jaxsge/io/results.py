@@ -33,6 +33,9 @@ FILES = {"scan": "scan.nc", "sensitivity": "sensitivity.nc", "stack": "stack.nc"
 #: The trailing dimensions of the transmission arrays: T[..., to_lead, to_spin, from_lead, from_spin].
 T_DIMS = ("to_lead", "to_spin", "from_lead", "from_spin")
 OPEN_DIMS = ("lead", "spin")
+#: The same resolved by the orbital too (``Transmissions.T_orbital``, ``n_open_orbital``).
+T_ORBITAL_DIMS = ("to_lead", "to_orbital", "to_spin", "from_lead", "from_orbital", "from_spin")
+OPEN_ORBITAL_DIMS = ("lead", "orbital", "spin")
 UNITS = {"phi": "rad", "theta": "rad", "energy": "t", "kT": "t", "fermi_phi": "rad", "fermi_kx": "1/a",
          "fermi_ky": "1/a"}
 
@@ -226,7 +229,12 @@ def stack_dataset(arrays, meta, attrs, figure):
     lead = ()
     if phi.ndim:
         coords["phi"], lead = phi, ("phi",)
-    ds = dataset("stack", arrays, coords, lambda name: [(*lead, *T_DIMS), (*lead, *OPEN_DIMS), OPEN_DIMS, lead],
+    if "T_orbital" in arrays:  # orbital index 0 .. n - 1; each lead's labels are the meta's "orbitals"
+        orbitals = np.arange(np.shape(arrays["n_open_orbital"])[-2])
+        coords.update(orbital=orbitals, to_orbital=orbitals, from_orbital=orbitals)
+    ds = dataset("stack", arrays, coords,
+                 lambda name: {"T_orbital": [(*lead, *T_ORBITAL_DIMS)], "n_open_orbital": [(*lead, *OPEN_ORBITAL_DIMS)]
+                               }.get(name, [(*lead, *T_DIMS), (*lead, *OPEN_DIMS), OPEN_DIMS, lead]),
                  {**attrs, "meta": json.dumps(plain(meta)), "figure": json.dumps(figure)})
     ds = ds.assign_coords(energy=((), energy, {"units": "t"}))
     if not phi.ndim:

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core.lattice import spin_orbit_ls
+from ..core.lattice import T2G_ORBITALS, spin_orbit_ls
 from ..core.precision import x64
 from .stack import (MAX_LAYERS, Layer, SideLead, Stack, VerticalLead, check_integers, check_real, check_sign, concrete,
                     known, pytree, static)
@@ -244,7 +244,8 @@ def t2g_layer(p: JunctionParams, dxc, potential, drawn: bool) -> Layer:
     if p.t2g_coupling == "dxy":
         up = {(0, 0): -p.t * jnp.kron(jnp.array([[0.0], [0.0], [1.0]]), jnp.eye(2))}
     return Layer(onsite=4.0 * p.t + p.mu - p.gate + potential, t=p.t, tz=p.t, dxc=dxc,
-                 K0=p.K0 * p.t if drawn else 0.0, alpha3=p.alpha3, name="2deg", orbitals=3, up=up,
+                 K0=p.K0 * p.t if drawn else 0.0, alpha3=p.alpha3, name="2deg", orbitals=3, orbital_names=T2G_ORBITALS,
+                 up=up,
                  hoppings=t2g_blocks(p.t, p.t_h, p.delta_E, p.lam, p.gamma))
 
 

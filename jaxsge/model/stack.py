@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from typing import Any, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -73,7 +73,9 @@ class Layer:
     the identity on the orbitals. A table block is a number (times the identity), a 2x2 spin matrix
     (times the identity on the orbitals) or a full (2n x 2n) matrix; an ``up`` block between layers
     of different orbital counts is a full (2 n(z) x 2 n(z + 1)) matrix, and such layers must be
-    coupled by ``up`` (``tz`` couples equal counts, orbital to orbital).
+    coupled by ``up`` (``tz`` couples equal counts, orbital to orbital). ``orbital_names`` (static): one
+    label per orbital (e.g. ("dyz", "dxz", "dxy")), or () for 0 .. n - 1: how the orbital-resolved
+    transmissions (``Transmissions.resolved``) name the orbitals of the leads that continue this layer.
     """
 
     onsite: Any = 4.0
@@ -90,6 +92,11 @@ class Layer:
     up: Any = dataclasses.field(default_factory=dict)
     name: str = static("")
     orbitals: int = static(1)
+    orbital_names: Tuple[str, ...] = static(())
+
+    def __post_init__(self):
+        if isinstance(self.orbital_names, list):  # a static field must be hashable
+            object.__setattr__(self, "orbital_names", tuple(self.orbital_names))
 
 
 @pytree
@@ -219,7 +226,7 @@ def decoded(name: str, value):
     {"re", "im"} back to complex, lists of numbers to arrays, "nan"/"inf" text back to floats."""
     if name in ("hoppings", "up"):
         return {tuple(json.loads(k)): decoded("", v) for k, v in value.items()}
-    if name in ("layers", "spin_axis", "name", "edge", "width", "offset") or value is None:
+    if name in ("layers", "spin_axis", "name", "edge", "width", "offset", "orbital_names") or value is None:
         return tuple(value) if isinstance(value, list) else value
     if isinstance(value, dict) and set(value) == {"re", "im"}:
         return np.asarray(value["re"]) + 1j * np.asarray(value["im"])
@@ -383,6 +390,11 @@ def validate_stack(s: Stack) -> None:
         check_integers(layer, ("orbitals",), positive=("orbitals",), where=f"{where}.")
         if layer.orbitals > MAX_ORBITALS:
             raise ValueError(f"{where}.orbitals = {layer.orbitals} must be at most {MAX_ORBITALS}")
+        names = layer.orbital_names
+        if names != () and not (isinstance(names, tuple) and len(names) == layer.orbitals
+                                and all(isinstance(v, str) and v for v in names) and len(set(names)) == len(names)):
+            raise ValueError(f"{where}.orbital_names = {names!r} must be {layer.orbitals} distinct non-empty "
+                             "string(s), one per orbital, or () (the orbitals are then named 0 .. n - 1)")
     for z, layer in enumerate(s.layers):
         where = f"layers[{z}]"
         n = layer.orbitals
@@ -621,6 +633,44 @@ def side_lead_chains(stack: Stack, lead: SideLead):
 def vertical_lead_orbitals(stack: Stack, where: str) -> int:
     """Orbitals per site of the top (``where`` "top") or bottom lead: those of the layer it attaches to."""
     return stack.layers[-1 if where == "top" else 0].orbitals
+
+
+# What a lead's channels may be labelled by (the blocks of Kwant's ``conservation_law``), in the order of the
+# axes of the resolved transmissions (``Transmissions.resolved``).
+CONSERVED = ("orbital", "spin")
+
+
+class LeadConservation(NamedTuple):
+    """What the Hamiltonian of one lead conserves (:func:`lead_conservation`): ``quantities``, a subset of
+    ``CONSERVED``; ``orbitals``, the label of each of its orbitals."""
+
+    quantities: Tuple[str, ...]
+    orbitals: Tuple[str, ...]
+
+
+def lead_conservation(stack: Stack) -> Tuple[LeadConservation, ...]:
+    """Per lead (``Stack.lead_names`` order), the quantities its Hamiltonian conserves, so that its channels
+    (and the transmissions) can be resolved by them, as Kwant resolves a lead by its ``conservation_law``.
+
+    Spin: no lead has spin-orbit coupling; its one spin-dependent term is the exchange -(dxc/2) n.sigma,
+    diagonal along the axis its spin is counted along (n, or a normal side lead's ``spin_axis``), so the
+    spin along that axis is conserved. Orbital: a lead continues the orbitals of the layer(s) it
+    attaches to one by one: its hopping is the identity on them and its onsite energies (its own or the
+    layer's scalar onsite, plus ``orbital_onsite``) are diagonal; a layer's onsite block and tables
+    (orbital mixing, atomic L.S) are not continued into its leads. So every lead the model builds
+    conserves both (with one orbital the orbital label is trivial). A lead whose own terms mixed
+    orbitals would conserve them only in the eigenbasis of those terms, and with L.S (which mixes orbital
+    and spin) neither: such a lead must leave the quantity out. The labels: the ``orbital_names`` of the
+    layer(s) it continues (where a side lead's layers agree on them), else "0" .. "n-1".
+    """
+    def labels(layers):
+        names = {layer.orbital_names for layer in layers}
+        n = layers[0].orbitals
+        return names.pop() if len(names) == 1 and () not in names else tuple(str(o) for o in range(n))
+
+    side = [labels(stack.layers[lead.layers[0]:lead.layers[1] + 1]) for lead in stack.side_leads]
+    vertical = [labels([stack.layers[-1 if where == "top" else 0]]) for where, _ in stack.vertical_leads]
+    return tuple(LeadConservation(CONSERVED, names) for names in side + vertical)
 
 
 def orbital_modes(energies, shift):

@@ -43,9 +43,9 @@ from ..core.lattice import band_energies, disorder_realization, potential_in_mod
     table_in_modes
 from ..core.linalg import lu_factor, lu_solve
 from ..model.stack import (SPIN_SIGN, Stack, direction, in_plane_table, layer_mode_energies, layer_orbital_energies,
-                           layer_profile, layer_scalar_onsite, side_lead_chains, side_lead_extent, side_lead_modes,
-                           side_lead_orbitals, side_lead_sites, site_block, table_entries, vertical_lead_chains,
-                           vertical_lead_orbitals)
+                           layer_profile, layer_scalar_onsite, lead_conservation, side_lead_chains, side_lead_extent,
+                           side_lead_modes, side_lead_orbitals, side_lead_sites, site_block, table_entries,
+                           vertical_lead_chains, vertical_lead_orbitals)
 from ..plan.plan import Plan
 from . import krylov
 from .krylov import LayerOperator
@@ -69,7 +69,9 @@ class KernelOutput(NamedTuple):
     scattering matrix when asked, else None; ``stats``: the iterative solver's (iterations,
     relative residual), zeros on the dense path; ``densities``: when a :class:`LocalRequest` was
     given, (layers, n_leads, operators, Lx, Ly) the lead-resolved injectivities
-    sum_(channels j of lead a) psi_j(r)^dagger O psi_j(r) (:func:`local_densities`), else None.
+    sum_(channels j of lead a) psi_j(r)^dagger O psi_j(r) (:func:`local_densities`), else None;
+    ``T_orbital`` (n_leads, n, 2, n_leads, n, 2) and ``n_open_orbital`` (n_leads, n, 2): T and n_open
+    resolved by the orbital too (:func:`_orbital_resolved`) when a lead has n > 1 orbitals, else None.
     """
 
     T: jnp.ndarray
@@ -77,6 +79,8 @@ class KernelOutput(NamedTuple):
     S: Optional[jnp.ndarray]
     stats: jnp.ndarray
     densities: Optional[jnp.ndarray] = None
+    T_orbital: Optional[jnp.ndarray] = None
+    n_open_orbital: Optional[jnp.ndarray] = None
 
 
 def site_states(s: Stack, layers=None) -> int:
@@ -151,15 +155,18 @@ def _on_top_layer(group, nl: int, N: int):
 
 def channel_layout(s: Stack, pl: Plan):
     """Column ranges of every lead's channels in the S-matrix order (side leads, top, bottom),
-    and the (lead index, spin) of every channel."""
-    cols, lead, spin, start = {}, [], [], 0
-    groups = list(enumerate(pl.side_channels)) + [(w, getattr(pl, w + "_channels")) for w, _ in s.vertical_leads]
-    for index, (key, channels) in enumerate(groups):
+    and the (lead index, spin) and the orbital of every channel (its second index is (layer or
+    transverse) mode * n + orbital on a lead of n orbitals)."""
+    cols, lead, spin, orbital, start = {}, [], [], [], 0
+    groups = ([(k, c, side_lead_orbitals(s, s.side_leads[k])) for k, c in enumerate(pl.side_channels)]
+              + [(w, getattr(pl, w + "_channels"), vertical_lead_orbitals(s, w)) for w, _ in s.vertical_leads])
+    for index, (key, channels, n) in enumerate(groups):
         cols[key] = np.arange(start, start + len(channels))
         start += len(channels)
         lead += [index] * len(channels)
         spin += [c[2] for c in channels]
-    return cols, np.asarray(lead, dtype=int), np.asarray(spin, dtype=int)
+        orbital += [c[1] % n for c in channels]
+    return cols, np.asarray(lead, dtype=int), np.asarray(spin, dtype=int), np.asarray(orbital, dtype=int)
 
 
 class DiagState(NamedTuple):
@@ -419,7 +426,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     """
     Lx, Ly = s.Lx, s.Ly
     draw = draw_disorder(s, realization, pl)
-    cols, lead_of, spin_of = channel_layout(s, pl)
+    cols, lead_of, spin_of, orbital_of = channel_layout(s, pl)
     nch = lead_of.size
     n_leads = len(s.lead_names)
     chi_top = _spinors(s.top, theta, phi)
@@ -512,6 +519,14 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     T = jnp.einsum("ia,ij,jb->ab", onehot, jnp.real(s_matrix) ** 2 + jnp.imag(s_matrix) ** 2, onehot)
     T = T.reshape(n_leads, 2, n_leads, 2)
     n_open = (is_open.astype(float) @ onehot).reshape(n_leads, 2)
+    T_orbital = n_open_orbital = None
+    n_orbitals = max(len(lead.orbitals) for lead in lead_conservation(s))
+    if n_orbitals > 1:  # a lead with orbitals: T and n_open resolved by them too
+        T_orbital, n_open_orbital = _orbital_resolved(s_matrix, is_open, lead_of, orbital_of, spin_of, n_leads,
+                                                      n_orbitals)
+        if lean:  # not computed (its sums over orbitals are in T): zero, and Transmissions.resolved refuses it
+            top = len(s.side_leads)
+            T_orbital = T_orbital.at[top, :, :, top].set(0.0)
     if lean:
         T = _reflection_from_unitarity(T, n_open, len(s.side_leads))
     densities = None
@@ -524,7 +539,16 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
                 break  # nothing asked further up
             below = states[top_first] = direct + link @ below[-N:]
         densities = local_densities(s, local, states, root, lead_of, n_leads)
-    return KernelOutput(T, n_open, s_matrix if smatrix else None, stats, densities)
+    return KernelOutput(T, n_open, s_matrix if smatrix else None, stats, densities, T_orbital, n_open_orbital)
+
+
+def _orbital_resolved(s_matrix, is_open, lead_of, orbital_of, spin_of, n_leads: int, n: int):
+    """T (n_leads, n, 2, n_leads, n, 2) and n_open (n_leads, n, 2) resolved by lead, orbital and spin (n: the
+    most orbitals of any lead; a lead with fewer has zeros beyond them): the sums of ``|S|^2`` over the
+    channels of each (lead, orbital, spin) block, as T sums them over each (lead, spin)."""
+    onehot = np.eye(2 * n * n_leads)[(lead_of * n + orbital_of) * 2 + spin_of]
+    T = jnp.einsum("ia,ij,jb->ab", onehot, jnp.real(s_matrix) ** 2 + jnp.imag(s_matrix) ** 2, onehot)
+    return T.reshape(n_leads, n, 2, n_leads, n, 2), (is_open.astype(float) @ onehot).reshape(n_leads, n, 2)
 
 
 def check_local(s: Stack, pl: Plan, local: LocalRequest) -> None:

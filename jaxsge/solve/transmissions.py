@@ -41,13 +41,14 @@ from ..core.batching import (Mapping, chunk_size, map_over, mapping, memory_budg
 from ..core.chains import BAND_EDGE_TOLERANCE
 from ..core.precision import is_traced, promoted, x64
 from ..model.junction import JunctionParams, junction, validate
-from ..model.stack import Stack, check_real, known
+from ..model.stack import CONSERVED, LeadConservation, Stack, check_real, known, lead_conservation
 from ..plan.plan import Plan, plan
 from .kernel import KernelOutput, LocalRequest, evaluate, lean_right_hand_sides, upper_state
 
 
-@functools.partial(jax.tree_util.register_dataclass, data_fields=["T", "n_open", "S", "krylov"],
-                   meta_fields=["leads", "plan", "reflection_resolved"])
+@functools.partial(jax.tree_util.register_dataclass,
+                   data_fields=["T", "n_open", "S", "krylov", "T_orbital", "n_open_orbital"],
+                   meta_fields=["leads", "plan", "reflection_resolved", "conservation"])
 @dataclasses.dataclass(frozen=True)
 class Transmissions:
     """Spin-resolved transmission probabilities between the leads of a stack.
@@ -62,6 +63,13 @@ class Transmissions:
     (realizations,) + the broadcast shape of theta, phi and energy. ``plan``: the path taken.
     NumPy arrays; JAX arrays when computed under a JAX transformation, which can also return the
     whole object (a pytree: T, n_open, S and the Krylov statistics are its leaves).
+
+    Resolved by what each lead conserves (:attr:`conserved`, :meth:`resolved`, like the blocks of
+    Kwant's ``conservation_law``): where a lead has n > 1 orbitals, ``T_orbital[..., a, oa, sa, b,
+    ob, sb]`` and ``n_open_orbital[..., a, o, s]`` also resolve the orbital (n the most orbitals of
+    any lead, zeros beyond a lead's own; None when every lead has one orbital; where
+    ``reflection_resolved`` is False the top lead's self-reflection block is not computed and holds
+    zeros). ``conservation``: per lead, ``model.stack.lead_conservation``.
     """
 
     T: np.ndarray
@@ -71,6 +79,9 @@ class Transmissions:
     plan: Plan
     reflection_resolved: bool = True
     krylov: Optional[np.ndarray] = None
+    T_orbital: Optional[np.ndarray] = None
+    n_open_orbital: Optional[np.ndarray] = None
+    conservation: Tuple[LeadConservation, ...] = ()
 
     @property
     def solver_report(self) -> dict:
@@ -101,10 +112,79 @@ class Transmissions:
         """Max over incoming (lead, spin) of ``|sum of outgoing probabilities - open channels|``."""
         return abs(self.T.sum(axis=(-4, -3)) - self.n_open).max(axis=(-2, -1))
 
+    @property
+    def conserved(self) -> dict:
+        """{lead: the quantities its Hamiltonian conserves}, by which :meth:`resolved` can resolve the
+        transmissions: ("orbital", "spin") for every lead the model builds (no lead has spin-orbit
+        coupling or mixes orbitals: ``model.stack.lead_conservation``); spin is counted along the lead's
+        axis (class docstring), the orbitals as :attr:`orbitals` names them."""
+        return {name: c.quantities for name, c in zip(self.leads, self.conservation)}
+
+    @property
+    def orbitals(self) -> dict:
+        """{lead: the labels of its orbitals}: its layer's ``Layer.orbital_names`` (("dyz", "dxz", "dxy") on
+        the t2g preset's side leads), else ("0", .., "n-1"); ("0",) for a one-orbital lead."""
+        return {name: c.orbitals for name, c in zip(self.leads, self.conservation)}
+
+    def _resolution(self, by, leads) -> Tuple[str, ...]:
+        """``by`` as a tuple in ``CONSERVED`` order, checked: known quantities, each conserved by ``leads``."""
+        quantities = (by,) if isinstance(by, str) else by
+        if not (isinstance(quantities, (tuple, list)) and all(q in CONSERVED for q in quantities)
+                and len(set(quantities)) == len(quantities)):
+            raise ValueError(f"by = {by!r} must be a subset of {CONSERVED} (a name or a sequence of distinct names; "
+                             "() sums over both)")
+        for lead in leads:
+            missing = [q for q in quantities if q not in self.conserved[lead]]
+            if missing:
+                raise ValueError(f"by = {tuple(quantities)!r}: lead {lead!r} does not conserve {missing[0]!r} (it "
+                                 f"conserves {self.conserved[lead]}), so its transmissions cannot be resolved by it; "
+                                 f"allowed: a subset of {self.conserved[lead]}")
+        return tuple(q for q in CONSERVED if q in quantities)
+
+    def _fine(self):
+        """(T, n_open) resolved by lead, orbital and spin: ``T_orbital``, or T with a one-orbital axis."""
+        if self.T_orbital is not None:
+            return self.T_orbital, self.n_open_orbital
+        return self.T[..., :, None, :, :, None, :], self.n_open[..., :, None, :]
+
+    def resolved(self, to: str, source: str, by=CONSERVED) -> np.ndarray:
+        """T from lead ``source`` into lead ``to`` resolved by ``by``, a subset of ("orbital", "spin") that
+        both leads conserve (:attr:`conserved`), summed over the rest: shape (..., n_to, 2, n_source, 2)
+        for both (the orbitals of each lead, :attr:`orbitals`; spin +/- along its axis), (..., n_to,
+        n_source) by orbital, (..., 2, 2) by spin (``T[..., to, :, source, :]`` itself), (...) for
+        neither. Like Kwant's ``smatrix.transmission((to, block), (source, block))`` with blocks of its
+        ``conservation_law``; its sums over the orbitals are the spin-resolved T (to rounding). Where the
+        top lead's self-reflection was filled from unitarity (``reflection_resolved`` False) its orbital
+        resolution is not available (solve with ``reflection=True``)."""
+        a, b = self.index(to), self.index(source)
+        by = self._resolution(by, (to, source))
+        if "orbital" not in by:  # T itself: its sums are exact to the bit
+            T = self.T[..., a, :, b, :]
+            return T if "spin" in by else T.sum(axis=(-2, -1))
+        if a == b and not self.reflection_resolved and a == len(self.plan.side_channels):
+            raise ValueError(f"to = source = {to!r}: the top lead's orbital-resolved self-reflection was not computed "
+                             "(lean right-hand sides: reflection=False, or 'auto' beyond the memory budget); solve "
+                             "with reflection=True")
+        T = self._fine()[0][..., a, : len(self.orbitals[to]), :, b, : len(self.orbitals[source]), :]
+        return T if "spin" in by else T.sum(axis=(-3, -1))
+
+    def open_channels(self, lead: str, by=CONSERVED) -> np.ndarray:
+        """Open channels of ``lead`` resolved by ``by`` (as in :meth:`resolved`): shape (..., n, 2), (..., n),
+        (..., 2) (``n_open[..., lead, :]``) or (...)."""
+        a = self.index(lead)
+        by = self._resolution(by, (lead,))
+        if "orbital" not in by:
+            n = self.n_open[..., a, :]
+            return n if "spin" in by else n.sum(axis=-1)
+        n = self._fine()[1][..., a, : len(self.orbitals[lead]), :]
+        return n if "spin" in by else n.sum(axis=-1)
+
     def __getitem__(self, index) -> "Transmissions":
         """Select along the batch axes."""
         return dataclasses.replace(self, T=self.T[index], n_open=self.n_open[index],
-                                   S=None if self.S is None else self.S[index])
+                                   S=None if self.S is None else self.S[index],
+                                   T_orbital=None if self.T_orbital is None else self.T_orbital[index],
+                                   n_open_orbital=None if self.n_open_orbital is None else self.n_open_orbital[index])
 
 
 # What the lean right-hand sides imply (``reflection`` False), in the words every command prints.
@@ -385,11 +465,16 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
         out = _traced_evaluations(s.replace(theta=0.0, phi=0.0), theta, phi, energies, index, pl, reflection, smatrix,
                                   batch, chunk, shared)
         T, S = _checked(out.T, out.S, out.stats, pl)
+        if out.T_orbital is not None:  # NaN where T is (an unconverged iterative solve under jit)
+            T_orbital = jnp.where(jnp.isnan(T).any(axis=(1, 2, 3, 4))[:, None, None, None, None, None, None], jnp.nan,
+                                  out.T_orbital)
+            out = out._replace(T_orbital=T_orbital)
         out = jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), out._replace(T=T, S=S))
     else:
         out = run(s, grid, pl, reflection=reflection, smatrix=smatrix, budget=budget, progress=progress)
     return Transmissions(out.T, out.n_open, out.S, s.lead_names, pl, not lean_right_hand_sides(s, pl, reflection),
-                         None if pl.krylov is None else out.stats)
+                         None if pl.krylov is None else out.stats, out.T_orbital, out.n_open_orbital,
+                         lead_conservation(s))
 
 
 def run(s: Stack, grid, pl: Plan, *, reflection: bool, smatrix: bool = False, local: Optional[LocalRequest] = None,

@@ -19,7 +19,9 @@ table as the identity, a 2x2 block as that spin block on every orbital.
 
 Leads are attached in ``Stack.lead_names`` order (side leads, top, bottom). Each resolves spin
 through the conservation law -n.sigma (times 1_orbitals); Kwant orders the blocks by increasing
-eigenvalue, so block 0 is s = + (parallel to n) and block 1 is s = -, jaxsge's spin indices.
+eigenvalue, so block 0 is s = + (parallel to n) and block 1 is s = -, jaxsge's spin indices. With
+``resolve_orbitals`` the law is 2 o + (1 - n.sigma)/2 on orbital o (:func:`conservation_law`), so
+block 2 o + s is orbital o with spin s (:func:`resolved_transmissions`).
 A side or vertical lead on layers of n orbitals continues them orbital to orbital, with its
 ``orbital_onsite`` on the diagonal.
 
@@ -155,8 +157,17 @@ def _direction(theta, phi, obj):
     return (theta, phi) if obj.theta is None else (obj.theta, obj.phi)
 
 
+def conservation_law(n: int, n_sigma, resolve_orbitals: bool):
+    """A lead's conservation law on its sites of n orbitals (integer eigenvalues, Kwant's blocks in increasing
+    order): -n.sigma x 1_orbitals (block s, spin s summed over orbitals), or with ``resolve_orbitals`` the
+    orbital index times 2 plus (1 - n.sigma)/2 (block 2 o + s)."""
+    if not resolve_orbitals:
+        return np.kron(np.eye(n), -n_sigma)
+    return np.kron(np.diag(2.0 * np.arange(n)), S0) + np.kron(np.eye(n), (S0 - n_sigma) / 2)
+
+
 @x64
-def build(stack, potentials, theta=None, phi=None):
+def build(stack, potentials, theta=None, phi=None, resolve_orbitals: bool = False):
     """Finalized Kwant system of the stack, leads attached in ``stack.lead_names`` order.
 
     In double precision (:func:`~jaxsge.core.precision.x64`) like every jaxsge entry point: the stack's
@@ -165,7 +176,8 @@ def build(stack, potentials, theta=None, phi=None):
     4.6500001, a 1e-7 error in the reference).
 
     ``potentials``: each site's scalar onsite energy, shape (Lz, Lx, Ly) (see :func:`potentials`);
-    ``theta``, ``phi``: the stack's magnetization angles when None.
+    ``theta``, ``phi``: the stack's magnetization angles when None. ``resolve_orbitals``: the leads' blocks
+    are (orbital, spin) (:func:`conservation_law`), else spin.
     """
     kwant = require_kwant()
     theta = float(stack.theta if theta is None else theta)
@@ -217,7 +229,8 @@ def build(stack, potentials, theta=None, phi=None):
         n = stack.layers[z0].orbitals
         one = np.eye(2 * n)
         builder = kwant.Builder(kwant.TranslationalSymmetry(along_lead),
-                                conservation_law={lats[z]: np.kron(np.eye(n), -n_sigma) for z in range(z0, z1 + 1)})
+                                conservation_law={lats[z]: conservation_law(n, n_sigma, resolve_orbitals)
+                                                  for z in range(z0, z1 + 1)})
         shift = np.zeros(n) if lead.orbital_onsite is None else np.asarray(lead.orbital_onsite, dtype=float)
         cell = np.kron(np.eye(n), -(float(lead.dxc) / 2) * n_sigma) + np.kron(np.diag(shift), S0)
         for z, eps in zip(range(z0, z1 + 1), np.asarray(side_lead_onsite(stack, lead), dtype=float)):
@@ -240,7 +253,7 @@ def build(stack, potentials, theta=None, phi=None):
         shift = np.zeros(n) if lead.orbital_onsite is None else np.asarray(lead.orbital_onsite, dtype=float)
         cell = np.kron(np.eye(n), lead.onsite * S0 - (lead.dxc / 2) * n_sigma) + np.kron(np.diag(shift), S0)
         builder = kwant.Builder(kwant.TranslationalSymmetry((0, 0, sign)),
-                                conservation_law=np.kron(np.eye(n), -n_sigma))
+                                conservation_law=conservation_law(n, n_sigma, resolve_orbitals))
         for x in range(Lx):
             for y in range(Ly):
                 builder[lat(x, y, z)] = cell
@@ -265,6 +278,24 @@ def transmissions(stack, energy, potentials, theta=None, phi=None):
             for sa in range(2):
                 for sb in range(2):
                     T[a, sa, b, sb] = smatrix.transmission((a, sa), (b, sb))
+    return T, n_open
+
+
+def resolved_transmissions(stack, energy, potentials, theta=None, phi=None):
+    """Kwant's T[a, oa, sa, b, ob, sb], shape (nL, n, 2, nL, n, 2), and n_open[a, o, s], resolved by the
+    orbital and the spin of each lead (the blocks of :func:`conservation_law` with ``resolve_orbitals``; n the
+    most orbitals of any lead, zeros beyond a lead's own): the reference of ``Transmissions.T_orbital``."""
+    smatrix = require_kwant().smatrix(build(stack, potentials, theta, phi, resolve_orbitals=True), energy=energy)
+    counts = [len(info.block_nmodes) // 2 for info in smatrix.lead_info]
+    n, n_leads = max(counts), len(counts)
+    T = np.zeros((n_leads, n, 2, n_leads, n, 2))
+    n_open = np.zeros((n_leads, n, 2))
+    for b in range(n_leads):
+        n_open[b, :counts[b]] = np.reshape(smatrix.lead_info[b].block_nmodes, (counts[b], 2))
+        for a in range(n_leads):
+            for ja in range(2 * counts[a]):
+                for jb in range(2 * counts[b]):
+                    T[a, ja // 2, ja % 2, b, jb // 2, jb % 2] = smatrix.transmission((a, ja), (b, jb))
     return T, n_open
 
 
