@@ -254,10 +254,10 @@ def run(args, argv=None) -> int:
     options = solver_options(args)
     energies = energy_values(args.energy)
     sweep = sweep_axis(args, config)
+    # the axis besides phi, if any: its kind, the name of its dimension, its values
     axis = (None if energies is None and sweep is None else
-            {"kind": "energy", "name": "energy", "parameter": config.system.energy_name, "values": energies,
-             "given": args.energy} if sweep is None else
-            {"kind": "sweep", "name": sweep[0], "parameter": sweep[0], "values": sweep[1], "given": args.sweep})
+            {"kind": "energy", "name": "energy", "values": energies} if sweep is None else
+            {"kind": "sweep", "name": sweep[0], "values": sweep[1]})
     n_phi, phi = scan_angles(args, config, axis)
     kT = args.kT if args.kT is not None else config.settings.get("kT", 0.0)
     if np.ndim(config.system.values["theta"]):
@@ -294,15 +294,15 @@ def run(args, argv=None) -> int:
     grid = {"phi": phi} if energies is None else {"phi": phi[None, :], "energy": energies[:, None]}
     n_runs = sum(len(p) for p in points)
     with result_folder(args.out, "scan", FILES, overwrite=args.overwrite) as out:
-        start, scans, solvers = time.perf_counter(), [], []
+        start, scans, solvers, k = time.perf_counter(), [], [], 0
         for value, systems in zip(values, points):
             runs = []
-            for swept, system in zip(range(len(systems)) if sweep is None else sweep[1], systems):
+            for j, system in enumerate(systems):
                 parts = ([] if name is None else [quantity_text(name, value)]) + (
-                    [] if sweep is None else [quantity_text(sweep[0], swept)])
-                runs.append(conversion_scan(system, kT=kT, **grid, **options,
-                                            progress=False if args.no_progress else _label(len(scans) + len(runs),
-                                                                                           n_runs, parts)))
+                    [] if sweep is None else [quantity_text(sweep[0], sweep[1][j])])
+                progress = False if args.no_progress else _label(k, n_runs, parts)
+                runs.append(conversion_scan(system, kT=kT, progress=progress, **grid, **options))
+                k += 1
             scans.append(runs[0] if sweep is None else along_sweep(runs))
             solvers.append([r.solver for r in runs])
         seconds = time.perf_counter() - start
@@ -329,7 +329,8 @@ def _label(k: int, n: int, parts) -> str:
 def along_sweep(runs):
     """The conversion scans of one panel's swept values as one ``ConversionScan`` whose leading axis is the sweep
     (the conductances, transmissions, angles and energies stacked); its path names every path the values took."""
-    stacked = {field: np.stack([getattr(r, field) for r in runs]) for field in ("theta", "phi", "energy", "T", "n_open")}
+    fields = ("theta", "phi", "energy", "T", "n_open")
+    stacked = {field: np.stack([getattr(r, field) for r in runs]) for field in fields}
     return dataclasses.replace(runs[0], **stacked, G={key: np.stack([r.G[key] for r in runs]) for key in runs[0].G},
                                path="; ".join(dict.fromkeys(r.path for r in runs)),
                                quadrature_nodes=sum(r.quadrature_nodes for r in runs),

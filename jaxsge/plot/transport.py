@@ -180,9 +180,9 @@ def energy_panels(energy, curves, energy_label, *, colors=None, suptitle=None, p
 
     ``energy``: (n_energy,) in units of t (or the parameter's values); ``curves``: per case label (``""``
     for a single case) a dict Gsc_x, Gsc_y, Gcs_x, Gcs_y (those the leads allow) -> (n_energy,) in
-    e^2/h; ``energy_label``: the x-axis label (``style.axis_label``). One colour per case (``style.case_colors``), one line style per
-    component (x solid, y dashed); the legends stand right of the axes. Returns the figure; written
-    to ``path`` if given.
+    e^2/h; ``energy_label``: the x-axis label (``style.axis_label``). One colour per case
+    (``style.case_colors``), one line style per component (x solid, y dashed); the legends stand right
+    of the axes. Returns the figure; written to ``path`` if given.
     """
     energy = np.asarray(energy, dtype=float)
     colors = colors or case_colors(curves)
