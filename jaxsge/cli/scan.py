@@ -393,8 +393,9 @@ def _result(config, argv, args, kT, theta, phi, axis, name, values, panels, scan
         scanned["sweep"] = {"name": axis["name"], "given": args.sweep, "values": axis["values"].tolist(),
                             "n_values": int(axis["values"].size), "unit": unit(axis["name"]),
                             "how": f"each value set as --set {axis['name']}=VALUE (a traced parameter of the "
-                                   f"{config.kind}: docs/model.md); the other parameters as in the config"}
-    swept_unit = "" if kind != "sweep" else f"; {axis['name']} in units of {unit(axis['name']) or '(none: see docs)'}"
+                                   f"{config.kind}: docs/{'model' if config.kind == 'junction' else 'layered'}.md); "
+                                   "the other parameters as in the config"}
+    swept_unit = f"; {axis['name']} in units of {unit(axis['name'])}" if kind == "sweep" and unit(axis["name"]) else ""
     meta = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path,
             "system": config.system.describe(), "scanned": scanned,
             "kT": kT, "solver": {"requested": requested(args), **scans[0].solver},
