@@ -459,7 +459,8 @@ def _result(config, argv, args, kT, theta, phi, axis, name, values, panels, scan
         figure.update(sweep=axis["name"], sweep_label=axis_label(axis["name"]), sweep_lines=n_phi == 1,
                       sweep_map=n_phi > 1, sweep_anisotropy=n_phi > 1, sweep_polar=shown,
                       sweep_polar_labels=[value_text(axis["name"], axis["values"][k]) for k in shown],
-                      sweep_polar_title=(f"$g_{{\\mathrm{{sc}}}}(\\varphi)$ for "
+                      sweep_polar_title=(("$|G_{\\mathrm{sc}}|(\\varphi)$" if args.absolute else
+                                          "$g_{\\mathrm{sc}}(\\varphi)$") + " for "
                                          + ("each value" if len(shown) == n else f"{len(shown)} of the {n} values")
                                          + f" of ${symbol(axis['name'])}$: {value_text('theta', theta)}, "
                                          f"{value_text('kT', kT)}, {size}"))
