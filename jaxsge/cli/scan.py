@@ -152,12 +152,14 @@ def sweep_axis(args, config):
         raise ValueError(f"--sweep {name}: phi is the scan's angle axis (--nphi) and theta is fixed (--set "
                          f"theta=VALUE); sweep one of the traced parameters: {traced}")
     if name not in system.values:
-        static = set(INTEGER_JUNCTION) | set(SETTINGS) | (set(OTHER_JUNCTION) if config.kind == "junction" else set())
+        static = set(INTEGER_JUNCTION) | (set(OTHER_JUNCTION) if config.kind == "junction" else set())
         if config.kind == "junction" and name in T2G_FIELDS:
             why = f"{name} belongs to the t2g junction (preset = \"t2g\"), not to this one"
+        elif name in SETTINGS:
+            why = f"{name} is a run setting (--nphi, --kT), not a parameter of the {config.kind}"
         elif name in static:
-            why = (f"{name} is a static setting (a size, a choice or a run setting, fixed in the compiled program), "
-                   f"not a traced parameter; run one scan per value (--set {name}=VALUE) or compare them as panels "
+            why = (f"{name} is a static setting (a size or a choice, fixed in the compiled program), not a traced "
+                   f"parameter; run one scan per value (--set {name}=VALUE) or compare them as panels "
                    f"(--compare {name}=V1,V2)")
         else:
             why = f"{name!r} is not a parameter of this {config.kind}{did_you_mean(name, system.names)}"

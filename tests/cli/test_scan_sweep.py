@@ -119,7 +119,7 @@ def test_mu_sweep_at_one_angle_equals_the_energy_axis(config, tmp_path, capsys):
 @pytest.mark.parametrize("args, words", [
     (["--sweep", "xi=1,2", "--energy", "1.0,1.1"], ["--sweep xi and --energy", "give one of them"]),
     (["--sweep", "Lx=5,6"], ["--sweep Lx", "static setting", "--set Lx=VALUE", "parameters are: t, mu, alpha3,"]),
-    (["--sweep", "n_phi=8,16"], ["--sweep n_phi", "static setting"]),
+    (["--sweep", "n_phi=8,16"], ["--sweep n_phi", "run setting (--nphi, --kT)"]),
     (["--sweep", "xii=1,2"], ["--sweep xii", "not a parameter", "did you mean 'xi'", "traced parameters are"]),
     (["--sweep", "gate=0.5,0.6"], ["--sweep gate", "belongs to the t2g junction"]),
     (["--sweep", "theta=0,1"], ["--sweep theta", "phi is the scan's angle axis", "theta is fixed"]),
