@@ -172,26 +172,33 @@ def meta_of(ds) -> dict:
 # One builder per result kind: the arrays the command writes into its .npz, labelled.
 
 
-def scan_dataset(arrays, meta, attrs, figure, contours=None, energy=None):
-    """scan.nc: dimensions compare (one panel per --compare value), [energy (--energy: the Fermi energies, in t),]
-    phi, to_lead, to_spin, from_lead, from_spin, lead, spin; ``figure``: what the figures show (JSON-able);
-    ``contours``: per panel the 2DEG's Fermi contours (``observables.fermi.junction_contours``) or None;
-    ``energy``: without an energy axis, the Fermi energy as a scalar coordinate."""
+def scan_dataset(arrays, meta, attrs, figure, contours=None, energy=None, sweep=None):
+    """scan.nc: dimensions compare (one panel per --compare value), [energy (--energy: the Fermi energies, in t) or
+    the swept parameter (--sweep NAME: a dimension named NAME),] phi, to_lead, to_spin, from_lead, from_spin,
+    lead, spin; ``figure``: what the figures show (JSON-able); ``contours``: per panel the 2DEG's Fermi contours
+    (``observables.fermi.junction_contours``) or None; ``energy``: where the Fermi energy is not an axis, its
+    value as a scalar coordinate; ``sweep``: (NAME, attributes of its coordinate: units, long_name, description),
+    NAME also the ``sweep`` attribute of the Dataset."""
     arrays = dict(arrays)
     n_panels = np.shape(arrays["T"])[0]
     coords = {"phi": arrays.pop("phi"), "compare": arrays.pop("compare_values", np.arange(n_panels, dtype=float)),
               **_lead_coords(meta["leads"])}
     lead = ("compare", "phi")
-    if "energy" in arrays:  # the energy axis of --energy
-        coords["energy"] = arrays.pop("energy")
-        lead = ("compare", "energy", "phi")
+    axis = sweep[0] if sweep is not None else "energy" if "energy" in arrays else None
+    if axis is not None:  # the energy axis of --energy, or the parameter of --sweep
+        coords[axis] = arrays.pop(axis)
+        lead = ("compare", axis, "phi")
+        if sweep is not None:
+            attrs = {**attrs, "sweep": axis}
     scalars = {"theta": arrays.pop("theta")}
     arrays.update(_contour_arrays(contours, ("compare",)))
     coords.update(_contour_coords(contours))
     ds = dataset("scan", arrays, coords, lambda name: [(*lead, *T_DIMS), (*lead, *OPEN_DIMS), ("compare", *OPEN_DIMS),
                                                        lead, *_contour_templates(name, ("compare",))],
                  {**attrs, "meta": json.dumps(plain(meta)), "figure": json.dumps(figure)})
-    if "energy" in coords:
+    if sweep is not None:
+        ds[axis].attrs.update(sweep[1])
+    elif "energy" in coords:
         ds["energy"].attrs["long_name"] = f"Fermi energy ({attrs.get('energy_name', 'energy')})"
     if energy is not None:
         ds = ds.assign_coords(energy=((), np.asarray(energy), {"units": "t"}))

@@ -105,6 +105,16 @@ def normalised_amplitude(gx, gy, axis=-1) -> np.ndarray:
     return amplitude / top
 
 
+def anisotropy(amplitude, axis=-1) -> np.ndarray:
+    """(max - min) / mean of a non-negative curve such as ``|G_sc|(phi)`` over ``axis`` (default the last): how
+    much the angle changes it, relative to its angle average; NaN where the mean is at rounding level
+    (``ZERO_CONDUCTANCE``), where the ratio would be noise."""
+    amplitude = np.asarray(amplitude, dtype=float)
+    mean = amplitude.mean(axis=axis)
+    spread = amplitude.max(axis=axis) - amplitude.min(axis=axis)
+    return np.where(mean > ZERO_CONDUCTANCE, spread / np.where(mean > ZERO_CONDUCTANCE, mean, 1.0), np.nan)
+
+
 def thermal_nodes(mu: float, kT: float, edges, order: int):
     """Energies and weights of int d eps (-df/d eps) F(eps) for one Fermi energy ``mu``.
 

@@ -13,7 +13,9 @@ from ..io.results import contours_of, meta_of, stack_of
 from ..observables.scan import spin_charge_pair
 from .ensemble import plot_convergence, plot_curves, plot_fig3
 from .junction import draw_stack
-from .transport import ENERGY_CURVES, energy_panels, phi_energy_maps, polar_panels, sensitivity_panels
+from .style import value_colors
+from .transport import (ENERGY_CURVES, conductance_maps, energy_panels, phi_energy_maps, polar_panels,
+                        sensitivity_panels, sweep_panels)
 
 
 def _figure(ds) -> dict:
@@ -52,8 +54,45 @@ def draw_scan(ds, folder, fmt: str = "png") -> list:
                         fig["energy_label"], normalised=list(ds["g_sc"].values) if "g_sc" in ds else None,
                         suptitle=fig["suptitle"], path=folder / f"map.{fmt}")
         written.append(f"map.{fmt}")
+    if fig.get("sweep"):
+        written += _draw_sweep(ds, fig, folder, fmt)
     draw_stack(stack_of(ds), folder / f"junction.{fmt}", title=fig.get("junction_title"))
     return [*written, f"junction.{fmt}"]
+
+
+def _draw_sweep(ds, fig, folder, fmt) -> list:
+    """The figures of a scan along a swept parameter (the dimension ``fig["sweep"]``): sweep.{fmt} at one angle;
+    on the phi grid map.{fmt} (signed conductances), anisotropy.{fmt} and polar.{fmt} (g_sc, one curve per value
+    of ``fig["sweep_polar"]``, coloured by value)."""
+    values, phi = np.asarray(ds[fig["sweep"]].values), np.asarray(ds["phi"].values)
+    components = _arrays(ds, [k for k, _, _ in ENERGY_CURVES])
+    panels = [{key: value[i] for key, value in components.items()} for i in range(ds.sizes["compare"])]
+    titles = [" ".join(part for part in (title, label) if part) for title, label in zip(fig["titles"], fig["labels"])]
+    written = []
+    if fig.get("sweep_lines"):  # one angle: the phi axis has length 1
+        energy_panels(values, {label: {key: value[:, 0] for key, value in panel.items()}
+                               for label, panel in zip(fig["labels"], panels)},
+                      fig["sweep_label"], suptitle=fig["suptitle"], path=folder / f"sweep.{fmt}")
+        written.append(f"sweep.{fmt}")
+    if fig.get("sweep_map"):
+        conductance_maps(phi, values, panels, titles, fig["sweep_label"], suptitle=fig["suptitle"],
+                         path=folder / f"map.{fmt}")
+        written.append(f"map.{fmt}")
+    if fig.get("sweep_anisotropy"):
+        zero = np.zeros_like(next(iter(components.values())))
+        curves = {label: {kind: np.hypot(panel.get(f"G{kind}_x", zero[0]), panel.get(f"G{kind}_y", zero[0]))
+                          for kind in ("sc", "cs")} for label, panel in zip(fig["labels"], panels)}
+        sweep_panels(values, curves, fig["sweep_label"], suptitle=fig["suptitle"], path=folder / f"anisotropy.{fmt}")
+        written.append(f"anisotropy.{fmt}")
+    if fig.get("sweep_polar"):
+        shown, labels = fig["sweep_polar"], fig["sweep_polar_labels"]
+        gx, gy = spin_charge_pair(_arrays(ds, ("Gsc_x", "Gsc_y")))
+        amplitude = np.hypot(gx, gy)
+        polar_panels(phi, [{label: amplitude[i, k] for k, label in zip(shown, labels)} for i in range(len(panels))],
+                     titles, absolute=fig["absolute"], colors=dict(zip(labels, value_colors(values, shown))),
+                     suptitle=fig["sweep_polar_title"], path=folder / f"polar.{fmt}")
+        written.append(f"polar.{fmt}")
+    return written
 
 
 def draw_sensitivity(ds, folder, fmt: str = "png") -> list:

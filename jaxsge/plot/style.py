@@ -21,6 +21,9 @@ SYMBOLS = {
     "beta": (r"\beta", "t"), "dxc": (r"\Delta_{\mathrm{xc}}", "t"), "U0": ("U_0", "t"), "t": ("t", "t"),
     "kT": (r"k_B T", "t"), "W": ("W", "a"), "Lx": ("L_x", "a"), "Ly": ("L_y", "a"), "Lz": ("L_z", "layers"),
     "tz": ("t_z", "t"), "onsite": (r"\epsilon", "t"),
+    # the t2g junction (docs/model.md): energies in units of its light hopping t_l, which is t
+    "gate": (r"\mathrm{gate}", "t"), "t_h": ("t_h", "t"), "delta_E": (r"\Delta_E", "t"), "lam": (r"\lambda", "t"),
+    "gamma": (r"\gamma", "t"),
 }
 #: The spin-charge conductance and its units, as mathtext.
 G_SC = r"$G_{\mathrm{sc}}$"
@@ -81,6 +84,16 @@ def case_colors(labels) -> dict:
     """One colour per case label, in order (matplotlib's tab10 cycle): every figure of a run looks
     its cases up here, so a case has the same colour everywhere."""
     return {label: f"C{i % 10}" for i, label in enumerate(dict.fromkeys(labels))}
+
+
+def value_colors(values, shown) -> list:
+    """The colours of the curves at ``values[k]`` for k in ``shown``: viridis over the range of ``values`` (a swept
+    parameter), so that a curve's colour says where in the sweep it lies."""
+    from matplotlib import colormaps
+
+    values = np.asarray(values, dtype=float)
+    span = float(values.max() - values.min()) or 1.0
+    return [colormaps["viridis"](0.9 * (values[k] - values.min()) / span) for k in shown]
 
 
 def pi_ticks(ax, axis: str = "x", lo: float = 0.0, hi: float = 2 * np.pi, step: float = np.pi / 2) -> None:

@@ -1,5 +1,6 @@
 """Transport figures: polar plots of ``|G_sc|(phi)`` (normalised or absolute) with the 2DEG's Fermi
-contours, and G_sc with its derivatives against phi.
+contours, G_sc with its derivatives against phi, and the conductances against the Fermi energy or a
+swept parameter (lines, maps over phi, angle averages and anisotropy).
 
 Built with ``matplotlib.figure.Figure`` (no pyplot, no backend switch: importing jaxsge leaves the
 user's matplotlib configuration alone) and saved atomically. Every function takes plain arrays
@@ -13,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
-from ..observables.scan import spin_charge_pair
+from ..observables.scan import anisotropy, spin_charge_pair
 from .style import (E2H, case_colors, closed, finish, pi_fraction, pi_ticks, polar_angle_ticks, radial_range, symbol,
                     unit)
 
@@ -174,13 +175,14 @@ ENERGY_CURVES = (("Gsc_x", r"$G_{\mathrm{sc}}^x$", "-"), ("Gsc_y", r"$G_{\mathrm
 
 
 def energy_panels(energy, curves, energy_label, *, colors=None, suptitle=None, path=None):
-    """G_sc (top) and G_cs (bottom) against the Fermi energy at one magnetization angle, in e^2/h.
+    """G_sc (top) and G_cs (bottom) against the Fermi energy (or a swept parameter) at one magnetization angle,
+    in e^2/h.
 
-    ``energy``: (n_energy,) in units of t; ``curves``: per case label (``""`` for a single case) a dict
-    Gsc_x, Gsc_y, Gcs_x, Gcs_y (those the leads allow) -> (n_energy,) in e^2/h; ``energy_label``: the
-    x-axis label (``style.axis_label``). One colour per case (``style.case_colors``), one line style per
-    component (x solid, y dashed); the legends stand right of the axes. Returns the figure; written
-    to ``path`` if given.
+    ``energy``: (n_energy,) in units of t (or the parameter's values); ``curves``: per case label (``""``
+    for a single case) a dict Gsc_x, Gsc_y, Gcs_x, Gcs_y (those the leads allow) -> (n_energy,) in
+    e^2/h; ``energy_label``: the x-axis label (``style.axis_label``). One colour per case
+    (``style.case_colors``), one line style per component (x solid, y dashed); the legends stand right
+    of the axes. Returns the figure; written to ``path`` if given.
     """
     energy = np.asarray(energy, dtype=float)
     colors = colors or case_colors(curves)
@@ -244,6 +246,83 @@ def phi_energy_maps(phi, energy, amplitudes, titles, energy_label, *, normalised
     for ax, title in zip(axes[0], titles):
         if title:
             ax.set_title(title, fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return finish(fig, path)
+
+
+def conductance_maps(phi, values, panels, titles, value_label, *, suptitle=None, path=None):
+    """G_sc^x, G_sc^y, G_cs^x, G_cs^y (one row each, those the leads allow) over phi (x axis, multiples of pi) and a
+    swept parameter (y axis), one column per panel, in e^2/h.
+
+    ``values``: (n_values,) the parameter, increasing; ``panels``: per panel a dict Gsc_x, ... -> (n_values,
+    n_phi) in e^2/h; ``value_label``: the y-axis label (``style.axis_label``). A diverging colour map
+    centred at zero (blue negative, white zero, red positive), symmetric and shared by the panels of a
+    row, with one colour bar per row: a sign change of the conversion is a change of colour. The phi
+    grid covers [0, 2 pi) uniformly: its first column is repeated at 2 pi, so the map spans the full
+    turn. Returns the figure; written to ``path`` if given.
+    """
+    phi, values = np.asarray(phi, dtype=float), np.asarray(values, dtype=float)
+    rows = [(key, text) for key, text, _ in ENERGY_CURVES if key in panels[0]]
+    n = len(panels)
+    fig = Figure(figsize=(max(3.9 * n + 1.6, 7.4), 2.3 * len(rows) + 0.9), layout="constrained")
+    axes = fig.subplots(len(rows), n, squeeze=False, sharex=True, sharey=True)
+    angles = np.append(phi, phi[0] + 2 * np.pi)
+    for r, (key, text) in enumerate(rows):
+        maps = [np.asarray(panel[key], dtype=float) for panel in panels]
+        top = max(float(np.abs(m).max()) for m in maps) or 1.0  # a component that vanishes: white
+        for ax, m in zip(axes[r], maps):
+            mesh = ax.pcolormesh(angles, values, np.concatenate([m, m[:, :1]], axis=1), shading="nearest",
+                                 cmap="RdBu_r", vmin=-top, vmax=top, rasterized=True)
+            ax.set_xlim(0, 2 * np.pi)
+        fig.colorbar(mesh, ax=list(axes[r]), label=f"{text} ({E2H})", shrink=0.95, pad=0.02)
+        axes[r][0].set_ylabel(value_label)
+    for ax in axes[-1]:
+        pi_ticks(ax)
+        ax.set_xlabel(rf"${symbol('phi')}$")
+    for ax, title in zip(axes[0], titles):
+        if title:
+            ax.set_title(title, fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    return finish(fig, path)
+
+
+def sweep_panels(values, curves, value_label, *, colors=None, suptitle=None, path=None):
+    """The angle averages of ``|G_sc|`` and ``|G_cs|`` (top, e^2/h) and their anisotropy (max - min)/mean over phi
+    (bottom, ``observables.scan.anisotropy``) against a swept parameter.
+
+    ``values``: (n_values,); ``curves``: per case label (``""`` for a single case) a dict "sc", "cs" ->
+    ``|G_sc|``, ``|G_cs|`` (n_values, n_phi) in e^2/h on the uniform phi grid; ``value_label``: the
+    x-axis label. One colour per case (``style.case_colors``), G_sc solid, G_cs dashed, broad and pale
+    below it (visible where the two coincide); the legends stand
+    right of the axes. Returns the figure; written to ``path`` if given.
+    """
+    values = np.asarray(values, dtype=float)
+    colors = colors or case_colors(curves)
+    fig = Figure(figsize=(8.6, 6.2), layout="constrained")
+    fig.get_layout_engine().set(w_pad=0.1)
+    axes = fig.subplots(2, 1, sharex=True)
+    marker = "o" if values.size <= 40 else None
+    # G_cs drawn first, broad and pale: where it equals G_sc (Onsager reciprocity at these settings) it shows as a halo
+    quantities = (("cs", r"|G_{\mathrm{cs}}|", dict(ls="--", lw=3.0, alpha=0.45)),
+                  ("sc", r"|G_{\mathrm{sc}}|", dict(ls="-", lw=1.5, marker=marker, markersize=3)))
+    for label, amplitudes in curves.items():
+        for key, _, style in quantities:
+            a = np.asarray(amplitudes[key], dtype=float)
+            for ax, y in zip(axes, (a.mean(axis=-1), anisotropy(a))):
+                ax.plot(values, y, color=colors[label], **style)
+    axes[0].set_ylabel(rf"$\langle |G| \rangle_{{{symbol('phi')}}}$ ({E2H})")
+    axes[1].set_ylabel(rf"$(\max_{{{symbol('phi')}}} - \min_{{{symbol('phi')}}}) \,/\, \mathrm{{mean}}$")
+    axes[0].set_ylim(bottom=0)
+    axes[1].set_ylim(bottom=0)
+    for ax, what in zip(axes, ("mean over {}", "anisotropy over {}")):
+        handles = [Line2D([], [], color="0.3", **style, label=f"${text}$: " + what.format(rf"${symbol('phi')}$"))
+                   for _, text, style in quantities[::-1]]
+        handles += [Line2D([], [], color=colors[label], lw=3, label=label) for label in curves if label]
+        ax.legend(handles=handles, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+        ax.margins(x=0.02)
+    axes[-1].set_xlabel(value_label)
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     return finish(fig, path)

@@ -13,7 +13,8 @@ from jaxsge.plot import ensemble as ensemble_plot
 from jaxsge.plot import well as well_plot
 from jaxsge.plot.junction import draw_stack
 from jaxsge.plot.style import closed, pi_fraction, radial_range
-from jaxsge.plot.transport import energy_panels, phi_energy_maps, polar_panels, sensitivity_panels
+from jaxsge.plot.transport import (conductance_maps, energy_panels, phi_energy_maps, polar_panels,
+                                   sensitivity_panels, sweep_panels)
 
 PHI = 2 * np.pi * np.arange(32) / 32
 # A few-percent anisotropy (3 %): g = 0.2 (1 + 0.03 cos 4 phi).
@@ -175,6 +176,42 @@ def test_phi_energy_maps_pi_axis_units_and_full_turn(tmp_path):
     title = (r"spin-charge conductance over $\varphi$ and the Fermi energy: $\theta = \pi/2$, $k_B T = 0\,t$, "
              r"$L_x \times L_y = 12 \times 12$")
     assert_clean_layout(phi_energy_maps(PHI, ENERGY, amp[:1], [""], r"$E$ ($t$)", normalised=norm[:1], suptitle=title))
+
+
+def test_conductance_maps_diverge_around_zero_with_units(tmp_path):
+    """The sweep's map: one row per component present, a diverging colour map whose scale is symmetric about zero
+    and shared by the panels of a row, colour bars in e^2/h, phi in multiples of pi over the full turn."""
+    gate = np.array([0.3, 0.5, 0.9])  # not equally spaced: the cells follow the values
+    sign = np.cos(PHI)[None, :] * (gate[:, None] - 0.6)  # changes sign with phi and with the gate
+    panels = [{"Gsc_x": 1e-2 * sign, "Gcs_x": -4e-3 * sign}, {"Gsc_x": 2e-2 * sign, "Gcs_x": 1e-3 * sign}]
+    fig = conductance_maps(PHI, gate, panels, ["(a)", "(b)"], r"$\mathrm{gate}$ ($t$)", suptitle="sweep",
+                           path=tmp_path / "map.png")
+    assert (tmp_path / "map.png").stat().st_size > 1000
+    maps = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    bars = [ax for ax in fig.axes if ax.get_label() == "<colorbar>"]
+    assert len(maps) == 4 and len(bars) == 2  # rows G_sc^x, G_cs^x (no y component here), two panels each
+    assert all("e^2/h" in bar.get_ylabel() for bar in bars) and "G_{\\mathrm{sc}}^x" in bars[0].get_ylabel()
+    for row, top in ((0, 2e-2 * 0.3), (1, 4e-3 * 0.3)):
+        for ax in maps[2 * row: 2 * row + 2]:
+            mesh = ax.collections[0]
+            assert mesh.get_cmap().name == "RdBu_r" and mesh.get_array().shape == (gate.size, PHI.size + 1)
+            np.testing.assert_allclose(mesh.get_clim(), (-top, top), rtol=1e-12)
+    assert maps[-1].get_xlim() == (0.0, 2 * np.pi) and maps[0].get_ylabel() == r"$\mathrm{gate}$ ($t$)"
+    assert_clean_layout(fig)
+
+
+def test_sweep_panels_angle_average_and_anisotropy():
+    """Mean over phi and (max - min)/mean against the parameter, one colour per case, the units stated."""
+    gate = np.linspace(0.3, 0.9, 4)
+    amp = 1e-2 * (1 + gate[:, None] * np.cos(4 * PHI)[None, :] / 2)
+    fig = sweep_panels(gate, {"": {"sc": amp, "cs": 0.5 * amp}}, r"$\mathrm{gate}$ ($t$)", suptitle="sweep")
+    top, bottom = fig.axes[:2]
+    sc = [line for line in top.lines if line.get_linestyle() == "-"][0]
+    np.testing.assert_allclose(sc.get_ydata(), amp.mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose([line for line in bottom.lines if line.get_linestyle() == "-"][0].get_ydata(), gate,
+                               rtol=1e-12)  # (max - min)/mean = 2 (gate/2) for 1 + (gate/2) cos 4 phi
+    assert "e^2/h" in top.get_ylabel() and "mean" in bottom.get_ylabel()
+    assert_clean_layout(fig)
 
 
 def test_ensemble_figures_one_colour_per_disorder_strength():
