@@ -149,6 +149,10 @@ def run(args, argv=None) -> int:
         request(target, energy, **asked)  # every input checked before anything is computed or written
     except ValueError as err:  # the API's words for the options of this command
         message = str(err).replace("pass fold=False", "give --no-fold")
+        message, _, closed = message.partition("; pass allow_closed")  # conductance's option, not this command's
+        if closed:
+            message += (f" ({system.energy_name} = {float(np.asarray(energy)):.6g} t); give a Fermi energy at which "
+                        "every lead has open channels")
         option = next((o for o in ("layer", "operator") if message.startswith(o)), None)
         raise ValueError(message if option is None else f"--{option}{'s' * (option == 'operator')}: {message}") from None
     current = _current(args.current, stack.lead_names)

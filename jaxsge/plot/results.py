@@ -125,7 +125,7 @@ def draw_densities(ds, folder, fmt: str = "png") -> list:
     if "realization" in ds.dims:
         n = ds.sizes["realization"]
         if n > 1:
-            errors, band = totals.std(axis=0, ddof=1) / np.sqrt(n), f"mean $\pm$ standard error over {n} realizations"
+            errors, band = totals.std(axis=0, ddof=1) / np.sqrt(n), f"mean $\\pm$ standard error over {n} realizations"
         totals, density = totals.mean(axis=0), density.mean(axis=0)
     phi, operators = np.asarray(ds["phi"].values), [str(o) for o in ds["operator"].values]
     layers = fig["layer_labels"]
