@@ -49,7 +49,8 @@ def totals_panels(phi, totals, operators, layers, *, errors=None, band=None, cur
         if phi.size > 1:
             pi_ticks(ax, "x", lo=float(angles.min()), hi=float(angles.max()),
                      step=np.pi / 2 if np.ptp(phi) > np.pi / 2 else np.pi / 8)
-        ax.set_xlabel(r"$\varphi$")
+        if o >= n - cols:  # the lowest panel of each column (the x axis is shared)
+            ax.set_xlabel(r"$\varphi$")
     for ax in axes[n:]:
         ax.set_visible(False)
     if len(layers) > 1 or band:
