@@ -205,6 +205,8 @@ def _result(config, argv, args, d, theta, phi, realizations, current, map_choice
               "layers": np.asarray(d.layers), "density": values, "total": d.total,
               "magnetization": d.magnetization[(0,) * (realizations is not None)].reshape(phi.size, len(d.layers), 3),
               "operator_matrix": d.matrices}
+    if {"sx", "sy", "sz"} <= set(d.operators):  # the torque (dxc/2) m x <sigma> on each layer's magnetization
+        arrays["torque_total"] = d.torque().sum(axis=(-2, -1))
     if realizations is not None:
         arrays["realizations"] = np.asarray(realizations)
     meta = {"jaxsge_version": __version__, "command": command_line(argv), "config": config.path,
@@ -219,7 +221,8 @@ def _result(config, argv, args, d, theta, phi, realizations, current, map_choice
             "units": UNITS, "largest_current_totals": largest,
             "arrays": {"densities.npz": "phi (n_phi), theta, energy, layers, density ([n_realizations,] n_phi, layers, "
                                         "leads, operators, Lx, Ly), total (the same without Lx, Ly), magnetization "
-                                        "(n_phi, layers, 3), operator_matrix (operators, d, d)"
+                                        "(n_phi, layers, 3), operator_matrix (operators, d, d), with sx, sy, sz "
+                                        "torque_total ([n_realizations,] n_phi, layers, leads, 3)"
                                         + (", realizations" if realizations is not None else "")}}
     size = f"$L_x \\times L_y = {stack.Lx} \\times {stack.Ly}$"
     energy = value_text(system.energy_name, float(np.asarray(system.energy())))

@@ -61,6 +61,7 @@ def test_densities_nc_equals_the_api_reloads_and_replots(config, tmp_path, capsy
     assert meta["largest_current_totals"]["0"]["sy"]["value"] == pytest.approx(
         along[np.argmax(np.abs(along[:, 1])), 1], abs=TOL)
     assert json.loads(ds.attrs["figure"])["map_phi_index"] == 1
+    assert "torque_total" not in ds  # sx is not asked: no torque
     with np.load(out / "densities.npz") as data:
         np.testing.assert_array_equal(data["density"], ds["density"].values)
     assert main(["plot", str(out)]) == 0
@@ -82,6 +83,8 @@ def test_realizations_and_the_command_line(config, tmp_path):
     assert list(ds["operator"].values) == ["charge", "sx", "sy", "sz"]
     np.testing.assert_allclose(ds["density"].values, ref.values, atol=TOL, rtol=0)
     assert np.abs(ref.values[0] - ref.values[1]).max() > 1e-3, "the realizations differ"
+    assert ds["torque_total"].dims == ("realization", "phi", "layer", "lead", "component")
+    np.testing.assert_allclose(ds["torque_total"].values, ref.torque().sum(axis=(-2, -1)), atol=TOL, rtol=0)
 
 
 def test_t2g_layer_has_the_orbital_operators_by_default(tmp_path, capsys):
