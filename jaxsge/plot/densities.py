@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
-from .style import case_colors, closed, finish, pi_ticks, symbol
+from .style import case_colors, closed, finish, pi_fraction, pi_ticks, symbol
 
 #: mathtext of the named operators (a given matrix keeps its name in roman type).
 OPERATOR_SYMBOLS = {"charge": "n", "sx": r"\sigma_x", "sy": r"\sigma_y", "sz": r"\sigma_z", "Lx": "L_x",
@@ -28,8 +29,12 @@ def totals_panels(phi, totals, operators, layers, *, errors=None, band=None, cur
     ``totals``: (n_phi, layers, operators) in units 1/t (per unit eV of bias); ``layers``: their labels;
     ``errors``: the same shape
     (standard errors, drawn as error bars that ``band`` names) or None; ``current``: what drives it (for
-    the y label, e.g. "L -> R"). Returns the figure; written to ``path`` if given."""
+    the y label, e.g. "L -> R"). At one angle: one panel of bars, grouped by operator, one bar per layer.
+    Returns the figure; written to ``path`` if given."""
     phi = np.asarray(phi, dtype=float)
+    if phi.size == 1:
+        return _totals_bars(phi[0], totals[0], operators, layers, None if errors is None else errors[0], band,
+                            current, suptitle, path)
     n = len(operators)
     cols = min(n, 4)
     rows = -(-n // cols)
@@ -61,6 +66,25 @@ def totals_panels(phi, totals, operators, layers, *, errors=None, band=None, cur
     return finish(fig, path)
 
 
+def _totals_bars(phi, totals, operators, layers, errors, band, current, suptitle, path):
+    """The layer totals (layers, operators) at one angle as bars grouped by operator, one colour per layer."""
+    fig = Figure(figsize=(max(1.1 * len(operators) * max(len(layers), 2) / 2 + 2.0, 5.0), 3.6), layout="constrained")
+    ax = fig.subplots()
+    colors = case_colors(layers)
+    width = 0.8 / len(layers)
+    x = np.arange(len(operators))
+    for i, label in enumerate(layers):
+        ax.bar(x + (i - (len(layers) - 1) / 2) * width, totals[i], width, color=colors[label], label=label,
+               yerr=None if errors is None else errors[i], capsize=2)
+    ax.axhline(0.0, color="0.6", lw=0.6)
+    ax.set_xticks(x, [f"${operator_symbol(name)}$" for name in operators])
+    ax.set_ylabel(r"$\delta\langle O\rangle / eV$ ($1/t$)")
+    ax.set_title(rf"$\varphi = {pi_fraction(phi)}$")
+    ax.legend(frameon=False, title=band or None, fontsize="small")
+    fig.suptitle(suptitle or f"layer totals per unit bias, current {current}")
+    return finish(fig, path)
+
+
 def site_maps(maps, titles, operator: str, *, suptitle=None, path=None):
     """One panel per layer: ``maps[i]`` (Lx, Ly), delta<O>(x, y) per unit bias (1/t per site), x across and
     y up, each with its own colour scale symmetric about zero and its colorbar (layers differ by orders of
@@ -76,6 +100,8 @@ def site_maps(maps, titles, operator: str, *, suptitle=None, path=None):
         ax.set_title(title)
         ax.set_xlabel("$x$ ($a$)")
         ax.set_ylabel("$y$ ($a$)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         fig.colorbar(image, ax=ax, label=label, shrink=0.9)
     fig.suptitle(suptitle or "")
     return finish(fig, path)
