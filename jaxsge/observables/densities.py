@@ -268,7 +268,8 @@ def densities(system, energy=None, *, layer=0, operators=NAMED_OPERATORS, kT: fl
                           np.repeat(index[at], eps.size), (at.size, eps.size))
                 node_plan = plan_for(s, eps, fold=fold, path=path, allow_closed=True, edge_tolerance=0.0,
                                      realizations=realizations, precision=precision)
-                out = run(s, points, node_plan, **common)
+                label = f"{progress}, thermal quadrature order {order}" if isinstance(progress, str) else progress
+                out = run(s, points, node_plan, **{**common, "progress": label})
                 flat[at] = np.einsum("nk...,k->n...", out.densities, weights)
                 stats.append(out.stats.reshape(-1, 2))
             return values, (values, nodes, np.concatenate(stats))
