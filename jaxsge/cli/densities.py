@@ -58,6 +58,8 @@ def add_parser(sub):
     cmd.add_argument("--rtol", type=float, default=1e-6,
                      help="at kT > 0: the thermal quadrature is refined until the densities change by less than this, "
                           "relative to their largest value (default 1e-6; 1e-4 suits site maps of small junctions)")
+    cmd.add_argument("--max-order", type=int, default=128, metavar="N",
+                     help="at kT > 0: the most quadrature nodes per piece between subband edges (default 128)")
     cmd.add_argument("--realizations", type=int, metavar="N",
                      help="disorder realizations 0 .. N - 1 (default: n_realizations of the config, or none)")
     cmd.add_argument("--current", metavar="A,B",
@@ -140,11 +142,13 @@ def run(args, argv=None) -> int:
     if n_real is not None and not 1 <= n_real <= 100_000:
         raise ValueError(f"--realizations {n_real}: must be between 1 and 100000")
     realizations = None if n_real is None else list(range(n_real))
+    if not 8 <= args.max_order <= 4096:  # the quadrature starts at 4 nodes and doubles: 8 allows one comparison
+        raise ValueError(f"--max-order {args.max_order}: must be between 8 and 4096")
     if not 0 < args.rtol < 1:
         raise ValueError(f"--rtol {args.rtol}: must lie between 0 and 1")
     energy = system.energy()
     target = stack.replace(theta=theta, phi=phi)
-    asked = dict(layer=layers, operators=names, kT=kT, realizations=realizations, **options)
+    asked = dict(layer=layers, operators=names, kT=kT, realizations=realizations, max_order=args.max_order, **options)
     try:
         request(target, energy, **asked)  # every input checked before anything is computed or written
     except ValueError as err:  # the API's words for the options of this command
@@ -159,7 +163,10 @@ def run(args, argv=None) -> int:
     map_operator, map_index = _map_choice(args, names, phi)
     with result_folder(args.out, "densities", FILES, overwrite=args.overwrite) as out:
         start = time.perf_counter()
-        d = densities(target, energy, rtol=args.rtol, progress=False if args.no_progress else "densities", **asked)
+        try:
+            d = densities(target, energy, rtol=args.rtol, progress=False if args.no_progress else "densities", **asked)
+        except ValueError as err:  # the thermal quadrature's advice, in this command's options
+            raise ValueError(str(err).replace("raise max_order or rtol", "raise --max-order or --rtol")) from None
         seconds = time.perf_counter() - start
         arrays, meta, labelled = _result(config, argv, args, d, theta, phi, realizations, current,
                                          (map_operator, map_index), seconds)

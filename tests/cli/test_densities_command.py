@@ -113,6 +113,8 @@ def test_t2g_layer_has_the_orbital_operators_by_default(tmp_path, capsys):
     (["--current", "L,Q"], ["--current", "L, R, F, B, M"]),
     (["--kT", "-0.1"], ["kT"]),
     (["--realizations", "0"], ["--realizations 0"]),
+    (["--max-order", "4"], ["--max-order 4"]),
+    (["--rtol", "2"], ["--rtol 2"]),
     (["--nphi", "0"], ["nphi = 0"]),
     (["--set", "mu=9"], ["mu"]),
 ])
