@@ -102,7 +102,8 @@ def _current(spec, leads) -> list:
         return ["L", "R"] if {"L", "R"} <= set(leads) else list(leads[:2])
     pair = _list(spec, "--current")
     if len(pair) != 2 or not set(pair) <= set(leads):
-        raise ValueError(f"--current {spec!r}: give two different leads A,B of this junction's leads {', '.join(leads)}")
+        raise ValueError(f"--current {spec!r}: give two different leads A,B of this junction's leads "
+                         f"{', '.join(leads)}")
     return pair
 
 
@@ -158,7 +159,8 @@ def run(args, argv=None) -> int:
             message += (f" ({system.energy_name} = {float(np.asarray(energy)):.6g} t); give a Fermi energy at which "
                         "every lead has open channels")
         option = next((o for o in ("layer", "operator") if message.startswith(o)), None)
-        raise ValueError(message if option is None else f"--{option}{'s' * (option == 'operator')}: {message}") from None
+        name = {"layer": "--layer", "operator": "--operators"}.get(option)
+        raise ValueError(message if name is None else f"{name}: {message}") from None
     current = _current(args.current, stack.lead_names)
     map_operator, map_index = _map_choice(args, names, phi)
     with result_folder(args.out, "densities", FILES, overwrite=args.overwrite) as out:
@@ -239,7 +241,8 @@ def _result(config, argv, args, d, theta, phi, realizations, current, map_choice
     figure = {"current": current, "map_operator": operator, "map_phi_index": index, "layer_labels": labels,
               "totals_title": f"layer totals per unit bias, current {current[0]} $\\to$ {current[1]}:\n{where}"
                               + (f", mean of {len(realizations)} realizations" if realizations else ""),
-              "map_title": f"${operator_symbol(operator)}$ site map per unit bias, current {current[0]} $\\to$ {current[1]}, "
+              "map_title": f"${operator_symbol(operator)}$ site map per unit bias, current {current[0]} "
+                           f"$\\to$ {current[1]}, "
                            f"{value_text('phi', float(phi[index]))}:\n{where}"
                            + (f", mean of {len(realizations)} realizations" if realizations else "")}
     labelled = densities_dataset(arrays, meta, provenance(system, config.path, command_line(argv)), figure)

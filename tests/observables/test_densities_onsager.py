@@ -24,14 +24,14 @@ terms (Rashba, Dresselhaus, L.S, the orbital-changing gamma hopping), the hoppin
 and the disorder are time-even and stay. The relation is not an identity at one m: with spin-orbit
 coupling and a non-collinear m, nu_a(O; m) differs from eps_O e_a(O; m) (asserted: by more than 1e-4).
 
-Spin-charge reading (Brouwer's pumping formula, P. W. Brouwer, PRB 58, R10135 (1998)): the charge pumped
-emitted into lead a per unit change of a slowly varied field h O is (his Eq. (2))
-dQ_a/dh = (1/2 pi) Im sum_b sum_(channels) (dS_ab^*/dh) S_ab = e_a(O) / (2 pi) (units of e, h in units of
-t). So the relation reads: the density of O per unit bias of lead a, ``Densities.per_unit_bias`` = nu_a / 2 pi, at m equals
-eps_O times the charge pumped into lead a per unit change of a field h O at -m. For O = sigma_k summed
-over the 2DEG this is the Edelstein response (a bias drives a spin density) against its Onsager partner
-(a varying Zeeman field there drives a charge current), the pair of the spin-charge conversion
-conductances G_sc(m) and G_cs(-m) (the paper's Eq. (4)) for densities instead of a magnetic lead.
+Spin-charge reading (Brouwer's pumping formula, P. W. Brouwer, PRB 58, R10135 (1998)): the charge
+emitted into lead a per unit change of a slowly varied field h O is (his Eq. (2)) dQ_a/dh = (1/2 pi) Im sum_b
+sum_(channels) (dS_ab^*/dh) S_ab = e_a(O) / (2 pi) (units of e, h in units of t). So the relation reads: the
+density of O per unit bias of lead a, ``Densities.per_unit_bias`` = nu_a / 2 pi, at m equals eps_O times the
+charge pumped into lead a per unit change of a field h O at -m. For O = sigma_k summed over the 2DEG this is
+the Edelstein response (a bias drives a spin density) against its Onsager partner (a varying Zeeman field
+there drives a charge current), the pair of the spin-charge conversion conductances G_sc(m) and G_cs(-m) (the
+paper's Eq. (4)) for densities instead of a magnetic lead.
 
 Tolerances: 1e-8 absolute on layer totals of order 0.1-20 (the S derivative by a five-point central
 difference, step 3e-4: truncation and rounding about 1e-11; reached 1e-12 on the one-orbital junction, 2DEG and
@@ -103,11 +103,12 @@ def _operators(stack, z):
 
 @pytest.mark.parametrize("case", ["one_orbital", "magnet_layer", "t2g"])
 def test_injectivity_at_m_is_the_emissivity_at_minus_m(case):
-    """nu_a(O; m) = eps_O e_a(O; -m) for every lead a and O in charge, sigma_k (and on the t2g 2DEG L_k and
-    L.S), summed over the 2DEG, or over the magnet's layer (its states by back-substitution, fold=False), (1e-8); the same relation at the same m fails for the time-odd operators (by
-    more than 1e-4): the reversal of m is what makes it hold. One-orbital case: disorder, linear Rashba in the
-    2DEG and barrier, cubic Rashba off; t2g case: disorder, L.S (lam = 0.1), the orbital-changing hopping
-    (gamma = 0.15), both with a non-collinear magnetization (theta, phi not on an axis or a mirror plane)."""
+    """nu_a(O; m) = eps_O e_a(O; -m) for every lead a and O in charge, sigma_k (and on the t2g 2DEG L_k and L.S),
+    summed over the 2DEG, or over the magnet's layer (its states by back-substitution, fold=False), (1e-8); the
+    same relation at the same m fails for the time-odd operators (by more than 1e-4): the reversal of m is what
+    makes it hold. One-orbital case: disorder, cubic Rashba (-0.2) in the 2DEG, linear Rashba (0.4) in the barrier; t2g
+    case: disorder, L.S (lam = 0.1), the orbital-changing hopping (gamma = 0.15), both with a non-collinear
+    magnetization (theta, phi not on an axis or a mirror plane)."""
     stack, energy = (junction(T2G), float(T2G.mu)) if case == "t2g" else (ONE_ORBITAL, 1.1)
     z = 3 if case == "magnet_layer" else 0  # the magnet's layer: a dense slice above the 2DEG (fold=False)
     ops = _operators(stack, z)
