@@ -66,6 +66,8 @@ def test_densities_nc_equals_the_api_reloads_and_replots(config, tmp_path, capsy
         np.testing.assert_array_equal(data["density"], ds["density"].values)
     assert main(["plot", str(out)]) == 0
     assert sorted(p.name for p in (out / "replot").iterdir()) == ["map.png", "run.json", "totals.png"]
+    for name in ("map.png", "totals.png"):  # drawn from the file alone, as the command drew them
+        assert (out / "replot" / name).read_bytes() == (out / name).read_bytes(), name
 
 
 def test_realizations_and_the_command_line(config, tmp_path):
