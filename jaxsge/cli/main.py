@@ -19,10 +19,10 @@ import threading
 import warnings
 
 from .. import __version__
-from . import conductance, ensemble, kwant_check, plot, scan, sensitivity, stack, well
+from . import conductance, densities, ensemble, kwant_check, plot, scan, sensitivity, stack, well
 from .common import run_command
 
-COMMANDS = (conductance, scan, sensitivity, ensemble, stack, well, kwant_check, plot)
+COMMANDS = (conductance, scan, sensitivity, densities, ensemble, stack, well, kwant_check, plot)
 
 
 def build_parser() -> argparse.ArgumentParser:

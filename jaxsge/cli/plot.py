@@ -1,7 +1,7 @@
 """``jaxsge plot PATH [--format png|pdf|svg] [--out FOLDER] [--overwrite]``: every figure of a result, redrawn.
 
-PATH: a result folder of ``scan``, ``sensitivity``, ``stack --out`` or ``ensemble`` (or its labelled
-file scan.nc, sensitivity.nc, stack.nc, ensemble.nc). The figures are drawn from the saved data
+PATH: a result folder of ``scan``, ``sensitivity``, ``densities``, ``stack --out`` or ``ensemble`` (or its
+labelled file scan.nc, sensitivity.nc, densities.nc, stack.nc, ensemble.nc). The figures are drawn from the saved data
 alone (``plot.results``, the functions the commands themselves draw with): nothing is solved. The
 Fermi contours of the paper's 2DEG are stored in the file as data. ``--out``: where the figures go
 (default: the folder ``replot`` inside the result folder, so that the files the command wrote, which
@@ -26,8 +26,8 @@ from .common import add_output
 
 def add_parser(sub):
     cmd = sub.add_parser("plot", help="redraw every figure of a result folder from its saved data (no solve)")
-    cmd.add_argument("path", metavar="PATH", help="a result folder (or its scan.nc, sensitivity.nc, stack.nc, "
-                     "ensemble.nc)")
+    cmd.add_argument("path", metavar="PATH", help="a result folder (or its scan.nc, sensitivity.nc, densities.nc, "
+                     "stack.nc, ensemble.nc)")
     cmd.add_argument("--format", default="png", choices=("png", "pdf", "svg"), help="figure format (default png)")
     add_output(cmd, "folder of the figures (default: replot/ in the result folder, replaced by each plot of that "
                "result)", required=False, metavar="FOLDER")

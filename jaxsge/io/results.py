@@ -29,7 +29,8 @@ from .describe import plain
 from .files import write_json, write_npz
 
 #: The labelled file of each result kind (the ``kind`` attribute), in the folder a command writes.
-FILES = {"scan": "scan.nc", "sensitivity": "sensitivity.nc", "stack": "stack.nc", "ensemble": "ensemble.nc"}
+FILES = {"scan": "scan.nc", "sensitivity": "sensitivity.nc", "stack": "stack.nc", "ensemble": "ensemble.nc",
+         "densities": "densities.nc"}
 #: The trailing dimensions of the transmission arrays: T[..., to_lead, to_spin, from_lead, from_spin].
 T_DIMS = ("to_lead", "to_spin", "from_lead", "from_spin")
 OPEN_DIMS = ("lead", "spin")
@@ -274,6 +275,31 @@ def ensemble_dataset(arrays, meta, attrs, figure, cases, contours=None):
     return dataset("ensemble", arrays, coords, templates,
                    {**attrs, "meta": json.dumps(plain(meta)), "figure": json.dumps(figure),
                     "case_axes": json.dumps(names)})
+
+
+def densities_dataset(arrays, meta, attrs, figure):
+    """densities.nc: ``density`` with dimensions [realization,] phi, layer, lead, operator, x, y (site maps),
+    ``total`` without x, y (layer totals), ``torque_total`` ([realization,] phi, layer, lead, component; with the
+    three spin operators), ``magnetization`` (phi, layer, component) and the operators' blocks
+    ``operator_matrix`` (operator, row, col; complex); theta and the Fermi energy as scalar coordinates."""
+    arrays = dict(arrays)
+    theta, energy = (np.asarray(arrays.pop(k)) for k in ("theta", "energy"))
+    coords = {"phi": arrays.pop("phi"), "layer": arrays.pop("layers"), "lead": np.asarray(meta["leads"]),
+              "operator": np.asarray(meta["operators"]), "component": np.asarray(["x", "y", "z"])}
+    coords["x"], coords["y"] = (np.arange(n) for n in np.shape(arrays["density"])[-2:])
+    lead = ("phi",)
+    if "realizations" in arrays:
+        coords["realization"], lead = arrays.pop("realizations"), ("realization", "phi")
+    units = {"density": "1/t per site (sum over the lead's channels of psi^dagger O psi; per unit bias: / 2 pi)",
+             "total": "1/t per layer (per unit bias: / 2 pi)", "magnetization": "unit vector", "operator_matrix": "",
+             "torque_total": "1 (angular momentum per unit time given to the layer's magnetization, hbar = 1, as "
+                             "density times t; per unit bias: / 2 pi)"}
+    ds = dataset("densities", arrays, coords,
+                 lambda name: [(*lead, "layer", "lead", "component")] if name == "torque_total" else [
+                     (*lead, "layer", "lead", "operator", "x", "y"), (*lead, "layer", "lead", "operator"),
+                     ("phi", "layer", "component"), ("operator", "row", "col")],
+                 {**attrs, "meta": json.dumps(plain(meta)), "figure": json.dumps(figure)}, units=units)
+    return ds.assign_coords(theta=((), theta, {"units": "rad"}), energy=((), energy, {"units": "t"}))
 
 
 def _lead_coords(leads):

@@ -30,12 +30,12 @@ layer there is refused with the advice ``fold=False``.
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Tuple
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 
 from ..core.batching import memory_budget
-from ..core.lattice import PAULI, magnetization
+from ..core.lattice import PAULI, T2G_L, magnetization
 from ..core.precision import x64
 from ..model.junction import JunctionParams, junction, validate
 from ..model.stack import Stack, direction
@@ -47,6 +47,9 @@ from .scan import check_temperature, refine_thermal_order, thermal_nodes
 # Operators by name: the identity (charge) and the Pauli matrices on the spin of every orbital of a site
 # (states ordered orbital-major, spin fastest, as the solver's basis).
 NAMED_OPERATORS = ("charge", "sx", "sy", "sz")
+# On a layer of the three t2g orbitals (dyz, dxz, dxy): the orbital angular momentum L_k x 1_spin
+# (``core.lattice.T2G_L``, docs/model.md) and L.S = (1/2) sum_k L_k x sigma_k.
+ORBITAL_OPERATORS = ("Lx", "Ly", "Lz", "LdotS")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,8 +120,25 @@ class Densities:
         return (self.dxc[:, None, None, None, None] / 2) * np.cross(m, spin, axis=-3)
 
 
+def named_block(name: str, d: int) -> np.ndarray:
+    """The (d, d) block of a named operator (:data:`NAMED_OPERATORS`, and on a t2g layer, d = 6,
+    :data:`ORBITAL_OPERATORS`); ValueError naming what is allowed otherwise."""
+    allowed = NAMED_OPERATORS + (ORBITAL_OPERATORS if d == 6 else ())
+    if name not in allowed:
+        why = (f"; {', '.join(ORBITAL_OPERATORS)} are the t2g orbital operators, for a layer of 3 orbitals (this "
+               f"one has {d // 2})" if name in ORBITAL_OPERATORS else "")
+        raise ValueError(f"operator {name!r} must be one of {', '.join(allowed)} or a ({d}, {d}) matrix{why}")
+    if name == "charge":
+        return np.eye(d, dtype=complex)
+    if name in NAMED_OPERATORS:
+        return np.kron(np.eye(d // 2), PAULI["xyz".index(name[1])])
+    if name == "LdotS":
+        return sum(np.kron(T2G_L[k], PAULI[k]) for k in range(3)) / 2
+    return np.kron(T2G_L["xyz".index(name[1])], np.eye(2))
+
+
 def operator_matrices(operators, d: int) -> Tuple[Tuple[str, ...], np.ndarray]:
-    """Names and (n, d, d) blocks of the ``operators``: names of :data:`NAMED_OPERATORS`, one Hermitian
+    """Names and (n, d, d) blocks of the ``operators``: names (:func:`named_block`), one Hermitian
     (d, d) matrix, or a sequence or dict (name -> name or matrix) of them."""
     if isinstance(operators, str) or (np.ndim(operators) == 2 and not isinstance(operators, dict)):
         operators = [operators]
@@ -128,9 +148,7 @@ def operator_matrices(operators, d: int) -> Tuple[Tuple[str, ...], np.ndarray]:
     names, blocks = [], []
     for k, (name, op) in enumerate(items):
         if isinstance(op, str):
-            if op not in NAMED_OPERATORS:
-                raise ValueError(f"operator {op!r} must be one of {', '.join(NAMED_OPERATORS)} or a ({d}, {d}) matrix")
-            block = np.eye(d, dtype=complex) if op == "charge" else np.kron(np.eye(d // 2), PAULI["xyz".index(op[1])])
+            block = named_block(op, d)
             names.append(op if name is None else name)
         else:
             try:
@@ -169,23 +187,28 @@ def local_request(s: Stack, layer, operators) -> Tuple[LocalRequest, Tuple[str, 
     return LocalRequest(_layers(layer, s), frozen), names, blocks
 
 
-@x64
-def densities(system, energy=None, *, layer=0, operators=NAMED_OPERATORS, kT: float = 0.0, realizations=None,
-              fold: bool = True, path: str = "auto", precision: str = "auto", rtol: float = 1e-6,
-              max_order: int = 128, memory_budget_gib=None, progress: bool = False) -> Densities:
-    """The current-induced densities of ``operators`` in ``layer`` per unit bias of each lead (module docstring).
+class Request(NamedTuple):
+    """A checked request of :func:`densities`: the stack and energy, the kernel's local request with the
+    operators' names and blocks, the evaluation grid, the plan, the temperature and the memory budget."""
 
-    ``system``: ``JunctionParams`` (at ``energy`` or its ``mu``) or a Stack (``energy``
-    required); its ``theta``, ``phi`` and ``energy`` may be arrays (broadcast together, batch
-    axes); ``realizations``: disorder realization indices (a leading batch axis). ``layer``: a
-    layer index or a sequence of them (in dense slices; folded layers are refused, use
-    ``fold=False``). ``operators``: names of :data:`NAMED_OPERATORS`, Hermitian (d, d) blocks
-    (d = 2 states per site, spin up first), or a dict name -> either. ``kT`` > 0: thermal average
-    over -df/dE, the quadrature order doubled until the densities change by less than ``rtol``
-    (relative to their largest value), at most ``max_order`` nodes per piece. ``fold``, ``path``,
-    ``precision``, ``memory_budget_gib``, ``progress``: as in ``solve.transmissions.solve``;
-    every channel is a right-hand side (the scattering states of the top lead are its solutions).
-    """
+    stack: Stack
+    energy: object
+    local: LocalRequest
+    names: Tuple[str, ...]
+    blocks: np.ndarray
+    grid: tuple
+    plan: object
+    kT: float
+    budget: int
+
+
+def request(system, energy=None, *, layer=0, operators=NAMED_OPERATORS, kT: float = 0.0, realizations=None,
+            fold: bool = True, path: str = "auto", precision: str = "auto", max_order: int = 128,
+            memory_budget_gib=None) -> Request:
+    """Every input of :func:`densities` checked in plain Python, before anything is computed (the arguments
+    are its own): a ValueError naming the parameter otherwise (a layer out of range, folded or of another
+    orbital count, an unknown or non-Hermitian operator, an energy without open channels, a temperature
+    out of range, a memory budget the machine lacks)."""
     if isinstance(system, JunctionParams):
         validate(system)
         s, energy = junction(system), system.mu if energy is None else energy
@@ -200,7 +223,31 @@ def densities(system, energy=None, *, layer=0, operators=NAMED_OPERATORS, kT: fl
     pl = plan_for(s, energy, fold=fold, path=path, realizations=realizations, precision=precision)
     check_local(s, pl, local)
     kT = check_temperature(s, energy, kT, max_order)
-    budget = memory_budget(memory_budget_gib)
+    return Request(s, energy, local, names, blocks, grid, pl, kT, memory_budget(memory_budget_gib))
+
+
+@x64
+def densities(system, energy=None, *, layer=0, operators=NAMED_OPERATORS, kT: float = 0.0, realizations=None,
+              fold: bool = True, path: str = "auto", precision: str = "auto", rtol: float = 1e-6,
+              max_order: int = 128, memory_budget_gib=None, progress: bool = False) -> Densities:
+    """The current-induced densities of ``operators`` in ``layer`` per unit bias of each lead (module docstring).
+
+    ``system``: ``JunctionParams`` (at ``energy`` or its ``mu``) or a Stack (``energy``
+    required); its ``theta``, ``phi`` and ``energy`` may be arrays (broadcast together, batch
+    axes); ``realizations``: disorder realization indices (a leading batch axis). ``layer``: a
+    layer index or a sequence of them (in dense slices; folded layers are refused, use
+    ``fold=False``). ``operators``: names of :data:`NAMED_OPERATORS` (and on a layer of the three t2g
+    orbitals :data:`ORBITAL_OPERATORS`), Hermitian (d, d) blocks (d = 2 n states per site of n orbitals,
+    spin fastest, spin up first), or a dict name -> either. Every input is checked first
+    (:func:`request`). ``kT`` > 0: thermal average
+    over -df/dE, the quadrature order doubled until the densities change by less than ``rtol``
+    (relative to their largest value), at most ``max_order`` nodes per piece. ``fold``, ``path``,
+    ``precision``, ``memory_budget_gib``, ``progress``: as in ``solve.transmissions.solve``;
+    every channel is a right-hand side (the scattering states of the top lead are its solutions).
+    """
+    s, energy, local, names, blocks, grid, pl, kT, budget = request(
+        system, energy, layer=layer, operators=operators, kT=kT, realizations=realizations, fold=fold, path=path,
+        precision=precision, max_order=max_order, memory_budget_gib=memory_budget_gib)
     theta, phi, energies, index, shape = grid
     common = dict(reflection=True, local=local, budget=budget, progress=progress)
     nodes, error = 0, 0.0
@@ -221,7 +268,8 @@ def densities(system, energy=None, *, layer=0, operators=NAMED_OPERATORS, kT: fl
                           np.repeat(index[at], eps.size), (at.size, eps.size))
                 node_plan = plan_for(s, eps, fold=fold, path=path, allow_closed=True, edge_tolerance=0.0,
                                      realizations=realizations, precision=precision)
-                out = run(s, points, node_plan, **common)
+                label = f"{progress}, thermal quadrature order {order}" if isinstance(progress, str) else progress
+                out = run(s, points, node_plan, **{**common, "progress": label})
                 flat[at] = np.einsum("nk...,k->n...", out.densities, weights)
                 stats.append(out.stats.reshape(-1, 2))
             return values, (values, nodes, np.concatenate(stats))

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..io.results import contours_of, meta_of, stack_of
 from ..observables.scan import spin_charge_pair
+from .densities import site_maps, totals_panels
 from .ensemble import plot_convergence, plot_curves, plot_fig3
 from .junction import draw_stack
 from .style import value_colors
@@ -146,7 +147,37 @@ def draw_ensemble(ds, folder, fmt: str = "png") -> list:
     return written
 
 
-DRAW = {"scan": draw_scan, "sensitivity": draw_sensitivity, "stack": draw_stack_result, "ensemble": draw_ensemble}
+def draw_densities(ds, folder, fmt: str = "png") -> list:
+    """totals.{fmt} (layer totals against phi, one panel per operator) and map.{fmt} (site maps of one operator at
+    one angle, one panel per layer) of the densities per unit bias of the current between the two leads of
+    ``figure["current"]``: (values(a) - values(b)) / 2 / 2 pi (a at +V/2, b at -V/2; docs/densities.md); the mean
+    over the realizations, with standard errors on the totals, where there are several."""
+    folder, fig = pathlib.Path(folder), _figure(ds)
+    a, b = fig["current"]
+
+    def current(name):
+        values = ds[name]
+        return np.asarray(((values.sel(lead=a) - values.sel(lead=b)) / 2 / (2 * np.pi)).values)
+
+    totals, density = current("total"), current("density")
+    errors, band = None, None
+    if "realization" in ds.dims:
+        n = ds.sizes["realization"]
+        if n > 1:
+            errors, band = totals.std(axis=0, ddof=1) / np.sqrt(n), f"mean $\\pm$ standard error over {n} realizations"
+        totals, density = totals.mean(axis=0), density.mean(axis=0)
+    phi, operators = np.asarray(ds["phi"].values), [str(o) for o in ds["operator"].values]
+    layers = fig["layer_labels"]
+    totals_panels(phi, totals, operators, layers, errors=errors, band=band, current=f"{a} -> {b}",
+                  suptitle=fig["totals_title"], path=folder / f"totals.{fmt}")
+    o, i = operators.index(fig["map_operator"]), fig["map_phi_index"]
+    site_maps([density[i, k, o] for k in range(len(layers))], layers, fig["map_operator"],
+              suptitle=fig["map_title"], path=folder / f"map.{fmt}")
+    return [f"totals.{fmt}", f"map.{fmt}"]
+
+
+DRAW = {"scan": draw_scan, "sensitivity": draw_sensitivity, "stack": draw_stack_result, "ensemble": draw_ensemble,
+        "densities": draw_densities}
 
 
 def draw_result(ds, folder, fmt: str = "png") -> list:

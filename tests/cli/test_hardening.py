@@ -347,6 +347,7 @@ COMMANDS = {
     "sensitivity": ["--nphi", "8", "--no-progress"],
     "stack": [],
     "ensemble": ["--no-progress"],
+    "densities": ["--nphi", "2", "--no-progress"],
 }
 
 
@@ -363,7 +364,7 @@ def test_random_malformed_configs_never_end_in_a_traceback_or_nan(tmp_path, caps
         config = tmp_path / f"case{case}.toml"
         config.write_text("".join(f"{k} = {v}\n" for k, v in values.items()))
         args = [command, str(config), *COMMANDS[command]]
-        if command in ("scan", "sensitivity", "ensemble"):
+        if command in ("scan", "sensitivity", "ensemble", "densities"):
             args += ["--out", str(tmp_path / f"out{case}")]
         try:
             code = main(args)

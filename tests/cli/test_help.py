@@ -14,8 +14,8 @@ from jaxsge.cli.main import COMMANDS, build_parser, main
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # Any backtick (reST literals and roles, Markdown code) and any reST role such as :func: or :data:.
 MARKUP = re.compile(r"`|:[a-z]+:`?")
-SOLVING = ("conductance", "scan", "sensitivity", "ensemble", "stack", "kwant-check")
-WRITING = ("conductance", "scan", "sensitivity", "ensemble", "stack", "well", "plot")
+SOLVING = ("conductance", "scan", "sensitivity", "densities", "ensemble", "stack", "kwant-check")
+WRITING = ("conductance", "scan", "sensitivity", "densities", "ensemble", "stack", "well", "plot")
 
 
 def subcommand_helps() -> dict:

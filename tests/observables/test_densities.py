@@ -210,3 +210,19 @@ def test_inputs_are_refused_with_one_clear_error():
         densities(KRYLOV_READY, E, operators=[np.eye(3)])
     with pytest.raises(ValueError, match="energy"):
         densities(KRYLOV_READY)
+
+
+def test_orbital_operators_by_name():
+    """Lx, Ly, Lz, LdotS name L_k x 1_spin and (1/2) sum_k L_k x sigma_k on a three-orbital layer (d = 6); on a
+    one-orbital layer they are refused, saying why."""
+    from jaxsge.core.lattice import PAULI, T2G_L
+    from jaxsge.observables.densities import operator_matrices
+
+    names, blocks = operator_matrices(("sy", "Lx", "Lz", "LdotS"), 6)
+    assert names == ("sy", "Lx", "Lz", "LdotS")
+    np.testing.assert_array_equal(blocks[0], np.kron(np.eye(3), PAULI[1]))
+    np.testing.assert_array_equal(blocks[1], np.kron(T2G_L[0], np.eye(2)))
+    np.testing.assert_array_equal(blocks[2], np.kron(T2G_L[2], np.eye(2)))
+    np.testing.assert_allclose(blocks[3], sum(np.kron(T2G_L[k], PAULI[k]) for k in range(3)) / 2, atol=0)
+    with pytest.raises(ValueError, match="layer of 3 orbitals"):
+        operator_matrices(("Lz",), 2)
