@@ -407,12 +407,13 @@ class SideLead(Lead):
         n = side_lead_orbitals(s, self)
         width = side_lead_extent(s, self)[1]
         phi_w = sine_modes(width)[0]
+        sigma = chain_self_energy(energy, side_lead_chains(s, self), self.t)  # (width, n, 2): one layer
+        if n == 1:
+            sigma = sigma[:, 0, :]  # (width, 2)
         chi = self.spinors(theta, phi, magnetic)
         if n == 1:
-            sigma = chain_self_energy(energy, side_lead_chains(s, self), self.t)[:, 0, :]  # (width, 2)
             block = jnp.einsum("im,ms,jm,as,bs->iajb", phi_w, sigma, phi_w, chi, jnp.conj(chi))
         else:
-            sigma = chain_self_energy(energy, side_lead_chains(s, self), self.t)  # (width, n, 2): one layer
             block = jnp.einsum("im,mos,jm,as,bs,op->ioajpb", phi_w, sigma, phi_w, chi, jnp.conj(chi), jnp.eye(n))
         return (*side_lead_sites(s, self), block.reshape(2 * n * width, 2 * n * width))
 

@@ -570,8 +570,9 @@ def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_b
         profile = profile - uniform
     dq = energy - uniform - band_energies(Lx, Ly, layer.t)
     diag = dq[:, :, None, None] * I2 - site_block(layer, *direction(layer, theta, phi)) - mode_blocks
-    return LayerOperator(diag, in_plane_table(layer, pl.spin_orbit[z]), profile, _layer_sides(s, z, theta, phi, energy, pl),
-                         sine_modes(Lx)[0], sine_modes(Ly)[0])
+    sides = _layer_sides(s, z, theta, phi, energy, pl)
+    return LayerOperator(diag, in_plane_table(layer, pl.spin_orbit[z]), profile, sides, sine_modes(Lx)[0],
+                         sine_modes(Ly)[0])
 
 
 def _layer_sides(s: Stack, z: int, theta, phi, energy, pl: Plan) -> tuple:
