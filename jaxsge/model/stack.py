@@ -133,7 +133,8 @@ class Lead:
       modes (separable factors, no dense real-space transform).
     - As ``Stack.top`` / ``Stack.bottom``: a lead diagonal in the sine modes of the layer it attaches to,
       one semi-infinite chain per mode, orbital and spin (:meth:`mode_chains`), into which the solver folds
-      the uniform layers next to it (``solve.kernel``).
+      the uniform layers next to it (``solve.kernel``); its ``theta``, ``phi`` (None: the stack's) are its
+      spin axis, along which ``plan.plan`` folds.
 
     Every channel label is a tuple of three integers, the last its spin index (0: along the lead's spin
     axis, :meth:`spinors`; 1: against it). Channels come from :meth:`channels` (by default the chains
