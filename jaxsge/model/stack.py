@@ -8,8 +8,9 @@ p^2 -> 2 - 2 cos k, p^3 -> sin^3 k; the terms are tabulated in ``docs/layered.md
 Landauer-Buttiker set-up of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023), Eq. (1), with
 any number of electrodes]: any number of :class:`SideLead`, an optional top and bottom
 :class:`VerticalLead`, or leads of any other kind: every lead is a :class:`Lead`, the one protocol
-through which the planner and the solver ask it for its channels, self-energy and coupling. Angles None on a layer or a lead follow the stack's magnetization
-``(Stack.theta, Stack.phi)``, the angles that scans vary. Every physical number is a pytree leaf
+through which the planner and the solver ask it for its channels, self-energy and coupling.
+Angles None on a layer or a lead follow the stack's magnetization ``(Stack.theta, Stack.phi)``,
+the angles that scans vary. Every physical number is a pytree leaf
 (traced, batched, differentiated, changed without recompiling); geometry (sizes, lead placement,
 names, the seed) is static.
 """

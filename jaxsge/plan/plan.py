@@ -8,9 +8,10 @@ by one LU or a Krylov method (``solver``); docs/layered.md ("How the path is cho
 the rules, :meth:`Plan.explain` which was chosen for each layer, and why.
 
 The plan also fixes the candidate channels of every lead (open at one of the energies asked
-for: ``model.stack.Lead.channels``, asked of each lead) and, for derivatives, which leaves will vary: ``varied`` is a Stack-shaped pytree of
-booleans, and a varied number counts as non-zero (a layer whose alpha1 is differentiated at
-alpha1 = 0 is not folded), since the plan must hold at every point the derivative looks at.
+for: ``model.stack.Lead.channels``, asked of each lead) and, for derivatives, which leaves will
+vary: ``varied`` is a Stack-shaped pytree of booleans, and a varied number counts as non-zero
+(a layer whose alpha1 is differentiated at alpha1 = 0 is not folded), since the plan must hold
+at every point the derivative looks at.
 
 Under a caller's JAX transformation (``solve.transmissions.plan_for``) the same rule applies to
 every traced number, and the numbers that decide the channels and the Krylov shell are read
