@@ -163,7 +163,7 @@ class Lead:
         Without values (``energies`` None, or the chains or t traced under ``jit`` or ``vmap``): every
         chain, since the kernel keeps only the open ones (broadening > 0) and a closed candidate
         contributes exactly zero; the checks for an open channel and for a band edge then cannot be made."""
-        chain, t = self.mode_chains(stack, where)
+        chain, t = self._chains(stack, where, "channels")
         values, t_value = known(chain), known(t)
         if energies is None or values is None or t_value is None:
             return tuple(tuple(int(i) for i in index) for index in np.ndindex(*np.shape(chain)))
@@ -194,7 +194,7 @@ class Lead:
 
     def broadening(self, stack, where, energy, channels):
         """Gamma = 2 t sin k of each of ``channels`` (0 for an evanescent one), traceable."""
-        chain, t = self.mode_chains(stack, where)
+        chain, t = self._chains(stack, where, "broadening")
         return chain_broadening(energy, chain[channel_index(channels)], t)
 
     def spin_setup(self, varied):
@@ -250,8 +250,16 @@ class Lead:
 
     def mode_self_energy(self, stack, where, energy):
         """Its retarded self-energy per sine mode, orbital and spin (Lx, Ly n, 2) on the layer it attaches to."""
-        chain, t = self.mode_chains(stack, where)
+        chain, t = self._chains(stack, where, "mode_self_energy")
         return chain_self_energy(energy, chain, t)
+
+    def _chains(self, stack, where, method: str):
+        """:meth:`mode_chains`, which the default ``method`` needs (an error naming it when there are none)."""
+        chains = self.mode_chains(stack, where)
+        if chains is None:
+            raise NotImplementedError(f"{type(self).__name__} has no mode chains (mode_chains): it must give its "
+                                      f"own {method}")
+        return chains
 
 
 @pytree
