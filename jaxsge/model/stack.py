@@ -7,8 +7,10 @@ own Hamiltonian, term by term, discretised as ``kwant.continuum.discretize`` doe
 p^2 -> 2 - 2 cos k, p^3 -> sin^3 k; the terms are tabulated in ``docs/layered.md``). Leads [the
 Landauer-Buttiker set-up of G. Fleury, M. Barth, C. Gorini, PRB 108, L081402 (2023), Eq. (1), with
 any number of electrodes]: any number of :class:`SideLead`, an optional top and bottom
-:class:`VerticalLead`. Angles None on a layer or a lead follow the stack's magnetization
-``(Stack.theta, Stack.phi)``, the angles that scans vary. Every physical number is a pytree leaf
+:class:`VerticalLead`, or leads of any other kind: every lead is a :class:`Lead`, the one protocol
+through which the planner and the solver ask it for its channels, self-energy and coupling.
+Angles None on a layer or a lead follow the stack's magnetization ``(Stack.theta, Stack.phi)``,
+the angles that scans vary. Every physical number is a pytree leaf
 (traced, batched, differentiated, changed without recompiling); geometry (sizes, lead placement,
 names, the seed) is static.
 """
@@ -24,8 +26,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core.chains import chain_broadening, chain_self_energy, open_mask
 from ..core.lattice import (add_tables, band_energies, cubic_rashba_table, dresselhaus_table, exchange_block,
-                            is_upper_half, linear_rashba_table, mode_energies)
+                            is_upper_half, linear_rashba_table, mode_energies, sine_modes, spin_along)
 
 EDGES = ("-x", "+x", "-y", "+y")
 # The elimination along z is unrolled when compiled (one step per layer): deeper stacks would
@@ -99,8 +102,193 @@ class Layer:
             object.__setattr__(self, "orbital_names", tuple(self.orbital_names))
 
 
+class SiteCoupling(NamedTuple):
+    """A lead's coupling to the sites it touches, in real space (:meth:`Lead.site_coupling`).
+
+    ``z``, ``x``, ``y``: the k sites (integer arrays); ``sigma``: its self-energy on them, (k d, k d),
+    site-major and state-minor (d = 2 n states per site of the layer); ``vectors``: (k d, channels) the
+    coupling vectors w_j of its channels, orthonormal, with Gamma = i (Sigma - Sigma^dagger) =
+    sum_j gamma_j w_j w_j^dagger; ``gamma``: (channels,) the broadenings gamma_j (0 for a closed channel)."""
+
+    z: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    sigma: Any
+    vectors: Any
+    gamma: Any
+
+
+def channel_index(channels):
+    """A lead's channel labels (tuples of three integers, the last the spin index) as three index arrays."""
+    return tuple(np.asarray(channels, dtype=int).reshape(-1, 3).T)
+
+
+# What a lead's channels may be labelled by (the blocks of Kwant's ``conservation_law``), in the order of the
+# axes of the resolved transmissions (``Transmissions.resolved``).
+CONSERVED = ("orbital", "spin")
+
+
+class LeadConservation(NamedTuple):
+    """What the Hamiltonian of one lead conserves (:func:`lead_conservation`): ``quantities``, a subset of
+    ``CONSERVED``; ``orbitals``, the label of each of its orbitals."""
+
+    quantities: Tuple[str, ...]
+    orbitals: Tuple[str, ...]
+
+
+class Lead:
+    """The lead protocol: what the planner, the kernel and the memory rule ask of any lead.
+
+    As Kwant's solvers ask every lead for its modes or its self-energy, the solver never lists
+    lead kinds: it asks each lead (``Stack.leads``) for its channels and their broadenings, its
+    self-energy and its coupling vectors on the sites it touches, and how it resolves spin.
+    ``where`` is the lead's place in the stack: its index in ``Stack.side_leads``, or "top" /
+    "bottom". A lead is a frozen pytree dataclass (``pytree``) with a ``name``; its numbers are
+    leaves (traced, differentiated), its geometry static.
+
+    Two places, two roles (docs/model.md, "Writing a lead kind"):
+
+    - In ``Stack.side_leads``: a lead attached to sites of the layers ``layers`` = (first, last), which
+      lie in one dense slice. It gives :meth:`site_coupling` (its self-energy and coupling vectors in real
+      space); the defaults of :meth:`slice_coupling` (the dense path) and :meth:`layer_coupling` (the
+      Krylov path) turn it into the solver's terms. ``SideLead`` writes both directly in the slice's sine
+      modes (separable factors, no dense real-space transform).
+    - As ``Stack.top`` / ``Stack.bottom``: a lead diagonal in the sine modes of the layer it attaches to,
+      one semi-infinite chain per mode, orbital and spin (:meth:`mode_chains`), into which the solver folds
+      the uniform layers next to it (``solve.kernel``); its ``theta``, ``phi`` (None: the stack's) are its
+      spin axis, along which ``plan.plan`` folds.
+
+    Every channel label is a tuple of three integers, the last its spin index (0: along the lead's spin
+    axis, :meth:`spinors`; 1: against it). Channels come from :meth:`channels` (by default the chains
+    of :meth:`mode_chains` open at one of the energies), band edges from :meth:`subband_edges`.
+    """
+
+    # -- every lead
+
+    def label(self, where) -> str:
+        """How messages name the lead."""
+        return f"lead {self.name!r}"
+
+    def validate(self, stack, where) -> None:
+        """ValueError naming a bad field (plain Python, on concrete values; tracers without a value pass)."""
+
+    def mode_chains(self, stack, where):
+        """(onsite energies (..., 2) of the semi-infinite chains (hopping -t) that its channels are, t), the
+        last axis spin; None for a lead that is not a set of chains (then :meth:`channels` is its own)."""
+        return None
+
+    def channels(self, stack, where, energies, allow_closed: bool, tolerance: float) -> tuple:
+        """Its candidate channels (labels): the chains open at any of ``energies``; an error if none is.
+
+        Without values (``energies`` None, or the chains or t traced under ``jit`` or ``vmap``): every
+        chain, since the kernel keeps only the open ones (broadening > 0) and a closed candidate
+        contributes exactly zero; the checks for an open channel and for a band edge then cannot be made."""
+        chain, t = self._chains(stack, where, "channels")
+        values, t_value = known(chain), known(t)
+        if energies is None or values is None or t_value is None:
+            return tuple(tuple(int(i) for i in index) for index in np.ndindex(*np.shape(chain)))
+        chain, t = values, float(t_value)
+        what = self.label(where)
+        mask = np.any([open_mask(energy, chain, t, what, tolerance) for energy in energies], axis=0)
+        if not allow_closed and not mask.any():
+            raise ValueError(f"{what} has no open channel at the energies asked for (its band is "
+                             f"[{np.min(chain) - 2 * t:.4f}, {np.max(chain) + 2 * t:.4f}]); pass allow_closed=True "
+                             "(--allow-closed) to get zero transmissions")
+        return tuple(tuple(int(i) for i in index) for index in np.argwhere(mask))
+
+    def subband_edges(self, stack, where) -> np.ndarray:
+        """Energies at which one of its channels opens or closes (concrete numbers)."""
+        chains = self.mode_chains(stack, where)
+        if chains is None:
+            return np.zeros(0)
+        chain, t = np.asarray(chains[0]).ravel(), float(chains[1])
+        return np.concatenate([chain + sign * 2 * t for sign in (-1, 1)])
+
+    def edge_distance(self, stack, where, energies) -> float:
+        """Smallest distance, in units of its 2t, from any of ``energies`` (1-D) to one of its band edges."""
+        chains = self.mode_chains(stack, where)
+        if chains is None:
+            return np.inf
+        chain, t = np.asarray(chains[0]).ravel(), float(chains[1])
+        return float(np.abs(np.abs((energies[:, None] - chain[None, :]) / (2 * t)) - 1).min())
+
+    def broadening(self, stack, where, energy, channels):
+        """Gamma = 2 t sin k of each of ``channels`` (0 for an evanescent one), traceable."""
+        chain, t = self._chains(stack, where, "broadening")
+        return chain_broadening(energy, chain[channel_index(channels)], t)
+
+    def spin_setup(self, varied):
+        """A static choice the plan records for the lead's spin basis (``Plan.side_magnetic`` for a side lead),
+        given its ``varied`` flags (a pytree like the lead, or None); handed back to :meth:`spinors`."""
+        return True
+
+    def spinors(self, theta, phi, setup):
+        """Its spin basis as columns (2, 2) in the sigma_z basis: column 0 is spin index 0 (``spin_along``);
+        by default along its exchange direction (its own angles, or the stack's ``theta``, ``phi``)."""
+        return spin_along(*direction(self, theta, phi))
+
+    def orbitals(self, stack, where) -> int:
+        """Orbitals per site that its channel labels carry: a channel's middle index is (mode) * n + orbital."""
+        return 1
+
+    def conserved(self, stack, where) -> LeadConservation:
+        """What its Hamiltonian conserves, so that its channels can be resolved by it (``Transmissions.resolved``),
+        and the labels of its orbitals. By default orbital and spin (spin along :meth:`spinors`): a lead with
+        spin-orbit coupling, or whose terms mix its orbitals, must leave that quantity out."""
+        return LeadConservation(CONSERVED, tuple(str(o) for o in range(self.orbitals(stack, where))))
+
+    # -- a lead in ``Stack.side_leads``
+
+    def site_coupling(self, stack, where, theta, phi, energy, setup, channels) -> SiteCoupling:
+        """Its self-energy, channel vectors and broadenings on the sites it touches (:class:`SiteCoupling`)."""
+        raise NotImplementedError(f"{type(self).__name__} gives no site_coupling (needed in Stack.side_leads)")
+
+    def slice_coupling(self, stack, where, first: int, nl: int, theta, phi, energy, setup, channels):
+        """(-Sigma as an 8-D term (nl, Lx, Ly, d, nl, Lx, Ly, d) in the sine modes of the slice of layers
+        first .. first + nl - 1, the coupling vectors (nl Lx Ly d, channels) there, the broadenings).
+
+        By default :meth:`site_coupling` moved to the slice's sine modes by the (real) matrix P of the sites:
+        P Sigma P^T, P w_j. That P is dense (slice order x sites), fine for a few sites; a lead on many sites
+        writes this in separable factors (``SideLead``)."""
+        c = self.site_coupling(stack, where, theta, phi, energy, setup, channels)
+        Lx, Ly = stack.Lx, stack.Ly
+        d = stack.layer_order(first) // (Lx * Ly)
+        k = c.z.size
+        phix, phiy = sine_modes(Lx)[0][c.x].T, sine_modes(Ly)[0][c.y].T  # (Lx, k), (Ly, k)
+        place = jnp.eye(nl)[:, np.asarray(c.z) - first]  # (nl, k)
+        p = place[:, None, None, :] * phix[None, :, None, :] * phiy[None, None, :, :]
+        p = (p[:, :, :, None, :, None] * jnp.eye(d)[None, None, None, :, None, :]).reshape(nl * Lx * Ly * d, k * d)
+        term = -(p @ c.sigma @ p.T).reshape(nl, Lx, Ly, d, nl, Lx, Ly, d)
+        return term, p @ c.vectors, c.gamma
+
+    def layer_coupling(self, stack, where, theta, phi, energy, setup, channels):
+        """(x, y, Sigma) on the sites of the one layer it touches, Sigma (k d, k d) site-major: its part of the
+        Krylov path's real-space operator (``solve.krylov.LayerOperator.sides``)."""
+        c = self.site_coupling(stack, where, theta, phi, energy, setup, channels)
+        return c.x, c.y, c.sigma
+
+    def overlap(self, stack, other) -> Optional[str]:
+        """Why it and the side lead ``other`` may not both be attached (they share sites), or None."""
+        return None
+
+    # -- a lead at the top or bottom
+
+    def mode_self_energy(self, stack, where, energy):
+        """Its retarded self-energy per sine mode, orbital and spin (Lx, Ly n, 2) on the layer it attaches to."""
+        chain, t = self._chains(stack, where, "mode_self_energy")
+        return chain_self_energy(energy, chain, t)
+
+    def _chains(self, stack, where, method: str):
+        """:meth:`mode_chains`, which the default ``method`` needs (an error naming it when there are none)."""
+        chains = self.mode_chains(stack, where)
+        if chains is None:
+            raise NotImplementedError(f"{type(self).__name__} has no mode chains (mode_chains): it must give its "
+                                      f"own {method}")
+        return chains
+
+
 @pytree
-class SideLead:
+class SideLead(Lead):
     """A semi-infinite strip leaving the stack through an edge ("-x", "+x", "-y", "+y").
 
     It continues layers ``layers`` (an index or an inclusive (first, last) pair of adjacent
@@ -137,9 +325,150 @@ class SideLead:
             object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "spin_axis", tuple(self.spin_axis))
 
+    def orbitals(self, stack, where) -> int:
+        return side_lead_orbitals(stack, self)
+
+    def conserved(self, stack, where) -> LeadConservation:
+        """Orbital and spin. Spin: a lead has no spin-orbit coupling; its one spin-dependent term is the
+        exchange -(dxc/2) n.sigma, diagonal along the axis its spin is counted along (n, or a normal lead's
+        ``spin_axis``). Orbital: it continues the orbitals of its layers one by one (hopping the identity on
+        them, onsite energies diagonal: its own or the layers' scalar onsite plus ``orbital_onsite``); a
+        layer's onsite block and tables (orbital mixing, atomic L.S) are not continued into it. Labels: the
+        layers' ``orbital_names`` (``orbital_labels``)."""
+        return LeadConservation(CONSERVED, orbital_labels(stack.layers[self.layers[0]:self.layers[1] + 1]))
+
+    def label(self, where) -> str:
+        return f"side lead {self.name!r}"
+
+    def validate(self, s, where) -> None:
+        where = self.label(where)
+        if self.edge not in EDGES:
+            raise ValueError(f"{where}: edge = {self.edge!r} must be one of {EDGES}")
+        z0, z1 = self.layers if isinstance(self.layers, tuple) and len(self.layers) == 2 else (None, None)
+        if not (is_int(z0) and is_int(z1) and 0 <= z0 <= z1 < s.Lz):
+            raise ValueError(f"{where}: layers = {self.layers!r} must satisfy 0 <= first <= last < Lz = {s.Lz} "
+                             "(a layer index or a (first, last) pair)")
+        check_integers(self, [n for n in ("width", "offset") if getattr(self, n) is not None], where=f"{where}: ")
+        length = s.Ly if self.edge in ("-x", "+x") else s.Lx
+        offset, width = side_lead_extent(s, self)
+        if not (1 <= width and 0 <= offset and offset + width <= length):
+            raise ValueError(f"{where}: offset = {offset}, width = {width} must satisfy 1 <= width and "
+                             f"0 <= offset <= offset + width <= {length} (the edge length)")
+        _check_fields(where, self, ("t", "tz", "dxc"), positive=("t", "tz"))
+        counts = sorted({s.layers[z].orbitals for z in range(z0, z1 + 1)})
+        if len(counts) > 1:
+            raise ValueError(f"{where}: layers {z0} .. {z1} have different orbital counts {counts}; a side lead "
+                             "continues layers of one orbital count")
+        if self.orbital_onsite is not None:
+            check_real(f"{where}.orbital_onsite", self.orbital_onsite, shapes=((counts[0],),),
+                       note=f"give one energy per orbital of layers {z0} .. {z1} ({counts[0]})")
+        if not (len(self.spin_axis) == 2 and all(np.isfinite(float(v)) for v in self.spin_axis)):
+            raise ValueError(f"{where}: spin_axis = {self.spin_axis!r} must be a pair (theta, phi) of finite numbers")
+        if self.onsite is not None:
+            check_real(f"{where}.onsite", self.onsite, shapes=((), (z1 - z0 + 1,)),
+                       note=f"give one number or one per layer ({z1 - z0 + 1})")
+        for z in range(z0, z1 + 1) if self.onsite is None else ():
+            if np.ndim(s.layers[z].onsite):
+                raise ValueError(f"{where}: layer {z} has an onsite profile; give the lead its own onsite")
+
+    def overlap(self, s, other) -> Optional[str]:
+        """Two side leads on the same edge must not share a site of a layer (they would attach to it twice)."""
+        if not isinstance(other, SideLead) or self.edge != other.edge:
+            return None
+        (oa, wa), (ob, wb) = side_lead_extent(s, self), side_lead_extent(s, other)
+        if max(self.layers[0], other.layers[0]) <= min(self.layers[1], other.layers[1]) \
+                and max(oa, ob) < min(oa + wa, ob + wb):
+            return (f"both attach to edge {self.edge}, sites {max(oa, ob)} .. {min(oa + wa, ob + wb) - 1} of layers "
+                    f"{max(self.layers[0], other.layers[0])} .. {min(self.layers[1], other.layers[1])}; leads must "
+                    "attach to distinct sites (change offset, width, layers or edge)")
+        return None
+
+    def mode_chains(self, stack, where):
+        return side_lead_chains(stack, self), self.t
+
+    def spin_setup(self, varied) -> Optional[bool]:
+        """Whether it resolves spin along its exchange direction: its dxc is non-zero, or varied by a
+        derivative (``sensitivities``: the labels must not jump where dxc passes 0); None when its dxc is
+        traced without a value (:meth:`spinors` then decides from dxc != 0). Otherwise along ``spin_axis``."""
+        if varied is not None and any(bool(v) for v in jax.tree_util.tree_leaves(varied.dxc)):
+            return True
+        value = known(self.dxc)
+        return None if value is None else bool(np.any(value))
+
+    def spinors(self, theta, phi, magnetic):
+        """Spinors of its spin axis: its exchange direction (``magnetic``), else its ``spin_axis``; ``magnetic``
+        None (its dxc traced without a value, :meth:`spin_setup`): chosen here by dxc != 0, the rule of a plain
+        call (at dxc = 0 the self-energy is the same in either basis)."""
+        if magnetic is None:
+            return jnp.where(self.dxc != 0, self.spinors(theta, phi, True), self.spinors(theta, phi, False))
+        if not magnetic:
+            return spin_along(*self.spin_axis)
+        return spin_along(*direction(self, theta, phi))
+
+    def slice_coupling(self, s, where, first: int, nl: int, theta, phi, energy, magnetic, channels):
+        """In a slice starting at layer ``first``: -Sigma (an 8-D broadcastable slice term), the channel
+        sources (m, n_channels) and the channels' broadenings.
+
+        The lead's mode (m, l) is phi_W[:, m] across its width times U[:, l] across its layers; its
+        interface sites lie on one edge column (x fixed for the -x and +x edges), so in the slice's
+        sine modes the coupling vector is phi_x[x_edge, mx] Psi[my, m] U[z, l], Psi = phi_y^T phi_W
+        on the lead's sites: separable, and so is the self-energy sum_(m, l, s) sigma C C^T chi chi^dagger.
+        On layers of n > 1 orbitals each mode is also one orbital o (the lead is orbital-diagonal), its
+        channels (m, l * n + o, s) and its self-energy diagonal in o.
+        """
+        offset, width = side_lead_extent(s, self)
+        n = side_lead_orbitals(s, self)
+        u, _ = side_lead_modes(s, self)
+        z0, z1 = self.layers
+        u_slice = jnp.zeros((nl, u.shape[1])).at[z0 - first:z1 - first + 1].set(u)
+        chains = side_lead_chains(s, self)
+        sigma = chain_self_energy(energy, chains, self.t)  # (width, layers, 2)
+        chi = self.spinors(theta, phi, magnetic)
+        across_x = self.edge in ("-x", "+x")
+        L_across, L_along = (s.Lx, s.Ly) if across_x else (s.Ly, s.Lx)
+        edge = sine_modes(L_across)[0][0 if self.edge[0] == "-" else -1]  # (L_across,)
+        psi = sine_modes(L_along)[0][offset:offset + width].T @ sine_modes(width)[0]  # (L_along, width)
+        spin_proj = jnp.einsum("as,bs->sab", chi, jnp.conj(chi))
+        if n == 1:
+            ks = jnp.einsum("zl,am,mls,wl,bm,scd->zacwbd", u_slice, psi, sigma, u_slice, psi, spin_proj)
+        else:  # diagonal in the orbital o: (orbital, spin) is the site index
+            ks = jnp.einsum("zl,am,mlos,wl,bm,scd,op->zaocwbpd", u_slice, psi, sigma.reshape(width, -1, n, 2),
+                            u_slice, psi, spin_proj, jnp.eye(n)).reshape(nl, L_along, 2 * n, nl, L_along, 2 * n)
+        # ks: (z, along, site state, z', along', site state'); put the edge factor on the across axes (x: 1 and 5,
+        # y: 2 and 6).
+        axis = 1 if across_x else 2
+        term = -(edge.reshape([-1 if i == axis else 1 for i in range(8)])
+                 * edge.reshape([-1 if i == axis + 4 else 1 for i in range(8)]) * jnp.expand_dims(ks, (axis, axis + 4)))
+        width_mode, layer_orbital, spin = q = channel_index(channels)
+        layer_mode = layer_orbital // n
+        along = psi[:, width_mode]  # (L_along, nch)
+        x_factor, y_factor = (edge[:, None], along) if across_x else (along, edge[:, None])
+        # (layer, x, y, spin, channel)
+        vec = (u_slice[:, layer_mode][:, None, None, None, :] * x_factor[None, :, None, None, :]
+               * y_factor[None, None, :, None, :] * chi[:, spin][None, None, None, :, :])
+        if n > 1:  # (layer, x, y, orbital, spin, channel): each channel on its own orbital
+            vec = vec[:, :, :, None] * np.eye(n)[:, layer_orbital % n][None, None, None, :, None, :]
+        return term, vec.reshape(nl * s.layer_order(first), -1), chain_broadening(energy, chains[q], self.t)
+
+    def layer_coupling(self, s, where, theta, phi, energy, magnetic, channels):
+        """Its self-energy on its sites of one layer, in real space, by its width modes."""
+        n = side_lead_orbitals(s, self)
+        width = side_lead_extent(s, self)[1]
+        phi_w = sine_modes(width)[0]
+        sigma = chain_self_energy(energy, side_lead_chains(s, self), self.t)  # (width, n, 2): one layer
+        if n == 1:
+            sigma = sigma[:, 0, :]  # (width, 2)
+        chi = self.spinors(theta, phi, magnetic)
+        if n == 1:
+            block = jnp.einsum("im,ms,jm,as,bs->iajb", phi_w, sigma, phi_w, chi, jnp.conj(chi))
+        else:
+            block = jnp.einsum("im,mos,jm,as,bs,op->ioajpb", phi_w, sigma, phi_w, chi, jnp.conj(chi), jnp.eye(n))
+        return (*side_lead_sites(s, self), block.reshape(2 * n * width, 2 * n * width))
+
+
 
 @pytree
-class VerticalLead:
+class VerticalLead(Lead):
     """A semi-infinite lead along z above the top layer (or below layer 0), cross-section Lx x Ly.
 
     Onsite ``onsite``, hopping -t in every direction (also to the stack), exchange
@@ -155,6 +484,27 @@ class VerticalLead:
     theta: Any = None
     phi: Any = None
     orbital_onsite: Any = None
+
+    def orbitals(self, stack, where) -> int:
+        return vertical_lead_orbitals(stack, where)
+
+    def conserved(self, stack, where) -> LeadConservation:
+        """Orbital and spin, for the reasons of :meth:`SideLead.conserved`; labels: those of the layer it
+        attaches to."""
+        return LeadConservation(CONSERVED, orbital_labels([stack.layers[-1 if where == "top" else 0]]))
+
+    def label(self, where) -> str:
+        return f"the {where} lead {self.name!r}"
+
+    def validate(self, s, where) -> None:
+        _check_fields(f"{where} lead {self.name!r}", self, ("onsite", "t", "dxc"), positive=("t",))
+        if self.orbital_onsite is not None:
+            n = vertical_lead_orbitals(s, where)
+            check_real(f"{where} lead {self.name!r}.orbital_onsite", self.orbital_onsite, shapes=((n,),),
+                       note=f"give one energy per orbital of the layer it attaches to ({n})")
+
+    def mode_chains(self, stack, where):
+        return vertical_lead_chains(stack, self, where), self.t
 
 
 @pytree
@@ -195,7 +545,13 @@ class Stack:
     @property
     def lead_names(self) -> Tuple[str, ...]:
         """Leads in the order of the transmission arrays: side leads, then top, then bottom."""
-        return tuple(lead.name for lead in self.side_leads) + tuple(lead.name for _, lead in self.vertical_leads)
+        return tuple(lead.name for _, lead in self.leads)
+
+    @property
+    def leads(self):
+        """(where, lead) for every lead in the order of the transmission arrays: (k, side lead k), then
+        ("top", top) and ("bottom", bottom) where they exist (``Lead``: what the solver asks of each)."""
+        return tuple(enumerate(self.side_leads)) + self.vertical_leads
 
     @property
     def vertical_leads(self):
@@ -422,60 +778,24 @@ def validate_stack(s: Stack) -> None:
     if len(set(names)) != len(names):
         raise ValueError(f"lead names {names} must be distinct")
     for lead in s.side_leads:
-        if not isinstance(lead, SideLead):
-            raise ValueError("side_leads must be a sequence of SideLead")
-        where = f"side lead {lead.name!r}"
-        if lead.edge not in EDGES:
-            raise ValueError(f"{where}: edge = {lead.edge!r} must be one of {EDGES}")
-        z0, z1 = lead.layers if isinstance(lead.layers, tuple) and len(lead.layers) == 2 else (None, None)
-        if not (is_int(z0) and is_int(z1) and 0 <= z0 <= z1 < s.Lz):
-            raise ValueError(f"{where}: layers = {lead.layers!r} must satisfy 0 <= first <= last < Lz = {s.Lz} "
-                             "(a layer index or a (first, last) pair)")
-        check_integers(lead, [n for n in ("width", "offset") if getattr(lead, n) is not None], where=f"{where}: ")
-        length = s.Ly if lead.edge in ("-x", "+x") else s.Lx
-        offset, width = side_lead_extent(s, lead)
-        if not (1 <= width and 0 <= offset and offset + width <= length):
-            raise ValueError(f"{where}: offset = {offset}, width = {width} must satisfy 1 <= width and "
-                             f"0 <= offset <= offset + width <= {length} (the edge length)")
-        _check_fields(where, lead, ("t", "tz", "dxc"), positive=("t", "tz"))
-        counts = sorted({s.layers[z].orbitals for z in range(z0, z1 + 1)})
-        if len(counts) > 1:
-            raise ValueError(f"{where}: layers {z0} .. {z1} have different orbital counts {counts}; a side lead "
-                             "continues layers of one orbital count")
-        if lead.orbital_onsite is not None:
-            check_real(f"{where}.orbital_onsite", lead.orbital_onsite, shapes=((counts[0],),),
-                       note=f"give one energy per orbital of layers {z0} .. {z1} ({counts[0]})")
-        if not (len(lead.spin_axis) == 2 and all(np.isfinite(float(v)) for v in lead.spin_axis)):
-            raise ValueError(f"{where}: spin_axis = {lead.spin_axis!r} must be a pair (theta, phi) of finite numbers")
-        if lead.onsite is not None:
-            check_real(f"{where}.onsite", lead.onsite, shapes=((), (z1 - z0 + 1,)),
-                       note=f"give one number or one per layer ({z1 - z0 + 1})")
-        for z in range(z0, z1 + 1) if lead.onsite is None else ():
-            if np.ndim(s.layers[z].onsite):
-                raise ValueError(f"{where}: layer {z} has an onsite profile; give the lead its own onsite")
+        if not isinstance(lead, Lead):
+            raise ValueError("side_leads must be a sequence of leads (SideLead, or another kind of Lead)")
     for where, lead in s.vertical_leads:
-        if not isinstance(lead, VerticalLead):
-            raise ValueError(f"{where} must be a VerticalLead or None")
-        _check_fields(f"{where} lead {lead.name!r}", lead, ("onsite", "t", "dxc"), positive=("t",))
-        if lead.orbital_onsite is not None:
-            n = vertical_lead_orbitals(s, where)
-            check_real(f"{where} lead {lead.name!r}.orbital_onsite", lead.orbital_onsite, shapes=((n,),),
-                       note=f"give one energy per orbital of the layer it attaches to ({n})")
+        if not isinstance(lead, Lead):
+            raise ValueError(f"{where} must be a VerticalLead (or another kind of Lead) or None")
+    for where, lead in s.leads:
+        lead.validate(s, where)
     _check_overlaps(s)
     _check_connected(s)
 
 
 def _check_overlaps(s: Stack) -> None:
-    """Two side leads on the same edge must not share a site of a layer (they would attach to it twice)."""
+    """Two side leads must not attach to the same sites where they say so (``Lead.overlap``)."""
     for k, a in enumerate(s.side_leads):
         for b in s.side_leads[k + 1:]:
-            (oa, wa), (ob, wb) = side_lead_extent(s, a), side_lead_extent(s, b)
-            if a.edge == b.edge and max(a.layers[0], b.layers[0]) <= min(a.layers[1], b.layers[1]) \
-                    and max(oa, ob) < min(oa + wa, ob + wb):
-                raise ValueError(f"side leads {a.name!r} and {b.name!r} overlap: both attach to edge {a.edge}, sites "
-                                 f"{max(oa, ob)} .. {min(oa + wa, ob + wb) - 1} of layers "
-                                 f"{max(a.layers[0], b.layers[0])} .. {min(a.layers[1], b.layers[1])}; leads must "
-                                 "attach to distinct sites (change offset, width, layers or edge)")
+            clash = a.overlap(s, b)
+            if clash:
+                raise ValueError(f"side leads {a.name!r} and {b.name!r} overlap: {clash}")
 
 
 def _coupled(layer: Layer) -> Optional[bool]:
@@ -635,42 +955,18 @@ def vertical_lead_orbitals(stack: Stack, where: str) -> int:
     return stack.layers[-1 if where == "top" else 0].orbitals
 
 
-# What a lead's channels may be labelled by (the blocks of Kwant's ``conservation_law``), in the order of the
-# axes of the resolved transmissions (``Transmissions.resolved``).
-CONSERVED = ("orbital", "spin")
-
-
-class LeadConservation(NamedTuple):
-    """What the Hamiltonian of one lead conserves (:func:`lead_conservation`): ``quantities``, a subset of
-    ``CONSERVED``; ``orbitals``, the label of each of its orbitals."""
-
-    quantities: Tuple[str, ...]
-    orbitals: Tuple[str, ...]
-
-
 def lead_conservation(stack: Stack) -> Tuple[LeadConservation, ...]:
     """Per lead (``Stack.lead_names`` order), the quantities its Hamiltonian conserves, so that its channels
-    (and the transmissions) can be resolved by them, as Kwant resolves a lead by its ``conservation_law``.
+    (and the transmissions) can be resolved by them, as Kwant resolves a lead by its ``conservation_law``:
+    each lead says so itself (:meth:`Lead.conserved`)."""
+    return tuple(lead.conserved(stack, where) for where, lead in stack.leads)
 
-    Spin: no lead has spin-orbit coupling; its one spin-dependent term is the exchange -(dxc/2) n.sigma,
-    diagonal along the axis its spin is counted along (n, or a normal side lead's ``spin_axis``), so the
-    spin along that axis is conserved. Orbital: a lead continues the orbitals of the layer(s) it
-    attaches to one by one: its hopping is the identity on them and its onsite energies (its own or the
-    layer's scalar onsite, plus ``orbital_onsite``) are diagonal; a layer's onsite block and tables
-    (orbital mixing, atomic L.S) are not continued into its leads. So every lead the model builds
-    conserves both (with one orbital the orbital label is trivial). A lead whose own terms mixed
-    orbitals would conserve them only in the eigenbasis of those terms, and with L.S (which mixes orbital
-    and spin) neither: such a lead must leave the quantity out. The labels: the ``orbital_names`` of the
-    layer(s) it continues (where a side lead's layers agree on them), else "0" .. "n-1".
-    """
-    def labels(layers):
-        names = {layer.orbital_names for layer in layers}
-        n = layers[0].orbitals
-        return names.pop() if len(names) == 1 and () not in names else tuple(str(o) for o in range(n))
 
-    side = [labels(stack.layers[lead.layers[0]:lead.layers[1] + 1]) for lead in stack.side_leads]
-    vertical = [labels([stack.layers[-1 if where == "top" else 0]]) for where, _ in stack.vertical_leads]
-    return tuple(LeadConservation(CONSERVED, names) for names in side + vertical)
+def orbital_labels(layers) -> Tuple[str, ...]:
+    """The labels of the orbitals of a lead continuing ``layers``: their ``orbital_names`` where they agree
+    on them, else "0" .. "n-1"."""
+    names = {layer.orbital_names for layer in layers}
+    return names.pop() if len(names) == 1 and () not in names else tuple(str(o) for o in range(layers[0].orbitals))
 
 
 def orbital_modes(energies, shift):

@@ -8,9 +8,10 @@ by one LU or a Krylov method (``solver``); docs/layered.md ("How the path is cho
 the rules, :meth:`Plan.explain` which was chosen for each layer, and why.
 
 The plan also fixes the candidate channels of every lead (open at one of the energies asked
-for) and, for derivatives, which leaves will vary: ``varied`` is a Stack-shaped pytree of
-booleans, and a varied number counts as non-zero (a layer whose alpha1 is differentiated at
-alpha1 = 0 is not folded), since the plan must hold at every point the derivative looks at.
+for: ``model.stack.Lead.channels``, asked of each lead) and, for derivatives, which leaves will
+vary: ``varied`` is a Stack-shaped pytree of booleans, and a varied number counts as non-zero
+(a layer whose alpha1 is differentiated at alpha1 = 0 is not folded), since the plan must hold
+at every point the derivative looks at.
 
 Under a caller's JAX transformation (``solve.transmissions.plan_for``) the same rule applies to
 every traced number, and the numbers that decide the channels and the Krylov shell are read
@@ -30,10 +31,9 @@ from typing import Optional, Tuple
 import jax
 import numpy as np
 
-from ..core.chains import BAND_EDGE_TOLERANCE, open_mask
+from ..core.chains import BAND_EDGE_TOLERANCE
 from ..core.lattice import magnetization
-from ..model.stack import (Stack, concrete, known, layer_mode_energies, side_lead_chains, table_entries,
-                           validate_stack, vertical_lead_chains)
+from ..model.stack import Stack, concrete, layer_mode_energies, table_entries, validate_stack
 
 SOLVERS = ("auto", "dense", "krylov")
 # Arithmetic of the lowest slice's solve: "double" (complex128 throughout) or "mixed" (its matrix
@@ -114,6 +114,10 @@ class Plan:
     @property
     def n_channels(self) -> int:
         return sum(len(c) for c in self.side_channels) + len(self.top_channels) + len(self.bottom_channels)
+
+    def channels_at(self, where) -> tuple:
+        """The candidate channels of the lead at ``where`` (an index into ``side_channels``, "top" or "bottom")."""
+        return self.side_channels[where] if isinstance(where, int) else getattr(self, where + "_channels")
 
     @property
     def any_disorder(self) -> bool:
@@ -212,16 +216,6 @@ def _sub(varied, *path):
     return varied
 
 
-def _magnetic(lead, lead_varied) -> Optional[bool]:
-    """Whether a side lead resolves spin along its exchange direction: its dxc is non-zero, or varied by a
-    derivative (``sensitivities``: the labels must not jump where dxc passes 0); None when its dxc is
-    traced without a value (the kernel then decides from dxc != 0, ``solve.kernel._spinors``)."""
-    if lead_varied is not None and any(bool(v) for v in jax.tree_util.tree_leaves(lead_varied.dxc)):
-        return True
-    value = known(lead.dxc)
-    return None if value is None else bool(np.any(value))
-
-
 def _spin_orbit(layer, layer_varied) -> Tuple[str, ...]:
     """The spin-orbit terms of a layer that are non-zero (or will vary)."""
     return tuple(name for name in ("alpha1", "alpha3", "beta") if _present(layer, name, layer_varied))
@@ -258,24 +252,6 @@ def _onsite_block_only(layer, orbital_diagonal: bool) -> bool:
     return bool(np.array_equal(block, np.kron(orbital, np.eye(2))))
 
 
-def _candidates(energies, chain, t, what: str, allow_closed: bool, tolerance: float) -> tuple:
-    """Indices of the mode chains (onsite ``chain``, hopping -t) open at any of the energies; an error if none is.
-
-    Without values (``energies`` None, or the chain or t traced under ``jit`` or ``vmap``): every chain,
-    since the kernel keeps only the open ones (broadening > 0) and a closed candidate contributes exactly
-    zero; the checks for an open channel and for a band edge then cannot be made."""
-    values, t_value = known(chain), known(t)
-    if energies is None or values is None or t_value is None:
-        return tuple(tuple(int(i) for i in index) for index in np.ndindex(*np.shape(chain)))
-    chain, t = values, float(t_value)
-    mask = np.any([open_mask(energy, chain, t, what, tolerance) for energy in energies], axis=0)
-    if not allow_closed and not mask.any():
-        raise ValueError(f"{what} has no open channel at the energies asked for (its band is "
-                         f"[{np.min(chain) - 2 * t:.4f}, {np.max(chain) + 2 * t:.4f}]); pass allow_closed=True "
-                         "(--allow-closed) to get zero transmissions")
-    return tuple(tuple(int(i) for i in index) for index in np.argwhere(mask))
-
-
 def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_closed: bool = False,
          edge_tolerance: float = BAND_EDGE_TOLERANCE, varied=None, precision: str = "auto", traced=None) -> Plan:
     """Decide the solution path and the candidate channels (plain Python, before jit).
@@ -296,7 +272,7 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
     takes the dense factorisation) or "auto" (:func:`_choose_precision`).
     """
     validate_stack(s)
-    magnetic = tuple(_magnetic(lead, _sub(varied, "side_leads", k)) for k, lead in enumerate(s.side_leads))
+    magnetic = tuple(lead.spin_setup(_sub(varied, "side_leads", k)) for k, lead in enumerate(s.side_leads))
     if traced is not None:
         varied = traced if varied is None else jax.tree_util.tree_map(operator.or_, varied, traced)
     if solver not in SOLVERS:
@@ -354,13 +330,10 @@ def plan(s: Stack, energies, *, fold: bool = True, solver: str = "auto", allow_c
                   for z, lv in enumerate(layers))
     disordered = tuple(_present(layer, "K0", lv) for layer, lv in layers)
     spin_orbit = tuple(_spin_orbit(*lv) for lv in layers)
-    side_channels = tuple(_candidates(energies, side_lead_chains(s, lead), lead.t, f"side lead {lead.name!r}",
-                                      allow_closed, edge_tolerance) for lead in s.side_leads)
-    vertical = {where: _candidates(energies, vertical_lead_chains(s, lead, where), lead.t,
-                                   f"the {where} lead {lead.name!r}",
-                                   allow_closed, edge_tolerance) for where, lead in s.vertical_leads}
+    channels = {where: lead.channels(s, where, energies, allow_closed, edge_tolerance) for where, lead in s.leads}
     pl = Plan(tuple(top_fold), tuple(blocks), slices, tuple(bottom_fold), signs, disordered, magnetic,
-              side_channels, vertical.get("top", ()), vertical.get("bottom", ()), spin_orbit, tuple(reasons), "dense")
+              tuple(channels[k] for k in range(len(s.side_leads))), channels.get("top", ()), channels.get("bottom", ()),
+              spin_orbit, tuple(reasons), "dense")
     return _choose_precision(s, _choose_solver(s, energies, pl, solver), precision)
 
 
@@ -460,7 +433,7 @@ def krylov_shell(s: Stack, energies, pl: Plan) -> Optional[Tuple[int, ...]]:
 
 def _shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
     """:func:`krylov_shell` from numbers that have values (a tracer without one raises a JAX error)."""
-    from ..core.chains import chain_self_energy, fold_mode_chains
+    from ..core.chains import fold_mode_chains
     from ..core.lattice import band_energies
 
     z = pl.slices[-1][0]
@@ -481,8 +454,7 @@ def _shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
                    - spin * pl.signs[k] * float(s.layers[k].dxc) / 2, -float(s.layers[k - 1].tz)) for k in pl.top_fold]
         band = np.asarray(layer_mode_energies(layer.replace(onsite=0.0), s.Lx, s.Ly))
     for energy in energies:
-        top = (np.zeros((s.Lx, s.Ly * n, 2)) if s.top is None
-               else chain_self_energy(energy, vertical_lead_chains(s, s.top, "top"), s.top.t))
+        top = np.zeros((s.Lx, s.Ly * n, 2)) if s.top is None else s.top.mode_self_energy(s, "top", energy)
         sigma = np.asarray(fold_mode_chains(energy, top, chains)[0])
         d = (energy - onsite - band[:, :, None]
              + spin * pl.signs[z] * float(layer.dxc) / 2 - sigma)
@@ -490,21 +462,13 @@ def _shell(s: Stack, energies, pl: Plan) -> Tuple[int, ...]:
     return tuple(int(i) for i in np.flatnonzero(keep.reshape(-1)))
 
 
-def _lead_chains(s: Stack) -> list:
-    """(onsites of its mode chains, flat; hopping t) of every lead."""
-    return ([(np.asarray(side_lead_chains(s, lead)).ravel(), float(lead.t)) for lead in s.side_leads]
-            + [(np.asarray(vertical_lead_chains(s, lead, where)).ravel(), float(lead.t))
-               for where, lead in s.vertical_leads])
-
-
 def subband_edges(s: Stack) -> np.ndarray:
     """Sorted energies at which a channel of any lead opens or closes (the square-root onsets of T(E))."""
-    edges = [chain + sign * 2 * t for chain, t in _lead_chains(s) for sign in (-1, 1)]
+    edges = [lead.subband_edges(s, where) for where, lead in s.leads]
     return np.unique(np.concatenate(edges)) if edges else np.zeros(0)
 
 
 def edge_distance(s: Stack, energies) -> float:
     """Smallest distance, in units of 2t of the lead, from any energy to a subband edge of any lead."""
     energies = np.atleast_1d(np.asarray(energies, dtype=float)).ravel()
-    return min((float(np.abs(np.abs((energies[:, None] - chain[None, :]) / (2 * t)) - 1).min())
-                for chain, t in _lead_chains(s)), default=np.inf)
+    return min((lead.edge_distance(s, where, energies) for where, lead in s.leads), default=np.inf)

@@ -38,14 +38,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core.chains import chain_broadening, chain_self_energy, fold_mode_chains
+from ..core.chains import fold_mode_chains
 from ..core.lattice import band_energies, disorder_realization, potential_in_modes, sine_modes, spin_along, \
     table_in_modes
 from ..core.linalg import lu_factor, lu_solve
-from ..model.stack import (SPIN_SIGN, Stack, direction, in_plane_table, layer_mode_energies, layer_orbital_energies,
-                           layer_profile, layer_scalar_onsite, lead_conservation, side_lead_chains, side_lead_extent,
-                           side_lead_modes, side_lead_orbitals, side_lead_sites, site_block, table_entries,
-                           vertical_lead_chains, vertical_lead_orbitals)
+from ..model.stack import (SPIN_SIGN, Stack, channel_index, direction, in_plane_table, layer_mode_energies,
+                           layer_orbital_energies, layer_profile, layer_scalar_onsite, site_block, table_entries,
+                           vertical_lead_orbitals)
 from ..plan.plan import Plan
 from . import krylov
 from .krylov import LayerOperator
@@ -155,12 +154,12 @@ def _on_top_layer(group, nl: int, N: int):
 
 def channel_layout(s: Stack, pl: Plan):
     """Column ranges of every lead's channels in the S-matrix order (side leads, top, bottom),
-    and the (lead index, spin) and the orbital of every channel (its second index is (layer or
-    transverse) mode * n + orbital on a lead of n orbitals)."""
+    and the (lead index, spin) and the orbital of every channel (its middle index is (layer or
+    transverse) mode * n + orbital on a lead of n orbitals, ``Lead.orbitals``)."""
     cols, lead, spin, orbital, start = {}, [], [], [], 0
-    groups = ([(k, c, side_lead_orbitals(s, s.side_leads[k])) for k, c in enumerate(pl.side_channels)]
-              + [(w, getattr(pl, w + "_channels"), vertical_lead_orbitals(s, w)) for w, _ in s.vertical_leads])
-    for index, (key, channels, n) in enumerate(groups):
+    for index, (key, lead_object) in enumerate(s.leads):
+        channels = pl.channels_at(key)
+        n = lead_object.orbitals(s, key)
         cols[key] = np.arange(start, start + len(channels))
         start += len(channels)
         lead += [index] * len(channels)
@@ -198,19 +197,13 @@ def draw_disorder(s: Stack, realization, pl: Plan):
 def _vertical_fold(s: Stack, energy, where: str, pl: Plan) -> DiagState:
     lead = getattr(s, where)
     n = vertical_lead_orbitals(s, where)
-    sigma = (jnp.zeros((s.Lx, s.Ly * n, 2), complex) if lead is None
-             else chain_self_energy(energy, vertical_lead_chains(s, lead, where), lead.t))
+    sigma = jnp.zeros((s.Lx, s.Ly * n, 2), complex) if lead is None else lead.mode_self_energy(s, where, energy)
     # Per folded layer its mode energies per spin, and the hopping to the next layer inwards, which
     # carries the source amplitude (H[z, z +- 1] = -tz).
     # (A folded layer's onsite block is orbital-diagonal and spin-independent: ``plan.plan``.)
     chains = [(layer_mode_energies(s.layers[z], s.Lx, s.Ly)[:, :, None] - SPIN_SIGN * pl.signs[z] * s.layers[z].dxc / 2,
                -s.layers[z - 1 if where == "top" else z].tz) for z in getattr(pl, where + "_fold")]
     return DiagState(*fold_mode_chains(energy, sigma, chains))
-
-
-def _index(channels):
-    """A lead's channels ((mx, my, s), or (m, l, s) for a side lead) as a tuple of three index arrays."""
-    return tuple(np.asarray(channels, dtype=int).reshape(-1, 3).T)
 
 
 def upper_state(s: Stack, energy, realization, pl: Plan):
@@ -223,7 +216,7 @@ def upper_state(s: Stack, energy, realization, pl: Plan):
         return state
     norb = vertical_lead_orbitals(s, "top")  # those of every layer down to the spin blocks (coupled by tz)
     n = s.Lx * s.Ly * norb
-    mx, my, spin = q = _index(pl.top_channels)
+    mx, my, spin = q = channel_index(pl.top_channels)
     flat, cols = mx * state.amp.shape[1] + my, np.arange(mx.size)
     amp = state.amp[q]
     sigma = jax.vmap(jnp.diag)(jnp.moveaxis(state.sigma, -1, 0).reshape(2, n))
@@ -261,21 +254,15 @@ def _with_orbital_block(h, layer):
     return h.reshape(h.shape[0] * n, h.shape[0] * n)
 
 
-def _spinors(lead, theta, phi, magnetic=True):
-    """Spinors of a lead's spin axis: its exchange direction (the stack's when it has none, or for no
-    vertical lead), or its ``spin_axis`` for a normal side lead (``magnetic`` False); ``magnetic`` None
-    (a side lead's dxc traced without a value, ``plan.Plan``): chosen here by dxc != 0, the rule of a
-    plain call (at dxc = 0 the self-energy is the same in either basis)."""
-    if magnetic is None:
-        return jnp.where(lead.dxc != 0, _spinors(lead, theta, phi, True), _spinors(lead, theta, phi, False))
-    if not magnetic:
-        return spin_along(*lead.spin_axis)
-    return spin_along(*((theta, phi) if lead is None else direction(lead, theta, phi)))
+def _axis_spinors(lead, theta, phi):
+    """Spinors of a vertical lead's spin axis (``Lead.spinors``), or of the stack's magnetization where there is
+    no lead (the axis its folded layers are resolved along)."""
+    return spin_along(theta, phi) if lead is None else lead.spinors(theta, phi, True)
 
 
 def _mode_channels(s: Stack, state: DiagState, channels, chi, cols):
     """A vertical lead's channels on the adjacent layer (ModeChannels) and their direct term (nt, nt)."""
-    mx, my, spin = q = _index(channels)
+    mx, my, spin = q = channel_index(channels)
     amp = state.amp[q]
     spinor = chi[:, spin].T
     # my is my * n + o with n orbitals: the row is the (mode, orbital) index (mx Ly + my) n + o.
@@ -310,53 +297,6 @@ def _mode_diagonal(Lx: int, Ly: int, blocks):
     blocks = jnp.asarray(blocks)
     return (jnp.eye(Lx)[:, None, None, :, None, None] * jnp.eye(Ly)[None, :, None, None, :, None]
             * blocks[:, :, :, None, None, :])
-
-
-def _side_lead(s: Stack, k: int, first: int, nl: int, theta, phi, energy, pl: Plan):
-    """Side lead k in a slice starting at layer ``first``: -Sigma (an 8-D broadcastable slice term),
-    the channel sources (m, n_channels) and the channels' broadenings.
-
-    The lead's mode (m, l) is phi_W[:, m] across its width times U[:, l] across its layers; its
-    interface sites lie on one edge column (x fixed for the -x and +x edges), so in the slice's
-    sine modes the coupling vector is phi_x[x_edge, mx] Psi[my, m] U[z, l], Psi = phi_y^T phi_W
-    on the lead's sites: separable, and so is the self-energy sum_(m, l, s) sigma C C^T chi chi^dagger.
-    On layers of n > 1 orbitals each mode is also one orbital o (the lead is orbital-diagonal), its
-    channels (m, l * n + o, s) and its self-energy diagonal in o.
-    """
-    lead = s.side_leads[k]
-    offset, width = side_lead_extent(s, lead)
-    n = side_lead_orbitals(s, lead)
-    u, _ = side_lead_modes(s, lead)
-    z0, z1 = lead.layers
-    u_slice = jnp.zeros((nl, u.shape[1])).at[z0 - first:z1 - first + 1].set(u)
-    chains = side_lead_chains(s, lead)
-    sigma = chain_self_energy(energy, chains, lead.t)  # (width, layers, 2)
-    chi = _spinors(lead, theta, phi, pl.side_magnetic[k])
-    across_x = lead.edge in ("-x", "+x")
-    L_across, L_along = (s.Lx, s.Ly) if across_x else (s.Ly, s.Lx)
-    edge = sine_modes(L_across)[0][0 if lead.edge[0] == "-" else -1]  # (L_across,)
-    psi = sine_modes(L_along)[0][offset:offset + width].T @ sine_modes(width)[0]  # (L_along, width)
-    spin_proj = jnp.einsum("as,bs->sab", chi, jnp.conj(chi))
-    if n == 1:
-        ks = jnp.einsum("zl,am,mls,wl,bm,scd->zacwbd", u_slice, psi, sigma, u_slice, psi, spin_proj)
-    else:  # diagonal in the orbital o: (orbital, spin) is the site index
-        ks = jnp.einsum("zl,am,mlos,wl,bm,scd,op->zaocwbpd", u_slice, psi, sigma.reshape(width, -1, n, 2), u_slice,
-                        psi, spin_proj, jnp.eye(n)).reshape(nl, L_along, 2 * n, nl, L_along, 2 * n)
-    # ks: (z, along, site state, z', along', site state'); put the edge factor on the across axes (x: 1 and 5,
-    # y: 2 and 6).
-    axis = 1 if across_x else 2
-    term = -(edge.reshape([-1 if i == axis else 1 for i in range(8)])
-             * edge.reshape([-1 if i == axis + 4 else 1 for i in range(8)]) * jnp.expand_dims(ks, (axis, axis + 4)))
-    width_mode, layer_orbital, spin = q = _index(pl.side_channels[k])
-    layer_mode = layer_orbital // n
-    along = psi[:, width_mode]  # (L_along, nch)
-    x_factor, y_factor = (edge[:, None], along) if across_x else (along, edge[:, None])
-    # (layer, x, y, spin, channel)
-    vec = (u_slice[:, layer_mode][:, None, None, None, :] * x_factor[None, :, None, None, :]
-           * y_factor[None, None, :, None, :] * chi[:, spin][None, None, None, :, :])
-    if n > 1:  # (layer, x, y, orbital, spin, channel): each channel on its own orbital
-        vec = vec[:, :, :, None] * np.eye(n)[:, layer_orbital % n][None, None, None, :, None, :]
-    return term, vec.reshape(nl * s.layer_order(first), -1), chain_broadening(energy, chains[q], lead.t)
 
 
 def _slice_matrix(s: Stack, first: int, last: int, theta, phi, energy, draw, pl: Plan, extra_terms,
@@ -429,7 +369,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     cols, lead_of, spin_of, orbital_of = channel_layout(s, pl)
     nch = lead_of.size
     n_leads = len(s.lead_names)
-    chi_top = _spinors(s.top, theta, phi)
+    chi_top = _axis_spinors(s.top, theta, phi)
     sigma_in, top_group, c_top = _incoming(s, upper, chi_top, cols.get("top", np.zeros(0, int)), pl)
     c = jnp.zeros((nch, nch), complex)
     if "top" in cols:
@@ -452,7 +392,8 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
         groups = [_on_top_layer(g, nl, N) for g in carried]
         for k, lead in enumerate(s.side_leads):
             if first <= lead.layers[0] <= last:
-                term, vectors, gammas[k] = _side_lead(s, k, first, nl, theta, phi, energy, pl)
+                term, vectors, gammas[k] = lead.slice_coupling(s, k, first, nl, theta, phi, energy, pl.side_magnetic[k],
+                                                               pl.side_channels[k])
                 terms.append(term)
                 groups.append(DenseChannels(cols[k], vectors, jnp.conj(vectors).T))
         if (first, last) == pl.slices[-1]:
@@ -483,7 +424,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
 
     if s.bottom is not None or pl.bottom_fold:
         bottom = _vertical_fold(s, energy, "bottom", pl)
-        chi_bottom = _spinors(s.bottom, theta, phi)
+        chi_bottom = _axis_spinors(s.bottom, theta, phi)
         terms.append(_place(nl, 0, 0, -_mode_diagonal(Lx, Ly, _diag_sigma(bottom, chi_bottom, Ly))))
         if "bottom" in cols:
             group, c_bottom = _mode_channels(s, bottom, pl.bottom_channels, chi_bottom, cols["bottom"])
@@ -504,8 +445,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     amplitudes, stats, x, x_cols = _solve_lowest(solver, groups, c, m, lean)
 
     for where, lead in s.vertical_leads:
-        chains = vertical_lead_chains(s, lead, where)[_index(getattr(pl, where + "_channels"))]
-        gammas[where] = chain_broadening(energy, chains, lead.t)
+        gammas[where] = lead.broadening(s, where, energy, pl.channels_at(where))
     gamma = jnp.zeros(nch)
     for key, value in gammas.items():
         gamma = gamma.at[cols[key]].set(value)
@@ -520,7 +460,7 @@ def evaluate(s: Stack, theta, phi, energy, realization, pl: Plan, upper, reflect
     T = T.reshape(n_leads, 2, n_leads, 2)
     n_open = (is_open.astype(float) @ onehot).reshape(n_leads, 2)
     T_orbital = n_open_orbital = None
-    n_orbitals = max(len(lead.orbitals) for lead in lead_conservation(s))
+    n_orbitals = max(lead.orbitals(s, where) for where, lead in s.leads)
     if n_orbitals > 1:  # a lead with orbitals: T and n_open resolved by them too
         T_orbital, n_open_orbital = _orbital_resolved(s_matrix, is_open, lead_of, orbital_of, spin_of, n_leads,
                                                       n_orbitals)
@@ -654,17 +594,15 @@ def _layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_b
         profile = profile - uniform
     dq = energy - uniform - band_energies(Lx, Ly, layer.t)
     diag = dq[:, :, None, None] * I2 - site_block(layer, *direction(layer, theta, phi)) - mode_blocks
-    sides = []
-    for k, lead in enumerate(s.side_leads):
-        if lead.layers[0] == z:
-            width = side_lead_extent(s, lead)[1]
-            phi_w = sine_modes(width)[0]
-            sigma = chain_self_energy(energy, side_lead_chains(s, lead), lead.t)[:, 0, :]  # (width, 2)
-            chi = _spinors(lead, theta, phi, pl.side_magnetic[k])
-            block = jnp.einsum("im,ms,jm,as,bs->iajb", phi_w, sigma, phi_w, chi, jnp.conj(chi))
-            sides.append((*side_lead_sites(s, lead), block.reshape(2 * width, 2 * width)))
-    return LayerOperator(diag, in_plane_table(layer, pl.spin_orbit[z]), profile, tuple(sides), sine_modes(Lx)[0],
+    sides = _layer_sides(s, z, theta, phi, energy, pl)
+    return LayerOperator(diag, in_plane_table(layer, pl.spin_orbit[z]), profile, sides, sine_modes(Lx)[0],
                          sine_modes(Ly)[0])
+
+
+def _layer_sides(s: Stack, z: int, theta, phi, energy, pl: Plan) -> tuple:
+    """Per side lead on layer z, (x, y, Sigma) on its sites (``Lead.layer_coupling``)."""
+    return tuple(lead.layer_coupling(s, k, theta, phi, energy, pl.side_magnetic[k], pl.side_channels[k])
+                 for k, lead in enumerate(s.side_leads) if lead.layers[0] == z)
 
 
 def _orbital_layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan, mode_blocks):
@@ -687,16 +625,8 @@ def _orbital_layer_operator(s: Stack, z: int, theta, phi, energy, draw, pl: Plan
     block = table_entries(layer.hoppings, "hoppings", (n, n)).get((0, 0))
     if block is not None:
         table = {**table, (0, 0): block - jnp.kron(jnp.diag(energies), jnp.eye(2))}
-    sides = []
-    for k, lead in enumerate(s.side_leads):
-        if lead.layers[0] == z:
-            width = side_lead_extent(s, lead)[1]
-            phi_w = sine_modes(width)[0]
-            sigma = chain_self_energy(energy, side_lead_chains(s, lead), lead.t)  # (width, n, 2): one layer
-            chi = _spinors(lead, theta, phi, pl.side_magnetic[k])
-            block = jnp.einsum("im,mos,jm,as,bs,op->ioajpb", phi_w, sigma, phi_w, chi, jnp.conj(chi), jnp.eye(n))
-            sides.append((*side_lead_sites(s, lead), block.reshape(2 * n * width, 2 * n * width)))
-    return LayerOperator(diag, table, profile, tuple(sides), sine_modes(Lx)[0], sine_modes(Ly)[0])
+    return LayerOperator(diag, table, profile, _layer_sides(s, z, theta, phi, energy, pl), sine_modes(Lx)[0],
+                         sine_modes(Ly)[0])
 
 
 def _reflection_from_unitarity(T, n_open, top: int):

@@ -223,10 +223,10 @@ def evaluation_bytes(s: Stack, pl: Plan, reflection: bool, local=None) -> float:
         # The complex64 matrix assembled and factorised in place (half the double path's), and the
         # flexible GMRES basis (V and Z, held about twice by XLA in the restart loop) per right-hand
         # side (checked against XLA's memory analysis, tests/solve/test_memory.py).
-        rhs = sum(len(c) for c in pl.side_channels) if lean_right_hand_sides(s, pl, reflection) else pl.n_channels
+        rhs = pl.n_channels - len(pl.top_channels) if lean_right_hand_sides(s, pl, reflection) else pl.n_channels
         return 8.0 * 1.25 * N ** 2 + 16.0 * (4 * pl.krylov.restart + 6) * N * rhs
     if pl.krylov is not None:  # the GMRES basis per right-hand side, the shell's columns, its LU
-        rhs = sum(len(c) for c in pl.side_channels) if lean_right_hand_sides(s, pl, reflection) else pl.n_channels
+        rhs = pl.n_channels - len(pl.top_channels) if lean_right_hand_sides(s, pl, reflection) else pl.n_channels
         nc = len(pl.krylov.shell)
         # XLA holds the basis of the restart loop twice (measured, tests/solve/test_memory.py).
         return 16.0 * ((2 * pl.krylov.restart + 8) * N * rhs + 3 * N * nc + nc ** 2 + 20 * N)
@@ -238,7 +238,7 @@ def evaluation_bytes(s: Stack, pl: Plan, reflection: bool, local=None) -> float:
     first, last = pl.slices[-1]
     m = (last - first + 1) * N
     dense_state = bool(pl.blocks) or len(pl.slices) > 1
-    n_side = sum(len(c) for c in pl.side_channels) + len(pl.bottom_channels)
+    n_side = pl.n_channels - len(pl.top_channels)  # every lead's channels but the top lead's
     rhs = 2 * n_side if lean_right_hand_sides(s, pl, reflection) else pl.n_channels
     lowest = (1.25 + (1.0 if dense_state else 0.0)) * m ** 2 + 3 * m * rhs
     upper = [3.0 * ((b - a + 1) * N) ** 2 + 6 * (b - a + 1) * N * pl.n_channels for a, b in pl.slices[:-1]]
