@@ -3,7 +3,8 @@ densities of the t2g LaAlO3/SrTiO3 junction (``preset = "t2g"``, docs/model.md) 
 
     python scripts/t2g_study.py                      # CPU part (Lx = Ly = 12 and 16, see --help): docs/t2g_*.json, png
     python scripts/t2g_study.py --gpu --out $OUT     # the GPU part: Lx = Ly = 30 and 40, 32 angles, 13 gates,
-                                                     # 64 disorder realizations (one command)
+                                                     # 64 disorder realizations (one command; no new point
+                                                     # starts after 420 s: --time-limit)
 
 Parts (each writes docs/t2g_<part><tag>.json, most a figure; ``--parts`` selects; run in the order of PARTS):
   torque     the torque (dxc/2) m x <sigma> on the magnet's exchange layers (transition and barrier, dense:
