@@ -489,7 +489,8 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
             polar_angle_ticks(ax)
             ax.set_rlabel_position(112.5)  # radial labels between curves' petals, not on them
             ax.set_title(f"t2g, $L = {L}$: $g_{{\\mathrm{{sc}}}}(\\varphi)$ / max, per gate\n"
-                         f"(radial axis from {r_min:g}, not 0)", fontsize=10, pad=18)
+                         + (f"(radial axis from {r_min:g}, not 0)" if r_min > 0 else "(radial axis from 0)"),
+                         fontsize=10, pad=18)
         handles = [plt.Line2D([], [], color=colors[g], label=f"gate = {g:+.2f} $t_l$") for g in gates]
         fig.legend(handles=handles, loc="lower center", ncol=min(len(gates), 7), fontsize=7, frameon=False)
         fig.tight_layout(rect=(0, 0.08, 1, 0.93))
@@ -501,7 +502,7 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
         for k, L in enumerate(sizes):
             rows = list(scans[L].values())
             amp = [g_sc({q: np.asarray(r[q]) for q in ("Gsc_x", "Gsc_y")}) for r in rows]
-            curves.append((f"t2g, $L = {L}$", "os^v"[k % 4] + "-", f"C{k}", [r["gate"] for r in rows], amp))
+            curves.append((f"t2g, $L = {L}$", "osDv"[k % 4] + "-", f"C{k}", [r["gate"] for r in rows], amp))
         for L, rows in data.get("paper", {}).items():
             ok = [r for r in rows if "Gsc_x" in r and g_sc({k: np.asarray(r[k]) for k in ("Gsc_x", "Gsc_y")}).max() > 0]
             amp = [g_sc({k: np.asarray(r[k]) for k in ("Gsc_x", "Gsc_y")}) for r in ok]
