@@ -186,3 +186,28 @@ def settled_on_cpu(out):
     therefore finishes before the next is dispatched. Accelerators queue their work in order.
     """
     return jax.block_until_ready(out) if platform() == "cpu" else out
+
+
+# The one mesh axis: units of work (evaluations sharing an upper state) split over devices.
+MESH_AXIS = "batch"
+
+
+def local_mesh():
+    """1D mesh over this process's devices (each process of a jax.distributed job has its own)."""
+    return jax.sharding.Mesh(np.asarray(jax.local_devices()), (MESH_AXIS,))
+
+
+def on_mesh(f, mesh, n: int):
+    """``f`` of ``n`` arrays (pytrees) whose leading axis is split over the mesh's devices, each device
+    running ``f`` on its own part (the same per-device program whatever the number of devices; nothing
+    is communicated). ``check_vma=False``: the GMRES loops of the Krylov and mixed paths start from
+    constants (zeros, counters) that do not vary over the mesh while their results do, which the
+    varying-axes check of ``while_loop`` carries refuses."""
+    split = jax.sharding.PartitionSpec(MESH_AXIS)
+    return jax.shard_map(f, mesh=mesh, in_specs=(split,) * n, out_specs=split, check_vma=False)
+
+
+def split_over(mesh, tree):
+    """The arrays of ``tree`` placed on the mesh, their leading axis split over its devices."""
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(MESH_AXIS))
+    return jax.tree_util.tree_map(lambda a: jax.device_put(a, sharding), tree)
