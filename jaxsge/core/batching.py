@@ -7,10 +7,10 @@
   figures in the tests) into a number of evaluations per call.
 * Chunks. :func:`padded_chunks` cuts a batch into chunks of one fixed size (the last one
   padded by repeating its last element, then trimmed), so each jitted function compiles once.
-* How a chunk is mapped (:func:`mapping`, :func:`map_over`): every driver (angles and points in
-  ``solve.transmissions``, units and angles in ``ensemble.run``, points in
-  ``observables.sensitivity``) maps its evaluations over a chunk with the one rule here, a
-  function of the platform and of the order of the evaluation's largest dense matrix:
+* How a chunk is mapped (:func:`mapping`, :func:`map_over`): the one driver
+  (``solve.transmissions.run``: angles, points, and units of an ensemble) maps its evaluations
+  over a chunk with the one rule here, a function of the platform and of the order of the
+  evaluation's largest dense matrix:
 
   - CPU: ``vmap`` (a batched LU per chunk). Measured (docs/performance.md, "Batching, repeated
     calls and the device check"): at Lx = Ly = 30 a ``lax.map`` loop costs 1.2-1.6x per
@@ -31,6 +31,9 @@
   time left; a vmap on an accelerator (small, latency-bound LUs that the batch fills) stays whole.
   Measured on a shared 2-core CPU (docs/performance.md, "Progress per evaluation"): the
   ``make run`` scan in 16 calls per panel against one, no difference beyond the machine's noise.
+* Devices. :func:`local_mesh` is a 1D mesh of this process's devices; :func:`on_mesh` runs a
+  function on blocks whose leading axis is split over them (``shard_map``), :func:`split_over`
+  places the arrays so (the driver's ``mesh``, for ensembles).
 * The platform-specific choice. Batched LAPACK kernels of XLA:CPU wait, inside a thread of the
   intra-op pool, for sub-tasks they queue on that same pool, so two of them running at once
   can deadlock it (jaxlib 0.10.2). The solver therefore never issues two batched LAPACK calls
