@@ -140,6 +140,15 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
         mine = {u for k, u in enumerate(units) if k % count == pid and u not in done}
         digest = run_hash(spec)
 
+        def per_unit(todo, action):  # the driver's per-block callback: action(unit, results) for each unit in it
+            def each(positions, values):
+                for unit, results in _units(todo, spec.n_phi, positions, values):
+                    action(unit, results)
+            return each
+
+        def check(unit, results):
+            check_conducting(spec, unit, results, leads)
+
         def write(unit, results):
             if pid == 0:
                 out.write(lambda folder: store.write_unit(folder, spec, unit, results, digest), restore=prepare)
@@ -162,13 +171,8 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
                 blocks[f"plan {len(blocks)}: {pl.summary}, {'clean' if group[0].clean else 'disordered'}"] = _sizes(
                     spec, pl, cases[todo[0].case][0], budget, len(todo), mesh.size)
                 run(stacks, grid, pl, reflection=False, budget=budget, observe=UnitValues(leads), cases=case_of,
-                    mesh=mesh, check=lambda positions, values, todo=todo: [
-                        check_conducting(spec, unit, results, leads)
-                        for unit, results in _units(todo, spec.n_phi, positions, values)],
-                    on_chunk=lambda positions, values, todo=todo: [
-                        write(unit, results) for unit, results in _units(todo, spec.n_phi, positions, values)],
-                    deadline=deadline, first_free=not done_here,
-                    what=f"of the ensemble at Lx = {stacks.Lx}, Ly = {stacks.Ly}")
+                    mesh=mesh, check=per_unit(todo, check), on_chunk=per_unit(todo, write), deadline=deadline,
+                    first_free=not done_here, what=f"of the ensemble at Lx = {stacks.Lx}, Ly = {stacks.Ly}")
         seconds = time.perf_counter() - start
         _barrier("jaxsge-ensemble-end")
     return RunReport(len(done_here), len(done_here) * spec.n_phi, seconds, blocks, mesh.size, pid, count,

@@ -202,7 +202,7 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
 
 
 class Quantity(NamedTuple):
-    """One observable of an evaluation (T or a conversion conductance, :func:`_observables`), as the
+    """One observable of an evaluation (T or a conversion conductance, as ``_observables`` gives them), as the
     driver's ``observe`` (``solve.transmissions.points_at``; hashable, static)."""
 
     leads: tuple
