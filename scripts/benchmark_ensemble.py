@@ -3,7 +3,8 @@
 For each junction size and disorder placement (2DEG only: the upper layers fold, one complex
 LU of order N = 2 Lx Ly per angle; every layer: the upper layers in spin blocks, eliminated
 once per realization and reused for every angle of it), this times the jitted block function
-of ``jaxsge.ensemble.run`` (what ``jaxsge ensemble`` runs, without file output) over
+of the one driver that ``jaxsge ensemble`` runs (``solve.transmissions.upper_at`` and
+``angles_at`` over the local mesh, with the ensemble's conductances; without file output) over
 consecutive realizations of ``n_phi`` angles each: the first call (compilation included) and
 the steady state. It also times one complex LU of order N alone (``core.linalg.lu_factor``),
 converts both into GFLOP/s and states them as a fraction of the device's float64 peak.
@@ -24,14 +25,14 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxsge import JunctionParams, junction_system
+from jaxsge.core.batching import local_mesh, mapping, split_over
 from jaxsge.core.linalg import lu_factor
-from jaxsge.ensemble.run import block_functions, local_mesh
+from jaxsge.ensemble.run import UnitValues
 from jaxsge.ensemble.spec import EnsembleSpec
 from jaxsge.io.files import output_file, write_json
-from jaxsge.solve.transmissions import plan_for
+from jaxsge.solve.transmissions import angles_at, evaluation_order, plan_for, upper_at
 
 WIDTH = {20: 12, 30: 18, 50: 30}
 
@@ -62,14 +63,18 @@ def time_case(L: int, layers: str, units: int, n_phi: int) -> dict:
     energy = float(system.energy())
     pl = plan_for(stack, energy, realizations=[0])
     mesh = local_mesh()
-    uppers, angles = block_functions(pl, stack.lead_names, mesh)
-    sharding = NamedSharding(mesh, PartitionSpec("batch"))
+    how = mapping(evaluation_order(stack, pl), mesh.devices.flat[0])
 
-    def call(r):
-        batch = jax.tree_util.tree_map(lambda v: np.asarray(v, dtype=np.result_type(np.asarray(v).dtype, float))[None],
-                                       stack)
-        args = tuple(jax.device_put(a, sharding) for a in (batch, np.array([energy]), np.array([r])))
-        jax.block_until_ready(angles(*args, uppers(*args), jnp.asarray(spec.phi)))
+    def call(r):  # one unit per device, every angle in one call
+        n = mesh.size
+        base = jax.tree_util.tree_map(
+            lambda v: np.stack([np.asarray(v, dtype=np.result_type(np.asarray(v).dtype, float))] * n), stack)
+        base = split_over(mesh, base.replace(theta=np.zeros(n), phi=np.zeros(n)))
+        e, i = split_over(mesh, (np.full(n, energy), np.full(n, r)))
+        theta, phi = split_over(mesh, (np.full((n, n_phi), float(stack.theta)), np.tile(spec.phi, (n, 1))))
+        upper = upper_at(base, e, i, pl, how, mesh)
+        jax.block_until_ready(angles_at(base, theta, phi, e, i, upper, pl, False, False, how, None,
+                                        UnitValues(stack.lead_names), mesh))
 
     with jax.enable_x64(True):
         start = time.perf_counter()

@@ -7,10 +7,10 @@
   figures in the tests) into a number of evaluations per call.
 * Chunks. :func:`padded_chunks` cuts a batch into chunks of one fixed size (the last one
   padded by repeating its last element, then trimmed), so each jitted function compiles once.
-* How a chunk is mapped (:func:`mapping`, :func:`map_over`): every driver (angles and points in
-  ``solve.transmissions``, units and angles in ``ensemble.run``, points in
-  ``observables.sensitivity``) maps its evaluations over a chunk with the one rule here, a
-  function of the platform and of the order of the evaluation's largest dense matrix:
+* How a chunk is mapped (:func:`mapping`, :func:`map_over`): the one driver
+  (``solve.transmissions.run``: angles, points, and units of an ensemble) maps its evaluations
+  over a chunk with the one rule here, a function of the platform and of the order of the
+  evaluation's largest dense matrix:
 
   - CPU: ``vmap`` (a batched LU per chunk). Measured (docs/performance.md, "Batching, repeated
     calls and the device check"): at Lx = Ly = 30 a ``lax.map`` loop costs 1.2-1.6x per
@@ -31,6 +31,9 @@
   time left; a vmap on an accelerator (small, latency-bound LUs that the batch fills) stays whole.
   Measured on a shared 2-core CPU (docs/performance.md, "Progress per evaluation"): the
   ``make run`` scan in 16 calls per panel against one, no difference beyond the machine's noise.
+* Devices. :func:`local_mesh` is a 1D mesh of this process's devices; :func:`on_mesh` runs a
+  function on blocks whose leading axis is split over them (``shard_map``), :func:`split_over`
+  places the arrays so (the driver's ``mesh``, for ensembles).
 * The platform-specific choice. Batched LAPACK kernels of XLA:CPU wait, inside a thread of the
   intra-op pool, for sub-tasks they queue on that same pool, so two of them running at once
   can deadlock it (jaxlib 0.10.2). The solver therefore never issues two batched LAPACK calls
@@ -186,3 +189,28 @@ def settled_on_cpu(out):
     therefore finishes before the next is dispatched. Accelerators queue their work in order.
     """
     return jax.block_until_ready(out) if platform() == "cpu" else out
+
+
+# The one mesh axis: units of work (evaluations sharing an upper state) split over devices.
+MESH_AXIS = "batch"
+
+
+def local_mesh():
+    """1D mesh over this process's devices (each process of a jax.distributed job has its own)."""
+    return jax.sharding.Mesh(np.asarray(jax.local_devices()), (MESH_AXIS,))
+
+
+def on_mesh(f, mesh, n: int):
+    """``f`` of ``n`` arrays (pytrees) whose leading axis is split over the mesh's devices, each device
+    running ``f`` on its own part (the same per-device program whatever the number of devices; nothing
+    is communicated). ``check_vma=False``: the GMRES loops of the Krylov and mixed paths start from
+    constants (zeros, counters) that do not vary over the mesh while their results do, which the
+    varying-axes check of ``while_loop`` carries refuses."""
+    split = jax.sharding.PartitionSpec(MESH_AXIS)
+    return jax.shard_map(f, mesh=mesh, in_specs=(split,) * n, out_specs=split, check_vma=False)
+
+
+def split_over(mesh, tree):
+    """The arrays of ``tree`` placed on the mesh, their leading axis split over its devices."""
+    sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec(MESH_AXIS))
+    return jax.tree_util.tree_map(lambda a: jax.device_put(a, sharding), tree)

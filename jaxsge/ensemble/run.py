@@ -1,14 +1,16 @@
-"""Running an ensemble: units batched under the memory budget, sharded over devices and processes.
+"""Running an ensemble: the one driver (``solve.transmissions.run``) with a mesh and a per-block writer.
 
 Each process of a ``jax.distributed`` job evaluates the units u with ``u % process_count ==
-process_index`` (``docs/ensemble.md``), in blocks through one jitted ``shard_map`` of fixed shape
-over its local devices, one compiled function per solution plan (the clean cases fold what the
-disordered ones cannot). A unit's upper layers are eliminated once, the lowest slice solved per
-angle; units and angles are mapped as ``core.batching.mapping`` says for the platform and size.
-Every finished unit is written at once (``ensemble.store``), one block staying in flight. With
-a time limit the run stops before a block that would not finish in time (the estimate: the
-last block's duration) and reports the units left: a later ``--resume`` continues. Every run
-computes at least one block, so that a run in pieces always progresses.
+process_index`` (``docs/ensemble.md``). A unit is one realization of one case at every angle:
+for the driver, the points that share an upper state. Per solution plan (the clean cases fold
+what the disordered ones cannot) the units go to the driver in the order of ``all_units``, with
+their cases' stacks, over a mesh of this process's devices: the driver eliminates each unit's
+upper layers once, solves the lowest slice per angle, sizes the blocks of units by its memory
+rule (``solve.transmissions.call_sizes``), computes the conductances inside the compiled program
+and hands every finished block to the writer here (``ensemble.store``), one block staying in
+flight. With a time limit no block is started that would not finish in time (the estimate: the
+last block's duration) and the units left are reported: a later ``--resume`` continues. Every
+run computes at least one block, so that a run in pieces always progresses.
 """
 
 from __future__ import annotations
@@ -16,20 +18,18 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+from typing import NamedTuple, Tuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from tqdm.auto import tqdm
 
-from ..core.batching import VMAP, Mapping, chunk_size, map_over, mapping, memory_budget, padded_chunks, settled_on_cpu
+from ..core.batching import local_mesh, memory_budget
 from ..core.precision import x64
 from ..io.files import Output, result_folder, write_json
 from ..observables import response
-from ..solve.kernel import evaluate, upper_state
-from ..solve.transmissions import check_converged, evaluation_bytes, evaluation_order, plan_for
+from ..solve.transmissions import Observed, call_sizes, plan_for, run
 from . import store
 from .spec import EnsembleSpec, all_units, run_hash, validate_spec
 
@@ -49,37 +49,15 @@ class RunReport:
     remaining: int = 0
 
 
-def local_mesh() -> Mesh:
-    """1D mesh over this process's devices (each process of a jax.distributed job has its own)."""
-    return Mesh(np.asarray(jax.local_devices()), ("batch",))
+class UnitValues(NamedTuple):
+    """What the driver computes per angle of a unit (hashable: a static argument of the compiled
+    program): T, the open channels and the conversion conductances, and the solver's statistics."""
 
+    leads: Tuple[str, ...]
 
-def block_functions(pl, leads, mesh: Mesh, how: Mapping = VMAP):
-    """Two jitted functions over blocks of units sharded over the mesh: ``uppers(stacks, energies,
-    indices)``, each unit's angle-independent upper state, and ``angles(stacks, energies, indices,
-    uppers, phis)``, the transmissions and conversion conductances at every angle of ``phis``
-    (replicated); units and angles mapped as ``how`` says (``core.batching.mapping``). The
-    per-device program has the same shape whatever the number of devices."""
-    batch = PartitionSpec("batch")
-
-    def uppers(stacks, energies, indices):
-        return map_over(lambda s, e, r: upper_state(s, e, r, pl), how, stacks, energies, indices)
-
-    def angles(stacks, energies, indices, upper, phis):
-        def unit(s, e, r, up):
-            def angle(phi):
-                out = evaluate(s, s.theta, phi, e, r, pl, up, reflection=False, smatrix=False)
-                return {"T": out.T, "n_open": out.n_open, "solver_stats": out.stats,
-                        **response.conversions(out.T, out.n_open, leads)}
-            return map_over(angle, how, phis)
-        return map_over(unit, how, stacks, energies, indices, upper)
-
-    # check_vma=False: the GMRES loops of the Krylov and mixed paths start from constants (zeros, counters)
-    # that do not vary over the mesh while their results do, which the varying-axes check of while_loop
-    # carries refuses; every device runs the same program on its own units, nothing is communicated.
-    return (jax.jit(jax.shard_map(uppers, mesh=mesh, in_specs=(batch,) * 3, out_specs=batch, check_vma=False)),
-            jax.jit(jax.shard_map(angles, mesh=mesh, in_specs=(batch,) * 4 + (PartitionSpec(),), out_specs=batch,
-                                  check_vma=False)))
+    def __call__(self, out) -> Observed:
+        return Observed({"T": out.T, "n_open": out.n_open, **response.conversions(out.T, out.n_open, self.leads)},
+                        out.stats)
 
 
 def _barrier(name: str) -> None:
@@ -102,17 +80,13 @@ def _plans(spec: EnsembleSpec, units):
     return groups, cases
 
 
-def _sizes(spec: EnsembleSpec, pl, stack, budget: int, devices: int):
-    """(units per device per call, angles per call) within the memory budget: a unit holds its upper
-    state and one evaluation per angle of the call. On CPU one unit per call: batched LAPACK
-    calls of several units deadlocked XLA's 2-thread intra-op pool (two batched triangular
-    solves, each waiting for the pool's other thread; JAX 0.10.2). Several CPU devices of one
-    process run their programs at once: then also one angle per call."""
-    per_eval = evaluation_bytes(stack, pl, reflection=False)
-    where = f"of the ensemble at Lx = {stack.Lx}, Ly = {stack.Ly}"
-    chunk_size(2 * per_eval, budget, 1, where)  # refuses when not even the upper state and one angle fit
-    angles = 1 if devices > 1 else int(max(1, min(spec.n_phi, budget // per_eval - 1)))
-    return chunk_size(per_eval * (1 + angles), budget, 64, where, one_on_cpu=True), angles
+def _sizes(spec: EnsembleSpec, pl, stack, budget: int, units: int, devices: int) -> dict:
+    """The driver's memory rule for this plan's units (``solve.transmissions.call_sizes``): raises before
+    anything is written when not even one unit fits, and says what a block holds."""
+    per_device, angles = call_sizes(stack, pl, budget, reflection=False, points=spec.n_phi, units=units,
+                                    devices=devices, steps=False,
+                                    what=f"of the ensemble at Lx = {stack.Lx}, Ly = {stack.Ly}")
+    return {"units_per_device": per_device, "angles_per_call": angles}
 
 
 @x64
@@ -136,7 +110,8 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
     groups, cases = _plans(spec, units)
     mesh = local_mesh()
     budget = memory_budget(memory_budget_gib, mesh.devices.flat[0])
-    sizes = {pl: _sizes(spec, pl, cases[group[0].case][0], budget, mesh.size) for pl, group in groups.items()}
+    for pl, group in groups.items():  # the memory rule refuses a budget too small before anything is written
+        _sizes(spec, pl, cases[group[0].case][0], budget, len(group), mesh.size)
     leads = cases[units[0].case][0].lead_names
     if not response.conversion_axes(leads):
         raise ValueError(f"an ensemble needs the injector M and side leads L, R (and B, F): the leads are {leads}")
@@ -165,14 +140,21 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
         mine = {u for k, u in enumerate(units) if k % count == pid and u not in done}
         digest = run_hash(spec)
 
-        def finish(unit, results, pl):
-            if pl.krylov is not None:
-                check_converged(results["solver_stats"], pl)
+        def per_unit(todo, action):  # the driver's per-block callback: action(unit, results) for each unit in it
+            def each(positions, values):
+                for unit, results in _units(todo, spec.n_phi, positions, values):
+                    action(unit, results)
+            return each
+
+        def check(unit, results):
             check_conducting(spec, unit, results, leads)
+
+        def write(unit, results):
             if pid == 0:
                 out.write(lambda folder: store.write_unit(folder, spec, unit, results, digest), restore=prepare)
             else:
                 store.write_unit(out_dir, spec, unit, results, digest)
+            done_here.append(unit)
             bar.update(1)
             if on_unit is not None:
                 on_unit(unit)
@@ -185,14 +167,12 @@ def run_ensemble(spec: EnsembleSpec, out_dir, *, resume: bool = False, force: bo
                 todo = [u for u in group if u in mine]
                 if not todo:
                     continue
-                units_per_device, angles = sizes[pl]
-                block = min(units_per_device, -(-len(todo) // mesh.size)) * mesh.size
-                blocks[f"plan {len(blocks)}: {pl.summary}, {'clean' if group[0].clean else 'disordered'}"] = {
-                    "units_per_device": block // mesh.size, "angles_per_call": angles}
-                how = mapping(evaluation_order(cases[group[0].case][0], pl), mesh.devices.flat[0])
-                done_here += _stream(todo, cases, block_functions(pl, leads, mesh, how), spec.phi, angles, block,
-                                     NamedSharding(mesh, PartitionSpec("batch")), lambda u, r, pl=pl: finish(u, r, pl),
-                                     deadline, first_free=not done_here)
+                stacks, grid, case_of = _grid(spec, todo, cases)
+                blocks[f"plan {len(blocks)}: {pl.summary}, {'clean' if group[0].clean else 'disordered'}"] = _sizes(
+                    spec, pl, cases[todo[0].case][0], budget, len(todo), mesh.size)
+                run(stacks, grid, pl, reflection=False, budget=budget, observe=UnitValues(leads), cases=case_of,
+                    mesh=mesh, check=per_unit(todo, check), on_chunk=per_unit(todo, write), deadline=deadline,
+                    first_free=not done_here, what=f"of the ensemble at Lx = {stacks.Lx}, Ly = {stacks.Ly}")
         seconds = time.perf_counter() - start
         _barrier("jaxsge-ensemble-end")
     return RunReport(len(done_here), len(done_here) * spec.n_phi, seconds, blocks, mesh.size, pid, count,
@@ -213,43 +193,26 @@ def check_conducting(spec: EnsembleSpec, unit, results: dict, leads) -> None:
                      f"insulating at this disorder strength; lower {spec.disorder}")
 
 
-def _stream(units, cases, functions, phi, angles: int, block: int, sharding, on_done, deadline=None,
-            first_free: bool = True) -> list:
-    """Evaluate the units in blocks (upper states once, then the angles in padded chunks), calling
-    ``on_done(unit, results)`` per unit; the units done. On accelerators the next block is
-    dispatched before the previous one is fetched; on CPU every call finishes first
-    (``core.batching.settled_on_cpu``). With a ``deadline`` (``time.perf_counter()``), no block
-    starts past it, or that would end past it by the last block's duration (the first block of
-    a plan, its compilation included, has no estimate: it runs when the deadline is ahead, and
-    whatever the deadline when ``first_free``)."""
-    uppers, at_angles = functions
-    energies = np.asarray([cases[u.case][1] for u in units])
-    index = np.asarray([u.realization for u in units], dtype=np.int64)
-    in_flight, done, last, previous = [], [], None, time.perf_counter()
-    for keep, idx in padded_chunks(len(units), block):
-        now = time.perf_counter()
-        free = first_free and not in_flight and not done
-        if deadline is not None and not free and (now > deadline or (last is not None and now + last > deadline)):
-            break
-        batch = jax.tree_util.tree_map(
-            lambda *leaves: np.stack([np.asarray(v, dtype=np.result_type(np.asarray(v).dtype, float)) for v in leaves]),
-            *[cases[units[i].case][0] for i in idx])
-        args = tuple(jax.device_put(a, sharding) for a in (batch, energies[idx], index[idx]))
-        upper = settled_on_cpu(uppers(*args))
-        in_flight.append((keep, [(positions, settled_on_cpu(at_angles(*args, upper, jnp.asarray(phi[chunk]))))
-                                 for positions, chunk in padded_chunks(phi.size, angles)]))
-        if len(in_flight) > 1:
-            done += _collect(*in_flight.pop(0), units, on_done)
-        now = time.perf_counter()
-        last, previous = now - previous, now
-    for keep, pieces in in_flight:
-        done += _collect(keep, pieces, units, on_done)
-    return done
+def _grid(spec: EnsembleSpec, todo, cases):
+    """The driver's input for these units (of one plan, in this order): the stacks of their cases
+    (leaves stacked along a leading axis of cases, as floats), the grid of their points (every angle
+    of every unit, unit-major) and the case of each point."""
+    names = list(dict.fromkeys(u.case for u in todo))
+    stacks = jax.tree_util.tree_map(
+        lambda *leaves: np.stack([np.asarray(v, dtype=np.result_type(np.asarray(v).dtype, float)) for v in leaves]),
+        *[cases[c][0] for c in names])
+    n_phi = spec.n_phi
+    theta = np.repeat([float(cases[u.case][0].theta) for u in todo], n_phi)
+    energies = np.repeat([cases[u.case][1] for u in todo], n_phi)
+    index = np.repeat([u.realization for u in todo], n_phi).astype(np.int64)
+    case_of = np.repeat([names.index(u.case) for u in todo], n_phi)
+    return stacks, (theta, np.tile(spec.phi, len(todo)), energies, index, (len(todo), n_phi)), case_of
 
 
-def _collect(keep, pieces, units, on_done) -> list:
-    host = [(positions, jax.device_get(out)) for positions, out in pieces]
-    for k, i in enumerate(keep):
-        on_done(units[i], {name: np.concatenate([np.asarray(out[name][k])[: positions.size] for positions, out in host])
-                           for name in host[0][1]})
-    return [units[i] for i in keep]
+def _units(todo, n_phi: int, positions, out) -> list:
+    """(unit, results) of each unit of a block the driver finished (``positions``: the flat positions of its
+    points in :func:`_grid`'s grid, whole units): its n_phi angles in order, under the store's keys."""
+    order = np.argsort(positions, kind="stable")
+    rows = {k: np.asarray(v)[order] for k, v in {**out.values, "solver_stats": out.stats}.items()}
+    return [(todo[j], {k: v[i * n_phi: (i + 1) * n_phi] for k, v in rows.items()})
+            for i, j in enumerate(positions[order][::n_phi] // n_phi)]

@@ -26,12 +26,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..core.batching import memory_budget, platform
+from ..core.batching import Mapping, memory_budget, platform
 from ..core.precision import x64
 from ..model.system import System, varied_leaves
 from ..plan.plan import check_size, edge_distance
-from ..solve.kernel import evaluate, lean_right_hand_sides, upper_state
-from ..solve.transmissions import check_converged, choose_reflection, plan_for, point_grid, run, solver_report
+from ..solve.kernel import lean_right_hand_sides
+from ..solve.transmissions import (Observed, check_converged, choose_reflection, plan_for, point_grid, points_at, run,
+                                  solver_report)
 from . import response
 from .scan import CONDUCTANCES, as_system
 
@@ -200,12 +201,32 @@ def sensitivities(system, wrt=("alpha3",), *, theta=None, phi=None, realizations
                          not lean_right_hand_sides(concrete_stack, pl, reflection))
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "leads", "quantity"))
-def _value_and_grad(stack, energy, index, pl, leads, quantity):
+class Quantity(NamedTuple):
+    """One observable of an evaluation (T or a conversion conductance, as ``_observables`` gives them), as the
+    driver's ``observe`` (``solve.transmissions.points_at``; hashable, static)."""
+
+    leads: tuple
+    quantity: str
+
+    def __call__(self, out) -> Observed:
+        values, stats = _observables(out, self.leads)
+        return Observed(values[self.quantity], stats)
+
+
+# One point, its upper state included in what is differentiated, in a one-step loop: the derivative's
+# batched LAPACK calls stay one at a time on CPU (``core.batching``), as for every transformed point.
+ONE_POINT = Mapping("map", 1)
+
+
+@functools.partial(jax.jit, static_argnames=("pl", "observe"))
+def _value_and_grad(stack, energy, index, pl, observe):
+    """The value of ``observe`` at the stack's angles and its gradient with respect to the stack and the
+    energy: reverse mode through the driver's per-point program (:func:`~jaxsge.solve.transmissions.points_at`,
+    every channel as right-hand side)."""
     def f(s, e):
-        out = evaluate(s, s.theta, s.phi, e, index, pl, upper_state(s, e, index, pl), reflection=True, smatrix=False)
-        observables, stats = _observables(out, leads)
-        return observables[quantity], stats
+        out = points_at(s, jnp.zeros(1), jnp.zeros(1), jnp.reshape(e, (1,)), jnp.reshape(index, (1,)), pl,
+                        True, False, ONE_POINT, observe=observe)
+        return out.values[0], out.stats[0]
     return jax.value_and_grad(f, argnums=(0, 1), has_aux=True)(stack, energy)
 
 
@@ -253,8 +274,8 @@ def gradient(system, quantity: str = "Gsc_x", wrt=(), *, potential_layers=(), re
         raise ValueError(f"quantity = {quantity!r} is not defined for the leads {leads}")
     pl = plan_for(jax.tree_util.tree_map(np.asarray, stack), float(energy), fold=fold, path=path, varied=varied,
                   realizations=None if realization == 0 else [realization], precision=precision)
-    (value, stats), (g_stack, g_energy) = _value_and_grad(stack, energy, jnp.asarray(realization), pl, leads,
-                                                          quantity)
+    (value, stats), (g_stack, g_energy) = _value_and_grad(stack, energy, jnp.asarray(realization), pl,
+                                                          Quantity(leads, quantity))
     if pl.krylov is not None:
         check_converged(stats, pl)
     grads = {}

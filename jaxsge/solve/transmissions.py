@@ -29,21 +29,23 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Optional, Tuple
+import time
+from typing import NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import Mesh
 from tqdm.auto import tqdm
 
-from ..core.batching import (Mapping, chunk_size, map_over, mapping, memory_budget, padded_chunks, platform,
-                            progress_steps)
+from ..core.batching import (VMAP, Mapping, chunk_size, map_over, mapping, memory_budget, on_mesh, padded_chunks,
+                            platform, progress_steps, settled_on_cpu, split_over)
 from ..core.chains import BAND_EDGE_TOLERANCE
 from ..core.precision import is_traced, promoted, x64
 from ..model.junction import JunctionParams, junction, validate
 from ..model.stack import CONSERVED, LeadConservation, Stack, check_real, known, lead_conservation
 from ..plan.plan import Plan, plan
-from .kernel import KernelOutput, LocalRequest, evaluate, lean_right_hand_sides, upper_state
+from .kernel import LocalRequest, evaluate, lean_right_hand_sides, upper_state
 
 
 @functools.partial(jax.tree_util.register_dataclass,
@@ -247,36 +249,60 @@ def evaluation_bytes(s: Stack, pl: Plan, reflection: bool, local=None) -> float:
     return 16.0 * max([lowest] + upper)
 
 
-@functools.partial(jax.jit, static_argnames=("pl",))
-def upper_at(s, energy, realization, pl):
-    """The angle-independent upper state (``kernel.upper_state``) at one energy and realization."""
-    return upper_state(s, energy, realization, pl)
+@functools.partial(jax.jit, static_argnames=("pl", "batch", "mesh"))
+def upper_at(s, energy, realization, pl, batch: Mapping = VMAP, mesh: Optional[Mesh] = None):
+    """The angle-independent upper state (``kernel.upper_state``) at one energy and realization; with a
+    ``mesh``, of a block of units: ``s``, ``energy`` and ``realization`` carry a leading axis of units
+    split over the mesh's devices (``core.batching.on_mesh``), mapped as ``batch`` says on each."""
+    if mesh is None:
+        return upper_state(s, energy, realization, pl)
+    return on_mesh(lambda *unit: map_over(lambda u, e, r: upper_state(u, e, r, pl), batch, *unit), mesh, 3)(
+        s, energy, realization)
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch", "local"))
-def angles_at(s, theta, phi, energy, realization, upper, pl, reflection, smatrix, batch: Mapping = Mapping("vmap"),
-              local: Optional[LocalRequest] = None) -> KernelOutput:
-    """Angles (leading axis, mapped as ``batch`` says) at one energy and realization, sharing ``upper``."""
-    return map_over(lambda th, ph: evaluate(s, th, ph, energy, realization, pl, upper, reflection, smatrix, local),
-                    batch, theta, phi)
+@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch", "local", "observe", "mesh"))
+def angles_at(s, theta, phi, energy, realization, upper, pl, reflection, smatrix, batch: Mapping = VMAP,
+              local: Optional[LocalRequest] = None, observe=None, mesh: Optional[Mesh] = None):
+    """Angles (leading axis, mapped as ``batch`` says) at one energy and realization, sharing ``upper``:
+    a KernelOutput per angle, or what ``observe`` (hashable, traceable) makes of it. With a ``mesh``, a
+    block of units: every argument carries a leading axis of units (theta and phi then (units, angles)),
+    split over the mesh's devices and mapped as ``batch`` says on each."""
+    def unit(stack, theta, phi, energy, realization, upper):
+        def angle(th, ph):
+            out = evaluate(stack, th, ph, energy, realization, pl, upper, reflection, smatrix, local)
+            return out if observe is None else observe(out)
+        return map_over(angle, batch, theta, phi)
+    if mesh is None:
+        return unit(s, theta, phi, energy, realization, upper)
+    return on_mesh(lambda *units: map_over(unit, batch, *units), mesh, 6)(s, theta, phi, energy, realization, upper)
 
 
-@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch", "local", "transform"))
-def points_at(s, theta, phi, energy, realization, pl, reflection, smatrix, batch: Mapping = Mapping("vmap"),
-              local: Optional[LocalRequest] = None, transform=None, extra=None):
+@functools.partial(jax.jit, static_argnames=("pl", "reflection", "smatrix", "batch", "local", "transform", "observe"))
+def points_at(s, theta, phi, energy, realization, pl, reflection, smatrix, batch: Mapping = VMAP,
+              local: Optional[LocalRequest] = None, transform=None, extra=None, observe=None):
     """Points each at its own energy and realization (leading axis), the upper state computed per point;
     the angles are added to the stack's (0 for a plain solve, a tangent's direction for a derivative).
 
-    ``transform``: None (a KernelOutput per point), or a hashable callable ``transform(f, s, energy,
-    extra)`` of ``f(s, energy)``, the point's KernelOutput as a function of the stack and the energy
-    (upper state included), returning a pytree with a ``stats`` field: e.g. its JVP
-    (``observables.sensitivity.Derivatives``); ``extra``: its traced data (the tangents)."""
+    ``transform``: None (a KernelOutput per point, or what ``observe`` makes of it), or a hashable
+    callable ``transform(f, s, energy, extra)`` of ``f(s, energy)``, the point's KernelOutput as a
+    function of the stack and the energy (upper state included), returning a pytree with a ``stats``
+    field: e.g. its JVP (``observables.sensitivity.Derivatives``); ``extra``: its traced data (the
+    tangents)."""
     def point(th, ph, e, r):
         def f(stack, energy):
-            return evaluate(stack, stack.theta + th, stack.phi + ph, energy, r, pl, upper_state(stack, energy, r, pl),
-                            reflection, smatrix, local)
+            out = evaluate(stack, stack.theta + th, stack.phi + ph, energy, r, pl,
+                           upper_state(stack, energy, r, pl), reflection, smatrix, local)
+            return out if observe is None else observe(out)
         return f(s, e) if transform is None else transform(f, s, e, extra)
     return map_over(point, batch, theta, phi, energy, realization)
+
+
+class Observed(NamedTuple):
+    """What an ``observe`` function of the driver returns per point: the caller's values (a pytree) and
+    the iterative solver's statistics, which the driver checks."""
+
+    values: dict
+    stats: jnp.ndarray
 
 
 def evaluation_grid(s: Stack, energy, realizations):
@@ -477,67 +503,184 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
                          lead_conservation(s))
 
 
+def call_sizes(s: Stack, pl: Plan, budget: int, *, reflection: bool, points: int, units: int = 1, devices: int = 0,
+               local: Optional[LocalRequest] = None, copies: int = 1, one_on_cpu: bool = False, steps: bool = True,
+               what: str = "") -> Tuple[int, int]:
+    """The one memory rule of the driver: (units per device, points per unit) of one call.
+
+    A unit is a group of points that share their upper state (the angles of one energy and
+    realization), or a single point where none share; ``points``: the most points of a unit (of all
+    of them where none share), ``units``: how many units there are. Each point holds ``copies``
+    evaluations' memory (:func:`evaluation_bytes`). Without a mesh (``devices`` 0) a call takes one
+    unit and as many of its points as ``budget`` allows (``core.batching.chunk_size``, mapped as
+    ``core.batching.mapping`` says, cut into at least ``progress_steps`` calls when ``steps``, so that
+    a progress bar per evaluation advances). With a mesh of ``devices`` devices a call takes several
+    units per device, each holding its upper state beside its points' evaluations; on CPU one unit
+    per call (batched LAPACK calls of several units deadlocked XLA's 2-thread intra-op pool, JAX
+    0.10.2), and one point per call with several CPU devices, which run their programs at once
+    (``one_on_cpu``, which derivatives ask for too). A ValueError when not even one fits."""
+    order = evaluation_order(s, pl)
+    how = mapping(order)
+    what = what or f"at Lx = {s.Lx}, Ly = {s.Ly}"
+    per = copies * evaluation_bytes(s, pl, reflection, local)
+    cut = progress_steps(order, how) if steps else 1
+    if not devices:
+        return 1, chunk_size(per, budget, points, what, one_on_cpu=one_on_cpu, how=how, steps=cut)
+    chunk_size(2 * per, budget, 1, what)  # refuses when not even a unit's upper state and one point fit
+    per_unit = chunk_size(per, budget - per, points, what, one_on_cpu=one_on_cpu or devices > 1, how=how, steps=cut)
+    return chunk_size(per * (1 + per_unit), budget, -(-units // devices), what, one_on_cpu=True), per_unit
+
+
 def run(s: Stack, grid, pl: Plan, *, reflection: bool, smatrix: bool = False, local: Optional[LocalRequest] = None,
-        budget: int, progress: bool = False, transform=None, extra=None, copies: int = 1, what: str = ""):
+        budget: int, progress: bool = False, transform=None, extra=None, copies: int = 1, what: str = "",
+        observe=None, cases=None, mesh=None, on_chunk=None, check=None, deadline=None, first_free: bool = True):
     """The one driver of the kernel over a grid of points: a :class:`~jaxsge.solve.kernel.KernelOutput`
-    (or what ``transform`` makes of it) of NumPy arrays with the grid's batch shape as leading axes.
+    (or what ``observe`` or ``transform`` makes of it) of NumPy arrays with the grid's batch shape as
+    leading axes; with ``on_chunk``, None (every finished chunk is handed to it instead).
 
     ``grid``: :func:`evaluation_grid` (the flattened theta, phi, energy, realization of every
-    point and the batch shape). Per distinct (energy, realization) the angle-independent upper
-    state is computed once and its angles evaluated in fixed-size chunks (``core.batching``)
-    that fit ``budget`` bytes by the memory rule :func:`evaluation_bytes`, each chunk mapped as
-    ``core.batching.mapping`` says; points that share nothing are chunked as they come. Then the
-    checks: an iterative solve that did not converge, and any non-finite output, are refused.
+    point and the batch shape). Points that share (energy, realization) form a unit: its
+    angle-independent upper state is computed once and its angles evaluated in fixed-size calls
+    (``core.batching.padded_chunks``, the last one padded) whose sizes the memory rule
+    :func:`call_sizes` sets for ``budget`` bytes; units are evaluated in the order of their first
+    point. Points that share nothing are chunked as they come. Then the checks of every chunk: an
+    iterative solve that did not converge, ``check(positions, out)`` (the caller's own, with a
+    clearer message for its quantities) and any non-finite output are refused.
 
-    ``transform``, ``extra``: a transform of each point's evaluation (:func:`points_at`), e.g.
-    derivatives, which holds ``copies`` evaluations' memory; its points are evaluated one per call
-    on CPU (its tangents add batched LAPACK calls, ``core.batching``) and never share an upper
-    state (it is part of what is differentiated). ``what``: how the error messages name the
-    work (e.g. "with 2 derivative(s)").
+    ``observe``: a hashable, traceable function of each point's KernelOutput, returning a pytree with
+    a ``stats`` field (:class:`Observed`), evaluated inside the compiled program (e.g. the
+    conductances). ``transform``, ``extra``: a transform of each point's evaluation
+    (:func:`points_at`), e.g. derivatives, which holds ``copies`` evaluations' memory; its points are
+    evaluated one per call on CPU (its tangents add batched LAPACK calls, ``core.batching``) and never
+    share an upper state (it is part of what is differentiated). ``what``: how the error messages name
+    the work (e.g. "with 2 derivative(s)").
+
+    Ensembles (``ensemble.run``): ``cases`` (an integer per point) picks each point's stack from
+    ``s``, whose leaves then carry a leading axis of stacks; ``mesh`` (``core.batching.local_mesh``)
+    takes blocks of units per call, split over its devices (``core.batching.on_mesh``);
+    ``on_chunk(positions, out)`` receives each finished block (whole units: the flat positions of its
+    points and their outputs), one block staying in flight on accelerators while the previous one is
+    handed over (on CPU each call finishes first, ``core.batching.settled_on_cpu``); ``deadline``
+    (``time.perf_counter()``): no block starts past it, or that would end past it by the last block's
+    duration (the first block, its compilation included, has no estimate: it runs when the deadline is
+    ahead, and whatever the deadline when ``first_free``). ``cases`` and ``mesh`` need units (points
+    that share their upper state) and no ``transform``.
     """
     theta, phi, energies, index, shape = grid
     total = theta.size
-    order = evaluation_order(s, pl)
-    batch = mapping(order)
-    chunk = chunk_size(copies * evaluation_bytes(s, pl, reflection, local), budget, total,
-                       what or f"at Lx = {s.Lx}, Ly = {s.Ly}", one_on_cpu=transform is not None, how=batch,
-                       steps=progress_steps(order, batch))
-    base = s if transform is not None else s.replace(theta=0.0, phi=0.0)
-    unique, inverse = np.unique(np.stack([energies, index.astype(float)], axis=1), axis=0, return_inverse=True)
-    if unique.shape[0] < total and transform is None:  # points share (energy, realization): one upper state each
-        groups = [np.flatnonzero(inverse.reshape(-1) == k) for k in range(unique.shape[0])]
-        # each group in calls of balanced sizes (its last call padded by less than one evaluation per call)
-        work = [(k, group[positions], group[idx]) for k, group in enumerate(groups)
-                for positions, idx in padded_chunks(group.size, -(-group.size // -(-group.size // chunk)))]
+    devices = 0 if mesh is None else mesh.size
+    keys = [energies, index.astype(float)] + ([] if cases is None else [np.asarray(cases, dtype=float)])
+    _, first, inverse = np.unique(np.stack(keys, axis=1), axis=0, return_index=True, return_inverse=True)
+    shared = transform is None and first.size < total
+    if not shared and (mesh is not None or cases is not None):
+        raise ValueError("a mesh or several stacks need points that share their upper state (the angles of one energy "
+                         "and realization) and no transform")
+    if shared:
+        order = np.argsort(inverse.reshape(-1), kind="stable")
+        groups = np.split(order, np.cumsum(np.bincount(inverse.reshape(-1)))[:-1])
+        groups = [groups[k] for k in np.argsort(first)]  # in the order of their first point
+        per_call, per_unit = call_sizes(s, pl, budget, reflection=reflection, points=max(g.size for g in groups),
+                                        units=len(groups), devices=devices, local=local, copies=copies,
+                                        steps=on_chunk is None, what=what)
+        width = per_call * max(devices, 1)
+        blocks = [groups[i: i + width] for i in range(0, len(groups), width)]
     else:
-        work = [(None, positions, idx) for positions, idx in padded_chunks(total, chunk)]
-    results = None  # every field of KernelOutput over every evaluation (None where not asked)
-    upper, upper_of = None, None
+        _, per_unit = call_sizes(s, pl, budget, reflection=reflection, points=total, local=local, copies=copies,
+                                 one_on_cpu=transform is not None, steps=on_chunk is None, what=what)
+        blocks = [keep for keep, _ in padded_chunks(total, per_unit)]
+    batch = mapping(evaluation_order(s, pl), None if mesh is None else mesh.devices.flat[0])
+
+    def stack_of(position):
+        return s if cases is None else jax.tree_util.tree_map(lambda a: np.asarray(a)[cases[position]], s)
+
+    def calls(block):
+        """(positions, valid, output) of every call of a block, dispatched one after the other."""
+        if not shared:
+            idx = np.minimum(block[0] + np.arange(per_unit), total - 1)
+            base = s if transform is not None else s.replace(theta=0.0, phi=0.0)
+            yield idx, np.arange(per_unit) < block.size, settled_on_cpu(points_at(
+                base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, batch, local,
+                transform, extra, observe))
+            return
+        # with a mesh, every block padded to the same number of units, a multiple of the devices (one program)
+        units = block if mesh is None else block + [block[-1]] * (width - len(block))
+        starts = np.asarray([g[0] for g in units])
+        size = max(g.size for g in block)
+        step = -(-size // -(-size // per_unit))  # balanced calls: the last one padded by less than one per call
+        if mesh is None:
+            base = stack_of(starts[0]).replace(theta=0.0, phi=0.0)
+            upper = settled_on_cpu(upper_at(base, energies[starts[0]], index[starts[0]], pl))
+        else:
+            base = jax.tree_util.tree_map(lambda a: np.stack([np.asarray(a)] * len(units)), s) if cases is None \
+                else jax.tree_util.tree_map(lambda a: np.asarray(a)[cases[starts]], s)
+            base = split_over(mesh, base.replace(theta=np.zeros(len(units)), phi=np.zeros(len(units))))
+            unit_e, unit_r = split_over(mesh, (energies[starts], index[starts]))
+            upper = settled_on_cpu(upper_at(base, unit_e, unit_r, pl, batch, mesh))
+        for start in range(0, size, step):
+            j = start + np.arange(step)
+            idx = np.stack([g[np.minimum(j, g.size - 1)] for g in units])
+            valid = np.stack([(j < g.size) & (u < len(block)) for u, g in enumerate(units)])
+            if mesh is None:
+                out = angles_at(base, theta[idx[0]], phi[idx[0]], energies[starts[0]], index[starts[0]], upper, pl,
+                                reflection, smatrix, batch, local, observe)
+                idx, valid = idx[0], valid[0]
+            else:
+                out = angles_at(base, *split_over(mesh, (theta[idx], phi[idx])), unit_e, unit_r, upper, pl,
+                                reflection, smatrix, batch, local, observe, mesh)
+            yield idx, valid, settled_on_cpu(out)
+
+    results = None  # every output over every point (without on_chunk)
+    pieces = []  # the fetched calls of the block being finished
+
+    def finish(piece, last_of_block: bool):
+        nonlocal results, pieces
+        idx, valid, out = piece
+        keep = valid.reshape(-1)
+        out = jax.tree_util.tree_map(lambda a: np.asarray(a).reshape((-1,) + a.shape[idx.ndim:])[keep],
+                                     jax.device_get(out))
+        pieces.append((idx.reshape(-1)[keep], out))
+        bar.update(int(keep.sum()))
+        if not last_of_block:
+            return
+        positions = np.concatenate([p for p, _ in pieces])
+        out = jax.tree_util.tree_map(lambda *a: np.concatenate(a), *[o for _, o in pieces])
+        pieces = []
+        check_converged(out.stats, pl)
+        if check is not None:
+            check(positions, out)
+        bad = [jax.tree_util.keystr(path) for path, a in jax.tree_util.tree_flatten_with_path(out)[0]
+               if not np.all(np.isfinite(a))]
+        if bad:
+            raise ValueError(f"the solve gave non-finite values ({', '.join(bad)}): the linear system of the junction "
+                             "is singular at one of the energies (a bound state of the closed junction?), or a "
+                             "derivative meets a channel opening; shift the energy slightly")
+        if on_chunk is not None:
+            on_chunk(positions, out)
+            return
+        if results is None:
+            results = jax.tree_util.tree_map(lambda a: np.empty((total,) + a.shape[1:], a.dtype), out)
+        for result, a in zip(jax.tree_util.tree_leaves(results), jax.tree_util.tree_leaves(out)):
+            result[positions] = a
+
+    pending, last, previous = None, None, time.perf_counter()
     with tqdm(total=total, unit="evaluation", desc=progress if isinstance(progress, str) else f"{total} evaluations",
               disable=not progress) as bar:
-        for k, keep, idx in work:
-            if k is None:
-                out = points_at(base, theta[idx], phi[idx], energies[idx], index[idx], pl, reflection, smatrix, batch,
-                                local, transform, extra)
-            else:
-                if upper_of != k:
-                    upper, upper_of = upper_at(base, energies[idx[0]], index[idx[0]], pl), k
-                out = angles_at(base, theta[idx], phi[idx], energies[idx[0]], index[idx[0]], upper, pl, reflection,
-                                smatrix, batch, local)
-            out = jax.tree_util.tree_map(lambda a: np.asarray(a)[: keep.size], out)
-            if results is None:
-                results = jax.tree_util.tree_map(lambda a: np.empty((total,) + a.shape[1:], a.dtype), out)
-            for result, a in zip(jax.tree_util.tree_leaves(results), jax.tree_util.tree_leaves(out)):
-                result[keep] = a
-            bar.update(keep.size)
-    check_converged(results.stats, pl)
-    bad = [jax.tree_util.keystr(path) for path, a in jax.tree_util.tree_flatten_with_path(results)[0]
-           if not np.all(np.isfinite(a))]
-    if bad:
-        raise ValueError(f"the solve gave non-finite values ({', '.join(bad)}): the linear system of the junction is "
-                         "singular at one of the energies (a bound state of the closed junction?), or a derivative "
-                         "meets a channel opening; shift the energy slightly")
-    return jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), results)
+        for b, block in enumerate(blocks):
+            now = time.perf_counter()
+            if (deadline is not None and not (first_free and b == 0)
+                    and (now > deadline or (last is not None and now + last > deadline))):
+                break
+            for piece in calls(block):
+                if pending is not None:
+                    finish(pending[0], last_of_block=pending[1])
+                pending = (piece, False)
+            pending = (pending[0], True)
+            now = time.perf_counter()
+            last, previous = now - previous, now
+        if pending is not None:
+            finish(pending[0], last_of_block=True)
+    if on_chunk is None:
+        return jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), results)
 
 
 def _traced_evaluations(base, theta, phi, energies, index, pl, reflection, smatrix, batch, chunk, shared: bool):

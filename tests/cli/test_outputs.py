@@ -276,7 +276,7 @@ def test_conductance_replaces_only_its_own_result_file(junction, tmp_path, capsy
 # What each command computes first: replaced by a function that fails, to show a refusal comes before it.
 COMPUTES = {"scan": "jaxsge.cli.scan.conversion_scan", "sensitivity": "jaxsge.cli.sensitivity.sensitivities",
             "stack": "jaxsge.cli.stack.solve", "conductance": "jaxsge.cli.conductance.solve",
-            "well": "jaxsge.well.figures._compute", "ensemble": "jaxsge.ensemble.run._stream"}
+            "well": "jaxsge.well.figures._compute", "ensemble": "jaxsge.ensemble.run.run"}
 # A previous result of each command, as its run.json records it (one of its files beside it).
 PREVIOUS = {"scan": "scan.json", "sensitivity": "sensitivity.json", "stack": "stack.json", "well": "well.json",
             "ensemble": "stats.json"}

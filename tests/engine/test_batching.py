@@ -6,7 +6,7 @@ import jax
 import numpy as np
 import pytest
 
-from jaxsge import JunctionParams, junction, transmissions
+from jaxsge import JunctionParams, junction, solve, transmissions
 from jaxsge.core.batching import (MAP_ORDER_ACCELERATOR, PROGRESS_STEPS, VMAP, Mapping, chunk_size, mapping,
                                   progress_steps)
 from jaxsge.observables import sensitivity
@@ -88,3 +88,44 @@ def test_progress_steps_rule():
     assert chunk_size(1.0, 30, 64, "x", steps=16) == 4
     assert chunk_size(1.0, 10 ** 6, 64, "x", how=Mapping("map"), steps=16) == 4
     assert chunk_size(1.0, 10 ** 6, 64, "x", how=Mapping("map")) == 64
+
+
+def test_the_driver_with_a_mesh_stacks_per_case_and_a_writer_equals_solve():
+    """The ensemble's use of the one driver (``solve.transmissions.run`` with stacks per case, a mesh of the local
+    devices and a per-block writer): every block holds whole units (points sharing an upper state) and every T
+    equals ``solve``'s for that case and realization (1e-13); a deadline already past computes the first block
+    only when it is free, else nothing."""
+    import time
+
+    from jaxsge.core.batching import local_mesh, memory_budget
+
+    with jax.enable_x64(True):
+        cases = [junction(P.replace(K0=0.5, alpha3=a)) for a in (-0.2, -0.3)]
+        pl = tm.plan_for(cases[0], P.mu, realizations=[0])
+        assert tm.plan_for(cases[1], P.mu, realizations=[0]) == pl
+        stacks = jax.tree_util.tree_map(lambda *v: np.stack([np.asarray(x, dtype=float) for x in v]),
+                                        *[s.replace(phi=0.0) for s in cases])
+        units = [(0, 0), (1, 0), (0, 2)]  # (case, realization), three angles each
+        phi = np.array([0.1, 0.9, 2.3])
+        grid = (np.full(9, np.pi / 3), np.tile(phi, 3), np.full(9, P.mu),
+                np.repeat([r for _, r in units], 3).astype(np.int64), (3, 3))
+        case_of = np.repeat([c for c, _ in units], 3)
+        blocks = []
+
+        def driver(**options):
+            return tm.run(stacks, grid, pl, reflection=False, budget=memory_budget(), cases=case_of,
+                          mesh=local_mesh(), on_chunk=lambda positions, out: blocks.append((positions, out)), **options)
+
+        assert driver() is None
+        assert sorted(np.concatenate([p for p, _ in blocks]).tolist()) == list(range(9))
+        for positions, out in blocks:
+            assert all(np.sum(positions // 3 == u) == 3 for u in set((positions // 3).tolist()))  # whole units
+            for k, position in enumerate(positions):
+                c, r = units[position // 3]
+                expected = solve(cases[c].replace(phi=phi[position % 3]), P.mu, realizations=[r], reflection=False)
+                np.testing.assert_allclose(out.T[k], expected.T[0], atol=1e-13, rtol=0)
+        blocks.clear()
+        driver(deadline=time.perf_counter() - 1.0, first_free=False)
+        assert blocks == []
+        driver(deadline=time.perf_counter() - 1.0, first_free=True)
+        assert len(blocks) == 1 and blocks[0][0].size == 3  # one unit per call on CPU
