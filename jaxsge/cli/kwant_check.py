@@ -2,9 +2,12 @@
 
 Builds the config's junction (junction or stack config) a second time with Kwant, independently
 of jaxsge's Hamiltonian (``jaxsge.validation.kwant_model``), and compares every spin-resolved
-transmission T(a, sa <- b, sb) and the open channels. Prints the table and the largest
-deviation; exit status 0 when every ``|jaxsge - Kwant|`` is within ``--tolerance`` and the open
-channels agree, 1 when not. Kwant is optional: a missing Kwant is reported with how to install
+transmission T(a, sa <- b, sb) and the open channels; with ``--densities Z[,Z...]`` also the
+current-induced densities of every operator the layer has (charge, sigma_k, and on a t2g layer L_k
+and L.S: ``jaxsge.densities``) on every site of layers Z per unit bias of each lead, against Kwant's
+``wave_function`` and ``operator.Density``. Prints the tables and the largest deviations; exit
+status 0 when every ``|jaxsge - Kwant|`` is within ``--tolerance`` and the open channels agree, 1
+when not. Kwant is optional: a missing Kwant is reported with how to install
 it. Layers of more than 400 sites (20 x 20) are refused: Kwant would take many minutes.
 """
 
@@ -19,6 +22,7 @@ from .. import __version__
 from ..core.precision import x64
 from ..io.config import load_config
 from ..io.files import json_text
+from ..observables.densities import NAMED_OPERATORS, ORBITAL_OPERATORS, request
 from ..validation import kwant_model
 from .common import add_config, add_solver, command_line, solver_options
 from .conductance import spin_labels
@@ -37,6 +41,10 @@ def add_parser(sub):
     cmd.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, metavar="TOL",
                      help=f"largest allowed |T_jaxsge - T_Kwant| (absolute, on transmission probabilities; "
                           f"default {DEFAULT_TOLERANCE:g})")
+    cmd.add_argument("--densities", metavar="Z[,Z...]", default=None,
+                     help="also compare the current-induced densities (every operator the layer has, every site, "
+                          "per unit bias of each lead) in these layers (0 the lowest; layers in dense slices: "
+                          "give --no-fold for the folded ones)")
     cmd.add_argument("--json", action="store_true", help="print one JSON object on stdout instead of the table")
     return cmd
 
@@ -65,6 +73,37 @@ def _print(rows, report, tolerance, seconds) -> None:
           f"Kwant {seconds['kwant']:.1f} s")
 
 
+def density_layers(text, stack) -> list:
+    """The layers of ``--densities`` (a comma-separated list of indices), checked: ValueError otherwise."""
+    try:
+        layers = [int(z) for z in text.split(",")]
+    except ValueError:
+        raise ValueError(f"--densities = {text!r} must be layer indices separated by commas, e.g. 0 or 0,1") from None
+    bad = [z for z in layers if not 0 <= z < stack.Lz]
+    if bad or len(set(layers)) != len(layers):
+        raise ValueError(f"--densities = {text!r}: each layer once, from 0 to {stack.Lz - 1} (Lz = {stack.Lz})")
+    return layers
+
+
+def layer_operators(stack, z: int) -> tuple:
+    """Every named operator layer z has (``observables.densities``)."""
+    return NAMED_OPERATORS + (ORBITAL_OPERATORS if stack.layers[z].orbitals == 3 else ())
+
+
+def _density_rows(report: dict) -> list:
+    return [{"layer": z, "operator": name, "max_abs_kwant": float(report["scale"][i, o]),
+             "deviation": float(report["deviation"][i, o])}
+            for i, z in enumerate(report["layers"]) for o, name in enumerate(report["operators"])]
+
+
+def _print_densities(rows, seconds) -> None:
+    print("current-induced densities per unit bias (1/t per site), max over leads and sites")
+    print(f"{'layer':<7}{'operator':<10}{'max |Kwant|':>14}{'|difference|':>14}")
+    for r in rows:
+        print(f"{r['layer']:<7}{r['operator']:<10}{r['max_abs_kwant']:>14.4g}{r['deviation']:>14.2e}")
+    print(f"densities: jaxsge {seconds['jaxsge']:.1f} s, Kwant {seconds['kwant']:.1f} s")
+
+
 @x64
 def run(args, argv=None) -> int:
     tolerance = args.tolerance
@@ -74,13 +113,22 @@ def run(args, argv=None) -> int:
     options = solver_options(args)
     system = config.system
     energy = float(np.asarray(system.energy()))
+    stack = system.stack()
+    layers = [] if args.densities is None else density_layers(args.densities, stack)
+    for z in layers:  # every density input checked before anything is computed
+        request(stack, energy, layer=z, operators=layer_operators(stack, z), **options)
     try:  # compare() checks the angles, the size and Kwant before computing anything
-        report = kwant_model.compare(system.stack(), energy, **options)
+        report = kwant_model.compare(stack, energy, **options)
+        density_reports = [kwant_model.compare_densities(stack, energy, z, layer_operators(stack, z), **options)
+                           for z in layers]
     except ImportError as err:
         raise ValueError(str(err)) from None
     rows = _rows(report, report["result"])
+    density_rows = [row for d in density_reports for row in _density_rows(d)]
+    density_deviation = max((r["deviation"] for r in density_rows), default=0.0)
+    density_seconds = {side: sum(d["seconds"][side] for d in density_reports) for side in ("jaxsge", "kwant")}
     channels_agree = bool(np.array_equal(report["n_open_jaxsge"], report["n_open_kwant"]))
-    passed = channels_agree and report["max_deviation"] <= tolerance
+    passed = channels_agree and report["max_deviation"] <= tolerance and density_deviation <= tolerance
     if args.json:
         print(json_text({"jaxsge_version": __version__, "kwant_version": report["kwant_version"],
                          "command": command_line(argv), "config": config.path, "system": system.describe(),
@@ -89,14 +137,23 @@ def run(args, argv=None) -> int:
                                                            "kwant": report["n_open_kwant"]},
                          "max_deviation": report["max_deviation"], "tolerance": tolerance,
                          "open_channels_agree": channels_agree, "passed": passed, "seconds": report["seconds"],
+                         "densities": {"rows": density_rows, "max_deviation": density_deviation,
+                                       "seconds": density_seconds,
+                                       "units": "1/t per site per unit bias of each lead (jaxsge.densities)"}
+                         if layers else None,
                          "units": "transmission probabilities (conductances in e^2/h) at zero temperature"}))
     else:
         _print(rows, report, tolerance, report["seconds"])
+        if layers:
+            _print_densities(density_rows, density_seconds)
     if not passed:
+        worst = max(report["max_deviation"], density_deviation)
+        what = "density" if density_deviation > report["max_deviation"] else "deviation"
         why = ("the open channels differ" if not channels_agree
-               else f"the largest deviation {report['max_deviation']:.2e} exceeds the tolerance {tolerance:g}")
+               else f"the largest {what} deviation {worst:.2e} exceeds the tolerance {tolerance:g}")
         print(f"jaxsge kwant-check: FAILED: {why}", file=sys.stderr)
         return 1
     if not args.json:
-        print(f"passed: every transmission agrees with Kwant within {tolerance:g}")
+        print(f"passed: every transmission{' and density' if layers else ''} agrees with Kwant within "
+              f"{tolerance:g}")
     return 0

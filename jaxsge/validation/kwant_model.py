@@ -346,3 +346,58 @@ def compare(stack: Stack, energy, **solve_options) -> dict:
             "n_open_kwant": n_open, "max_deviation": float(np.abs(T_ours - T).max()), "result": ours,
             "seconds": {"jaxsge": middle - start, "kwant": time.perf_counter() - middle},
             "kwant_version": kwant.__version__}
+
+
+def _constant(matrix):
+    """A Kwant onsite function giving ``matrix`` on every site of ``where`` (a plain array would be checked
+    against every site family's norbs, and the layers may have different orbital counts)."""
+    def onsite(site):
+        return matrix
+    return onsite
+
+
+def densities(stack, energy, potentials, layers, matrices, theta=None, phi=None) -> np.ndarray:
+    """Kwant's current-induced densities, the reference of ``Densities.values``: for each layer z of ``layers``,
+    lead a and operator O of ``matrices``, the sum over the modes of ``kwant.wave_function(syst, E)(a)`` of
+    ``kwant.operator.Density(O)`` on the sites of layer z (site family ``layer{z}``); shape (layers, leads,
+    operators, Lx, Ly)."""
+    kwant = require_kwant()
+    syst = build(stack, potentials, theta, phi)
+    wave_functions = kwant.wave_function(syst, energy=energy)
+    states = [list(wave_functions(a)) for a in range(len(stack.lead_names))]
+    out = np.zeros((len(layers), len(stack.lead_names), len(matrices), stack.Lx, stack.Ly))
+    for i, z in enumerate(layers):
+        lattice = kwant.lattice.cubic(1, norbs=2 * stack.layers[z].orbitals, name=f"layer{z}")
+        where = [lattice(x, y, z) for x in range(stack.Lx) for y in range(stack.Ly)]
+        for o, matrix in enumerate(matrices):
+            density = kwant.operator.Density(syst, onsite=_constant(np.asarray(matrix)), where=where, sum=False)
+            for a, psi in enumerate(states):
+                out[i, a, o] = sum(density(mode) for mode in psi).reshape(stack.Lx, stack.Ly)
+    return out
+
+
+@x64
+def compare_densities(stack: Stack, energy, layer, operators, **solve_options) -> dict:
+    """The current-induced densities of ``operators`` in ``layer`` (as :func:`jaxsge.densities` takes them) from
+    jaxsge and from Kwant (:func:`densities`), at the stack's one angle and ``energy``.
+
+    Every input is checked by ``observables.densities.request`` before anything is computed (a folded layer,
+    an unknown operator: ValueError). Returns a dict: ``layers``, ``operators`` (names), ``leads``;
+    ``jaxsge`` and ``kwant``, the site maps (layers, leads, operators, Lx, Ly) per unit bias; ``max_deviation``
+    (max ``|jaxsge - Kwant|`` over every site) and per (layer, operator) ``deviation`` (max over leads and
+    sites) and ``scale`` (the largest ``|density|`` there, so that a zero density is seen to be checked);
+    ``seconds`` of each side."""
+    from ..observables.densities import densities as jaxsge_densities, request
+
+    request(stack, energy, layer=layer, operators=operators, **solve_options)
+    check_size(stack)
+    start = time.perf_counter()
+    ours = jaxsge_densities(stack, energy, layer=layer, operators=operators, **solve_options)
+    middle = time.perf_counter()
+    theirs = densities(stack, float(energy), potentials(stack), ours.layers, ours.matrices)
+    values = np.asarray(ours.values)
+    difference = np.abs(values - theirs)
+    return {"layers": list(ours.layers), "operators": list(ours.operators), "leads": list(stack.lead_names),
+            "jaxsge": values, "kwant": theirs, "max_deviation": float(difference.max()),
+            "deviation": difference.max(axis=(1, 3, 4)), "scale": np.abs(theirs).max(axis=(1, 3, 4)),
+            "seconds": {"jaxsge": middle - start, "kwant": time.perf_counter() - middle}}

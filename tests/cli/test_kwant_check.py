@@ -71,3 +71,26 @@ def test_missing_kwant_says_how_to_install_it(capsys, monkeypatch):
 def test_bad_tolerance(tolerance, capsys):
     assert main(["kwant-check", *JUNCTION, f"--tolerance={tolerance}"]) == 2
     assert "--tolerance" in capsys.readouterr().err
+
+
+def test_t2g_densities_agree_with_kwant(capsys):
+    """--densities: the spin, orbital (L_k) and L.S densities of the t2g 2DEG and the charge and spin densities
+    of the barrier above it, every site and lead, against Kwant's wave functions (1e-8, absolute); a tolerance
+    below the agreement reached fails the check (exit 1), and a layer out of range is a one-line error."""
+    needs_kwant()
+    assert main(["kwant-check", *T2G, "--densities", "0,1", "--json", "--tolerance", str(TOL)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    rows = report["densities"]["rows"]
+    assert [(r["layer"], r["operator"]) for r in rows] == (
+        [(0, name) for name in ("charge", "sx", "sy", "sz", "Lx", "Ly", "Lz", "LdotS")]
+        + [(1, name) for name in ("charge", "sx", "sy", "sz")])
+    assert report["passed"] and report["densities"]["max_deviation"] <= TOL
+    # The check sees something: spin and orbital densities of order 0.1-1 per unit bias.
+    assert min(r["max_abs_kwant"] for r in rows) > 1e-2
+    worst = report["densities"]["max_deviation"]
+    assert worst > report["max_deviation"] / 1e3, "densities are compared, not the transmissions twice"
+    assert main(["kwant-check", *T2G, "--densities", "0", "--tolerance", f"{worst / 10:g}"]) == 1
+    assert "density deviation" in capsys.readouterr().err
+    assert main(["kwant-check", *T2G, "--densities", "4"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("jaxsge: error: --densities = '4'") and "\n" not in err

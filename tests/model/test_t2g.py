@@ -137,29 +137,13 @@ def test_every_t2g_number_is_a_traced_parameter():
         junction_system(t2g(SMALL, t_h=-0.1))
 
 
-def _constant(matrix):
-    def onsite(site):
-        return matrix
-    return onsite
-
-
 def _kwant_t2g_densities(stack, energy, matrices, z=0):
-    """sum over modes of kwant.wave_function of kwant.operator.Density on the 2DEG (site family layer0): (leads,
+    """Kwant's wave functions and ``operator.Density`` on the 2DEG (``validation.kwant_model.densities``): (leads,
     operators, Lx, Ly)."""
-    kwant = pytest.importorskip("kwant", reason="Kwant is not installed (make kwant)")
+    pytest.importorskip("kwant", reason="Kwant is not installed (make kwant)")
     from jaxsge.validation import kwant_model
 
-    syst = kwant_model.build(stack, kwant_model.potentials(stack))
-    wf = kwant.wave_function(syst, energy=energy)
-    lat = kwant.lattice.cubic(1, norbs=2 * stack.layers[z].orbitals, name=f"layer{z}")
-    where = [lat(x, y, z) for x in range(stack.Lx) for y in range(stack.Ly)]
-    out = np.zeros((len(stack.lead_names), len(matrices), stack.Lx, stack.Ly))
-    for o, matrix in enumerate(matrices):
-        # A function of the site: the other layers (one orbital) never reach it (``where``).
-        density = kwant.operator.Density(syst, onsite=_constant(matrix), where=where, sum=False)
-        for a in range(len(stack.lead_names)):
-            out[a, o] = sum(density(psi) for psi in wf(a)).reshape(stack.Lx, stack.Ly)
-    return out
+    return kwant_model.densities(stack, energy, kwant_model.potentials(stack), (z,), matrices)[0]
 
 
 @pytest.mark.parametrize("gate", [0.6, 0.45])

@@ -28,22 +28,12 @@ def _kwant():
 
 
 def _kwant_densities(stack, layers, matrices):
-    """sum over the modes of kwant.wave_function(syst, E)(a) of kwant.operator.Density(O) on each layer:
+    """Kwant's wave functions and ``operator.Density`` on each layer (``validation.kwant_model.densities``):
     (layers, leads, operators, Lx, Ly)."""
-    kwant = _kwant()
+    _kwant()
     from jaxsge.validation import kwant_model
 
-    syst = kwant_model.build(stack, kwant_model.potentials(stack))
-    wf = kwant.wave_function(syst, energy=E)
-    out = np.zeros((len(layers), len(stack.lead_names), len(matrices), stack.Lx, stack.Ly))
-    for i, z in enumerate(layers):
-        lat = kwant.lattice.cubic(1, norbs=2, name=f"layer{z}")  # kwant_model: one site family per layer
-        where = [lat(x, y, z) for x in range(stack.Lx) for y in range(stack.Ly)]
-        for o, matrix in enumerate(matrices):
-            density = kwant.operator.Density(syst, onsite=matrix, where=where, sum=False)
-            for a in range(len(stack.lead_names)):
-                out[i, a, o] = sum(density(psi) for psi in wf(a)).reshape(stack.Lx, stack.Ly)
-    return out
+    return kwant_model.densities(stack, E, kwant_model.potentials(stack), layers, matrices)
 
 
 def test_dense_every_layer_equals_kwant():
