@@ -240,6 +240,12 @@ def phi_energy_maps(phi, energy, amplitudes, titles, energy_label, *, normalised
                  r"$g_{\mathrm{sc}} = |G_{\mathrm{sc}}| \,/\, \max_\varphi |G_{\mathrm{sc}}|$" "\n(at each energy)")
         fig.colorbar(mesh, ax=list(axes[r]), label=label, shrink=0.95, pad=0.02)
         axes[r][0].set_ylabel(energy_label)
+    return _finish_phi_maps(fig, axes, titles, suptitle, path)
+
+
+def _finish_phi_maps(fig, axes, titles, suptitle, path):
+    """The phi axis of the bottom row in multiples of pi, the panels' titles and the figure's: the common end
+    of the phi maps (energy or a swept parameter on the y axis)."""
     for ax in axes[-1]:
         pi_ticks(ax)
         ax.set_xlabel(rf"${symbol('phi')}$")
@@ -277,15 +283,7 @@ def conductance_maps(phi, values, panels, titles, value_label, *, suptitle=None,
             ax.set_xlim(0, 2 * np.pi)
         fig.colorbar(mesh, ax=list(axes[r]), label=f"{text} ({E2H})", shrink=0.95, pad=0.02)
         axes[r][0].set_ylabel(value_label)
-    for ax in axes[-1]:
-        pi_ticks(ax)
-        ax.set_xlabel(rf"${symbol('phi')}$")
-    for ax, title in zip(axes[0], titles):
-        if title:
-            ax.set_title(title, fontsize=9)
-    if suptitle:
-        fig.suptitle(suptitle, fontsize=10)
-    return finish(fig, path)
+    return _finish_phi_maps(fig, axes, titles, suptitle, path)
 
 
 def sweep_panels(values, curves, value_label, *, colors=None, suptitle=None, path=None):
