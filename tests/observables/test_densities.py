@@ -130,7 +130,7 @@ def test_injectivity_is_the_s_matrix_sensitivity():
 def _lead_columns(stack, result):
     from jaxsge.solve.kernel import channel_layout
 
-    _, lead_of, _ = channel_layout(stack, result.plan)
+    _, lead_of, _, _ = channel_layout(stack, result.plan)
     return [np.flatnonzero(lead_of == a) for a in range(len(result.leads))]
 
 

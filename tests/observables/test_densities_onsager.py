@@ -85,7 +85,7 @@ def smatrix_response(stack, energy, z, matrix):
     b, its sum over b the emissivity of a."""
     s = {k: solve(with_field(stack, z, k * STEP, matrix), energy, smatrix=True) for k in (-2, -1, 0, 1, 2)}
     derivative = (s[-2].S - 8 * s[-1].S + 8 * s[1].S - s[2].S) / (12 * STEP)
-    _, lead_of, _ = channel_layout(stack, s[0].plan)
+    _, lead_of, _, _ = channel_layout(stack, s[0].plan)
     element = -(s[0].S.conj() * derivative).imag
     n = len(s[0].leads)
     return np.array([[element[np.ix_(lead_of == a, lead_of == b)].sum() for b in range(n)] for a in range(n)])
