@@ -423,7 +423,6 @@ def test_time_limit_resume_archive_and_report_cycle(tmp_path, capsys):
     from jaxsge.cli.ensemble import spec_of as cli_spec
     from jaxsge.cli.main import build_parser
     from jaxsge.ensemble import store
-    from jaxsge.ensemble.report import write_report
     from scripts import fig3_ensemble
 
     archive = tmp_path / "carried" / "fig3.npz"

@@ -2,10 +2,9 @@
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import pytest
 
-from jaxsge import JunctionParams, junction, mechanism
+from jaxsge import JunctionParams, junction
 from jaxsge.plan.plan import plan
 from jaxsge.solve.transmissions import angles_at, evaluation_bytes, upper_at
 
