@@ -455,6 +455,20 @@ def lifshitz(ax, label: bool = True) -> None:
 GATE_LABEL = r"gate: Fermi energy above the $d_{xz}/d_{yz}$ bottom ($t_l$)"
 
 
+def finish(fig, legend_from, path: pathlib.Path, *, fontsize, bottom, suptitle, ncol=None) -> None:
+    """The common end of the study's figures: the legend of the axes ``legend_from`` below the panels, the
+    title, the panels laid out above the lowest ``bottom`` of the height (kept for the legend), the file
+    written atomically (``io.files.write_figure``) and the figure closed. ``ncol`` None: one column per entry."""
+    import matplotlib.pyplot as plt
+
+    handles, labels = legend_from.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=ncol or len(labels), fontsize=fontsize, frameon=False)
+    fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout(rect=(0, bottom, 1, 1))
+    write_figure(path, fig)
+    plt.close(fig)
+
+
 def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
     """The figures of every part in ``data``, or found in ``out`` from earlier runs (t2g_<part><tag>.json, else
     t2g_<part>.json; the scans of every t2g_scan*.json)."""
@@ -523,13 +537,9 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
         for ax, title in ((ax_m, "(a) averaged over $\\varphi$"), (ax_g, "(b) largest over $\\varphi$"),
                           (ax_a, "(c) dependence on $\\varphi$")):
             ax.set_title(title, fontsize=10)
-        handles, labels = ax_g.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8, frameon=False)
-        fig.suptitle(r"t2g junction, $\theta = \pi/2$, clean: $g_{\mathrm{sc}} = (G_{\mathrm{sc},x}^2 + "
-                     r"G_{\mathrm{sc},y}^2)^{1/2}$ (docs/t2g.md)", fontsize=10)
-        fig.tight_layout(rect=(0, 0.07, 1, 1))
-        write_figure(out / "t2g_gate.png", fig)
-        plt.close(fig)
+        finish(fig, ax_g, out / "t2g_gate.png", fontsize=8, bottom=0.07,
+               suptitle=r"t2g junction, $\theta = \pi/2$, clean: $g_{\mathrm{sc}} = (G_{\mathrm{sc},x}^2 + "
+                        r"G_{\mathrm{sc},y}^2)^{1/2}$ (docs/t2g.md)")
     if "torque" in data:
         (L, part), = data["torque"].items()
         phi = data["torque_phi"]
@@ -552,13 +562,9 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
             ax.set_xlabel(r"$\varphi / \pi$ (magnetization in plane)")
             ax.set_title(title, fontsize=10)
         axes[0, 0].set_ylabel(r"torque on layers $z = 1..L_z-1$, $\tau/(eV)$ ($\hbar = 1$)")
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=7.5, frameon=False)
-        fig.suptitle(f"Torque on the magnet's exchange layers, bias L$\\to$R (current along x), $L = {L}$, "
-                     r"$\theta = \pi/2$ (docs/t2g.md)", fontsize=10)
-        fig.tight_layout(rect=(0, 0.14, 1, 1))
-        write_figure(out / "t2g_torque.png", fig)
-        plt.close(fig)
+        finish(fig, axes[0, 0], out / "t2g_torque.png", ncol=2, fontsize=7.5, bottom=0.14,
+               suptitle=f"Torque on the magnet's exchange layers, bias L$\\to$R (current along x), $L = {L}$, "
+                        r"$\theta = \pi/2$ (docs/t2g.md)")
     if "disorder" in data and "rows" in next(iter(data["disorder"].values())):
         (L, part), = data["disorder"].items()
         phi = data["disorder_phi"]
@@ -574,13 +580,9 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
             ax.set_xlabel(r"$\varphi / \pi$")
             ax.set_title(f"gate = {r['gate']:+.2f} $t_l$, {r['n']} realizations", fontsize=10)
         axes[0, 0].set_ylabel(r"$G_{\mathrm{sc}}$ ($e^2/h$)")
-        handles, labels = axes[0, 0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-        fig.suptitle(f"t2g junction, $L = {L}$, disorder $K_0 = {part.get('K0')}\\,t_l$ on the 2DEG, "
-                     r"$\theta = \pi/2$ (docs/t2g.md)", fontsize=10)
-        fig.tight_layout(rect=(0, 0.1, 1, 1))
-        write_figure(out / "t2g_disorder.png", fig)
-        plt.close(fig)
+        finish(fig, axes[0, 0], out / "t2g_disorder.png", ncol=3, fontsize=8, bottom=0.1,
+               suptitle=f"t2g junction, $L = {L}$, disorder $K_0 = {part.get('K0')}\\,t_l$ on the 2DEG, "
+                        r"$\theta = \pi/2$ (docs/t2g.md)")
     if "edelstein" in data:
         (L, part), = data["edelstein"].items()
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True)
@@ -603,13 +605,9 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
             lifshitz(ax, ax is axes[0])
             ax.set_xlabel(GATE_LABEL)
             ax.set_ylabel(name + r" of the 2DEG per unit bias L$\to$R ($1/t_l$)")
-        handles, labels = axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
-        fig.suptitle(f"Current-induced spin and orbital densities (2DEG total), t2g junction, $L = {L}$ "
-                     "(docs/t2g.md)", fontsize=10)
-        fig.tight_layout(rect=(0, 0.08, 1, 1))
-        write_figure(out / "t2g_edelstein.png", fig)
-        plt.close(fig)
+        finish(fig, axes[0], out / "t2g_edelstein.png", ncol=3, fontsize=8, bottom=0.08,
+               suptitle=f"Current-induced spin and orbital densities (2DEG total), t2g junction, $L = {L}$ "
+                        "(docs/t2g.md)")
     if "densities" in data:
         (L, rows), = data["densities"].items()
         rows = [r for r in rows if "induced" in r]
@@ -635,12 +633,8 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
         for ax, title in ((ax_d, "(a) current-induced spin and orbital densities"), (ax_r, "(b) orbital over spin")):
             ax.set_xlabel(r"gate: Fermi energy above the $d_{xz}/d_{yz}$ bottom ($t_l$)")
             ax.set_title(title, fontsize=10)
-        handles, labels = ax_d.get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=4, fontsize=6.5, frameon=False)
-        fig.suptitle(f"t2g junction, $L = {L}$, $\\theta = \\pi/2$ (docs/t2g.md)", fontsize=10)
-        fig.tight_layout(rect=(0, 0.13, 1, 1))
-        write_figure(out / "t2g_densities.png", fig)
-        plt.close(fig)
+        finish(fig, ax_d, out / "t2g_densities.png", ncol=4, fontsize=6.5, bottom=0.13,
+               suptitle=f"t2g junction, $L = {L}$, $\\theta = \\pi/2$ (docs/t2g.md)")
 
 
 def main(argv=None) -> int:
@@ -648,7 +642,8 @@ def main(argv=None) -> int:
     parser.add_argument("--gpu", action="store_true",
                         help="the GPU part: sizes 30, 40, 32 angles, 64 realizations, --time-limit 420 s by default")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {PARTS}")
-    parser.add_argument("--sizes", default=None, help="comma-separated L values (overrides the default)")
+    parser.add_argument("--sizes", default=None, help="comma-separated L values (overrides the default); the scan part runs every "
+                        "size, the other parts the first")
     parser.add_argument("--gates", default=None,
                         help="comma-separated gate values of every part's gate list (overrides the defaults)")
     parser.add_argument("--n-phi", type=int, default=None, help="number of angles phi (overrides the default)")
