@@ -490,12 +490,7 @@ def solve(s: Stack, energy, *, realizations=None, fold: bool = True, path: str =
                 shared = np.unique(np.stack([np.asarray(energies), index.astype(float)], axis=1), axis=0).shape[0] == 1
         out = _traced_evaluations(s.replace(theta=0.0, phi=0.0), theta, phi, energies, index, pl, reflection, smatrix,
                                   batch, chunk, shared)
-        T, S = _checked(out.T, out.S, out.stats, pl)
-        if out.T_orbital is not None:  # NaN where T is (an unconverged iterative solve under jit)
-            T_orbital = jnp.where(jnp.isnan(T).any(axis=(1, 2, 3, 4))[:, None, None, None, None, None, None], jnp.nan,
-                                  out.T_orbital)
-            out = out._replace(T_orbital=T_orbital)
-        out = jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), out._replace(T=T, S=S))
+        out = jax.tree_util.tree_map(lambda a: a.reshape(shape + a.shape[1:]), _checked(out, pl))
     else:
         out = run(s, grid, pl, reflection=reflection, smatrix=smatrix, budget=budget, progress=progress)
     return Transmissions(out.T, out.n_open, out.S, s.lead_names, pl, not lean_right_hand_sides(s, pl, reflection),
@@ -695,30 +690,33 @@ def _traced_evaluations(base, theta, phi, energies, index, pl, reflection, smatr
     return points_at(base, theta, phi, energies, index, pl, reflection, smatrix, how)
 
 
-def _checked(T, S, stats, pl: Plan):
-    """(T, S) after the checks of the results: an iterative solve that did not converge and non-finite
-    numbers raise (:func:`check_converged`) where the results have values; under ``jit`` or ``vmap``,
-    where nothing can raise, the points of an unconverged iterative solve become NaN.
+def _checked(out, pl: Plan):
+    """``out`` (a ``KernelOutput`` of points along the leading axis) after the checks of the results: an
+    iterative solve that did not converge and non-finite numbers raise (:func:`check_converged`) where
+    the results have values; under ``jit`` or ``vmap``, where nothing can raise, every field computed
+    from the solution (T, S, T_orbital) becomes NaN at the points of an unconverged iterative solve.
 
     Under ``jax.jacfwd`` (a ``vmap`` of JVPs) the transmissions carry their value but the Krylov
     statistics come out batched over the tangents (``lax.custom_linear_solve`` batches the auxiliary
     outputs of a solve): they are then read from the batch (equal values), since making T depend on
     them would batch T's value too."""
+    stats = out.stats
+    fields = {name: getattr(out, name) for name in ("T", "S", "T_orbital") if getattr(out, name) is not None}
     stats_value = known(stats)
-    if stats_value is None and known(T) is not None and getattr(stats, "val", None) is not None:
+    if stats_value is None and known(out.T) is not None and getattr(stats, "val", None) is not None:
         stats_value = known(stats.val)
     if pl.krylov is not None:
         if stats_value is not None:
             check_converged(stats_value, pl)
         else:
             converged = stats[..., 1] <= pl.krylov.tol
-            T = jnp.where(converged.reshape(converged.shape + (1,) * (T.ndim - 1)), T, jnp.nan)
-            S = None if S is None else jnp.where(converged.reshape(converged.shape + (1,) * (S.ndim - 1)), S, jnp.nan)
-    values = [known(a) for a in (T, S) if a is not None]
+            fields = {name: jnp.where(converged.reshape(converged.shape + (1,) * (a.ndim - 1)), a, jnp.nan)
+                      for name, a in fields.items()}
+    values = [known(a) for a in fields.values()]
     if any(v is not None and not np.all(np.isfinite(v)) for v in values):
         raise ValueError("the solve gave non-finite transmissions: the linear system of the junction is singular "
                          "at one of the energies (a bound state of the closed junction?); shift the energy slightly")
-    return T, S
+    return out._replace(**fields)
 
 
 def solver_report(pl: Plan, stats) -> dict:
