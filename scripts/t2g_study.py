@@ -475,6 +475,7 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
+    import matplotlib.ticker
     import matplotlib.pyplot as plt
 
     for part in PARTS:  # the figures also show parts run earlier into the same folder (e.g. by another process)
@@ -502,12 +503,14 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
             ax.set_ylim(r_min, r_max)
             polar_angle_ticks(ax)
             ax.set_rlabel_position(112.5)  # radial labels between curves' petals, not on them
+            ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(3))  # three labels: no crowding near the centre
+            ax.tick_params(axis="y", labelsize=8)
             ax.set_title(f"t2g, $L = {L}$: $g_{{\\mathrm{{sc}}}}(\\varphi)$ / max, per gate\n"
                          + (f"(radial axis from {r_min:g}, not 0)" if r_min > 0 else "(radial axis from 0)"),
                          fontsize=10, pad=18)
         handles = [plt.Line2D([], [], color=colors[g], label=f"gate = {g:+.2f} $t_l$") for g in gates]
         fig.legend(handles=handles, loc="lower center", ncol=min(len(gates), 7), fontsize=7, frameon=False)
-        fig.tight_layout(rect=(0, 0.08, 1, 0.93))
+        fig.tight_layout(rect=(0, 0.1, 1, 0.93))
         write_figure(out / "t2g_polar.png", fig)
         plt.close(fig)
         # Three panels (phi-averaged size; largest value; angular anisotropy), one style per model and size.
