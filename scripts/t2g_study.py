@@ -652,6 +652,8 @@ def main(argv=None) -> int:
     parser.add_argument("--n-phi", type=int, default=None, help="number of angles phi (overrides the default)")
     parser.add_argument("--realizations", type=int, default=None,
                         help="disorder realizations of the disorder and edelstein parts (overrides the defaults)")
+    parser.add_argument("--K0", type=float, default=None,
+                        help="disorder strength (t_l) of the disorder and edelstein parts (default 0.5)")
     parser.add_argument("--time-limit", type=float, default=None,
                         help="seconds after which no new point starts (default: none on CPU, 420 with --gpu)")
     parser.add_argument("--tag", default="", help="suffix of the part's file names (t2g_<part><tag>.json)")
@@ -670,14 +672,16 @@ def main(argv=None) -> int:
         cfg["n_phi"] = args.n_phi
     if args.realizations is not None:
         cfg["realizations"] = cfg["edelstein_realizations"] = args.realizations
+    if args.K0 is not None:
+        cfg["K0"] = args.K0
     if args.time_limit is not None:
         cfg["time_limit"] = args.time_limit
     parts = [p.strip() for p in args.parts.split(",")]
     unknown = sorted(set(parts) - set(PARTS))
     if unknown:
         parser.error(f"--parts {unknown} must be among {PARTS}")
-    if cfg["n_phi"] < 8 or cfg["realizations"] < 2 or min(cfg["sizes"]) < 4:
-        parser.error("--n-phi must be >= 8, --realizations >= 2 (a standard error), --sizes >= 4")
+    if cfg["n_phi"] < 8 or cfg["realizations"] < 2 or min(cfg["sizes"]) < 4 or not cfg["K0"] > 0:
+        parser.error("--n-phi must be >= 8, --realizations >= 2 (a standard error), --sizes >= 4, --K0 > 0")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     phi = np.linspace(0, 2 * np.pi, cfg["n_phi"], endpoint=False)
