@@ -222,6 +222,36 @@ def curve_summary(gx, gy) -> dict:
     return out
 
 
+def size_measures(gx, gy, g_inj) -> dict:
+    """The phi-averaged measures compared between sizes, each [mean, standard error] over the n realizations
+    (gx, gy, g_inj: (n, n_phi)): the mean magnitude <|G_sc|> (the typical single-sample conversion), the
+    magnitude of the mean |<G_sc>| (jackknife error; what a self-averaging sample shows), the injected charge
+    conductance G_inj (M into the side leads, the denominator of Eqs. 2 and 8), the efficiency <|G_sc| / G_inj>,
+    and the root mean square of the components, ((<G_x^2> + <G_y^2>) / 2)^1/2 (jackknife error)."""
+    n = gx.shape[0]
+
+    def mean_se(per):
+        return [float(per.mean()), float(per.std(ddof=1) / np.sqrt(n))]
+
+    amp = np.hypot(gx, gy)
+    both = np.stack([gx, gy], axis=1)
+    squares = (gx ** 2 + gy ** 2) / 2
+    return {"mean_of_norm": mean_se(amp.mean(1)), "g_inj": mean_se(g_inj.mean(1)),
+            "efficiency": mean_se((amp / g_inj).mean(1)),
+            "norm_of_mean": [float(np.hypot(*both.mean(0)).mean()),
+                             float(jackknife_se(lambda m: np.hypot(m[0], m[1]).mean(), both))],
+            "rms": [float(np.sqrt(squares.mean())), float(jackknife_se(lambda m: np.sqrt(m.mean()), squares))]}
+
+
+def injected_conductance(T, leads, injector="M") -> np.ndarray:
+    """The charge conductance from the injector into the side leads, sum over a != M, s, s' of T(a s <- M s')
+    (e^2/h), from T (..., n, 2, n, 2)."""
+    m = list(leads).index(injector)
+    side = [k for k in range(len(leads)) if k != m]
+    into_sides = np.asarray(T)[..., m, :][..., side, :, :]  # (..., sides, 2, 2)
+    return into_sides.sum(axis=(-3, -2, -1))
+
+
 def part_disorder(cfg, phi, log, late, ensemble_dir):
     """Disorder-averaged G_sc(phi) through the ensemble API: one run (cases gate x K0) in ``ensemble_dir``,
     resumable (a second call computes only missing realizations), realization r of seed s drawn from (s, r)
@@ -234,6 +264,7 @@ def part_disorder(cfg, phi, log, late, ensemble_dir):
     if not np.allclose(spec.phi, phi):
         raise ValueError("the ensemble's angles 2 pi j / n_phi differ from the study's")
     folder = pathlib.Path(ensemble_dir) / f"L{L}"
+    leads = system.stack().lead_names
     t0 = time.time()
     left = late.seconds_left()
     # Under a time limit the ensemble takes half of what is left, so that the parts after it get their turn.
@@ -253,12 +284,16 @@ def part_disorder(cfg, phi, log, late, ensemble_dir):
         if n < 2 or not (folder / "units" / unit(-1).filename(spec.names)).is_file():
             rows.append({"gate": gate, "skipped": f"time limit: {n} realizations (a standard error needs 2)"})
             continue
-        read = [read_unit(folder, spec, unit(r), ("Gsc_x", "Gsc_y")) for r in range(-1, n)]
+        read = [read_unit(folder, spec, unit(r), ("Gsc_x", "Gsc_y", "T", "n_open")) for r in range(-1, n)]
         (cx, cy), (gx, gy) = ((read[0][q] for q in ("Gsc_x", "Gsc_y")),
                               (np.stack([u[q] for u in read[1:]]) for q in ("Gsc_x", "Gsc_y")))  # (n, n_phi)
+        g_inj = np.stack([injected_conductance(u["T"], leads) for u in read[1:]])
         running = np.cumsum(np.hypot(gx, gy), axis=0) / np.arange(1, gx.shape[0] + 1)[:, None]
         rows.append({"gate": gate, "clean_g_sc": np.hypot(cx, cy).tolist(), "Gsc_x": gx.tolist(), "Gsc_y": gy.tolist(),
-                     "running_mean_of_norm_max": running.max(axis=1).tolist(), **curve_summary(gx, gy)})
+                     "g_inj": g_inj.tolist(), "clean_g_inj": injected_conductance(read[0]["T"], leads).tolist(),
+                     "open_channels": {name: int(read[0]["n_open"][0, k].sum()) for k, name in enumerate(leads)},
+                     "running_mean_of_norm_max": running.max(axis=1).tolist(), "size_measures":
+                     size_measures(gx, gy, g_inj), **curve_summary(gx, gy)})
         s = rows[-1]
         log(f"disorder L={L} gate={gate:+.3f} N={gx.shape[0]}: |<G>| max {max(s['norm_of_mean']['curve']):.3e} "
             f"anisotropy {s['norm_of_mean']['anisotropy']:.3f} +- {s['norm_of_mean']['anisotropy_stderr']:.3f}; "
@@ -445,6 +480,29 @@ def scan_rows(out: pathlib.Path) -> dict:
     return {L: dict(sorted(rows.items())) for L, rows in sorted(sizes.items())}
 
 
+def disorder_sizes(out: pathlib.Path) -> dict:
+    """{L: {gate: row}} from every t2g_disorder*.json in ``out`` with the size measures (one size per file; a
+    later file of the same size replaces an earlier one)."""
+    sizes = {}
+    for f in sorted(out.glob("t2g_disorder*.json"), key=lambda f: f.stat().st_mtime):
+        for L, part in json.loads(f.read_text())["data"].items():
+            rows = {r["gate"]: r for r in part.get("rows", []) if "size_measures" in r}
+            if rows:
+                sizes[int(L)] = rows
+    return sizes
+
+
+def edelstein_strengths(out: pathlib.Path) -> dict:
+    """(L, {K0: rows}) from the t2g_edelstein*.json in ``out`` of the size L of the newest one (a later file of
+    the same K0 replaces an earlier one); (None, {}) if there is none."""
+    found, newest = {}, None
+    for f in sorted(out.glob("t2g_edelstein*.json"), key=lambda f: f.stat().st_mtime):
+        (L, part), = json.loads(f.read_text())["data"].items()
+        newest = int(L)
+        found[newest, float(part["K0"])] = part["rows"]
+    return newest, {k0: rows for (L, k0), rows in found.items() if L == newest}
+
+
 def lifshitz(ax, label: bool = True) -> None:
     ax.axvline(-0.016, color="gray", lw=0.8, ls=":")
     if label:
@@ -471,19 +529,23 @@ def finish(fig, legend_from, path: pathlib.Path, *, fontsize, bottom, suptitle, 
 
 def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
     """The figures of every part in ``data``, or found in ``out`` from earlier runs (t2g_<part><tag>.json, else
-    t2g_<part>.json; the scans of every t2g_scan*.json)."""
+    t2g_<part>.json; the scans of every t2g_scan*.json). A part's figure is named after its data:
+    t2g_<part><tag>.png; the polar and gate figures (every scan) and the size figure (every
+    t2g_disorder*.json) have one name each."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.ticker
     import matplotlib.pyplot as plt
 
+    png = {part: out / f"t2g_{part}{tag}.png" for part in data}
     for part in PARTS:  # the figures also show parts run earlier into the same folder (e.g. by another process)
         for name in (f"t2g_{part}{tag}.json", f"t2g_{part}.json"):
             if part not in data and (out / name).exists():
                 record = json.loads((out / name).read_text())
                 data[part] = record["data"]
                 data[part + "_phi"] = np.asarray(record["phi"])
+                png[part] = (out / name).with_suffix(".png")
     scans = scan_rows(out)
     if scans:
         sizes = list(scans)
@@ -565,7 +627,7 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
             ax.set_xlabel(r"$\varphi / \pi$ (magnetization in plane)")
             ax.set_title(title, fontsize=10)
         axes[0, 0].set_ylabel(r"torque on layers $z = 1..L_z-1$, $\tau/(eV)$ ($\hbar = 1$)")
-        finish(fig, axes[0, 0], out / "t2g_torque.png", ncol=2, fontsize=7.5, bottom=0.14,
+        finish(fig, axes[0, 0], png["torque"], ncol=2, fontsize=7.5, bottom=0.14,
                suptitle=f"Torque on the magnet's exchange layers, bias L$\\to$R (current along x), $L = {L}$, "
                         r"$\theta = \pi/2$ (docs/t2g.md)")
     if "disorder" in data and "rows" in next(iter(data["disorder"].values())):
@@ -583,9 +645,38 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
             ax.set_xlabel(r"$\varphi / \pi$")
             ax.set_title(f"gate = {r['gate']:+.2f} $t_l$, {r['n']} realizations", fontsize=10)
         axes[0, 0].set_ylabel(r"$G_{\mathrm{sc}}$ ($e^2/h$)")
-        finish(fig, axes[0, 0], out / "t2g_disorder.png", ncol=3, fontsize=8, bottom=0.1,
+        finish(fig, axes[0, 0], png["disorder"], ncol=3, fontsize=8, bottom=0.1,
                suptitle=f"t2g junction, $L = {L}$, disorder $K_0 = {part.get('K0')}\\,t_l$ on the 2DEG, "
                         r"$\theta = \pi/2$ (docs/t2g.md)")
+    sizes = disorder_sizes(out)
+    if len(sizes) > 1:
+        # The size dependence of the disorder averages (one t2g_disorder*.json per size): one colour per gate.
+        fig, axes = plt.subplots(1, 3, figsize=(14, 4.3))
+        gates = sorted({g for rows in sizes.values() for g in rows})
+        for k, gate in enumerate(gates):
+            Ls = [L for L in sorted(sizes) if gate in sizes[L]]
+            m = [sizes[L][gate]["size_measures"] for L in Ls]
+            color, label = f"C{k}", f"gate = {gate:+.2f} $t_l$"
+            for ax, key, fmt in ((axes[0], "mean_of_norm", "o-"), (axes[0], "rms", "s:"),
+                                 (axes[1], "norm_of_mean", "o-"), (axes[2], "efficiency", "o-")):
+                ax.errorbar(Ls, [v[key][0] for v in m], yerr=[v[key][1] for v in m], fmt=fmt, color=color, ms=4,
+                            capsize=3, label=label + (", root mean square" if key == "rms" else ""))
+            axes[0].plot(Ls, [np.mean(sizes[L][gate]["clean_g_sc"]) for L in Ls], "x--", color=color, alpha=0.6,
+                         label=label + ", clean sample")
+        for ax, title, ylabel in (
+                (axes[0], r"(a) single samples: $\langle |G_{\mathrm{sc}}| \rangle$", r"$e^2/h$, mean over $\varphi$"),
+                (axes[1], r"(b) ensemble mean: $|\langle G_{\mathrm{sc}} \rangle|$", r"$e^2/h$, mean over $\varphi$"),
+                (axes[2], r"(c) efficiency $\langle |G_{\mathrm{sc}}| / G_{\mathrm{inj}} \rangle$",
+                 r"mean over $\varphi$")):
+            ax.set_title(title, fontsize=10)
+            ax.set_ylabel(ylabel)
+            ax.set_xlabel(r"$L_x = L_y$ (sites)")
+            ax.set_xticks(sorted(sizes))
+            ax.set_ylim(bottom=0)
+        k0 = {float(json.loads(f.read_text())["config"]["K0"]) for f in out.glob("t2g_disorder*.json")}
+        finish(fig, axes[0], out / "t2g_disorder_size.png", ncol=3, fontsize=7.5, bottom=0.12,
+               suptitle=f"Disorder averages against size, $K_0 = {'/'.join(f'{v:g}' for v in sorted(k0))}\\,t_l$ on "
+                        r"the 2DEG, mean $\pm$ standard error (docs/t2g.md)")
     if "edelstein" in data:
         (L, part), = data["edelstein"].items()
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.3), sharex=True)
@@ -608,8 +699,41 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
             lifshitz(ax, ax is axes[0])
             ax.set_xlabel(GATE_LABEL)
             ax.set_ylabel(name + r" of the 2DEG per unit bias L$\to$R ($1/t_l$)")
-        finish(fig, axes[0], out / "t2g_edelstein.png", ncol=3, fontsize=8, bottom=0.08,
+        finish(fig, axes[0], png["edelstein"], ncol=3, fontsize=8, bottom=0.08,
                suptitle=f"Current-induced spin and orbital densities (2DEG total), t2g junction, $L = {L}$ "
+                        "(docs/t2g.md)")
+    L, strengths = edelstein_strengths(out)
+    if len(strengths) > 1:
+        # The disorder-averaged Edelstein densities of the non-magnetic junction at every disorder strength found
+        # (one t2g_edelstein*.json each), the clean junction for reference, and the orbital-over-spin ratio.
+        fig, axes = plt.subplots(1, 3, figsize=(15, 4.3), sharex=True)
+        clean = [r for r in next(iter(strengths.values())) if r["case"] == "nonmagnetic" and not r["disordered"]]
+        g = [r["gate"] for r in clean]
+        axes[0].plot(g, [r["induced"][1] for r in clean], "k.-", label="clean")
+        axes[1].plot(g, [r["induced"][4] for r in clean], "k.-", label="clean")
+        axes[2].plot(g, [abs(r["induced"][4]) / (abs(r["induced"][1]) / 2) for r in clean], "k.-", label="clean")
+        for k, (k0, rows) in enumerate(sorted(strengths.items())):
+            sel = [r for r in rows if r["case"] == "nonmagnetic" and r["disordered"]]
+            g, mean, se = ([r["gate"] for r in sel], np.array([r["mean"] for r in sel]),
+                           np.array([r["stderr"] for r in sel]))
+            label = f"$K_0 = {k0:g}\\,t_l$, {sel[0]['realizations']} realizations, mean $\\pm$ s.e."
+            for ax, j in ((axes[0], 1), (axes[1], 4)):
+                ax.errorbar(g, mean[:, j], yerr=se[:, j], fmt="osD^"[k % 4] + "-", color=f"C{k}", ms=4, capsize=2,
+                            label=label)
+            axes[2].plot(g, np.abs(mean[:, 4]) / (np.abs(mean[:, 1]) / 2), "osD^"[k % 4] + "-", color=f"C{k}", ms=4,
+                         label=label)
+        for ax in axes[:2]:
+            ax.axhline(0, color="gray", lw=0.6)
+        axes[2].axhline(10, color="gray", lw=0.8, ls=":")
+        axes[2].set_yscale("log")
+        for ax, ylabel in ((axes[0], r"$\langle\sigma_y\rangle$ of the 2DEG per unit bias L$\to$R ($1/t_l$)"),
+                           (axes[1], r"$\langle L_y\rangle$ of the 2DEG per unit bias L$\to$R ($1/t_l$)"),
+                           (axes[2], r"$|\langle L_y\rangle| \,/\, |\langle S_y\rangle|$, $S = \sigma/2$")):
+            lifshitz(ax, ax is axes[0])
+            ax.set_xlabel(GATE_LABEL)
+            ax.set_ylabel(ylabel)
+        finish(fig, axes[0], out / "t2g_edelstein_disorder.png", ncol=2, fontsize=8, bottom=0.14,
+               suptitle=f"Edelstein densities of the non-magnetic t2g junction against disorder strength, $L = {L}$ "
                         "(docs/t2g.md)")
     if "densities" in data:
         (L, rows), = data["densities"].items()
@@ -636,7 +760,7 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
         for ax, title in ((ax_d, "(a) current-induced spin and orbital densities"), (ax_r, "(b) orbital over spin")):
             ax.set_xlabel(r"gate: Fermi energy above the $d_{xz}/d_{yz}$ bottom ($t_l$)")
             ax.set_title(title, fontsize=10)
-        finish(fig, ax_d, out / "t2g_densities.png", ncol=4, fontsize=6.5, bottom=0.13,
+        finish(fig, ax_d, png["densities"], ncol=4, fontsize=6.5, bottom=0.13,
                suptitle=f"t2g junction, $L = {L}$, $\\theta = \\pi/2$ (docs/t2g.md)")
 
 

@@ -3,7 +3,7 @@ disorder statistics, on synthetic data with known answers (no transport)."""
 
 import numpy as np
 
-from scripts.t2g_study import curve_summary, torque_components
+from scripts.t2g_study import curve_summary, injected_conductance, size_measures, torque_components
 
 
 def test_torque_decomposition_recovers_known_coefficients():
@@ -55,3 +55,40 @@ def test_curve_summary_statistics():
     diff, se = out["mean_of_norm"]["paired_difference"]
     hi, lo = out["mean_of_norm"]["phi_max_index"], out["mean_of_norm"]["phi_min_index"]
     assert abs(diff - (amp[:, hi] - amp[:, lo]).mean()) < 1e-12 and se > 0
+
+
+def test_injected_conductance_sums_the_injectors_column_into_the_side_leads():
+    """T(a s <- M s') summed over the side leads a and both spins, nothing from M to M or from the side leads
+    (1e-14), on a random T with leads (L, R, M) and a leading angle axis."""
+    rng = np.random.default_rng(5)
+    T = rng.random((4, 3, 2, 3, 2))
+    got = injected_conductance(T, ("L", "M", "R"))
+    expected = T[:, 0, :, 1, :].sum(axis=(-2, -1)) + T[:, 2, :, 1, :].sum(axis=(-2, -1))
+    assert got.shape == (4,)
+    assert np.allclose(got, expected, rtol=0, atol=1e-14)
+
+
+def test_size_measures_against_direct_formulas():
+    """The phi-averaged measures of the size comparison: mean magnitude, efficiency and injected conductance
+    with the usual standard error over realizations; the magnitude of the mean and the root mean square with
+    jackknife errors, which for a large ensemble approach the delta-method errors (20 %); the efficiency of
+    realizations whose |G_sc| is a fixed fraction of G_inj is that fraction with zero error (1e-12)."""
+    rng = np.random.default_rng(7)
+    n, n_phi = 400, 8
+    gx = 0.3 + 0.5 * rng.standard_normal((n, n_phi))
+    gy = 0.1 * rng.standard_normal((n, n_phi))
+    g_inj = 2.0 + rng.random((n, n_phi))
+    out = size_measures(gx, gy, g_inj)
+    amp = np.hypot(gx, gy)
+    for key, per in (("mean_of_norm", amp.mean(1)), ("g_inj", g_inj.mean(1)), ("efficiency", (amp / g_inj).mean(1))):
+        assert np.allclose(out[key], [per.mean(), per.std(ddof=1) / np.sqrt(n)], rtol=1e-12, atol=0)
+    assert abs(out["norm_of_mean"][0] - np.hypot(gx.mean(0), gy.mean(0)).mean()) < 1e-12
+    # the magnitude of the mean is dominated by <G_x> = 0.3 here: its error is that of the phi-averaged gx
+    delta = gx.mean(1).std(ddof=1) / np.sqrt(n)
+    assert abs(out["norm_of_mean"][1] / delta - 1) < 0.2
+    squares = (gx ** 2 + gy ** 2) / 2
+    assert abs(out["rms"][0] - np.sqrt(squares.mean())) < 1e-12
+    delta = squares.mean(1).std(ddof=1) / np.sqrt(n) / (2 * np.sqrt(squares.mean()))
+    assert abs(out["rms"][1] / delta - 1) < 0.2
+    fixed = size_measures(0.6 * g_inj, 0.8 * g_inj, g_inj)
+    assert abs(fixed["efficiency"][0] - 1.0) < 1e-12 and fixed["efficiency"][1] < 1e-12
