@@ -651,14 +651,15 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
     sizes = disorder_sizes(out)
     if len(sizes) > 1:
         # The size dependence of the disorder averages (one t2g_disorder*.json per size): one colour per gate.
-        fig, axes = plt.subplots(1, 3, figsize=(14, 4.3))
+        fig, axes = plt.subplots(1, 4, figsize=(18, 4.3))
         gates = sorted({g for rows in sizes.values() for g in rows})
         for k, gate in enumerate(gates):
             Ls = [L for L in sorted(sizes) if gate in sizes[L]]
             m = [sizes[L][gate]["size_measures"] for L in Ls]
             color, label = f"C{k}", f"gate = {gate:+.2f} $t_l$"
             for ax, key, fmt in ((axes[0], "mean_of_norm", "o-"), (axes[0], "rms", "s:"),
-                                 (axes[1], "norm_of_mean", "o-"), (axes[2], "efficiency", "o-")):
+                                 (axes[1], "norm_of_mean", "o-"), (axes[2], "efficiency", "o-"),
+                                 (axes[3], "g_inj", "o-")):
                 ax.errorbar(Ls, [v[key][0] for v in m], yerr=[v[key][1] for v in m], fmt=fmt, color=color, ms=4,
                             capsize=3, label=label + (", root mean square" if key == "rms" else ""))
             axes[0].plot(Ls, [np.mean(sizes[L][gate]["clean_g_sc"]) for L in Ls], "x--", color=color, alpha=0.6,
@@ -667,7 +668,8 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
                 (axes[0], r"(a) single samples: $\langle |G_{\mathrm{sc}}| \rangle$", r"$e^2/h$, mean over $\varphi$"),
                 (axes[1], r"(b) ensemble mean: $|\langle G_{\mathrm{sc}} \rangle|$", r"$e^2/h$, mean over $\varphi$"),
                 (axes[2], r"(c) efficiency $\langle |G_{\mathrm{sc}}| / G_{\mathrm{inj}} \rangle$",
-                 r"mean over $\varphi$")):
+                 r"mean over $\varphi$"),
+                (axes[3], r"(d) injected: $G_{\mathrm{inj}}$ = M $\to$ side leads", r"$e^2/h$, mean over $\varphi$")):
             ax.set_title(title, fontsize=10)
             ax.set_ylabel(ylabel)
             ax.set_xlabel(r"$L_x = L_y$ (sites)")
