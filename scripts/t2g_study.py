@@ -83,6 +83,20 @@ def density_2d(p: JunctionParams, nk: int = 400) -> float:
     return float((e < float(p.mu)).sum()) / nk ** 2
 
 
+@x64
+def born_rate(p: JunctionParams, K0: float, nk: int = 400, window: float = 0.01) -> tuple:
+    """(nu, hbar/tau): the density of states per site and spin of the bulk 2DEG at the Fermi energy (states of the
+    layer's Bloch Hamiltonian, exchange tail off, within +- ``window`` of mu on an nk x nk grid) and the Born
+    estimate of the elastic scattering rate of the 2DEG's disorder, hbar/tau = 2 pi nu (K0 t)^2 (Gaussian onsite
+    disorder of standard deviation K0 t on every orbital, docs/model.md; the golden rule with a uniform density of
+    states, an estimate of the regime, not a result of the transport calculation)."""
+    k = 2 * np.pi * (np.arange(nk) + 0.5) / nk - np.pi
+    layer = junction(p).layers[0].replace(dxc=0.0)
+    e = np.linalg.eigvalsh(np.asarray(bloch_hamiltonian(layer, k[:, None], k[None, :])))
+    nu = float((np.abs(e - float(p.mu)) < window).sum()) / (2 * window) / nk ** 2 / 2
+    return nu, 2 * np.pi * nu * (K0 * float(p.t)) ** 2
+
+
 def matched_mu(n: float, nk: int = 400) -> float:
     """mu of the paper's one-orbital 2DEG (bottom at 0, band 2t(2 - cos kx - cos ky), two spins) holding n."""
     k = 2 * np.pi * (np.arange(nk) + 0.5) / nk - np.pi

@@ -2,8 +2,9 @@
 disorder statistics, on synthetic data with known answers (no transport)."""
 
 import numpy as np
+from scipy.special import ellipk
 
-from scripts.t2g_study import curve_summary, injected_conductance, size_measures, torque_components
+from scripts.t2g_study import born_rate, curve_summary, injected_conductance, params, size_measures, torque_components
 
 
 def test_torque_decomposition_recovers_known_coefficients():
@@ -92,3 +93,15 @@ def test_size_measures_against_direct_formulas():
     assert abs(out["rms"][1] / delta - 1) < 0.2
     fixed = size_measures(0.6 * g_inj, 0.8 * g_inj, g_inj)
     assert abs(fixed["efficiency"][0] - 1.0) < 1e-12 and fixed["efficiency"][1] < 1e-12
+
+
+def test_born_rate_of_three_square_lattice_copies():
+    """With lam = gamma = delta_E = 0 and t_h = t_l the 2DEG is three copies of the square lattice, whose density
+    of states per site and spin at energy E above the band bottom is K(m) / (2 pi^2 t), m = 1 - (1 - E/4t)^2 (the
+    lattice Green's function); at E = gate = 0.2 t the estimate is three times that within 5 % (the counting
+    noise of the grid), and hbar/tau = 2 pi nu K0^2 (1e-12)."""
+    p = params(8, 0.2, lam=0.0, gamma=0.0, delta_E=0.0, t_h=1.0)
+    nu, rate = born_rate(p, 0.3, nk=800)
+    exact = 3 * ellipk(1 - (1 - 0.2 / 4) ** 2) / (2 * np.pi ** 2)
+    assert abs(nu / exact - 1) < 0.05
+    assert abs(rate - 2 * np.pi * nu * 0.09) < 1e-12
