@@ -738,7 +738,16 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
                             label=label)
             axes[2].plot(g, np.abs(mean[:, 4]) / (np.abs(mean[:, 1]) / 2), "osD^"[k % 4] + "-", color=f"C{k}", ms=4,
                          label=label)
-        for ax in axes[:2]:
+        for ax, j in ((axes[0], 1), (axes[1], 4)):
+            # the vertical range of the averages: the clean junction's single-mode spikes would flatten them
+            ends = [r["mean"][j] + sign * r["stderr"][j] for rows in strengths.values() for r in rows
+                    if r["case"] == "nonmagnetic" and r["disordered"] for sign in (-1, 1)]
+            pad = 0.1 * (max(ends) - min(ends))
+            ax.set_ylim(min(ends) - pad, max(ends) + pad)
+            beyond = [r["induced"][j] for r in clean if not min(ends) - pad <= r["induced"][j] <= max(ends) + pad]
+            if beyond:
+                ax.set_title(f"clean: {len(beyond)} values off the scale (from {min(beyond):.3g} to {max(beyond):.3g})",
+                             fontsize=9)
             ax.axhline(0, color="gray", lw=0.6)
         axes[2].axhline(10, color="gray", lw=0.8, ls=":")
         axes[2].set_yscale("log")
