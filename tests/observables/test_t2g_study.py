@@ -1,10 +1,15 @@
 """The analysis helpers of the t2g study (scripts/t2g_study.py, docs/t2g.md): the torque decomposition and the
 disorder statistics, on synthetic data with known answers (no transport)."""
 
+import json
+import pathlib
+import shutil
+
 import numpy as np
 from scipy.special import ellipk
 
-from scripts.t2g_study import born_rate, curve_summary, injected_conductance, params, size_measures, torque_components
+from scripts.t2g_study import (born_rate, curve_summary, disorder_sizes, edelstein_strengths, figures,
+                               injected_conductance, params, size_measures, torque_components)
 
 
 def test_torque_decomposition_recovers_known_coefficients():
@@ -105,3 +110,34 @@ def test_born_rate_of_three_square_lattice_copies():
     exact = 3 * ellipk(1 - (1 - 0.2 / 4) ** 2) / (2 * np.pi ** 2)
     assert abs(nu / exact - 1) < 0.05
     assert abs(rate - 2 * np.pi * nu * 0.09) < 1e-12
+
+
+DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
+
+
+def test_figures_across_sizes_and_disorder_strengths(tmp_path):
+    """The study's committed data drawn again: the size figure from the disorder parts of two sizes (L = 12, 16,
+    each json read back as {L: {gate: row}}), the disorder-strength figure from the Edelstein parts of two K0
+    (the newest size's files only); a part's own figure named after its json; nothing across files from one
+    file alone."""
+    for name in ("t2g_disorder.json", "t2g_edelstein.json"):
+        shutil.copy(DOCS / name, tmp_path / name)
+    figures(tmp_path, {})
+    assert not (tmp_path / "t2g_disorder_size.png").exists() and not (tmp_path / "t2g_edelstein_disorder.png").exists()
+    for name in ("t2g_disorder_L16.json", "t2g_edelstein_K0.1.json"):
+        shutil.copy(DOCS / name, tmp_path / name)
+    sizes = disorder_sizes(tmp_path)
+    assert sorted(sizes) == [12, 16] and sorted(sizes[16]) == [-0.06, 0.12]
+    assert all("size_measures" in row for rows in sizes.values() for row in rows.values())
+    L, strengths = edelstein_strengths(tmp_path)
+    assert L == 12 and sorted(strengths) == [0.1, 0.5]
+    figures(tmp_path, {}, "_L16")
+    for name in ("t2g_disorder_size.png", "t2g_edelstein_disorder.png", "t2g_disorder_L16.png", "t2g_disorder.png",
+                 "t2g_edelstein.png"):
+        assert (tmp_path / name).stat().st_size > 10_000, name
+    # an Edelstein file of another size leaves only its own size in the comparison
+    other = json.loads((DOCS / "t2g_edelstein_K0.2.json").read_text())
+    other["data"] = {"16": next(iter(other["data"].values()))}
+    (tmp_path / "t2g_edelstein_L16.json").write_text(json.dumps(other))
+    L, strengths = edelstein_strengths(tmp_path)
+    assert L == 16 and sorted(strengths) == [0.2]
