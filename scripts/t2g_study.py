@@ -517,6 +517,20 @@ def edelstein_strengths(out: pathlib.Path) -> dict:
     return newest, {k0: rows for (L, k0), rows in found.items() if L == newest}
 
 
+def size_consistency(points) -> dict:
+    """Whether values [mean, standard error] measured at several sizes (independent samples) are one
+    size-independent value: the weighted mean with its error, chi^2 = sum ((x - mean) / se)^2 with n - 1 degrees
+    of freedom, and its p-value (the chance of a larger chi^2 if the value did not depend on size)."""
+    from scipy.stats import chi2
+
+    x, se = np.asarray(points, dtype=float).T
+    w = 1 / se ** 2
+    mean = float((w * x).sum() / w.sum())
+    stat = float((((x - mean) / se) ** 2).sum())
+    return {"mean": mean, "stderr": float(1 / np.sqrt(w.sum())), "chi2": stat, "dof": len(x) - 1,
+            "p": float(chi2.sf(stat, len(x) - 1))}
+
+
 def lifshitz(ax, label: bool = True) -> None:
     ax.axvline(-0.016, color="gray", lw=0.8, ls=":")
     if label:
