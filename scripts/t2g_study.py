@@ -236,13 +236,18 @@ def curve_summary(gx, gy) -> dict:
     return out
 
 
-def size_measures(gx, gy, g_inj) -> dict:
+def size_measures(gx, gy, g_inj, phi) -> dict:
     """The phi-averaged measures compared between sizes, each [mean, standard error] over the n realizations
-    (gx, gy, g_inj: (n, n_phi)): the mean magnitude <|G_sc|> (the typical single-sample conversion), the
-    magnitude of the mean |<G_sc>| (jackknife error; what a self-averaging sample shows), the injected charge
-    conductance G_inj (M into the side leads, the denominator of Eqs. 2 and 8), the efficiency <|G_sc| / G_inj>,
-    and the root mean square of the components, ((<G_x^2> + <G_y^2>) / 2)^1/2 (jackknife error)."""
+    (gx, gy, g_inj: (n, n_phi) at the in-plane angles phi of m): the mean magnitude <|G_sc|> (the typical
+    single-sample conversion), the magnitude of the mean |<G_sc>| (jackknife error; biased upwards by the
+    noise), the injected charge conductance G_inj (M into the side leads, the denominator of Eqs. 2 and 8), the
+    efficiency <|G_sc| / G_inj>, the root mean square of the components, ((<G_x^2> + <G_y^2>) / 2)^1/2
+    (jackknife error), and the ensemble mean's first harmonic without that bias: the inverse-Edelstein form
+    G_sc = b z x m, b = <-G_x sin phi + G_y cos phi>_phi ("z_cross_m"), the only first-harmonic form the
+    ensemble's mirrors x -> -x and y -> -y allow (m axial, G polar), and its forbidden partner
+    a = <G_x cos phi + G_y sin phi>_phi ("along_m"), zero in the mean (a check)."""
     n = gx.shape[0]
+    c, s = np.cos(phi), np.sin(phi)
 
     def mean_se(per):
         return [float(per.mean()), float(per.std(ddof=1) / np.sqrt(n))]
@@ -254,7 +259,8 @@ def size_measures(gx, gy, g_inj) -> dict:
             "efficiency": mean_se((amp / g_inj).mean(1)),
             "norm_of_mean": [float(np.hypot(*both.mean(0)).mean()),
                              float(jackknife_se(lambda m: np.hypot(m[0], m[1]).mean(), both))],
-            "rms": [float(np.sqrt(squares.mean())), float(jackknife_se(lambda m: np.sqrt(m.mean()), squares))]}
+            "rms": [float(np.sqrt(squares.mean())), float(jackknife_se(lambda m: np.sqrt(m.mean()), squares))],
+            "z_cross_m": mean_se((-gx * s + gy * c).mean(1)), "along_m": mean_se((gx * c + gy * s).mean(1))}
 
 
 def injected_conductance(T, leads, injector="M") -> np.ndarray:
@@ -307,7 +313,7 @@ def part_disorder(cfg, phi, log, late, ensemble_dir):
                      "g_inj": g_inj.tolist(), "clean_g_inj": injected_conductance(read[0]["T"], leads).tolist(),
                      "open_channels": {name: int(read[0]["n_open"][0, k].sum()) for k, name in enumerate(leads)},
                      "running_mean_of_norm_max": running.max(axis=1).tolist(), "size_measures":
-                     size_measures(gx, gy, g_inj), **curve_summary(gx, gy)})
+                     size_measures(gx, gy, g_inj, spec.phi), **curve_summary(gx, gy)})
         s = rows[-1]
         log(f"disorder L={L} gate={gate:+.3f} N={gx.shape[0]}: |<G>| max {max(s['norm_of_mean']['curve']):.3e} "
             f"anisotropy {s['norm_of_mean']['anisotropy']:.3f} +- {s['norm_of_mean']['anisotropy_stderr']:.3f}; "
@@ -686,7 +692,7 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
             m = [sizes[L][gate]["size_measures"] for L in Ls]
             color, label = f"C{k}", f"gate = {gate:+.2f} $t_l$"
             for ax, key, fmt in ((axes[0], "mean_of_norm", "o-"), (axes[0], "rms", "s:"),
-                                 (axes[1], "norm_of_mean", "o-"), (axes[2], "efficiency", "o-"),
+                                 (axes[1], "z_cross_m", "o-"), (axes[2], "efficiency", "o-"),
                                  (axes[3], "g_inj", "o-")):
                 ax.errorbar(Ls, [v[key][0] for v in m], yerr=[v[key][1] for v in m], fmt=fmt, color=color, ms=4,
                             capsize=3, label=label + (", root mean square" if key == "rms" else ""))
@@ -694,7 +700,8 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
                          label=label + ", clean sample")
         for ax, title, ylabel in (
                 (axes[0], r"(a) single samples: $\langle |G_{\mathrm{sc}}| \rangle$", r"$e^2/h$, mean over $\varphi$"),
-                (axes[1], r"(b) ensemble mean: $|\langle G_{\mathrm{sc}} \rangle|$", r"$e^2/h$, mean over $\varphi$"),
+                (axes[1], r"(b) ensemble mean: $\langle G_{\mathrm{sc}} \rangle = b\, \hat z \times m$",
+                 r"$b$ ($e^2/h$)"),
                 (axes[2], r"(c) efficiency $\langle |G_{\mathrm{sc}}| / G_{\mathrm{inj}} \rangle$",
                  r"mean over $\varphi$"),
                 (axes[3], r"(d) injected: $G_{\mathrm{inj}}$ = M $\to$ side leads", r"$e^2/h$, mean over $\varphi$")):
@@ -702,7 +709,10 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
             ax.set_ylabel(ylabel)
             ax.set_xlabel(r"$L_x = L_y$ (sites)")
             ax.set_xticks(sorted(sizes))
-            ax.set_ylim(bottom=0)
+            if ax is axes[1]:
+                ax.axhline(0, color="gray", lw=0.6)
+            else:
+                ax.set_ylim(bottom=0)
         k0 = {float(json.loads(f.read_text())["config"]["K0"]) for f in out.glob("t2g_disorder*.json")}
         finish(fig, axes[0], out / "t2g_disorder_size.png", ncol=3, fontsize=7.5, bottom=0.12,
                suptitle=f"Disorder averages against size, $K_0 = {'/'.join(f'{v:g}' for v in sorted(k0))}\\,t_l$ on "
