@@ -2,6 +2,7 @@
 disorder statistics, on synthetic data with known answers (no transport)."""
 
 import json
+import os
 import pathlib
 import shutil
 
@@ -154,6 +155,8 @@ def test_figures_across_sizes_and_disorder_strengths(tmp_path):
     other = json.loads((DOCS / "t2g_edelstein_K0.2.json").read_text())
     other["data"] = {"16": next(iter(other["data"].values()))}
     (tmp_path / "t2g_edelstein_L16.json").write_text(json.dumps(other))
+    later = (tmp_path / "t2g_edelstein.json").stat().st_mtime + 10  # the newest, whatever the clock's resolution
+    os.utime(tmp_path / "t2g_edelstein_L16.json", (later, later))
     L, strengths = edelstein_strengths(tmp_path)
     assert L == 16 and sorted(strengths) == [0.2]
 
