@@ -512,7 +512,7 @@ def disorder_sizes(out: pathlib.Path) -> dict:
     return sizes
 
 
-def edelstein_strengths(out: pathlib.Path) -> dict:
+def edelstein_strengths(out: pathlib.Path) -> tuple:
     """(L, {K0: rows}) from the t2g_edelstein*.json in ``out`` of the size L of the newest one (a later file of
     the same K0 replaces an earlier one); (None, {}) if there is none."""
     found, newest = {}, None
@@ -713,6 +713,16 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
                 ax.axhline(0, color="gray", lw=0.6)
             else:
                 ax.set_ylim(bottom=0)
+        # Beside the figure (a name outside t2g_disorder*), whether each measure is one size-independent value
+        # from each starting size on.
+        write_json(out / "t2g_size_consistency.json", {
+            "measures": "size_measures of each t2g_disorder*.json (phi-averaged, [mean, standard error])",
+            "test": "size_consistency over the sizes from L_from on: weighted mean, chi^2, dof, p",
+            "rows": [{"gate": gate, "measure": key, "L_from": Ls[k], "sizes": Ls[k:],
+                      **size_consistency([sizes[L][gate]["size_measures"][key] for L in Ls[k:]])}
+                     for gate in gates for Ls in [[L for L in sorted(sizes) if gate in sizes[L]]]
+                     for key in ("mean_of_norm", "norm_of_mean", "z_cross_m", "efficiency", "g_inj")
+                     for k in range(len(Ls) - 1)]})
         k0 = {float(json.loads(f.read_text())["config"]["K0"]) for f in out.glob("t2g_disorder*.json")}
         finish(fig, axes[0], out / "t2g_disorder_size.png", ncol=3, fontsize=7.5, bottom=0.12,
                suptitle=f"Disorder averages against size, $K_0 = {'/'.join(f'{v:g}' for v in sorted(k0))}\\,t_l$ on "

@@ -134,8 +134,8 @@ DOCS = pathlib.Path(__file__).resolve().parents[2] / "docs"
 def test_figures_across_sizes_and_disorder_strengths(tmp_path):
     """The study's committed data drawn again: the size figure from the disorder parts of two sizes (L = 12, 16,
     each json read back as {L: {gate: row}}), the disorder-strength figure from the Edelstein parts of two K0
-    (the newest size's files only); a part's own figure named after its json; nothing across files from one
-    file alone."""
+    (the newest size's files only), and the size consistency table beside it; a part's own figure named after
+    its json; nothing across files from one file alone."""
     for name in ("t2g_disorder.json", "t2g_edelstein.json"):
         shutil.copy(DOCS / name, tmp_path / name)
     figures(tmp_path, {})
@@ -148,6 +148,10 @@ def test_figures_across_sizes_and_disorder_strengths(tmp_path):
     L, strengths = edelstein_strengths(tmp_path)
     assert L == 12 and sorted(strengths) == [0.1, 0.5]
     figures(tmp_path, {}, "_L16")
+    figures(tmp_path, {}, "_L16")  # again, with the size consistency file in the folder
+    consistency = json.loads((tmp_path / "t2g_size_consistency.json").read_text())["rows"]
+    assert {(r["gate"], r["measure"]) for r in consistency} >= {(-0.06, "efficiency"), (0.12, "z_cross_m")}
+    assert all(r["sizes"] == [12, 16] and r["dof"] == 1 and 0 <= r["p"] <= 1 for r in consistency)
     for name in ("t2g_disorder_size.png", "t2g_edelstein_disorder.png", "t2g_disorder_L16.png", "t2g_disorder.png",
                  "t2g_edelstein.png"):
         assert (tmp_path / name).stat().st_size > 10_000, name
