@@ -41,6 +41,7 @@ from jaxsge.core.precision import x64
 from jaxsge.ensemble.report import run_and_report
 from jaxsge.ensemble.store import read_unit
 from jaxsge.ensemble.spec import Unit, spec_from_settings
+from jaxsge.ensemble.stats import jackknife, mean_and_stderr
 from jaxsge.io.files import write_figure, write_json
 from jaxsge.model.junction import JunctionParams, junction, t2g
 from jaxsge.model.stack import bloch_hamiltonian
@@ -73,33 +74,38 @@ def params(L: int, gate: float, **changes) -> JunctionParams:
     return t2g(JunctionParams(Lx=L, Ly=L, W=L, theta=np.pi / 2), gate=gate, **changes)
 
 
+def brillouin_grid(nk: int) -> np.ndarray:
+    """The nk points k of each direction of the nk x nk grid of the Brillouin zone (midpoints in (-pi, pi))."""
+    return 2 * np.pi * (np.arange(nk) + 0.5) / nk - np.pi
+
+
 @x64
+def bulk_levels(p: JunctionParams, nk: int) -> np.ndarray:
+    """The levels of the bulk 2DEG, (nk, nk, states): the 2DEG layer's Bloch Hamiltonian (the solver's tables,
+    exchange tail off) on the nk x nk grid."""
+    k = brillouin_grid(nk)
+    layer = junction(p).layers[0].replace(dxc=0.0)
+    return np.linalg.eigvalsh(np.asarray(bloch_hamiltonian(layer, k[:, None], k[None, :])))
+
+
 def density_2d(p: JunctionParams, nk: int = 400) -> float:
-    """Electrons per site of the bulk 2DEG (both spins) below the Fermi energy: states of the layer's Bloch
-    Hamiltonian (the solver's tables, exchange tail off) below mu, on an nk x nk grid of the Brillouin zone."""
-    k = 2 * np.pi * (np.arange(nk) + 0.5) / nk - np.pi
-    layer = junction(p).layers[0].replace(dxc=0.0)
-    e = np.linalg.eigvalsh(np.asarray(bloch_hamiltonian(layer, k[:, None], k[None, :])))
-    return float((e < float(p.mu)).sum()) / nk ** 2
+    """Electrons per site of the bulk 2DEG (both spins) below the Fermi energy mu (``bulk_levels``)."""
+    return float((bulk_levels(p, nk) < float(p.mu)).sum()) / nk ** 2
 
 
-@x64
 def born_rate(p: JunctionParams, K0: float, nk: int = 400, window: float = 0.01) -> tuple:
-    """(nu, hbar/tau): the density of states per site and spin of the bulk 2DEG at the Fermi energy (states of the
-    layer's Bloch Hamiltonian, exchange tail off, within +- ``window`` of mu on an nk x nk grid) and the Born
-    estimate of the elastic scattering rate of the 2DEG's disorder, hbar/tau = 2 pi nu (K0 t)^2 (Gaussian onsite
-    disorder of standard deviation K0 t on every orbital, docs/model.md; the golden rule with a uniform density of
-    states, an estimate of the regime, not a result of the transport calculation)."""
-    k = 2 * np.pi * (np.arange(nk) + 0.5) / nk - np.pi
-    layer = junction(p).layers[0].replace(dxc=0.0)
-    e = np.linalg.eigvalsh(np.asarray(bloch_hamiltonian(layer, k[:, None], k[None, :])))
-    nu = float((np.abs(e - float(p.mu)) < window).sum()) / (2 * window) / nk ** 2 / 2
+    """(nu, hbar/tau): the density of states per site and spin of the bulk 2DEG at the Fermi energy (the levels of
+    ``bulk_levels`` within +- ``window`` of mu) and the Born estimate of the elastic scattering rate of the 2DEG's
+    disorder, hbar/tau = 2 pi nu (K0 t)^2 (Gaussian onsite disorder of standard deviation K0 t on every orbital,
+    docs/model.md; the golden rule with a uniform density of states, an estimate of the regime, not a result of
+    the transport calculation)."""
+    nu = float((np.abs(bulk_levels(p, nk) - float(p.mu)) < window).sum()) / (2 * window) / nk ** 2 / 2
     return nu, 2 * np.pi * nu * (K0 * float(p.t)) ** 2
 
 
 def matched_mu(n: float, nk: int = 400) -> float:
     """mu of the paper's one-orbital 2DEG (bottom at 0, band 2t(2 - cos kx - cos ky), two spins) holding n."""
-    k = 2 * np.pi * (np.arange(nk) + 0.5) / nk - np.pi
+    k = brillouin_grid(nk)
     e = np.sort((2 * (2 - np.cos(k[:, None]) - np.cos(k[None, :]))).ravel())
     return float(e[min(int(round(n / 2 * nk ** 2)), e.size - 1)])
 
@@ -194,10 +200,9 @@ def part_torque(cfg, phi, log, late):
 
 
 def jackknife_se(estimate, samples) -> np.ndarray:
-    """Jackknife standard error of ``estimate(mean over axis 0)`` from the samples (n, ...)."""
-    n = samples.shape[0]
-    values = np.stack([estimate((samples.sum(0) - samples[k]) / (n - 1)) for k in range(n)])
-    return np.sqrt((n - 1) / n * ((values - values.mean(0)) ** 2).sum(0))
+    """Jackknife standard error of ``estimate`` of the mean over axis 0 of ``samples`` (n, ...), by
+    ``ensemble.stats.jackknife``: ``estimate`` takes the leave-one-out means on a leading axis."""
+    return jackknife(lambda a, _: estimate(a), samples, samples)
 
 
 def curve_summary(gx, gy) -> dict:
@@ -205,39 +210,41 @@ def curve_summary(gx, gy) -> dict:
     |<G_sc>|(phi) = hypot(<Gx>, <Gy>) (as ``jaxsge ensemble`` and the paper's Fig. 3) and the mean magnitude
     <|G_sc|>(phi); their standard errors; the angular harmonics A_m of both curves over their mean A_0 with
     jackknife errors; the anisotropy (max - min)/max of the mean curve; the paired difference between the
-    angles of its maximum and minimum with its standard error."""
+    angles of its maximum and minimum with its standard error. Every estimator acts on the last axes, so that
+    the jackknife passes all leave-one-out means at once."""
     n = gx.shape[0]
     both = np.stack([gx, gy], axis=1)  # (n, 2, n_phi)
     order = min(4, (gx.shape[-1] - 1) // 2)
 
     def norm_of_mean(m):
-        return np.hypot(m[0], m[1])
+        return np.hypot(m[..., 0, :], m[..., 1, :])
 
     def rel_harmonics(curve):
         h = angular_harmonics(curve, order)
-        return h[1:] / h[0]
+        return h[..., 1:] / h[..., :1]
+
+    def anisotropy(curve):
+        return np.ptp(curve, axis=-1) / curve.max(axis=-1)
 
     amp = np.hypot(gx, gy)
     out = {"n": n}
-    for name, curve, samples, fn in (("norm_of_mean", norm_of_mean(both.mean(0)), both, norm_of_mean),
-                                     ("mean_of_norm", amp.mean(0), amp, lambda m: m)):
+    for name, samples, fn in (("norm_of_mean", both, norm_of_mean), ("mean_of_norm", amp, lambda m: m)):
+        curve = fn(samples.mean(0))
         se = jackknife_se(fn, samples) if n > 1 else np.zeros_like(curve)
         hm = rel_harmonics(curve)
         hse = jackknife_se(lambda m: rel_harmonics(fn(m)), samples) if n > 1 else np.zeros_like(hm)
         hi, lo = int(curve.argmax()), int(curve.argmin())
-        per = np.stack([fn(samples[k]) for k in range(n)])  # per realization, for the paired difference
-        diff = per[:, hi] - per[:, lo] if name == "mean_of_norm" else None
         out[name] = {"curve": curve.tolist(), "stderr": se.tolist(), "harmonics_over_A0": hm.tolist(),
-                     "harmonics_stderr": hse.tolist(), "anisotropy": float((curve.max() - curve.min()) / curve.max()),
-                     "anisotropy_stderr": float(jackknife_se(lambda m: np.ptp(fn(m)) / fn(m).max(), samples))
-                     if n > 1 else 0.0, "phi_max_index": hi, "phi_min_index": lo}
-        if diff is not None and n > 1:
-            out[name]["paired_difference"] = [float(diff.mean()), float(diff.std(ddof=1) / np.sqrt(n))]
+                     "harmonics_stderr": hse.tolist(), "anisotropy": float(anisotropy(curve)),
+                     "anisotropy_stderr": float(jackknife_se(lambda m: anisotropy(fn(m)), samples)) if n > 1 else 0.0,
+                     "phi_max_index": hi, "phi_min_index": lo}
+        if name == "mean_of_norm" and n > 1:  # per realization, the angles of the mean's maximum and minimum
+            out[name]["paired_difference"] = [float(v) for v in mean_and_stderr(amp[:, hi] - amp[:, lo])]
     return out
 
 
 def size_measures(gx, gy, g_inj, phi) -> dict:
-    """The phi-averaged measures compared between sizes, each [mean, standard error] over the n realizations
+    """The phi-averaged measures compared between sizes, each [mean, standard error] over the n >= 2 realizations
     (gx, gy, g_inj: (n, n_phi) at the in-plane angles phi of m): the mean magnitude <|G_sc|> (the typical
     single-sample conversion), the magnitude of the mean |<G_sc>| (jackknife error; biased upwards by the
     noise), the injected charge conductance G_inj (M into the side leads, the denominator of Eqs. 2 and 8), the
@@ -246,11 +253,10 @@ def size_measures(gx, gy, g_inj, phi) -> dict:
     G_sc = b z x m, b = <-G_x sin phi + G_y cos phi>_phi ("z_cross_m"), the only first-harmonic form the
     ensemble's mirrors x -> -x and y -> -y allow (m axial, G polar), and its forbidden partner
     a = <G_x cos phi + G_y sin phi>_phi ("along_m"), zero in the mean (a check)."""
-    n = gx.shape[0]
     c, s = np.cos(phi), np.sin(phi)
 
     def mean_se(per):
-        return [float(per.mean()), float(per.std(ddof=1) / np.sqrt(n))]
+        return [float(v) for v in mean_and_stderr(per)]
 
     amp = np.hypot(gx, gy)
     both = np.stack([gx, gy], axis=1)
@@ -258,8 +264,8 @@ def size_measures(gx, gy, g_inj, phi) -> dict:
     return {"mean_of_norm": mean_se(amp.mean(1)), "g_inj": mean_se(g_inj.mean(1)),
             "efficiency": mean_se((amp / g_inj).mean(1)),
             "norm_of_mean": [float(np.hypot(*both.mean(0)).mean()),
-                             float(jackknife_se(lambda m: np.hypot(m[0], m[1]).mean(), both))],
-            "rms": [float(np.sqrt(squares.mean())), float(jackknife_se(lambda m: np.sqrt(m.mean()), squares))],
+                             float(jackknife_se(lambda m: np.hypot(m[..., 0, :], m[..., 1, :]).mean(-1), both))],
+            "rms": [float(np.sqrt(squares.mean())), float(jackknife_se(lambda m: np.sqrt(m.mean(-1)), squares))],
             "z_cross_m": mean_se((-gx * s + gy * c).mean(1)), "along_m": mean_se((gx * c + gy * s).mean(1))}
 
 
@@ -362,9 +368,9 @@ def part_edelstein(cfg, log, late):
                 row = {"gate": gate, "case": case, "disordered": disordered, "operators": list(d.operators),
                        "n2d": density_2d(params(L, gate)), "seconds": time.time() - t0}
                 if disordered:
-                    row.update(realizations=int(induced.shape[0]), samples=induced.tolist(),
-                               mean=induced.mean(0).tolist(),
-                               stderr=(induced.std(0, ddof=1) / np.sqrt(induced.shape[0])).tolist())
+                    mean, stderr = mean_and_stderr(induced)
+                    row.update(realizations=int(induced.shape[0]), samples=induced.tolist(), mean=mean.tolist(),
+                               stderr=stderr.tolist())
                 else:
                     row["induced"] = induced.tolist()
                 rows.append(row)
