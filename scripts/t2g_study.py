@@ -683,8 +683,8 @@ def figures(out: pathlib.Path, data: dict, tag: str = "") -> None:
             ax.plot(phi / np.pi, r["clean_g_sc"], "k:", label="clean")
             ax.set_ylim(bottom=0)
             ax.set_xlabel(r"$\varphi / \pi$")
+            ax.set_ylabel(r"$G_{\mathrm{sc}}$ ($e^2/h$)")  # every panel: their scales differ
             ax.set_title(f"gate = {r['gate']:+.2f} $t_l$, {r['n']} realizations", fontsize=10)
-        axes[0, 0].set_ylabel(r"$G_{\mathrm{sc}}$ ($e^2/h$)")
         finish(fig, axes[0, 0], png["disorder"], ncol=3, fontsize=8, bottom=0.1,
                suptitle=f"t2g junction, $L = {L}$, disorder $K_0 = {part.get('K0')}\\,t_l$ on the 2DEG, "
                         r"$\theta = \pi/2$ (docs/t2g.md)")
