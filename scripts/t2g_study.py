@@ -271,11 +271,9 @@ def size_measures(gx, gy, g_inj, phi) -> dict:
 
 def injected_conductance(T, leads, injector="M") -> np.ndarray:
     """The charge conductance from the injector into the side leads, sum over a != M, s, s' of T(a s <- M s')
-    (e^2/h), from T (..., n, 2, n, 2)."""
-    m = list(leads).index(injector)
-    side = [k for k in range(len(leads)) if k != m]
-    into_sides = np.asarray(T)[..., m, :][..., side, :, :]  # (..., sides, 2, 2)
-    return into_sides.sum(axis=(-3, -2, -1))
+    (e^2/h), from T (..., n, 2, n, 2): the denominator of Eq. (8) (``response.injector_sums``)."""
+    into, _ = response.injector_sums(np.asarray(T), leads, injector)
+    return sum(g.sum(-1) for name, g in into.items() if name != injector)
 
 
 def part_disorder(cfg, phi, log, late, ensemble_dir):

@@ -121,9 +121,9 @@ def conversions(T, n_open, leads) -> dict:
             **{f"Gcs_{a}": charge_spin(T, n_open, leads, AXIS_PAIRS[a]) for a in axes}}
 
 
-def _injector_sums(T, leads, injector="M"):
+def injector_sums(T, leads, injector="M"):
     """G^s_{alpha M} = T(alpha, s <- M) and G^s_{M alpha} = T(M, s <- alpha), each summed over alpha's
-    spin: two dicts lead -> (..., 2)."""
+    spin: two dicts lead -> (..., 2) [the partial conductances of Eqs. (2), (3) and (8)]."""
     m = _index(leads, injector)
     return ({name: T[..., i, :, m, :].sum(axis=-2) for i, name in enumerate(leads)},
             {name: T[..., m, :, i, :].sum(axis=-1) for i, name in enumerate(leads)})
@@ -138,19 +138,19 @@ def _eq2(g):
 @x64
 def eq2_spin_charge(T, leads):
     """Eq. (2) as printed: three terminals L, R, M."""
-    return _eq2(_injector_sums(T, leads)[0])
+    return _eq2(injector_sums(T, leads)[0])
 
 
 @x64
 def eq3_charge_spin(T, leads):
     """Eq. (3) as printed: three terminals L, R, M."""
-    return -_eq2(_injector_sums(T, leads)[1])
+    return -_eq2(injector_sums(T, leads)[1])
 
 
 @x64
 def eq8_spin_charge(T, leads, axis: str = "x"):
     """Eq. (8) as printed (five terminals); axis y exchanges L <-> B and R <-> F."""
-    g = _injector_sums(T, leads)[0]
+    g = injector_sums(T, leads)[0]
     ga, gb, gc, gd = (g[name] for name in (("L", "R", "B", "F") if axis == "x" else ("B", "F", "L", "R")))
     total = sum(g[name].sum(-1) for name in ("L", "R", "F", "B"))
     return (ga.sum(-1) * (gb[..., 0] - gb[..., 1]) - gb.sum(-1) * (ga[..., 0] - ga[..., 1])  # spin up 0, down 1
