@@ -25,7 +25,7 @@ from ..core.precision import x64
 from ..io.config import load_config, parse_integer, parse_number
 from ..io.files import result_folder
 from ..io.results import densities_dataset, provenance, write_result
-from ..observables.densities import NAMED_OPERATORS, ORBITAL_OPERATORS, densities, request
+from ..observables.densities import NAMED_OPERATORS, ORBITAL_OPERATORS, densities, layer_operators, request
 from ..observables.harmonics import uniform_phi
 from ..plot.densities import operator_symbol
 from ..plot.results import draw_densities
@@ -134,7 +134,7 @@ def run(args, argv=None) -> int:
     stack = system.stack()
     layers = _layers(args.layer, stack)
     if args.operators is None:
-        names = NAMED_OPERATORS + (ORBITAL_OPERATORS if stack.layers[layers[0]].orbitals == 3 else ())
+        names = layer_operators(stack.layers[layers[0]].orbitals)
     else:
         names = tuple(_list(args.operators, "--operators"))
     phi = _phi(args, config)

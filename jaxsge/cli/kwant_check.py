@@ -22,7 +22,7 @@ from .. import __version__
 from ..core.precision import x64
 from ..io.config import load_config
 from ..io.files import json_text
-from ..observables.densities import NAMED_OPERATORS, ORBITAL_OPERATORS, request
+from ..observables.densities import layer_operators, request
 from ..validation import kwant_model
 from .common import add_config, add_solver, command_line, solver_options
 from .conductance import spin_labels
@@ -85,11 +85,6 @@ def density_layers(text, stack) -> list:
     return layers
 
 
-def layer_operators(stack, z: int) -> tuple:
-    """Every named operator layer z has (``observables.densities``)."""
-    return NAMED_OPERATORS + (ORBITAL_OPERATORS if stack.layers[z].orbitals == 3 else ())
-
-
 def _density_rows(report: dict) -> list:
     return [{"layer": z, "operator": name, "max_abs_kwant": float(report["scale"][i, o]),
              "deviation": float(report["deviation"][i, o])}
@@ -115,12 +110,12 @@ def run(args, argv=None) -> int:
     energy = float(np.asarray(system.energy()))
     stack = system.stack()
     layers = [] if args.densities is None else density_layers(args.densities, stack)
+    operators = {z: layer_operators(stack.layers[z].orbitals) for z in layers}
     for z in layers:  # every density input checked before anything is computed
-        request(stack, energy, layer=z, operators=layer_operators(stack, z), **options)
+        request(stack, energy, layer=z, operators=operators[z], **options)
     try:  # compare() checks the angles, the size and Kwant before computing anything
         report = kwant_model.compare(stack, energy, **options)
-        density_reports = [kwant_model.compare_densities(stack, energy, z, layer_operators(stack, z), **options)
-                           for z in layers]
+        density_reports = [kwant_model.compare_densities(stack, energy, z, operators[z], **options) for z in layers]
     except ImportError as err:
         raise ValueError(str(err)) from None
     rows = _rows(report, report["result"])

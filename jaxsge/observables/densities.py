@@ -120,10 +120,16 @@ class Densities:
         return (self.dxc[:, None, None, None, None] / 2) * np.cross(m, spin, axis=-3)
 
 
+def layer_operators(orbitals: int) -> tuple:
+    """The named operators of a layer of ``orbitals`` orbitals per site: :data:`NAMED_OPERATORS`, and on a t2g
+    layer (3 orbitals) also :data:`ORBITAL_OPERATORS`."""
+    return NAMED_OPERATORS + (ORBITAL_OPERATORS if orbitals == 3 else ())
+
+
 def named_block(name: str, d: int) -> np.ndarray:
-    """The (d, d) block of a named operator (:data:`NAMED_OPERATORS`, and on a t2g layer, d = 6,
-    :data:`ORBITAL_OPERATORS`); ValueError naming what is allowed otherwise."""
-    allowed = NAMED_OPERATORS + (ORBITAL_OPERATORS if d == 6 else ())
+    """The (d, d) block of a named operator (:func:`layer_operators` of a layer of d / 2 orbitals); ValueError
+    naming what is allowed otherwise."""
+    allowed = layer_operators(d // 2)
     if name not in allowed:
         why = (f"; {', '.join(ORBITAL_OPERATORS)} are the t2g orbital operators, for a layer of 3 orbitals (this "
                f"one has {d // 2})" if name in ORBITAL_OPERATORS else "")
