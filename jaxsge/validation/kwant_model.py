@@ -387,10 +387,9 @@ def compare_densities(stack: Stack, energy, layer, operators, **solve_options) -
     (max ``|jaxsge - Kwant|`` over every site) and per (layer, operator) ``deviation`` (max over leads and
     sites) and ``scale`` (the largest ``|density|`` there, so that a zero density is seen to be checked);
     ``seconds`` of each side."""
-    from ..observables.densities import densities as jaxsge_densities, request
+    from ..observables.densities import densities as jaxsge_densities
 
-    request(stack, energy, layer=layer, operators=operators, **solve_options)
-    check_size(stack)
+    check_size(stack)  # before any work; jaxsge.densities checks the request itself
     start = time.perf_counter()
     ours = jaxsge_densities(stack, energy, layer=layer, operators=operators, **solve_options)
     middle = time.perf_counter()
