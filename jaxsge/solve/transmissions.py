@@ -351,6 +351,7 @@ class PlanKey:
 
 # Plans of the last distinct structures; a plan is a few kB (its channel lists).
 PLAN_CACHE_SIZE = 64
+UNITS_PER_CALL = 64  # units per device and call on a mesh (call_sizes)
 
 
 @functools.lru_cache(maxsize=PLAN_CACHE_SIZE)
@@ -523,7 +524,10 @@ def call_sizes(s: Stack, pl: Plan, budget: int, *, reflection: bool, points: int
         return 1, chunk_size(per, budget, points, what, one_on_cpu=one_on_cpu, how=how, steps=cut)
     chunk_size(2 * per, budget, 1, what)  # refuses when not even a unit's upper state and one point fit
     per_unit = chunk_size(per, budget - per, points, what, one_on_cpu=one_on_cpu or devices > 1, how=how, steps=cut)
-    return chunk_size(per * (1 + per_unit), budget, -(-units // devices), what, one_on_cpu=True), per_unit
+    # At most UNITS_PER_CALL units per device and call, however large the budget: a run writes its files and
+    # meets a deadline between calls, so that one call must not swallow a whole plan.
+    return chunk_size(per * (1 + per_unit), budget, min(UNITS_PER_CALL, -(-units // devices)), what,
+                      one_on_cpu=True), per_unit
 
 
 def run(s: Stack, grid, pl: Plan, *, reflection: bool, smatrix: bool = False, local: Optional[LocalRequest] = None,
